@@ -1,0 +1,48 @@
+"""The K-12 interoperability gateway: OneRoster 1.2 in and out, LTI 1.3, district-controlled sharing."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from gateway.config import build_settings
+
+__all__ = ["create_app"]
+
+
+def _instance_path(settings: Mapping[str, Any]) -> str | None:
+    path = settings.get("INSTANCE_PATH") or os.environ.get("GATEWAY_INSTANCE_PATH")
+    return str(Path(path).resolve()) if path else None
+
+
+def _ensure_secret_key(app: Flask) -> None:
+    """Use GATEWAY_SECRET_KEY, or a random key kept in the instance folder so sessions and
+    encrypted keys survive restarts of a self-hosted install."""
+    if app.config.get("SECRET_KEY"):
+        return
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then ``GATEWAY_*`` environment variables, then ``config``."""
+    settings = build_settings(config)
+    app = Flask(__name__, instance_path=_instance_path(settings))
+    app.config.update(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _ensure_secret_key(app)
+
+    from gateway import errors, http
+    from gateway.http import session
+
+    session.init_app(app)
+    errors.register_error_handlers(app)
+    http.init_app(app)
+    return app

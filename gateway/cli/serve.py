@@ -1,0 +1,52 @@
+"""``gateway serve``: serve the app with gunicorn (a production WSGI server, not the dev server)."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from gateway.http.session import get_database
+from gateway.store.migrate import ensure_schema
+
+
+def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve ``app`` with gunicorn in this process until interrupted."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    _Server().run()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per worker.")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the gateway on HOST:PORT (schema migrations are applied first)."""
+    app = current_app._get_current_object()
+    database = get_database(app)
+    ensure_schema(database)
+    # Workers fork after this point: they must not inherit the master's pooled connections.
+    database.dispose()
+    click.echo(f"serving on http://{host}:{port}/  (database: "
+               f"{database.engine.url.render_as_string(hide_password=True)})")
+    run_server(app, host, port, workers, threads)
+
+
+def register(cli: click.Group) -> None:
+    """Attach ``serve``."""
+    cli.add_command(serve_command)

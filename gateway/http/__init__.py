@@ -1,0 +1,11 @@
+"""The HTTP layer: blueprints only. Each view parses, authorizes, calls a service, serializes."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register every blueprint of the gateway."""
+    from gateway.http import home
+
+    app.register_blueprint(home.blueprint)

@@ -1,0 +1,1 @@
+"""The OneRoster 1.2 binding: vocabulary, CSV, query language and serialization. No flask here."""

@@ -1,0 +1,30 @@
+"""OneRoster 1.2 enumerated vocabularies and scope URIs (1.2 Rostering Information Model §5)."""
+from __future__ import annotations
+
+import re
+
+STATUSES = frozenset({"active", "tobedeleted"})
+ORG_TYPES = frozenset({"department", "district", "local", "national", "school", "state"})
+SESSION_TYPES = frozenset({"gradingPeriod", "semester", "schoolYear", "term"})
+CLASS_TYPES = frozenset({"homeroom", "scheduled"})
+ROLE_TYPES = frozenset({"primary", "secondary"})
+ROLES = frozenset({"aide", "counselor", "districtAdministrator", "guardian", "parent", "principal",
+                   "proctor", "relative", "siteAdministrator", "student", "systemAdministrator",
+                   "teacher"})
+ENROLLMENT_ROLES = frozenset({"administrator", "proctor", "student", "teacher"})
+SEXES = frozenset({"male", "female", "unspecified", "other"})
+
+# Every extensible enumeration also accepts "ext:" values (1.2 Rostering §5, "ext:" pattern).
+EXTENSION_VALUE = re.compile(r"ext:[a-zA-Z0-9.\-_]+")
+
+
+def is_enum_value(value: str, allowed: frozenset[str], extensible: bool = True) -> bool:
+    """Whether ``value`` belongs to ``allowed`` (or is a legal ``ext:`` extension value)."""
+    return value in allowed or (extensible and EXTENSION_VALUE.fullmatch(value) is not None)
+
+
+SCOPE_PREFIX = "https://purl.imsglobal.org/spec/or/v1p2/scope/"
+SCOPE_ROSTER_CORE = SCOPE_PREFIX + "roster-core.readonly"
+SCOPE_ROSTER = SCOPE_PREFIX + "roster.readonly"
+SCOPE_ROSTER_DEMOGRAPHICS = SCOPE_PREFIX + "roster-demographics.readonly"
+ROSTERING_SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER, SCOPE_ROSTER_DEMOGRAPHICS)

@@ -1,0 +1,49 @@
+"""Schema migrations (alembic), applied by ``gateway db upgrade`` and by the commands that need
+the schema."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from gateway.store import Database
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str) -> Config:
+    """An alembic configuration pointing at the project's migrations and ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(database: Database, revision: str = "head") -> str:
+    """Bring the schema up to ``revision``; return the revision now applied."""
+    config = alembic_config(database.url)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return current_revision(database)
+
+
+def current_revision(database: Database) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with database.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def is_up_to_date(database: Database) -> bool:
+    """Whether the database is at the newest revision."""
+    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+    return current_revision(database) == head
+
+
+def ensure_schema(database: Database) -> None:
+    """Apply pending migrations, if any (used by commands that need the schema)."""
+    if not is_up_to_date(database):
+        upgrade_database(database)
