@@ -16,7 +16,7 @@ from sqlalchemy import text
 from gateway import create_app
 from gateway.store import Database
 from gateway.store.migrate import upgrade_database
-from gateway.store.models import Base
+from gateway.store.schema import metadata
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_DATABASE_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -52,7 +52,7 @@ def database_url(_migrated_template, tmp_path) -> str:
     if TEST_DATABASE_URL:
         yield TEST_DATABASE_URL
         database = Database(TEST_DATABASE_URL)
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
         with database.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         database.dispose()

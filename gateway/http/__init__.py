@@ -6,6 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every blueprint of the gateway."""
-    from gateway.http import home
+    from gateway.http import home, oauth
 
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(oauth.blueprint)

@@ -7,12 +7,12 @@ from sqlalchemy import inspect
 
 from gateway.cli import cli
 from gateway.store.migrate import current_revision, is_up_to_date
-from gateway.store.models import Base
+from gateway.store.schema import metadata
 
 
 def test_migrations_produce_exactly_the_models(database):
     with database.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
 
 

@@ -2,11 +2,11 @@
 from alembic import context
 from sqlalchemy import pool
 
-from gateway.store.models import Base
+from gateway.store.schema import metadata
 from gateway.store import make_engine
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations() -> None:
