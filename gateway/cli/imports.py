@@ -1,8 +1,151 @@
-"""``gateway import`` and ``gateway imports``: OneRoster CSV ingestion."""
+"""``gateway import`` and ``gateway imports``: OneRoster CSV ingestion and its history."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+import orjson
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from gateway.http.session import get_database
+from gateway.oneroster.csv.bundle import BundleError
+from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
+                                            record_import_run)
+from gateway.store.migrate import ensure_schema
+from gateway.store.models import District, ImportRun, utcnow
+
+
+class _ByteProgress:
+    """A click progress bar over the bundle's bytes, shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label="importing", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _print_report(report: ImportReport, dry_run: bool) -> None:
+    verb = "would be" if dry_run else "were"
+    if report.district:
+        click.echo(f"district {report.district} ({report.district_name})")
+    if report.files:
+        click.echo(f"{'file':<22}{'mode':<7}{'added':>9}{'changed':>9}{'unchanged':>11}"
+                   f"{'deleted':>9}{'rejected':>10}")
+        for name, c in report.files.items():
+            click.echo(f"{name + '.csv':<22}{c.mode:<7}{c.added:>9}{c.changed:>9}{c.unchanged:>11}"
+                       f"{c.deleted:>9}{c.rejected:>10}")
+    for notice in report.notices:
+        click.echo(f"note: {notice}")
+    if report.problem_count:
+        click.echo(f"{report.problem_count} problem(s); nothing {verb} changed:", err=True)
+        for problem in report.problems:
+            click.echo(f"  {problem}", err=True)
+        hidden = report.problem_count - len(report.problems)
+        if hidden > 0:
+            click.echo(f"  ... and {hidden} more (use --report FILE for the first ones as JSON)", err=True)
+    if report.refusal:
+        click.echo(report.refusal, err=True)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and print what would change, writing nothing.")
+@click.option("--force", is_flag=True, help="Apply a bulk import even if it retires more than the "
+              "mass-change threshold of a district's users, classes or enrollments.")
+@click.option("--district", metavar="SOURCEDID",
+              help="The district a bundle without an org of type district updates.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path),
+              help="Also write the report (counts and problems) as JSON to this file.")
+@with_appcontext
+def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
+                   report_path: Path | None) -> None:
+    """Import a OneRoster 1.2 CSV bundle (a folder or .zip) into the store, all or nothing."""
+    database = get_database(current_app)
+    ensure_schema(database)
+    options = ImportOptions(dry_run=dry_run, force=force, district=district,
+                            mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
+                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"])
+    started = utcnow()
+    progress = _ByteProgress()
+    try:
+        with database.session_scope() as session:
+            report = import_bundle(session, path, options, progress)
+            if report.outcome == "applied":
+                record_import_run(session, report, started)
+            else:
+                session.rollback()
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        # The import's transaction was rolled back; keep a trace of the attempt for admins.
+        with database.session_scope() as session:
+            failed = ImportReport(source=str(path), outcome="failed")
+            record_import_run(session, failed, started, message=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        progress.close()
+    if report.outcome != "applied":
+        # The rejected run is recorded in a transaction of its own: the import's was rolled back.
+        with database.session_scope() as session:
+            record_import_run(session, report, started)
+    _print_report(report, dry_run)
+    if report_path is not None:
+        report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
+    if report.outcome == "applied":
+        click.echo("import applied")
+    elif report.outcome == "dry-run":
+        click.echo("dry run: the bundle is valid; nothing was written")
+    else:
+        raise SystemExit(1)
+
+
+@click.command("imports")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@with_appcontext
+def imports_command(limit: int, as_json: bool) -> None:
+    """List recent imports: when, source, outcome and counts."""
+    database = get_database(current_app)
+    ensure_schema(database)
+    with database.session_scope() as session:
+        rows = session.execute(
+            select(ImportRun, District.sourced_id).outerjoin(District, ImportRun.district_id == District.id)
+            .order_by(ImportRun.id.desc()).limit(limit)).all()
+        runs = [{"id": run.id, "district": district, "source": run.source,
+                 "started_at": run.started_at.isoformat(timespec="seconds") + "Z",
+                 "finished_at": run.finished_at.isoformat(timespec="seconds") + "Z" if run.finished_at else None,
+                 "outcome": run.outcome, "problems": run.error_count, "counts": run.counts,
+                 "message": run.message} for run, district in rows]
+    if as_json:
+        click.echo(orjson.dumps(runs, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not runs:
+        click.echo("no imports yet")
+        return
+    for run in runs:
+        totals = {k: sum(c.get(k, 0) for c in run["counts"].values())
+                  for k in ("added", "changed", "unchanged", "deleted")}
+        click.echo(f"#{run['id']} {run['started_at']} {run['outcome']:<8} {run['district'] or '-'} "
+                   f"{run['source']}  +{totals['added']} ~{totals['changed']} ={totals['unchanged']} "
+                   f"-{totals['deleted']}  problems: {run['problems']}")
+        if run["message"]:
+            click.echo(f"    {run['message']}")
 
 
 def register(cli: click.Group) -> None:
     """Attach the import commands."""
+    cli.add_command(import_command)
+    cli.add_command(imports_command)

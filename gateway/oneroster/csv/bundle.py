@@ -1,0 +1,155 @@
+"""Opening a OneRoster CSV bundle (a folder or a .zip) and reading its manifest (1.2.1 CSV §2.1)."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+from gateway.oneroster.csv import binding
+from gateway.oneroster.csv.problems import Problem
+
+
+class BundleError(Exception):
+    """The bundle cannot be read at all (missing, not a folder or zip, no manifest...)."""
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw stream that counts the bytes read through it, for progress reporting."""
+
+    def __init__(self, raw: IO[bytes], counter: list[int]) -> None:
+        self._raw = raw
+        self._counter = counter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._counter[0] += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class Bundle:
+    """The files of a bundle, opened as UTF-8 text (a BOM is tolerated) in RFC 4180 mode."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.bytes_read = [0]
+        if not self.path.exists():
+            raise BundleError(f"{self.path}: no such file or folder")
+        if self.path.is_dir():
+            self._zip = None
+            self._prefix = ""
+            self._names = {p.name: p.stat().st_size for p in self.path.iterdir() if p.is_file()}
+        elif zipfile.is_zipfile(self.path):
+            self._zip = zipfile.ZipFile(self.path)
+            infos = [i for i in self._zip.infolist() if not i.is_dir()]
+            # Zips made by "compress this folder" keep the folder: accept one top-level folder.
+            manifests = [i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == binding.MANIFEST]
+            self._prefix = manifests[0][: -len(binding.MANIFEST)] if len(manifests) == 1 else ""
+            self._names = {i.filename[len(self._prefix):]: i.file_size for i in infos
+                           if i.filename.startswith(self._prefix) and "/" not in i.filename[len(self._prefix):]}
+        else:
+            raise BundleError(f"{self.path}: not a folder or a .zip file")
+
+    def names(self) -> set[str]:
+        """The file names at the bundle's top level."""
+        return set(self._names)
+
+    def size(self, name: str) -> int:
+        """The size in bytes of file ``name``."""
+        return self._names[name]
+
+    def open_text(self, name: str) -> IO[str]:
+        """Open ``name`` for csv reading: UTF-8 with an optional BOM, newlines left to csv."""
+        if self._zip is None:
+            raw: IO[bytes] = open(self.path / name, "rb")
+        else:
+            raw = self._zip.open(self._prefix + name)
+        counted = io.BufferedReader(_CountingReader(raw, self.bytes_read), buffer_size=1 << 16)
+        return io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
+
+    def close(self) -> None:
+        """Release the zip file, if any."""
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> "Bundle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class Manifest:
+    """What manifest.csv declares: versions, each file's mode, the source system."""
+
+    properties: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+
+    def mode(self, name: str) -> str:
+        """``bulk``, ``delta`` or ``absent`` for data file ``name``."""
+        return self.modes.get(name, "absent")
+
+
+def read_manifest(bundle: Bundle, problems: list[Problem]) -> Manifest:
+    """Parse and check manifest.csv, appending a :class:`Problem` for each defect found."""
+    name = binding.MANIFEST
+    if name not in bundle.names():
+        raise BundleError(f"{bundle.path}: no {name} (a OneRoster CSV bundle starts with its manifest)")
+    manifest = Manifest()
+    try:
+        with bundle.open_text(name) as handle:
+            rows = list(csv.reader(handle, strict=True))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, 1, None, None, f"a readable UTF-8 CSV file ({exc})"))
+        return manifest
+    if not rows or tuple(rows[0]) != binding.MANIFEST_HEADER:
+        problems.append(Problem(name, 1, None, ",".join(rows[0]) if rows else "",
+                                "the header " + ",".join(binding.MANIFEST_HEADER)))
+        return manifest
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2:
+            problems.append(Problem(name, line, None, ",".join(row), "two fields: propertyName,value"))
+            continue
+        key, value = row[0].strip(), row[1].strip()
+        if key in manifest.properties:
+            problems.append(Problem(name, line, "propertyName", key, "each property once"))
+            continue
+        manifest.properties[key] = value
+        if key.startswith("file."):
+            file_name = key[len("file."):]
+            if file_name not in binding.ALL_FILE_NAMES:
+                problems.append(Problem(name, line, "propertyName", key,
+                                        "file.<name> with a file of the 1.2 CSV binding"))
+            elif value not in binding.FILE_MODES:
+                problems.append(Problem(name, line, "value", value, "absent, bulk or delta"))
+            else:
+                manifest.modes[file_name] = value
+    for key, expected in (("manifest.version", binding.MANIFEST_VERSION),
+                          ("oneroster.version", binding.ONEROSTER_VERSION)):
+        value = manifest.properties.get(key)
+        if value != expected:
+            problems.append(Problem(name, None, key, value, f"{key} = {expected}"))
+    for file_name, mode in manifest.modes.items():
+        filename = f"{file_name}.csv"
+        if mode != "absent" and filename not in bundle.names():
+            problems.append(Problem(name, None, f"file.{file_name}", mode,
+                                    f"{filename} in the bundle, since the manifest lists it as {mode}"))
+    for filename in sorted(bundle.names()):
+        stem = filename[:-4] if filename.endswith(".csv") else None
+        if stem in binding.ALL_FILE_NAMES and manifest.mode(stem) == "absent":
+            problems.append(Problem(name, None, f"file.{stem}", manifest.modes.get(stem, "(missing)"),
+                                    f"bulk or delta, since {filename} is in the bundle"))
+    return manifest

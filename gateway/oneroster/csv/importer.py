@@ -1,0 +1,633 @@
+"""Importing a OneRoster 1.2.1 CSV bundle into the store, atomically.
+
+How it works, and why:
+
+1. Each rostering file is streamed through :mod:`reader` (one row in memory at a time) and its
+   valid rows are written in batches to a temporary staging table (``executemany`` on SQLite,
+   ``COPY`` on PostgreSQL). Python never holds a whole file, so memory stays flat for a
+   million-user district.
+2. Everything that needs more than one row -- duplicate sourcedIds, references to records in
+   other files or already in the store, the mass-change guard, the added/changed/unchanged/
+   deleted counts -- is a set-based SQL statement over the staging tables, run by the database.
+3. If anything is wrong the caller rolls the one transaction back: the store is exactly as it
+   was. Otherwise the merge is a handful of ``INSERT ... SELECT`` / ``UPDATE ... FROM``
+   statements in the same transaction.
+
+Bulk files replace the district's records of their type: records absent from the file are
+marked ``tobedeleted``, never removed. Delta files apply their rows' status and
+dateLastModified. A record's dateLastModified changes only when its content changes (a 64-bit
+fingerprint of the content is kept per row), so clients can sync with ``dateLastModified>``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam,
+                        select, text)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from gateway.oneroster.csv import binding
+from gateway.oneroster.csv.bundle import Bundle, BundleError, Manifest, read_manifest
+from gateway.oneroster.csv.problems import Problem
+from gateway.oneroster.csv.reader import (FileLayout, Link, check_header, iter_csv, read_rows)
+from gateway.store.models import District, ImportRun, utcnow
+from gateway.store.schema import metadata as store_metadata
+
+BATCH_SIZE = 5000
+# Files whose bulk replacement is guarded against mass deletion (a truncated export).
+GUARDED_FILES = ("users", "classes", "enrollments")
+# Multi-valued references kept in link tables: (file, column) -> (link table, owner col, target col).
+LINK_TABLES = {
+    ("classes", "termSourcedIds"): ("class_terms", "class_sourced_id", "term_sourced_id"),
+    ("users", "agentSourcedIds"): ("user_agents", "user_sourced_id", "agent_sourced_id"),
+}
+# Files whose rows are part of how a user is represented: a change re-stamps the user.
+USER_PARTS = ("roles", "userProfiles")
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ImportOptions:
+    """How to run an import."""
+
+    dry_run: bool = False
+    force: bool = False
+    district: str | None = None
+    mass_change_threshold: float = 0.25
+    max_reported_problems: int = 1000
+    now: dt.datetime | None = None
+
+
+@dataclass
+class FileCounts:
+    """What an import did (or would do) to the records of one file."""
+
+    mode: str
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import: counts per file, problems, notices."""
+
+    source: str
+    outcome: str = "rejected"  # applied | rejected | dry-run
+    district: str | None = None
+    district_name: str | None = None
+    files: dict[str, FileCounts] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    notices: list[str] = field(default_factory=list)
+    refusal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the bundle was accepted (applied, or would be on a dry run)."""
+        return self.outcome in ("applied", "dry-run")
+
+    def add_problem(self, problem: Problem, limit: int) -> None:
+        """Record a problem, keeping at most ``limit`` in full."""
+        self.problem_count += 1
+        if len(self.problems) < limit:
+            self.problems.append(problem)
+        counts = self.files.get(problem.file[:-4]) if problem.file.endswith(".csv") else None
+        if counts is not None and problem.line and problem.line > 1:
+            counts.rejected += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the machine-readable report)."""
+        return {"source": self.source, "outcome": self.outcome, "district": self.district,
+                "files": {k: v.to_dict() for k, v in self.files.items()},
+                "problem_count": self.problem_count,
+                "problems": [p.to_dict() for p in self.problems],
+                "notices": self.notices, "refusal": self.refusal}
+
+
+class _Staging:
+    """The temporary tables of one import, on the import's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self.metadata = MetaData()
+        self.tables: dict[str, Table] = {}
+        self.modes: dict[str, str] = {}
+        self.extra: list[Table] = []
+        self.links = self._create("stg_links", [
+            Column("file", String(64)), Column("column_name", String(64)),
+            Column("owner_sourced_id", String(255)), Column("target_sourced_id", String(255)),
+            Column("line", Integer)])
+        self.rejected = self._create("stg_rejected", [
+            Column("file", String(64)), Column("sourced_id", String(255))])
+
+    def _create(self, name: str, columns: list[Column]) -> Table:
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+        kwargs = {"postgresql_on_commit": "DROP"} if self.dialect == "postgresql" else {}
+        table = Table(name, self.metadata, *columns, prefixes=["TEMPORARY"], **kwargs)
+        table.create(self.conn)
+        return table
+
+    def create_for(self, layout: FileLayout) -> Table:
+        """A staging table shaped like the file's store table, plus the source line."""
+        store_table = store_metadata.tables[layout.csv_file.table]
+        columns = [Column("line", Integer)]
+        for name in layout.staged_columns[1:]:
+            if name == "row_hash":
+                columns.append(Column(name, BigInteger))
+            else:
+                columns.append(Column(name, store_table.c[name].type))
+        table = self._create(f"stg_{layout.csv_file.table}", columns)
+        self.tables[layout.csv_file.name] = table
+        self.modes[layout.csv_file.name] = layout.mode
+        return table
+
+    def create_touched_users(self) -> Table:
+        """A table of the users whose embedded roles or profiles change in this import."""
+        table = self._create("stg_touched_users", [Column("user_sourced_id", String(255))])
+        self.extra.append(table)
+        return table
+
+    def write(self, table: Table, rows: Iterable[tuple]) -> None:
+        """Write rows (tuples in the table's column order) with the driver's fastest path."""
+        raw = self.conn.connection.driver_connection
+        names = [c.name for c in table.columns]
+        if self.dialect == "postgresql":
+            with raw.cursor() as cursor:
+                with cursor.copy(f"COPY {table.name} ({', '.join(_q(n) for n in names)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table.name} VALUES ({', '.join('?' for _ in names)})"
+        cursor = raw.cursor()
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH_SIZE:
+                cursor.executemany(sql, batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+        cursor.close()
+
+    def index(self, table: Table) -> None:
+        """Index a loaded staging table by sourcedId for the joins that follow."""
+        self.conn.exec_driver_sql(f"CREATE INDEX ix_{table.name}_sid ON {table.name} (sourced_id)")
+
+    def drop_all(self) -> None:
+        """Drop the staging tables (SQLite keeps temp tables for the connection's lifetime)."""
+        for table in list(self.tables.values()) + [self.links, self.rejected] + self.extra:
+            self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+
+
+def _q(name: str) -> str:
+    """Quote a column name from the binding (some, like ``primary``, are SQL keywords)."""
+    return f'"{name}"'
+
+
+def _run(conn: Connection, sql: str, **params: Any):
+    """Execute ``sql`` with bound parameters; ``now`` is bound as a DateTime."""
+    statement = text(sql)
+    if "now" in params:
+        statement = statement.bindparams(bindparam("now", type_=DateTime()))
+    return conn.execute(statement, params)
+
+
+def import_bundle(session: Session, path: str | Path, options: ImportOptions | None = None,
+                  progress: ProgressCallback | None = None) -> ImportReport:
+    """Validate a bundle and, unless it has problems or this is a dry run, merge it into the store.
+
+    Works inside the caller's transaction and never commits: the caller commits when the
+    report's outcome is ``applied`` and rolls back otherwise, so a rejected bundle, a dry run or
+    a crash leaves the store exactly as it was. Raises :class:`BundleError` when the path is not
+    a bundle at all.
+    """
+    options = options or ImportOptions()
+    now = options.now or utcnow()
+    report = ImportReport(source=str(path))
+    limit = options.max_reported_problems
+
+    def problem(p: Problem) -> None:
+        report.add_problem(p, limit)
+
+    with Bundle(path) as bundle:
+        manifest_problems: list[Problem] = []
+        manifest = read_manifest(bundle, manifest_problems)
+        for p in manifest_problems:
+            problem(p)
+        if manifest_problems:
+            return report
+        _note_unsupported_files(manifest, report)
+        layouts = [FileLayout(f, manifest.mode(f.name)) for f in binding.ROSTERING_FILES
+                   if manifest.mode(f.name) != "absent"]
+        if not layouts:
+            problem(Problem(binding.MANIFEST, None, None, None,
+                            "at least one rostering file listed as bulk or delta"))
+            return report
+        for layout in layouts:
+            report.files[layout.csv_file.name] = FileCounts(mode=layout.mode)
+
+        conn = session.connection()
+        staging = _Staging(conn)
+        tuning = _tune_for_bulk_work(conn)
+        try:
+            total_bytes = sum(bundle.size(l.csv_file.filename) for l in layouts)
+            unreadable: set[str] = set()
+            for layout in layouts:
+                if not _stage_file(bundle, layout, staging, problem, total_bytes, progress):
+                    unreadable.add(layout.csv_file.name)
+            district = _resolve_district(session, staging, manifest, options, report, problem)
+            district_id = district.id if district is not None else None
+            _check_duplicates(conn, staging, problem, limit)
+            _check_references(conn, staging, manifest, district_id, unreadable, problem, limit)
+            if report.problem_count:
+                return report
+            assert district is not None
+            _count_changes(conn, staging, report, district.id)
+            refusal = _mass_change_refusal(conn, staging, report, district.id, options)
+            if refusal:
+                report.refusal = refusal
+                return report
+            if options.dry_run:
+                report.outcome = "dry-run"
+                return report
+            _merge(conn, staging, manifest, district.id, now)
+            district.data_version = (district.data_version or 0) + 1
+            session.flush()
+            report.outcome = "applied"
+            return report
+        finally:
+            if report.outcome == "applied":
+                staging.drop_all()
+            tuning()
+
+
+def record_import_run(session: Session, report: ImportReport, started_at: dt.datetime,
+                      message: str | None = None) -> ImportRun:
+    """Append the run to the import history (``gateway imports``)."""
+    district_id = None
+    if report.district:
+        district_id = session.execute(select(District.id).where(
+            District.sourced_id == report.district)).scalar_one_or_none()
+    run = ImportRun(district_id=district_id, source=report.source, started_at=started_at,
+                    finished_at=utcnow(), outcome=report.outcome,
+                    counts={k: v.to_dict() for k, v in report.files.items()},
+                    error_count=report.problem_count, message=message or report.refusal)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _note_unsupported_files(manifest: Manifest, report: ImportReport) -> None:
+    for name in binding.GRADEBOOK_FILES + binding.RESOURCES_FILES:
+        if manifest.mode(name) != "absent":
+            report.notices.append(
+                f"{name}.csv is listed as {manifest.mode(name)} but gradebook and resources files "
+                "are not imported yet: it was not read")
+
+
+def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
+    """Give SQLite a larger page cache for the import; return what undoes it."""
+    if conn.dialect.name != "sqlite":
+        return lambda: None
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB, bounded whatever the bundle size
+    return lambda: conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
+
+
+def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
+                problem: Callable[[Problem], None], total_bytes: int,
+                progress: ProgressCallback | None) -> bool:
+    """Stream one file into its staging table; False if its header made it unreadable."""
+    csv_file = layout.csv_file
+    table = staging.create_for(layout)
+    staged_links: list[tuple] = []
+    links_table = staging.links
+    rejected_ids: list[tuple] = []
+
+    def on_link(link: Link) -> None:
+        staged_links.append((csv_file.name, link.column, link.owner_sourced_id,
+                             link.target_sourced_id, link.line))
+        if len(staged_links) >= BATCH_SIZE:
+            staging.write(links_table, staged_links)
+            staged_links.clear()
+
+    readable = [True]
+    with bundle.open_text(csv_file.filename) as handle:
+        rows = iter_csv(handle)
+        try:
+            header = next(rows, None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            problem(Problem(csv_file.filename, 1, None, None, _unreadable(exc)))
+            return False
+        if header is None:
+            problem(Problem(csv_file.filename, 1, None, None, "a header row"))
+            return False
+        header_problems, metadata_columns = check_header(csv_file, list(header))
+        for p in header_problems:
+            problem(p)
+        if header_problems:
+            return False
+
+        def counted(source):
+            # Errors of the CSV layer end the file's stream here rather than propagate: on
+            # PostgreSQL an exception inside COPY would abort the whole transaction.
+            emitted = 0
+            try:
+                for row in source:
+                    emitted += 1
+                    if progress is not None and emitted % 20000 == 0:
+                        progress(bundle.bytes_read[0], total_bytes)
+                    yield row
+            except (csv.Error, UnicodeDecodeError) as exc:
+                readable[0] = False
+                problem(Problem(csv_file.filename, rows.line_num + 1, None, None, _unreadable(exc)))
+                return
+            if emitted == 0 and rows.line_num <= 1:
+                problem(Problem(csv_file.filename, 2, None, None,
+                                "at least one data row (list an empty file as absent)"))
+
+        staging.write(table, counted(read_rows(layout, rows, metadata_columns, problem, on_link,
+                                               lambda sid: rejected_ids.append((csv_file.name, sid)))))
+    if staged_links:
+        staging.write(links_table, staged_links)
+    if rejected_ids:
+        staging.write(staging.rejected, rejected_ids)
+    staging.index(table)
+    if progress is not None:
+        progress(bundle.bytes_read[0], total_bytes)
+    return readable[0]
+
+
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"UTF-8 text ({exc.reason} at byte {exc.start} of a read block)"
+    return f"RFC 4180 CSV ({exc})"
+
+
+def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
+                      options: ImportOptions, report: ImportReport,
+                      problem: Callable[[Problem], None]) -> District | None:
+    """Find the bundle's district (its org of type district), creating it on first import."""
+    conn = staging.conn
+    found: list[tuple[str, str, int]] = []
+    orgs = staging.tables.get("orgs")
+    if orgs is not None:
+        found = [tuple(r) for r in _run(conn, f"SELECT sourced_id, name, line FROM {orgs.name} "
+                                               "WHERE type = 'district' ORDER BY line")]
+    if len(found) > 1:
+        problem(Problem("orgs.csv", found[1][2], "type", "district",
+                        "exactly one org of type district per bundle (found "
+                        + ", ".join(sid for sid, _, _ in found) + "); import each district separately"))
+        return None
+    if found:
+        sourced_id, name, line = found[0]
+        if options.district and options.district != sourced_id:
+            problem(Problem("orgs.csv", line, "sourcedId", sourced_id,
+                            f"the district given with --district ({options.district})"))
+            return None
+    elif options.district:
+        sourced_id, name = options.district, None
+    else:
+        problem(Problem("orgs.csv" if orgs is not None else binding.MANIFEST, None, None, None,
+                        "an org of type district in orgs.csv, or --district SOURCEDID for a bundle "
+                        "that updates an existing district"))
+        return None
+    district = session.execute(select(District).where(District.sourced_id == sourced_id)).scalar_one_or_none()
+    if district is None:
+        if name is None:
+            problem(Problem(binding.MANIFEST, None, None, sourced_id,
+                            "a district already in the store (this bundle has no orgs.csv row for it)"))
+            return None
+        district = District(sourced_id=sourced_id, name=name, data_version=0)
+        session.add(district)
+        session.flush()
+    elif name and district.name != name:
+        district.name = name
+    report.district, report.district_name = district.sourced_id, district.name
+    return district
+
+
+def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Problem], None],
+                      limit: int) -> None:
+    for name, table in staging.tables.items():
+        rows = _run(conn, f"""
+            SELECT s.line, s.sourced_id, d.first_line FROM {table.name} s
+            JOIN (SELECT sourced_id, MIN(line) AS first_line FROM {table.name}
+                  GROUP BY sourced_id HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id
+            WHERE s.line > d.first_line ORDER BY s.line LIMIT :cap""", cap=limit + 1)
+        for line, sourced_id, first_line in rows:
+            problem(Problem(f"{name}.csv", line, "sourcedId", sourced_id,
+                            f"a sourcedId not used before in this file (already on line {first_line})"))
+
+
+def _references(staging: _Staging) -> Iterable[tuple[str, str, str, str, bool]]:
+    """(file, column, staged expression, target file, from links) for every reference to check."""
+    for name, table in staging.tables.items():
+        csv_file = binding.ROSTERING_BY_NAME[name]
+        for column in csv_file.columns:
+            if column.kind == "ref":
+                yield name, column.name, column.attribute, column.target, False
+            elif column.kind == "reflist":
+                yield name, column.name, column.name, column.target, True
+        if name == "demographics":
+            yield name, "sourcedId", "sourced_id", "users", False
+
+
+def _check_references(conn: Connection, staging: _Staging, manifest: Manifest,
+                      district_id: int | None, unreadable: set[str],
+                      problem: Callable[[Problem], None], limit: int) -> None:
+    """Every reference must name a record in the bundle or, unless the bundle replaces that
+    type wholesale (bulk), one already in the store."""
+    for name, column_name, attribute, target, from_links in _references(staging):
+        if target in unreadable:
+            continue  # the target file's own problems are reported; its ids are unknown
+        target_table = binding.ROSTERING_BY_NAME[target].table
+        conditions = []
+        target_stage = staging.tables.get(target)
+        if from_links:
+            source = (f"SELECT line, target_sourced_id AS ref FROM {staging.links.name} "
+                      f"WHERE file = '{name}' AND column_name = '{column_name}'")
+        else:
+            source = (f"SELECT line, {_q(attribute)} AS ref FROM {staging.tables[name].name} "
+                      f"WHERE {_q(attribute)} IS NOT NULL")
+        if target_stage is not None:
+            conditions.append(f"NOT EXISTS (SELECT 1 FROM {target_stage.name} t WHERE t.sourced_id = s.ref)")
+        # A row rejected for its own problems still names a record the SIS meant to send.
+        conditions.append(f"NOT EXISTS (SELECT 1 FROM {staging.rejected.name} r "
+                          f"WHERE r.file = '{target}' AND r.sourced_id = s.ref)")
+        if manifest.mode(target) != "bulk" and district_id is not None:
+            conditions.append(f"NOT EXISTS (SELECT 1 FROM {target_table} m "
+                              "WHERE m.district_id = :district AND m.sourced_id = s.ref)")
+        where = " AND ".join(conditions) or "1 = 1"
+        rows = _run(conn, f"SELECT s.line, s.ref FROM ({source}) s WHERE {where} "
+                          "ORDER BY s.line LIMIT :cap", district=district_id, cap=limit + 1)
+        where_from = (f"{target}.csv" if manifest.mode(target) == "bulk"
+                      else f"{target}.csv or already imported for this district")
+        for line, ref in rows:
+            problem(Problem(f"{name}.csv", line, column_name, ref,
+                            f"the sourcedId of a record in {where_from}"))
+
+
+def _count_changes(conn: Connection, staging: _Staging, report: ImportReport,
+                   district_id: int) -> None:
+    for name, table in staging.tables.items():
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        counts = report.files[name]
+        staged = _run(conn, f"SELECT COUNT(*) FROM {table.name}").scalar_one()
+        counts.added = _run(conn, f"""
+            SELECT COUNT(*) FROM {table.name} s WHERE NOT EXISTS (
+              SELECT 1 FROM {store_table} m WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+            """, district=district_id).scalar_one()
+        differing = _run(conn, f"""
+            SELECT COALESCE(SUM(CASE WHEN s.status = 'tobedeleted' AND m.status <> 'tobedeleted'
+                                     THEN 1 ELSE 0 END), 0),
+                   COUNT(*)
+            FROM {table.name} s JOIN {store_table} m
+              ON m.district_id = :district AND m.sourced_id = s.sourced_id
+            WHERE m.row_hash <> s.row_hash OR m.status <> s.status""", district=district_id).one()
+        deleted_by_delta, changed_total = int(differing[0]), int(differing[1])
+        counts.changed = changed_total - deleted_by_delta
+        counts.deleted = deleted_by_delta
+        counts.unchanged = staged - counts.added - changed_total
+        if counts.mode == "bulk":
+            counts.deleted += _retired_count(conn, table, store_table, district_id)
+
+
+def _retired_count(conn: Connection, table: Table, store_table: str, district_id: int) -> int:
+    """How many of the district's live records a bulk file leaves out (and so retires)."""
+    return _run(conn, f"""
+        SELECT COUNT(*) FROM {store_table} m
+        WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+          AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = m.sourced_id)
+        """, district=district_id).scalar_one()
+
+
+def _mass_change_refusal(conn: Connection, staging: _Staging, report: ImportReport,
+                         district_id: int, options: ImportOptions) -> str | None:
+    """Explain why a bulk import retires too much, or None when it is within bounds or forced."""
+    if options.force:
+        return None
+    reasons = []
+    for name in GUARDED_FILES:
+        counts = report.files.get(name)
+        if counts is None or counts.mode != "bulk" or counts.deleted == 0:
+            continue
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        live = _run(conn, f"SELECT COUNT(*) FROM {store_table} WHERE district_id = :district "
+                          "AND status <> 'tobedeleted'", district=district_id).scalar_one()
+        if live and counts.deleted / live > options.mass_change_threshold:
+            reasons.append(f"{name}.csv would mark {counts.deleted} of {live} active {name} "
+                           f"tobedeleted ({counts.deleted / live:.0%})")
+    if not reasons:
+        return None
+    return ("refused: " + "; ".join(reasons) + f", more than the {options.mass_change_threshold:.0%} "
+            "allowed. A truncated SIS export would do this. Check the bundle, then run again with "
+            "--force if the change is real.")
+
+
+def _merge(conn: Connection, staging: _Staging, manifest: Manifest, district_id: int,
+           now: dt.datetime) -> None:
+    """Apply the staged rows to the store (same transaction as the checks)."""
+    touched = _collect_touched_users(conn, staging, district_id)
+    for name, table in staging.tables.items():
+        csv_file = binding.ROSTERING_BY_NAME[name]
+        store_table = csv_file.table
+        layout = FileLayout(csv_file, manifest.mode(name))
+        attributes = [a for a in layout.staged_columns[1:] if a != "sourced_id"]
+        content = [a for a in attributes if a not in ("date_last_modified", "password_hash")]
+        # A delta row carries its own dateLastModified; a bulk row gets the time of this import.
+        stamp = "COALESCE(s.date_last_modified, :now)" if layout.mode == "delta" else ":now"
+        assignments = ", ".join(f"{_q(a)} = s.{_q(a)}" for a in content)
+        _run(conn, f"""
+            UPDATE {store_table} SET {assignments}, date_last_modified = {stamp}
+            FROM {table.name} s
+            WHERE {store_table}.district_id = :district AND {store_table}.sourced_id = s.sourced_id
+              AND ({store_table}.row_hash <> s.row_hash OR {store_table}.status <> s.status)
+            """, district=district_id, now=now)
+        if "password_hash" in attributes:
+            _run(conn, f"""
+                UPDATE {store_table} SET password_hash = s.password_hash FROM {table.name} s
+                WHERE {store_table}.district_id = :district AND {store_table}.sourced_id = s.sourced_id
+                  AND s.password_hash IS NOT NULL""", district=district_id)
+        inserted = ["sourced_id"] + content + (["password_hash"] if "password_hash" in attributes else [])
+        _run(conn, f"""
+            INSERT INTO {store_table} (district_id, {', '.join(_q(a) for a in inserted)}, date_last_modified)
+            SELECT :district, {', '.join('s.' + _q(a) for a in inserted)}, {stamp}
+            FROM {table.name} s
+            WHERE NOT EXISTS (SELECT 1 FROM {store_table} m
+                              WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+            ORDER BY s.line""", district=district_id, now=now)
+        if layout.mode == "bulk":
+            _run(conn, f"""
+                UPDATE {store_table} SET status = 'tobedeleted', date_last_modified = :now
+                WHERE district_id = :district AND status <> 'tobedeleted'
+                  AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = {store_table}.sourced_id)
+                """, district=district_id, now=now)
+        for (file_name, column_name), (link_table, owner, target) in LINK_TABLES.items():
+            if file_name == name:
+                _replace_links(conn, staging, table, link_table, owner, target, file_name,
+                               column_name, district_id)
+    if touched:
+        _run(conn, """
+            UPDATE users SET date_last_modified = :now
+            WHERE district_id = :district AND date_last_modified < :now
+              AND sourced_id IN (SELECT user_sourced_id FROM stg_touched_users)""",
+             district=district_id, now=now)
+
+
+def _replace_links(conn: Connection, staging: _Staging, table: Table, link_table: str,
+                   owner: str, target: str, file_name: str, column_name: str,
+                   district_id: int) -> None:
+    """Make the link table say exactly what the staged rows say for their owners."""
+    _run(conn, f"DELETE FROM {link_table} WHERE district_id = :district AND {owner} IN "
+               f"(SELECT sourced_id FROM {table.name})", district=district_id)
+    _run(conn, f"""
+        INSERT INTO {link_table} (district_id, {owner}, {target})
+        SELECT DISTINCT :district, owner_sourced_id, target_sourced_id FROM {staging.links.name}
+        WHERE file = :file AND column_name = :column""",
+         district=district_id, file=file_name, column=column_name)
+
+
+def _collect_touched_users(conn: Connection, staging: _Staging, district_id: int) -> bool:
+    """Note the users whose roles or profiles this import changes, before they are merged:
+    a REST user embeds both, so those users must get a new dateLastModified too."""
+    parts = [name for name in USER_PARTS if name in staging.tables]
+    if not parts:
+        return False
+    touched = staging.create_touched_users()
+    for name in parts:
+        table = staging.tables[name]
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        # New or changed rows: both the user they name now and the one they named before.
+        _run(conn, f"""
+            INSERT INTO {touched.name} (user_sourced_id)
+            SELECT s.user_sourced_id FROM {table.name} s
+            LEFT JOIN {store_table} m ON m.district_id = :district AND m.sourced_id = s.sourced_id
+            WHERE m.id IS NULL OR m.row_hash <> s.row_hash OR m.status <> s.status
+            UNION
+            SELECT m.user_sourced_id FROM {store_table} m JOIN {table.name} s ON s.sourced_id = m.sourced_id
+            WHERE m.district_id = :district AND (m.row_hash <> s.row_hash OR m.status <> s.status)""",
+             district=district_id)
+        if staging.modes[name] == "bulk":
+            # Rows a bulk file leaves out are about to be retired.
+            _run(conn, f"""
+                INSERT INTO {touched.name} (user_sourced_id)
+                SELECT m.user_sourced_id FROM {store_table} m
+                WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+                  AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = m.sourced_id)""",
+                 district=district_id)
+    return True

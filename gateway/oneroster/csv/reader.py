@@ -1,0 +1,339 @@
+"""Reading one rostering file of a bundle: header check, then each row checked and converted to
+the values the store keeps (1.2.1 CSV binding §3).
+
+Rows come out as tuples in a fixed column order (see :class:`FileLayout`), already in the form
+both SQLite and PostgreSQL accept from the driver: dates as ``YYYY-MM-DD`` strings, date-times as
+``YYYY-MM-DD HH:MM:SS.ffffff`` UTC strings, booleans as 1/0, arrays as JSON text. That lets the
+importer hand batches to the driver without per-value adaptation on the hot path.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Callable, Iterator
+
+import orjson
+
+from gateway.oneroster import vocabulary
+from gateway.oneroster.csv.binding import Column, CsvFile
+from gateway.oneroster.csv.problems import Problem
+from gateway.passwords import hash_password
+
+# Columns every staged row starts with, before the entity's own columns.
+LEADING_COLUMNS = ("line", "sourced_id", "status", "date_last_modified", "metadata", "row_hash")
+
+_USER_ID = re.compile(r"\{([^{}:]+):([^{}]*)\}")
+_USER_IDS = re.compile(r"\{[^{}:]+:[^{}]*\}(\s*,\s*\{[^{}:]+:[^{}]*\})*")
+_YEAR = re.compile(r"\d{4}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class _Invalid(Exception):
+    """A value failed its column's check; the message says what was expected."""
+
+
+def _text(required: bool) -> Callable[[str], str | None]:
+    if required:
+        def convert(raw: str) -> str:
+            if not raw:
+                raise _Invalid("a non-empty value")
+            return raw
+        return convert
+    return lambda raw: raw or None
+
+
+def _enum(allowed: frozenset[str], required: bool) -> Callable[[str], str | None]:
+    expected = "one of " + ", ".join(sorted(allowed)) + " (or an ext: value)"
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid(expected)
+            return None
+        if raw in allowed or vocabulary.EXTENSION_VALUE.fullmatch(raw):
+            return raw
+        raise _Invalid(expected)
+    return convert
+
+
+def _bool(required: bool) -> Callable[[str], int | None]:
+    def convert(raw: str) -> int | None:
+        if not raw:
+            if required:
+                raise _Invalid("true or false")
+            return None
+        lowered = raw.lower()
+        if lowered == "true":
+            return 1
+        if lowered == "false":
+            return 0
+        raise _Invalid("true or false")
+    return convert
+
+
+def _date(required: bool) -> Callable[[str], str | None]:
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid("a date YYYY-MM-DD")
+            return None
+        if not _DATE.fullmatch(raw):
+            raise _Invalid("a date YYYY-MM-DD")
+        try:
+            dt.date.fromisoformat(raw)
+        except ValueError:
+            raise _Invalid("a real calendar date YYYY-MM-DD") from None
+        return raw
+    return convert
+
+
+def parse_datetime(raw: str) -> dt.datetime:
+    """Parse an ISO 8601 date-time (``Z`` or an offset; none means UTC) to naive UTC."""
+    value = dt.datetime.fromisoformat(raw)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """The stored form of a naive UTC date-time (SQLAlchemy's SQLite format; PostgreSQL reads it)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _datetime(required: bool) -> Callable[[str], str | None]:
+    expected = "an ISO 8601 date-time such as 2026-09-01T08:00:00.000Z"
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid(expected)
+            return None
+        if "T" not in raw and " " not in raw:
+            raise _Invalid(expected)
+        try:
+            return format_datetime(parse_datetime(raw))
+        except ValueError:
+            raise _Invalid(expected) from None
+    return convert
+
+
+def _year(required: bool) -> Callable[[str], str | None]:
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid("a four-digit year YYYY")
+            return None
+        if not _YEAR.fullmatch(raw):
+            raise _Invalid("a four-digit year YYYY")
+        return raw
+    return convert
+
+
+def split_list(raw: str) -> list[str]:
+    """Split a comma-separated CSV list field, trimming blanks around items."""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _list(required: bool) -> Callable[[str], str | None]:
+    def convert(raw: str) -> str | None:
+        items = split_list(raw) if raw else []
+        if not items:
+            if required:
+                raise _Invalid("at least one value")
+            return None
+        return orjson.dumps(items).decode()
+    return convert
+
+
+def _user_ids(required: bool) -> Callable[[str], str | None]:
+    expected = "identifiers as {type:identifier},{type:identifier}"
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid(expected)
+            return None
+        if not _USER_IDS.fullmatch(raw.strip()):
+            raise _Invalid(expected)
+        pairs = [{"type": t.strip(), "identifier": i.strip()} for t, i in _USER_ID.findall(raw)]
+        return orjson.dumps(pairs).decode()
+    return convert
+
+
+def _password(required: bool) -> Callable[[str], str | None]:
+    return lambda raw: hash_password(raw) if raw else None
+
+
+def _status(mode: str) -> Callable[[str], str]:
+    # Bulk rows leave status blank (1.2.1 CSV §2.3): a blank or active row is active.
+    def convert(raw: str) -> str:
+        if not raw:
+            if mode == "delta":
+                raise _Invalid("active or tobedeleted (delta rows must carry a status)")
+            return "active"
+        if raw not in vocabulary.STATUSES:
+            raise _Invalid("active or tobedeleted")
+        return raw
+    return convert
+
+
+def _converter(column: Column, mode: str) -> Callable[[str], object]:
+    kind, required = column.kind, column.required
+    if kind == "id":
+        return _text(True)
+    if kind == "status":
+        return _status(mode)
+    if kind == "datetime":
+        return _datetime(mode == "delta")
+    if kind in ("text", "ref"):
+        return _text(required)
+    if kind == "enum":
+        assert column.enum is not None
+        return _enum(column.enum, required)
+    if kind == "bool":
+        return _bool(required)
+    if kind == "date":
+        return _date(required)
+    if kind == "year":
+        return _year(required)
+    if kind in ("list", "reflist"):
+        return _list(required)
+    if kind == "userids":
+        return _user_ids(required)
+    if kind == "password":
+        return _password(required)
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A multi-valued reference of a staged row (a class's terms, a user's agents)."""
+
+    column: str
+    owner_sourced_id: str
+    target_sourced_id: str
+    line: int
+
+
+@dataclass
+class FileLayout:
+    """How one file's rows are staged: the staged column names, in the order of row tuples."""
+
+    csv_file: CsvFile
+    mode: str
+
+    @property
+    def entity_columns(self) -> tuple[Column, ...]:
+        """The entity's own columns (everything after sourcedId, status, dateLastModified)."""
+        return self.csv_file.columns[3:]
+
+    @property
+    def staged_columns(self) -> tuple[str, ...]:
+        """Names of the staged columns, matching the tuples :func:`read_rows` yields."""
+        return LEADING_COLUMNS + tuple(c.attribute for c in self.entity_columns)
+
+
+def check_header(csv_file: CsvFile, header: list[str]) -> tuple[list[Problem], list[str]]:
+    """Compare a file's header with the binding; return problems and the metadata column names."""
+    problems: list[Problem] = []
+    expected = csv_file.header
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    given = tuple(header[: len(expected)])
+    metadata = [name for name in header[len(expected):]]
+    if given != expected:
+        missing = [name for name in expected if name not in header]
+        if missing:
+            problems.append(Problem(csv_file.filename, 1, ", ".join(missing), None,
+                                    "the required column(s) in the header: " + ",".join(expected)))
+        else:
+            for position, (want, got) in enumerate(zip(expected, given), start=1):
+                if want != got:
+                    problems.append(Problem(csv_file.filename, 1, got, got,
+                                            f"column {position} to be {want} (header order is fixed: "
+                                            + ",".join(expected) + ")"))
+                    break
+    bad_metadata = [name for name in metadata if not name.startswith("metadata.") or name == "metadata."]
+    if bad_metadata and not problems:
+        problems.append(Problem(csv_file.filename, 1, ", ".join(bad_metadata), None,
+                                "only metadata.* extension columns after the binding's columns"))
+    return problems, metadata
+
+
+def row_fingerprint(values: tuple[str, ...]) -> int:
+    """A 64-bit fingerprint of a row's content fields, as a signed integer for a BIGINT column."""
+    digest = hashlib.blake2b("\x1f".join(values).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: list[str],
+              problems: Callable[[Problem], None], links: Callable[[Link], None],
+              rejected: Callable[[str], None]) -> Iterator[tuple]:
+    """Check and convert each data row of a file (the header already consumed).
+
+    Yields one tuple per valid row, in ``layout.staged_columns`` order; reports each invalid
+    value through ``problems`` (a row with any problem is not yielded, and its sourcedId, if any,
+    goes to ``rejected`` so that rows referring to it are not reported a second time) and each
+    multi-valued reference through ``links``.
+    """
+    csv_file = layout.csv_file
+    filename = csv_file.filename
+    columns = csv_file.columns
+    width = len(columns)
+    total_width = width + len(metadata_columns)
+    converters = [_converter(column, layout.mode) for column in columns]
+    names = [column.name for column in columns]
+    # The fingerprint covers everything a client would see change: not the sourcedId (the key),
+    # status (compared on its own), dateLastModified (ours to set) or the password (never shown).
+    content_indexes = [i for i, c in enumerate(columns)
+                       if c.kind not in ("id", "status", "datetime", "password")]
+    content_indexes += list(range(width, total_width))
+    content_of = itemgetter(*content_indexes) if len(content_indexes) > 1 else (
+        lambda row, i=content_indexes[0]: (row[i],))
+    reflist_columns = [(i, c) for i, c in enumerate(columns) if c.kind == "reflist"]
+    metadata_keys = [name[len("metadata."):] for name in metadata_columns]
+    indexes = range(width)
+
+    line = 1
+    for fields in rows:
+        line += 1
+        if len(fields) != total_width:
+            if len(fields) == 1 and fields[0] == "" or not fields:
+                problems(Problem(filename, line, None, "", "no blank lines inside a CSV file"))
+            else:
+                problems(Problem(filename, line, None, f"{len(fields)} fields",
+                                 f"{total_width} fields, one per header column"))
+            continue
+        values: list[object] = [line]
+        ok = True
+        for i in indexes:
+            try:
+                values.append(converters[i](fields[i]))
+            except _Invalid as invalid:
+                ok = False
+                problems(Problem(filename, line, names[i], fields[i], str(invalid)))
+        if not ok:
+            if fields[0]:
+                rejected(fields[0])
+            continue
+        # values: line, sourcedId, status, dateLastModified, entity columns...
+        metadata = None
+        if metadata_keys:
+            extension = {k: v for k, v in zip(metadata_keys, fields[width:]) if v != ""}
+            metadata = orjson.dumps(extension).decode() if extension else None
+        sourced_id = values[1]
+        for i, column in reflist_columns:
+            if fields[i]:
+                for target in split_list(fields[i]):
+                    links(Link(column.name, sourced_id, target, line))
+        yield (line, sourced_id, values[2], values[3], metadata,
+               row_fingerprint(content_of(fields))) + tuple(values[4:])
+
+
+def iter_csv(handle) -> Iterator[list[str]]:
+    """RFC 4180 rows of an open text file."""
+    return csv.reader(handle, strict=True)

@@ -1,0 +1,127 @@
+"""Building OneRoster CSV bundles in tests: a small hand-written district, and a writer."""
+from __future__ import annotations
+
+import copy
+import csv
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from gateway.oneroster.csv import binding
+
+
+def small_district() -> dict[str, list[dict[str, str]]]:
+    """A tiny but complete district: 2 schools, a year with 2 terms, 3 classes, 7 users."""
+    rows = {
+        "orgs": [
+            {"sourcedId": "d1", "name": "Springfield District", "type": "district", "identifier": "SD1"},
+            {"sourcedId": "s1", "name": "Springfield Elementary", "type": "school", "identifier": "SE",
+             "parentSourcedId": "d1"},
+            {"sourcedId": "s2", "name": "Springfield High", "type": "school", "identifier": "SH",
+             "parentSourcedId": "d1"},
+        ],
+        "academicSessions": [
+            {"sourcedId": "y1", "title": "2026-2027", "type": "schoolYear", "startDate": "2026-08-15",
+             "endDate": "2027-06-15", "schoolYear": "2027"},
+            {"sourcedId": "t1", "title": "Fall", "type": "semester", "startDate": "2026-08-15",
+             "endDate": "2026-12-20", "parentSourcedId": "y1", "schoolYear": "2027"},
+            {"sourcedId": "t2", "title": "Spring", "type": "semester", "startDate": "2027-01-05",
+             "endDate": "2027-06-15", "parentSourcedId": "y1", "schoolYear": "2027"},
+        ],
+        "courses": [
+            {"sourcedId": "c1", "schoolYearSourcedId": "y1", "title": "Grade 3 Math", "courseCode": "M3",
+             "grades": "03", "orgSourcedId": "s1", "subjects": "Mathematics"},
+            {"sourcedId": "c2", "schoolYearSourcedId": "y1", "title": "Biology", "courseCode": "BIO",
+             "grades": "09,10", "orgSourcedId": "s2", "subjects": "Science"},
+        ],
+        "classes": [
+            {"sourcedId": "k1", "title": "Math 3A", "grades": "03", "courseSourcedId": "c1",
+             "classCode": "M3A", "classType": "scheduled", "schoolSourcedId": "s1",
+             "termSourcedIds": "t1,t2", "periods": "1"},
+            {"sourcedId": "k2", "title": "Biology 1", "grades": "09", "courseSourcedId": "c2",
+             "classCode": "BIO1", "classType": "scheduled", "schoolSourcedId": "s2",
+             "termSourcedIds": "t1", "periods": "2,3"},
+            {"sourcedId": "k3", "title": "Biology 2", "grades": "10", "courseSourcedId": "c2",
+             "classCode": "BIO2", "classType": "scheduled", "schoolSourcedId": "s2",
+             "termSourcedIds": "t2"},
+        ],
+        "users": [
+            {"sourcedId": "u1", "enabledUser": "true", "username": "lisa", "userIds": "{SIS:1001}",
+             "givenName": "Lisa", "familyName": "Simpson", "email": "lisa@example.edu", "grades": "03",
+             "primaryOrgSourcedId": "s1", "agentSourcedIds": "p1", "pronouns": "she/her"},
+            {"sourcedId": "u2", "enabledUser": "true", "username": "bart", "userIds": "{SIS:1002}",
+             "givenName": "Bart", "familyName": "Simpson", "grades": "09", "primaryOrgSourcedId": "s2",
+             "agentSourcedIds": "p1"},
+            {"sourcedId": "u3", "enabledUser": "true", "username": "milhouse", "givenName": "Milhouse",
+             "familyName": "Van Houten", "grades": "09", "primaryOrgSourcedId": "s2"},
+            {"sourcedId": "u4", "enabledUser": "true", "username": "martin", "givenName": "Martin",
+             "familyName": "Prince", "grades": "10", "primaryOrgSourcedId": "s2",
+             "preferredGivenName": "Marty"},
+            {"sourcedId": "t-hoover", "enabledUser": "true", "username": "hoover", "givenName": "Elizabeth",
+             "familyName": "Hoover", "email": "hoover@example.edu", "primaryOrgSourcedId": "s1"},
+            {"sourcedId": "t-krab", "enabledUser": "true", "username": "krabappel", "givenName": "Edna",
+             "familyName": "Krabappel", "email": "edna@example.edu", "primaryOrgSourcedId": "s2"},
+            {"sourcedId": "p1", "enabledUser": "true", "username": "marge", "givenName": "Marge",
+             "familyName": "Simpson", "email": "marge@example.com", "phone": "555-0100"},
+        ],
+        "roles": [
+            {"sourcedId": "r-u1", "userSourcedId": "u1", "roleType": "primary", "role": "student", "orgSourcedId": "s1"},
+            {"sourcedId": "r-u2", "userSourcedId": "u2", "roleType": "primary", "role": "student", "orgSourcedId": "s2"},
+            {"sourcedId": "r-u3", "userSourcedId": "u3", "roleType": "primary", "role": "student", "orgSourcedId": "s2"},
+            {"sourcedId": "r-u4", "userSourcedId": "u4", "roleType": "primary", "role": "student", "orgSourcedId": "s2"},
+            {"sourcedId": "r-th", "userSourcedId": "t-hoover", "roleType": "primary", "role": "teacher", "orgSourcedId": "s1"},
+            {"sourcedId": "r-tk", "userSourcedId": "t-krab", "roleType": "primary", "role": "teacher", "orgSourcedId": "s2"},
+            {"sourcedId": "r-p1", "userSourcedId": "p1", "roleType": "primary", "role": "parent", "orgSourcedId": "d1"},
+        ],
+        "enrollments": [
+            {"sourcedId": "e1", "classSourcedId": "k1", "schoolSourcedId": "s1", "userSourcedId": "u1", "role": "student"},
+            {"sourcedId": "e2", "classSourcedId": "k1", "schoolSourcedId": "s1", "userSourcedId": "t-hoover",
+             "role": "teacher", "primary": "true"},
+            {"sourcedId": "e3", "classSourcedId": "k2", "schoolSourcedId": "s2", "userSourcedId": "u2", "role": "student"},
+            {"sourcedId": "e4", "classSourcedId": "k2", "schoolSourcedId": "s2", "userSourcedId": "u3", "role": "student"},
+            {"sourcedId": "e5", "classSourcedId": "k2", "schoolSourcedId": "s2", "userSourcedId": "t-krab",
+             "role": "teacher", "primary": "true"},
+            {"sourcedId": "e6", "classSourcedId": "k3", "schoolSourcedId": "s2", "userSourcedId": "u4", "role": "student"},
+            {"sourcedId": "e7", "classSourcedId": "k3", "schoolSourcedId": "s2", "userSourcedId": "t-krab",
+             "role": "teacher", "primary": "true"},
+        ],
+        "demographics": [
+            {"sourcedId": "u1", "birthDate": "2018-05-09", "sex": "female", "white": "true"},
+            {"sourcedId": "u2", "birthDate": "2011-04-01", "sex": "male", "white": "true"},
+        ],
+        "userProfiles": [
+            {"sourcedId": "up1", "userSourcedId": "t-hoover", "profileType": "lms", "vendorId": "acme",
+             "credentialType": "password", "username": "ehoover"},
+        ],
+    }
+    return copy.deepcopy(rows)
+
+
+def write_bundle(directory: Path, files: Mapping[str, Sequence[Mapping[str, str]]],
+                 modes: Mapping[str, str] | None = None, metadata: Mapping[str, Sequence[str]] | None = None,
+                 headers: Mapping[str, Sequence[str]] | None = None, bom: bool = False) -> Path:
+    """Write ``files`` (file name -> rows as dicts) as a bundle with a manifest into ``directory``.
+
+    ``modes`` defaults to bulk for every file given; ``metadata`` adds metadata.* columns;
+    ``headers`` replaces a file's header verbatim (to write broken bundles).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    modes = dict(modes or {})
+    for name in files:
+        modes.setdefault(name, "bulk")
+    with open(directory / binding.MANIFEST, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(binding.MANIFEST_HEADER)
+        writer.writerow(["manifest.version", "1.0"])
+        writer.writerow(["oneroster.version", "1.2"])
+        for name in binding.ALL_FILE_NAMES:
+            writer.writerow([f"file.{name}", modes.get(name, "absent")])
+        writer.writerow(["source.systemName", "Test SIS"])
+    for name, rows in files.items():
+        header = list(headers[name]) if headers and name in headers else (
+            list(binding.ROSTERING_BY_NAME[name].header) + [f"metadata.{m}" for m in (metadata or {}).get(name, ())])
+        with open(directory / f"{name}.csv", "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([row.get(column, "") for column in header])
+    return directory
