@@ -38,7 +38,6 @@ class _ByteProgress:
 
 
 def _print_report(report: ImportReport, dry_run: bool) -> None:
-    verb = "would be" if dry_run else "were"
     if report.district:
         click.echo(f"district {report.district} ({report.district_name})")
     if report.files:
@@ -50,7 +49,8 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
     for notice in report.notices:
         click.echo(f"note: {notice}")
     if report.problem_count:
-        click.echo(f"{report.problem_count} problem(s); nothing {verb} changed:", err=True)
+        click.echo(f"{report.problem_count} problem(s); the bundle was rejected and nothing was written:",
+                   err=True)
         for problem in report.problems:
             click.echo(f"  {problem}", err=True)
         hidden = report.problem_count - len(report.problems)

@@ -79,6 +79,12 @@ class Bundle:
         counted = io.BufferedReader(_CountingReader(raw, self.bytes_read), buffer_size=1 << 16)
         return io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
 
+    def open_binary(self, name: str) -> IO[bytes]:
+        """Open ``name`` as bytes (to locate encoding errors)."""
+        if self._zip is None:
+            return open(self.path / name, "rb")
+        return self._zip.open(self._prefix + name)
+
     def close(self) -> None:
         """Release the zip file, if any."""
         if self._zip is not None:

@@ -330,7 +330,10 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
         rows = iter_csv(handle)
         try:
             header = next(rows, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            problem(_decode_problem(bundle, csv_file.filename, exc))
+            return False
+        except csv.Error as exc:
             problem(Problem(csv_file.filename, 1, None, None, _unreadable(exc)))
             return False
         if header is None:
@@ -346,15 +349,22 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
             # Errors of the CSV layer end the file's stream here rather than propagate: on
             # PostgreSQL an exception inside COPY would abort the whole transaction.
             emitted = 0
+            last_line = 1
             try:
                 for row in source:
+                    last_line = rows.line_num
                     emitted += 1
                     if progress is not None and emitted % 20000 == 0:
                         progress(bundle.bytes_read[0], total_bytes)
                     yield row
-            except (csv.Error, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
                 readable[0] = False
-                problem(Problem(csv_file.filename, rows.line_num + 1, None, None, _unreadable(exc)))
+                problem(_decode_problem(bundle, csv_file.filename, exc))
+                return
+            except csv.Error as exc:
+                readable[0] = False
+                # The reader fails where the file ends; the broken record began after the last good one.
+                problem(Problem(csv_file.filename, last_line + 1, None, None, _unreadable(exc)))
                 return
             if emitted == 0 and rows.line_num <= 1:
                 problem(Problem(csv_file.filename, 2, None, None,
@@ -372,10 +382,24 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
     return readable[0]
 
 
-def _unreadable(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return f"UTF-8 text ({exc.reason} at byte {exc.start} of a read block)"
+def _unreadable(exc: csv.Error) -> str:
+    if "end of data" in str(exc):
+        return "RFC 4180 CSV: a closing quote for the quoted field of the record that starts here"
     return f"RFC 4180 CSV ({exc})"
+
+
+def _decode_problem(bundle: Bundle, filename: str, exc: UnicodeDecodeError) -> Problem:
+    """Locate the first byte that is not UTF-8 (the decoder only knows its read block)."""
+    with bundle.open_binary(filename) as handle:
+        for number, raw_line in enumerate(handle, start=1):
+            try:
+                raw_line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                snippet = raw_line[max(0, bad.start - 10): bad.end + 10].decode("utf-8", "replace")
+                return Problem(filename, number, None, snippet.strip(),
+                               f"UTF-8 text (byte {raw_line[bad.start]:#04x} at position {bad.start + 1} "
+                               "of the line is not UTF-8; re-export the file as UTF-8)")
+    return Problem(filename, None, None, None, f"UTF-8 text ({exc.reason})")
 
 
 def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
