@@ -32,26 +32,35 @@ def fixtures_dir() -> Path:
 def _migrated_template(tmp_path_factory) -> str:
     """A database at the newest schema: a SQLite template file, or the PostgreSQL test database."""
     if TEST_DATABASE_URL:
-        database = Database(TEST_DATABASE_URL)
-        with database.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+        # A schema of this session's own, so concurrent test runs on one server never collide.
+        schema = f"gateway_test_{os.getpid()}"
+        admin = Database(TEST_DATABASE_URL)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        separator = "&" if "?" in TEST_DATABASE_URL else "?"
+        url = f"{TEST_DATABASE_URL}{separator}options=-csearch_path%3D{schema}"
+        database = Database(url)
         upgrade_database(database)
         database.dispose()
-        return TEST_DATABASE_URL
+        yield url
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+        return
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     database = Database(f"sqlite:///{path}")
     upgrade_database(database)
     database.dispose()
-    return str(path)
+    yield str(path)
 
 
 @pytest.fixture
 def database_url(_migrated_template, tmp_path) -> str:
     """The URL of an empty, migrated database for this test."""
     if TEST_DATABASE_URL:
-        yield TEST_DATABASE_URL
-        database = Database(TEST_DATABASE_URL)
+        yield _migrated_template
+        database = Database(_migrated_template)
         tables = ", ".join(t.name for t in metadata.sorted_tables)
         with database.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

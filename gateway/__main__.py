@@ -1,0 +1,4 @@
+"""``python -m gateway``: the same as the ``gateway`` command."""
+from gateway.cli import main
+
+main()
