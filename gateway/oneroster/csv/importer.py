@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.bundle import Bundle, BundleError, Manifest, read_manifest
 from gateway.oneroster.csv.problems import Problem
-from gateway.oneroster.csv.reader import (FileLayout, Link, check_header, iter_csv, read_rows)
+from gateway.oneroster.csv.reader import FileLayout, check_header, iter_csv, read_rows
 from gateway.store.models import District, ImportRun, utcnow
 from gateway.store.schema import metadata as store_metadata
 
@@ -46,6 +46,9 @@ LINK_TABLES = {
     ("classes", "termSourcedIds"): ("class_terms", "class_sourced_id", "term_sourced_id"),
     ("users", "agentSourcedIds"): ("user_agents", "user_sourced_id", "agent_sourced_id"),
 }
+# Beyond this many rejected rows per file, references to further rejected rows are reported too
+# (bounded memory for a pathological file).
+MAX_REMEMBERED_REJECTED = 200_000
 # Files whose rows are part of how a user is represented: a change re-stamps the user.
 USER_PARTS = ("roles", "userProfiles")
 
@@ -127,10 +130,6 @@ class _Staging:
         self.tables: dict[str, Table] = {}
         self.modes: dict[str, str] = {}
         self.extra: list[Table] = []
-        self.links = self._create("stg_links", [
-            Column("file", String(64)), Column("column_name", String(64)),
-            Column("owner_sourced_id", String(255)), Column("target_sourced_id", String(255)),
-            Column("line", Integer)])
         self.rejected = self._create("stg_rejected", [
             Column("file", String(64)), Column("sourced_id", String(255))])
 
@@ -183,13 +182,25 @@ class _Staging:
             cursor.executemany(sql, batch)
         cursor.close()
 
+    def list_items(self, table: Table, attribute: str) -> str:
+        """A FROM-able query of (line, owner sourcedId, item) for each item of a JSON array column.
+
+        Multi-valued references are read back from the staged JSON rather than staged apart while
+        the rows stream: PostgreSQL cannot run a second COPY in the middle of the first.
+        """
+        if self.dialect == "postgresql":
+            return (f"SELECT s.line, s.sourced_id AS owner, j.value AS ref FROM {table.name} s "
+                    f"CROSS JOIN LATERAL json_array_elements_text(s.{_q(attribute)}) AS j(value)")
+        return (f"SELECT s.line, s.sourced_id AS owner, j.value AS ref FROM {table.name} s, "
+                f"json_each(s.{_q(attribute)}) AS j")
+
     def index(self, table: Table) -> None:
         """Index a loaded staging table by sourcedId for the joins that follow."""
         self.conn.exec_driver_sql(f"CREATE INDEX ix_{table.name}_sid ON {table.name} (sourced_id)")
 
     def drop_all(self) -> None:
         """Drop the staging tables (SQLite keeps temp tables for the connection's lifetime)."""
-        for table in list(self.tables.values()) + [self.links, self.rejected] + self.extra:
+        for table in list(self.tables.values()) + [self.rejected] + self.extra:
             self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 
@@ -314,16 +325,11 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
     """Stream one file into its staging table; False if its header made it unreadable."""
     csv_file = layout.csv_file
     table = staging.create_for(layout)
-    staged_links: list[tuple] = []
-    links_table = staging.links
     rejected_ids: list[tuple] = []
 
-    def on_link(link: Link) -> None:
-        staged_links.append((csv_file.name, link.column, link.owner_sourced_id,
-                             link.target_sourced_id, link.line))
-        if len(staged_links) >= BATCH_SIZE:
-            staging.write(links_table, staged_links)
-            staged_links.clear()
+    def on_rejected(sourced_id: str) -> None:
+        if len(rejected_ids) < MAX_REMEMBERED_REJECTED:
+            rejected_ids.append((csv_file.name, sourced_id))
 
     readable = [True]
     with bundle.open_text(csv_file.filename) as handle:
@@ -370,10 +376,7 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
                 problem(Problem(csv_file.filename, 2, None, None,
                                 "at least one data row (list an empty file as absent)"))
 
-        staging.write(table, counted(read_rows(layout, rows, metadata_columns, problem, on_link,
-                                               lambda sid: rejected_ids.append((csv_file.name, sid)))))
-    if staged_links:
-        staging.write(links_table, staged_links)
+        staging.write(table, counted(read_rows(layout, rows, metadata_columns, problem, on_rejected)))
     if rejected_ids:
         staging.write(staging.rejected, rejected_ids)
     staging.index(table)
@@ -458,17 +461,18 @@ def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Pr
                             f"a sourcedId not used before in this file (already on line {first_line})"))
 
 
-def _references(staging: _Staging) -> Iterable[tuple[str, str, str, str, bool]]:
-    """(file, column, staged expression, target file, from links) for every reference to check."""
+def _references(staging: _Staging) -> Iterable[tuple[str, str, str, str]]:
+    """(file, column, query of (line, ref), target file) for every reference to check."""
     for name, table in staging.tables.items():
         csv_file = binding.ROSTERING_BY_NAME[name]
         for column in csv_file.columns:
             if column.kind == "ref":
-                yield name, column.name, column.attribute, column.target, False
+                yield name, column.name, (f"SELECT line, {_q(column.attribute)} AS ref FROM {table.name} "
+                                          f"WHERE {_q(column.attribute)} IS NOT NULL"), column.target
             elif column.kind == "reflist":
-                yield name, column.name, column.name, column.target, True
+                yield name, column.name, staging.list_items(table, column.attribute), column.target
         if name == "demographics":
-            yield name, "sourcedId", "sourced_id", "users", False
+            yield name, "sourcedId", f"SELECT line, sourced_id AS ref FROM {table.name}", "users"
 
 
 def _check_references(conn: Connection, staging: _Staging, manifest: Manifest,
@@ -476,18 +480,12 @@ def _check_references(conn: Connection, staging: _Staging, manifest: Manifest,
                       problem: Callable[[Problem], None], limit: int) -> None:
     """Every reference must name a record in the bundle or, unless the bundle replaces that
     type wholesale (bulk), one already in the store."""
-    for name, column_name, attribute, target, from_links in _references(staging):
+    for name, column_name, source, target in _references(staging):
         if target in unreadable:
             continue  # the target file's own problems are reported; its ids are unknown
         target_table = binding.ROSTERING_BY_NAME[target].table
         conditions = []
         target_stage = staging.tables.get(target)
-        if from_links:
-            source = (f"SELECT line, target_sourced_id AS ref FROM {staging.links.name} "
-                      f"WHERE file = '{name}' AND column_name = '{column_name}'")
-        else:
-            source = (f"SELECT line, {_q(attribute)} AS ref FROM {staging.tables[name].name} "
-                      f"WHERE {_q(attribute)} IS NOT NULL")
         if target_stage is not None:
             conditions.append(f"NOT EXISTS (SELECT 1 FROM {target_stage.name} t WHERE t.sourced_id = s.ref)")
         # A row rejected for its own problems still names a record the SIS meant to send.
@@ -603,8 +601,8 @@ def _merge(conn: Connection, staging: _Staging, manifest: Manifest, district_id:
                 """, district=district_id, now=now)
         for (file_name, column_name), (link_table, owner, target) in LINK_TABLES.items():
             if file_name == name:
-                _replace_links(conn, staging, table, link_table, owner, target, file_name,
-                               column_name, district_id)
+                attribute = csv_file.column(column_name).attribute
+                _replace_links(conn, staging, table, attribute, link_table, owner, target, district_id)
     if touched:
         _run(conn, """
             UPDATE users SET date_last_modified = :now
@@ -613,17 +611,15 @@ def _merge(conn: Connection, staging: _Staging, manifest: Manifest, district_id:
              district=district_id, now=now)
 
 
-def _replace_links(conn: Connection, staging: _Staging, table: Table, link_table: str,
-                   owner: str, target: str, file_name: str, column_name: str,
-                   district_id: int) -> None:
+def _replace_links(conn: Connection, staging: _Staging, table: Table, attribute: str,
+                   link_table: str, owner: str, target: str, district_id: int) -> None:
     """Make the link table say exactly what the staged rows say for their owners."""
     _run(conn, f"DELETE FROM {link_table} WHERE district_id = :district AND {owner} IN "
                f"(SELECT sourced_id FROM {table.name})", district=district_id)
     _run(conn, f"""
         INSERT INTO {link_table} (district_id, {owner}, {target})
-        SELECT DISTINCT :district, owner_sourced_id, target_sourced_id FROM {staging.links.name}
-        WHERE file = :file AND column_name = :column""",
-         district=district_id, file=file_name, column=column_name)
+        SELECT DISTINCT :district, items.owner, items.ref FROM ({staging.list_items(table, attribute)}) items""",
+         district=district_id)
 
 
 def _collect_touched_users(conn: Connection, staging: _Staging, district_id: int) -> bool:

@@ -209,16 +209,6 @@ def _converter(column: Column, mode: str) -> Callable[[str], object]:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-@dataclass(frozen=True)
-class Link:
-    """A multi-valued reference of a staged row (a class's terms, a user's agents)."""
-
-    column: str
-    owner_sourced_id: str
-    target_sourced_id: str
-    line: int
-
-
 @dataclass
 class FileLayout:
     """How one file's rows are staged: the staged column names, in the order of row tuples."""
@@ -271,14 +261,12 @@ def row_fingerprint(values: tuple[str, ...]) -> int:
 
 
 def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: list[str],
-              problems: Callable[[Problem], None], links: Callable[[Link], None],
-              rejected: Callable[[str], None]) -> Iterator[tuple]:
+              problems: Callable[[Problem], None], rejected: Callable[[str], None]) -> Iterator[tuple]:
     """Check and convert each data row of a file (the header already consumed).
 
     Yields one tuple per valid row, in ``layout.staged_columns`` order; reports each invalid
     value through ``problems`` (a row with any problem is not yielded, and its sourcedId, if any,
-    goes to ``rejected`` so that rows referring to it are not reported a second time) and each
-    multi-valued reference through ``links``.
+    goes to ``rejected`` so that rows referring to it are not reported a second time).
     """
     csv_file = layout.csv_file
     filename = csv_file.filename
@@ -294,7 +282,6 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
     content_indexes += list(range(width, total_width))
     content_of = itemgetter(*content_indexes) if len(content_indexes) > 1 else (
         lambda row, i=content_indexes[0]: (row[i],))
-    reflist_columns = [(i, c) for i, c in enumerate(columns) if c.kind == "reflist"]
     metadata_keys = [name[len("metadata."):] for name in metadata_columns]
     indexes = range(width)
 
@@ -325,12 +312,7 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
         if metadata_keys:
             extension = {k: v for k, v in zip(metadata_keys, fields[width:]) if v != ""}
             metadata = orjson.dumps(extension).decode() if extension else None
-        sourced_id = values[1]
-        for i, column in reflist_columns:
-            if fields[i]:
-                for target in split_list(fields[i]):
-                    links(Link(column.name, sourced_id, target, line))
-        yield (line, sourced_id, values[2], values[3], metadata,
+        yield (line, values[1], values[2], values[3], metadata,
                row_fingerprint(content_of(fields))) + tuple(values[4:])
 
 
