@@ -1,6 +1,48 @@
-"""The OAuth 2.0 token endpoint. (Filled in by the OAuth work.)"""
+"""The OAuth 2.0 token endpoint (RFC 6749 §4.4 client credentials), served by authlib's Flask
+``AuthorizationServer`` with the gateway's grant, clients and tokens from ``gateway.oauth``."""
 from __future__ import annotations
 
-from flask import Blueprint
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidRequestError, OAuth2Error
+from flask import Blueprint, current_app, request
+
+from gateway.http.session import request_session
+from gateway.oauth import server as oauth_server
+from gateway.store.models import utcnow
 
 blueprint = Blueprint("oauth", __name__)
+
+EXTENSION = "gateway.oauth"
+
+
+@blueprint.record_once
+def _init_server(state) -> None:
+    """Build the app's authorization server when the blueprint is registered."""
+    server = AuthorizationServer()
+    server.init_app(
+        state.app,
+        query_client=lambda client_id: oauth_server.query_client(request_session(), client_id),
+        save_token=lambda token, oauth_request: oauth_server.save_token(
+            request_session(), token, oauth_request, utcnow()),
+    )
+    # Read at issuance, so the setting can change without rebuilding the server.
+    oauth_server.configure_server(
+        server, lifetime=lambda: int(current_app.config["TOKEN_LIFETIME_SECONDS"]))
+    state.app.extensions[EXTENSION] = server
+
+
+@blueprint.post("/oauth/token")
+def token():
+    """Issue an access token to an app that authenticates with its client credentials."""
+    server: AuthorizationServer = current_app.extensions[EXTENSION]
+    try:
+        # authlib refuses plain HTTP (except to loopback) outside its error handling, which would
+        # surface as a 500; answer it as the RFC 6749 §5.2 error it is.
+        InsecureTransportError.check(request.url)
+        # Without grant_type authlib reports "grant_type=None is not supported"; the parameter is
+        # missing, which §5.2 calls invalid_request.
+        if not request.form.get("grant_type"):
+            raise InvalidRequestError("Missing 'grant_type' parameter.")
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+    return server.create_token_response()

@@ -1,0 +1,87 @@
+"""The resource side: turn a presented bearer token into an :class:`AccessGrant`, and check scopes.
+
+Failures are OneRoster errors (401 unauthorisedrequest, 403 forbidden) carrying the RFC 6750 §3
+``WWW-Authenticate`` challenge, so the REST service answers them with the binding's error body.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.errors import Forbidden, Unauthorized
+from gateway.oauth.credentials import hash_access_token
+from gateway.oauth.scopes import parse_scope
+from gateway.store.apps import AccessToken, AppClient
+
+REALM = "oneroster"
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """What a valid token lets its bearer do: read one district's data within some scopes."""
+
+    district_id: int
+    app_id: int
+    client_id: str
+    scopes: frozenset[str]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1), else None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    # The scheme is case-insensitive (RFC 7235 §2.1); other schemes count as no token at all.
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _invalid_token(description: str) -> Unauthorized:
+    return Unauthorized(description, headers={
+        "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'})
+
+
+def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -> AccessGrant:
+    """The grant of a live token; :class:`Unauthorized` if it is missing, unknown, expired or revoked.
+
+    A missing token gets a bare challenge, a bad one ``error="invalid_token"`` (RFC 6750 §3.1).
+    """
+    if not token:
+        raise Unauthorized("An access token is required: send Authorization: Bearer <token>.",
+                           headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
+    row = session.execute(
+        select(AccessToken.district_id, AccessToken.scope, AccessToken.expires_at,
+               AccessToken.revoked_at, AppClient.app_id, AppClient.client_id,
+               AppClient.revoked_at.label("client_revoked_at"))
+        .join(AppClient, AppClient.id == AccessToken.app_client_id)
+        .where(AccessToken.token_hash == hash_access_token(token))
+    ).one_or_none()
+    if row is None:
+        raise _invalid_token("The access token is not recognised.")
+    # A client's revocation also revokes its tokens; checking the client too keeps that true even
+    # for a token written concurrently with the revocation.
+    if row.revoked_at is not None or row.client_revoked_at is not None:
+        raise _invalid_token("The access token has been revoked.")
+    if row.expires_at <= now:
+        raise _invalid_token("The access token has expired.")
+    return AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,
+                       scopes=frozenset(parse_scope(row.scope)))
+
+
+def require_scopes(grant: AccessGrant, any_of: Iterable[str]) -> None:
+    """Pass if the grant holds at least one of ``any_of`` (any one suffices, as the binding lists
+    alternatives per operation); else :class:`Forbidden` with ``error="insufficient_scope"``."""
+    required = sorted(set(any_of))
+    if not required:
+        # Fail closed: an operation whose scope list came out empty is a bug, not a public path.
+        raise ValueError("require_scopes needs at least one scope")
+    if grant.scopes.intersection(required):
+        return
+    # Sorted so that callers passing a set still get a stable message and challenge.
+    listed = " ".join(required)
+    raise Forbidden(f"This operation requires one of these scopes: {listed}",
+                    headers={"WWW-Authenticate": f'Bearer realm="{REALM}", '
+                                                 f'error="insufficient_scope", scope="{listed}"'})
