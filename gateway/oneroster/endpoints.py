@@ -1,0 +1,233 @@
+"""The 41 read operations of the OneRoster 1.2 Rostering REST service, as data.
+
+Derived from the official endpoint list (``endpoint-summary.json`` and the OpenAPI document
+``onerosterv1p2rostersservice_openapi3_v1p0.json``) and checked against it by
+``tests/oneroster/test_endpoints.py``: 12 collections, their 12 ``/{sourcedId}`` reads and 17
+nested collections, all GET. The HTTP layer registers a route per :class:`Endpoint`; the query
+layer implements each nested ``relation`` named here; the OpenAPI generator documents them.
+
+Vocabulary used below:
+
+- ``entity``: the entity the operation returns (a key of :data:`gateway.oneroster.schemas.ENTITIES`),
+  which also decides the response wrapper (``/schools/{id}`` answers ``{"org": ...}``).
+- ``kind``: the subset of that entity an operation serves, by :data:`KIND_RULES`: for orgs and
+  academic sessions their ``type`` (``school``, ``term``, ``gradingPeriod``), for users a role they
+  hold in the roles table (``student``, ``teacher``).
+- ``parents``: for nested paths, the records named by the path, outermost first; a parent that does
+  not exist (or is not of its kind) is reported as ``unknownobject`` (404).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from types import MappingProxyType
+from typing import Mapping
+
+from gateway.oneroster.schemas import ENTITIES
+from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS
+
+BASE_PATH = "/ims/oneroster/rostering/v1p2"
+"""The rostering service's base path (1.2 REST binding §2)."""
+
+COLLECTION_QUERY = ("limit", "offset", "sort", "orderBy", "filter", "fields")
+"""The query parameters of every collection read."""
+SINGLE_QUERY = ("fields",)
+"""The query parameters of every single-record read."""
+
+KIND_RULES: Mapping[str, str] = MappingProxyType({
+    "org": "the org's type equals the kind",
+    "academicSession": "the academic session's type equals the kind",
+    "user": "the user holds a role (roles table) whose role equals the kind",
+})
+"""What ``kind`` means for each entity that has kinds."""
+
+# Scopes, in the order the official document lists them (any one of them grants access).
+_CORE = (SCOPE_ROSTER, SCOPE_ROSTER_CORE)
+_NESTED = (SCOPE_ROSTER,)
+_DEMOGRAPHICS = (SCOPE_ROSTER_DEMOGRAPHICS,)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Parent:
+    """A record named by a nested path: which path parameter, which entity, of which kind."""
+
+    param: str
+    entity: str
+    kind: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Relation:
+    """A nested collection's meaning: what it returns for its parents."""
+
+    name: str
+    entity: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One GET operation of the rostering service."""
+
+    path: str  # template under BASE_PATH, e.g. "/schools/{schoolSourcedId}/classes"
+    operation_id: str
+    entity: str
+    collection: bool
+    scopes: tuple[str, ...]  # any one of them grants access
+    tag: str
+    kind: str | None = None  # top-level reads only: the subset of the entity served
+    parents: tuple[Parent, ...] = ()
+    relation: str | None = None
+
+    @property
+    def full_path(self) -> str:
+        """The path template including the service base path."""
+        return BASE_PATH + self.path
+
+    @property
+    def method(self) -> str:
+        """The HTTP method: every rostering operation is a read."""
+        return "GET"
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        """The path parameters, in path order."""
+        return tuple(re.findall(r"\{(\w+)\}", self.path))
+
+    @property
+    def query_params(self) -> tuple[str, ...]:
+        """The query parameters the operation accepts."""
+        return COLLECTION_QUERY if self.collection else SINGLE_QUERY
+
+    @property
+    def nested(self) -> bool:
+        """Whether the operation lists the records related to a parent record."""
+        return bool(self.parents)
+
+    @property
+    def wrapper(self) -> str:
+        """The key of the response body: the entity's collection or single key, not the path's."""
+        entity = ENTITIES[self.entity]
+        return entity.collection_key if self.collection else entity.single_key
+
+
+def _top(name: str, entity: str, tag: str, collection_op: str, single_op: str,
+         kind: str | None = None, scopes: tuple[str, ...] = _CORE) -> tuple[Endpoint, Endpoint]:
+    """A top-level collection and its by-sourcedId read."""
+    return (Endpoint(f"/{name}", collection_op, entity, True, scopes, tag, kind),
+            Endpoint(f"/{name}/{{sourcedId}}", single_op, entity, False, scopes, tag, kind))
+
+
+def _nested(path: str, operation_id: str, entity: str, tag: str, relation: str,
+            *parents: Parent) -> Endpoint:
+    return Endpoint(path, operation_id, entity, True, _NESTED, tag, None, parents, relation)
+
+
+_SCHOOL = Parent("schoolSourcedId", "org", "school")
+_SCHOOL_CLASS = Parent("classSourcedId", "class")
+
+RELATIONS: Mapping[str, Relation] = MappingProxyType({r.name: r for r in (
+    Relation("class_students", "user",
+             "the users holding an enrollment in the class with role 'student'"),
+    Relation("class_teachers", "user",
+             "the users holding an enrollment in the class with role 'teacher'"),
+    Relation("course_classes", "class", "the classes whose course is the course"),
+    Relation("school_classes", "class", "the classes whose school is the school"),
+    Relation("school_class_enrollments", "enrollment",
+             "the enrollments in the class, which must be a class of the school"),
+    Relation("school_class_students", "user",
+             "the users holding an enrollment in the class with role 'student'; the class must be "
+             "a class of the school"),
+    Relation("school_class_teachers", "user",
+             "the users holding an enrollment in the class with role 'teacher'; the class must be "
+             "a class of the school"),
+    Relation("school_courses", "course", "the courses whose org is the school"),
+    Relation("school_enrollments", "enrollment", "the enrollments whose school is the school"),
+    Relation("school_students", "user",
+             "the users holding a role 'student' whose org is the school (roles table)"),
+    Relation("school_teachers", "user",
+             "the users holding a role 'teacher' whose org is the school (roles table)"),
+    Relation("school_terms", "academicSession",
+             "the academic sessions of type 'term' that are among the terms of a class of the "
+             "school (academic sessions carry no org, so classes are what tie terms to a school)"),
+    Relation("student_classes", "class",
+             "the classes in which the student holds an enrollment with role 'student'"),
+    Relation("teacher_classes", "class",
+             "the classes in which the teacher holds an enrollment with role 'teacher'"),
+    Relation("term_classes", "class", "the classes that list the term among their terms"),
+    Relation("term_grading_periods", "academicSession",
+             "the academic sessions of type 'gradingPeriod' whose parent is the term"),
+    Relation("user_classes", "class", "the classes in which the user holds any enrollment"),
+)})
+"""The 17 nested collections' meanings, by the name the query layer implements."""
+
+ENDPOINTS: tuple[Endpoint, ...] = tuple(sorted((
+    *_top("academicSessions", "academicSession", "AcademicSessionsManagement",
+          "getAllAcademicSessions", "getAcademicSession"),
+    *_top("classes", "class", "ClassesManagement", "getAllClasses", "getClass"),
+    _nested("/classes/{classSourcedId}/students", "getStudentsForClass", "user",
+            "ClassesManagement", "class_students", Parent("classSourcedId", "class")),
+    _nested("/classes/{classSourcedId}/teachers", "getTeachersForClass", "user",
+            "ClassesManagement", "class_teachers", Parent("classSourcedId", "class")),
+    *_top("courses", "course", "CoursesManagement", "getAllCourses", "getCourse"),
+    _nested("/courses/{courseSourcedId}/classes", "getClassesForCourse", "class",
+            "CoursesManagement", "course_classes", Parent("courseSourcedId", "course")),
+    *_top("demographics", "demographics", "DemographicsManagement", "getAllDemographics",
+          "getDemographics", scopes=_DEMOGRAPHICS),
+    *_top("enrollments", "enrollment", "EnrollmentsManagement", "getAllEnrollments",
+          "getEnrollment"),
+    *_top("gradingPeriods", "academicSession", "GradingPeriodsManagement", "getAllGradingPeriods",
+          "getGradingPeriod", kind="gradingPeriod"),
+    *_top("orgs", "org", "OrgsManagement", "getAllOrgs", "getOrg"),
+    *_top("schools", "org", "SchoolsManagement", "getAllSchools", "getSchool", kind="school"),
+    _nested("/schools/{schoolSourcedId}/classes", "getClassesForSchool", "class",
+            "SchoolsManagement", "school_classes", _SCHOOL),
+    _nested("/schools/{schoolSourcedId}/classes/{classSourcedId}/enrollments",
+            "getEnrollmentsForClassInSchool", "enrollment", "SchoolsManagement",
+            "school_class_enrollments", _SCHOOL, _SCHOOL_CLASS),
+    _nested("/schools/{schoolSourcedId}/classes/{classSourcedId}/students",
+            "getStudentsForClassInSchool", "user", "SchoolsManagement", "school_class_students",
+            _SCHOOL, _SCHOOL_CLASS),
+    _nested("/schools/{schoolSourcedId}/classes/{classSourcedId}/teachers",
+            "getTeachersForClassInSchool", "user", "SchoolsManagement", "school_class_teachers",
+            _SCHOOL, _SCHOOL_CLASS),
+    _nested("/schools/{schoolSourcedId}/courses", "getCoursesForSchool", "course",
+            "SchoolsManagement", "school_courses", _SCHOOL),
+    _nested("/schools/{schoolSourcedId}/enrollments", "getEnrollmentsForSchool", "enrollment",
+            "SchoolsManagement", "school_enrollments", _SCHOOL),
+    _nested("/schools/{schoolSourcedId}/students", "getStudentsForSchool", "user",
+            "SchoolsManagement", "school_students", _SCHOOL),
+    _nested("/schools/{schoolSourcedId}/teachers", "getTeachersForSchool", "user",
+            "SchoolsManagement", "school_teachers", _SCHOOL),
+    _nested("/schools/{schoolSourcedId}/terms", "getTermsForSchool", "academicSession",
+            "SchoolsManagement", "school_terms", _SCHOOL),
+    *_top("students", "user", "StudentsManagement", "getAllStudents", "getStudent",
+          kind="student"),
+    _nested("/students/{studentSourcedId}/classes", "getClassesForStudent", "class",
+            "StudentsManagement", "student_classes", Parent("studentSourcedId", "user", "student")),
+    *_top("teachers", "user", "TeachersManagement", "getAllTeachers", "getTeacher",
+          kind="teacher"),
+    _nested("/teachers/{teacherSourcedId}/classes", "getClassesForTeacher", "class",
+            "TeachersManagement", "teacher_classes", Parent("teacherSourcedId", "user", "teacher")),
+    *_top("terms", "academicSession", "TermsManagement", "getAllTerms", "getTerm", kind="term"),
+    _nested("/terms/{termSourcedId}/classes", "getClassesForTerm", "class", "TermsManagement",
+            "term_classes", Parent("termSourcedId", "academicSession", "term")),
+    _nested("/terms/{termSourcedId}/gradingPeriods", "getGradingPeriodsForTerm", "academicSession",
+            "TermsManagement", "term_grading_periods",
+            Parent("termSourcedId", "academicSession", "term")),
+    *_top("users", "user", "UsersManagement", "getAllUsers", "getUser"),
+    _nested("/users/{userSourcedId}/classes", "getClassesForUser", "class", "UsersManagement",
+            "user_classes", Parent("userSourcedId", "user")),
+), key=lambda e: e.path))
+"""All 41 operations, sorted by path like the official endpoint list."""
+
+BY_OPERATION_ID: Mapping[str, Endpoint] = MappingProxyType({e.operation_id: e for e in ENDPOINTS})
+"""The operations by operationId."""
+
+TAGS: tuple[str, ...] = tuple(dict.fromkeys(e.tag for e in ENDPOINTS))
+"""The operation groups (OpenAPI tags), in the official document's order."""
+
+
+def endpoint(operation_id: str) -> Endpoint:
+    """The operation with ``operation_id`` (KeyError if there is none)."""
+    return BY_OPERATION_ID[operation_id]

@@ -1,0 +1,256 @@
+"""Store rows to OneRoster 1.2 JSON, fast (1.2 Rostering REST binding, the ``*DType`` classes).
+
+The hot path of every rostering GET. It builds plain dicts from rows keyed by the store's column
+names (a SQLAlchemy ``Row``, a ``RowMapping`` or a dict), following a plan compiled once per entity
+from the field map in :mod:`gateway.oneroster.schemas`, so the REST names and columns are defined
+in one place; marshmallow is never called here (the tests prove that the output validates against
+both the marshmallow schemas and the official JSON schemas).
+
+What the binding demands and this module does:
+
+- references are ``{"href", "sourcedId", "type"}`` with ``href`` an absolute URL under the service
+  base URL the caller passes (``/orgs/{id}`` for every org reference, schools included);
+- booleans are the strings ``"true"``/``"false"``; dates are ``YYYY-MM-DD``; ``dateLastModified``
+  is UTC with milliseconds and ``Z`` (``2026-11-28T12:00:00.000Z``);
+- no field is ever ``null``: an absent optional field (None, or an empty list) is left out, and
+  ``metadata`` appears only when it holds something. A required string the store left empty
+  (``org.identifier``, ``course.courseCode`` are nullable columns) is sent as ``""``.
+
+Values kept in other tables are passed in by the caller, fetched once per page: a user's role rows
+and user-profile rows, the child rows of orgs and academic sessions. Pass them as ``related``, by
+REST field name; they are grouped here by the column the field map names.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from typing import Any, Collection, Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, OBJECT_SCHEMAS, REF_PATHS, FieldSpec
+
+# Plan operations, one per way of turning a stored value into JSON.
+_COPY, _BOOL, _DATE, _DATETIME, _STRINGS, _REF, _REFS, _METADATA = range(8)
+_OBJECTS, _RELATED_OBJECTS, _RELATED_REFS, _SAME_ROW_OBJECTS = range(8, 12)
+
+_REQUIRED_EMPTY = {_COPY: str, _STRINGS: list, _REFS: list, _OBJECTS: list}
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9._~-]+").fullmatch
+_UTC = dt.timezone.utc
+
+
+def format_datetime(value: dt.datetime | str) -> str:
+    """``dateLastModified`` as the binding prints it: UTC, milliseconds, ``Z``."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(_UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def format_date(value: dt.date | str) -> str:
+    """A date as ``YYYY-MM-DD``."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(value).isoformat()
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixes(base_url: str) -> dict[str, str]:
+    base = base_url.rstrip("/")
+    return {ref_type: f"{base}/{path}/" for ref_type, path in REF_PATHS.items()}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _href_id(sourced_id: str) -> str:
+    # Cached: the same school, course and term ids recur on every row of a page.
+    return sourced_id if _SAFE_ID(sourced_id) else quote(sourced_id, safe="")
+
+
+def make_ref(base_url: str, ref_type: str, sourced_id: str) -> dict[str, str]:
+    """A GUIDRef ``{href, sourcedId, type}`` to the record ``sourced_id`` of ``ref_type``."""
+    return {"href": _prefixes(base_url)[ref_type] + _href_id(sourced_id), "sourcedId": sourced_id,
+            "type": ref_type}
+
+
+# A compiled step: (REST name, column, operation, argument, required).
+_Step = tuple[str, "str | None", int, Any, bool]
+
+_SCALAR_OPS = {"string": _COPY, "enum": _COPY, "boolean": _BOOL, "date": _DATE,
+               "datetime": _DATETIME, "strings": _STRINGS, "metadata": _METADATA}
+
+
+def _step(spec: FieldSpec, table: str, credential_passwords: bool) -> _Step | None:
+    """The plan step for one field of a field map, or None for a field never served."""
+    if not spec.served:
+        return None
+    if spec.kind in _SCALAR_OPS:
+        return (spec.name, spec.column, _SCALAR_OPS[spec.kind], None, spec.required)
+    if spec.kind == "ref":
+        return (spec.name, spec.column, _REF, spec.ref_type, spec.required)
+    if spec.kind == "refs":
+        if spec.column is not None:
+            return (spec.name, spec.column, _REFS, spec.ref_type, spec.required)
+        return (spec.name, None, _RELATED_REFS, (spec.ref_type, spec.related), spec.required)
+    if spec.kind == "objects":
+        sub = _plan(spec.item, None, credential_passwords)
+        if spec.column is not None:
+            return (spec.name, spec.column, _OBJECTS, sub, spec.required)
+        if spec.related.table == table and spec.related.key == "sourced_id":
+            return (spec.name, None, _SAME_ROW_OBJECTS, sub, spec.required)
+        return (spec.name, None, _RELATED_OBJECTS, (sub, spec.related), spec.required)
+    raise TypeError(f"cannot serialize field {spec!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(name: str, fields: frozenset[str] | None, credential_passwords: bool) -> tuple[_Step, ...]:
+    """The compiled plan of an entity (or nested object) field map, limited to ``fields``."""
+    table = ENTITIES[name].table if name in ENTITIES else OBJECT_SCHEMAS[name].table
+    steps = []
+    for spec in FIELD_MAPS[name].values():
+        if fields is not None and spec.name not in fields:
+            continue
+        if name == "credential" and spec.name == "password" and not credential_passwords:
+            continue
+        step = _step(spec, table, credential_passwords)
+        if step is not None:
+            steps.append(step)
+    return tuple(steps)
+
+
+def _build(plan: tuple[_Step, ...], row: Any, prefixes: dict[str, str],
+           related: Mapping[str, Mapping[str, list]] | None) -> dict[str, Any]:
+    """Run ``plan`` over one row (a mapping by column name)."""
+    out: dict[str, Any] = {}
+    for name, column, op, arg, required in plan:
+        if column is not None:
+            value = row[column]
+            if value is None:
+                if required and op in _REQUIRED_EMPTY:
+                    # Only a nullable column behind a REST-required field (org.identifier,
+                    # course.courseCode) gets here: send it empty, never null.
+                    out[name] = _REQUIRED_EMPTY[op]()
+                continue
+            if op == _COPY:
+                out[name] = value
+            elif op == _DATETIME:
+                out[name] = format_datetime(value)
+            elif op == _REF:
+                out[name] = {"href": prefixes[arg] + _href_id(value), "sourcedId": value, "type": arg}
+            elif op == _DATE:
+                out[name] = value.isoformat() if type(value) is dt.date else format_date(value)
+            elif op == _BOOL:
+                out[name] = "true" if value else "false"
+            elif op == _STRINGS:
+                if value or required:
+                    out[name] = value
+            elif op == _REFS:
+                if value or required:
+                    prefix = prefixes[arg]
+                    out[name] = [{"href": prefix + _href_id(sid), "sourcedId": sid, "type": arg}
+                                 for sid in value]
+            elif op == _METADATA:
+                if value:
+                    out[name] = value
+            elif op == _OBJECTS:
+                if value or required:
+                    out[name] = [_build(arg, item, prefixes, None) for item in value]
+        elif op == _SAME_ROW_OBJECTS:
+            out[name] = [_build(arg, row, prefixes, None)]
+        else:
+            found = related.get(name, _EMPTY).get(row["sourced_id"], ()) if related else ()
+            if not found and not required:
+                continue
+            if op == _RELATED_OBJECTS:
+                sub = arg[0]
+                out[name] = [_build(sub, item, prefixes, None) for item in found]
+            else:
+                ref_type = arg[0]
+                prefix = prefixes[ref_type]
+                out[name] = [{"href": prefix + _href_id(sid), "sourcedId": sid, "type": ref_type}
+                             for sid in found]
+    return out
+
+
+_EMPTY: Mapping[str, list] = {}
+
+
+def _mapping(row: Any) -> Mapping[str, Any]:
+    """A SQLAlchemy Row's mapping view; mappings pass through."""
+    return getattr(row, "_mapping", row)
+
+
+def group_related(entity: str, related: Mapping[str, Iterable[Any]] | None
+                  ) -> dict[str, dict[str, list]]:
+    """Group the related rows passed for ``entity`` by the record they belong to.
+
+    ``related`` maps a REST field name (``roles``, ``userProfiles``, ``children``) to the rows of
+    the table the field map names for it, fetched for the whole page; the result maps the field name
+    to ``{owner sourcedId: [rows, or the value column for references]}``.
+    """
+    grouped: dict[str, dict[str, list]] = {}
+    if not related:
+        return grouped
+    fields = ENTITIES[entity].fields
+    for name, rows in related.items():
+        spec = fields.get(name)
+        if spec is None or spec.related is None or spec.column is not None:
+            raise ValueError(f"{entity}.{name} is not read from related rows")
+        key, value = spec.related.key, spec.related.value
+        index: dict[str, list] = {}
+        for row in rows:
+            m = _mapping(row)
+            index.setdefault(m[key], []).append(m if value is None else m[value])
+        grouped[name] = index
+    return grouped
+
+
+def serialize_record(entity: str, row: Any, base_url: str, *,
+                     related: Mapping[str, Iterable[Any]] | None = None,
+                     fields: Collection[str] | None = None,
+                     credential_passwords: bool = False) -> dict[str, Any]:
+    """One stored record of ``entity`` as its OneRoster 1.2 JSON object (not wrapped).
+
+    ``related``: see :func:`group_related` (e.g. ``{"roles": role_rows, "userProfiles":
+    profile_rows}`` for a user, ``{"children": child_rows}`` for an org or academic session).
+    ``fields``: the top-level fields to keep (the ``fields=`` query parameter), None for all.
+    ``credential_passwords``: include ``userProfiles[].credentials[].password`` (off by default:
+    sharing a stored credential is a decision for the caller's policy, not a default).
+    """
+    return serialize_page(entity, (row,), base_url, related=related, fields=fields,
+                          credential_passwords=credential_passwords)[0]
+
+
+def serialize_page(entity: str, rows: Iterable[Any], base_url: str, *,
+                   related: Mapping[str, Iterable[Any]] | None = None,
+                   fields: Collection[str] | None = None,
+                   credential_passwords: bool = False) -> list[dict[str, Any]]:
+    """A page of stored records of ``entity`` as OneRoster 1.2 JSON objects, in row order.
+
+    The related rows (roles, user profiles, children) are those of the whole page, fetched in one
+    query each by the caller; see :func:`serialize_record` for the arguments.
+    """
+    if isinstance(fields, str):
+        raise TypeError("fields must be a collection of field names, not a string")
+    plan = _plan(entity, None if fields is None else frozenset(fields), credential_passwords)
+    prefixes = _prefixes(base_url)
+    grouped = group_related(entity, related) or None
+    return [_build(plan, _mapping(row), prefixes, grouped) for row in rows]
+
+
+def select_fields(record: Mapping[str, Any], fields: Collection[str]) -> dict[str, Any]:
+    """``record`` limited to the top-level ``fields`` (the ``fields=`` selection), in its order."""
+    return {name: value for name, value in record.items() if name in fields}
+
+
+def wrap_single(entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of a single-record GET: ``{"org": {...}}``, ``{"demographics": {...}}``..."""
+    return {ENTITIES[entity].single_key: record}
+
+
+def wrap_collection(entity: str, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The body of a collection GET: ``{"orgs": [...]}``, ``{"academicSessions": [...]}``..."""
+    return {ENTITIES[entity].collection_key: records}
