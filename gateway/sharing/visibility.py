@@ -1,0 +1,76 @@
+"""The contract between the channels that disclose roster data and the sharing policy.
+
+A channel (the OneRoster REST service, CSV exports, LTI claims, NRPS) never decides on its own
+what an app may see. It asks a :class:`Visibility` for the request's app and district, and:
+
+* ANDs :meth:`Visibility.where` into every query, so a hidden record cannot be read, counted,
+  filtered or sorted into view, and an ``OR`` in a client's filter can never widen access;
+* offers, accepts in ``fields=``/``filter``/``sort`` and serializes only the fields
+  :meth:`Visibility.fields` allows (a withheld field behaves exactly like an unknown one);
+* maps identifiers it receives (path parameters, filter values on sourcedIds) through
+  :meth:`Visibility.resolve_id`, and passes every record it is about to send through
+  :meth:`Visibility.present` (masking and pseudonymization happen there, references included),
+  so an app sees the same ids on every endpoint and channel;
+* reports what left through :meth:`Visibility.disclosed` (the ledger).
+
+:class:`Unrestricted` is the identity: what an app with a share-everything policy sees.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Protocol
+
+from sqlalchemy import Table
+from sqlalchemy.sql.elements import ColumnElement
+
+
+class Visibility(Protocol):
+    """What one app may see of one district's roster."""
+
+    def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
+        """A predicate over ``table`` (the store table of OneRoster ``entity``: "org", "user",
+        "class"...) that selects only the rows the app may see; None when nothing is hidden."""
+
+    def fields(self, entity: str) -> frozenset[str] | None:
+        """The REST field names of ``entity`` that may leave (None: all of them)."""
+
+    def filterable(self, entity: str) -> frozenset[str] | None:
+        """The fields a client may filter or sort on (None: all scalar fields). A masked or
+        pseudonymized field is not filterable, or the filter would reveal the clear value."""
+
+    def resolve_id(self, entity: str, external_id: str) -> str | None:
+        """The stored sourcedId behind an id the app sent (None if it names nothing it may see)."""
+
+    def present(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as this app may receive it (masked, pseudonymized, references included)."""
+
+    def disclosed(self, channel: str, endpoint: str, entity: str,
+                  records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
+        """Note that ``records`` (as sent) about the stored ``stored_ids`` left through ``channel``."""
+
+
+class Unrestricted:
+    """The identity visibility: every record and field, ids unchanged, nothing recorded."""
+
+    def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
+        """Nothing hidden."""
+        return None
+
+    def fields(self, entity: str) -> frozenset[str] | None:
+        """Every field."""
+        return None
+
+    def filterable(self, entity: str) -> frozenset[str] | None:
+        """Every scalar field."""
+        return None
+
+    def resolve_id(self, entity: str, external_id: str) -> str | None:
+        """Ids are the stored ones."""
+        return external_id
+
+    def present(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Records leave as they are."""
+        return record
+
+    def disclosed(self, channel: str, endpoint: str, entity: str,
+                  records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
+        """Nothing is recorded."""
