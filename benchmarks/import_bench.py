@@ -5,7 +5,7 @@
 For each backend it measures, each step in a fresh child process (so its peak RSS is its own):
   ceiling   every rostering file parsed with csv.reader and inserted with the bare driver
             (executemany on SQLite, COPY on PostgreSQL) in one transaction, into tables with the
-            same columns (as text) and the same unique (district, sourcedId) key: what the rows
+            same columns (as text) and the same indexes as the store's tables: what the rows
             cost with no validation, no reference checks and no change tracking;
   import    the gateway's import of the same bundle into an empty store (validation, staging,
             reference checks, counts, merge; one transaction);
@@ -83,7 +83,8 @@ def step_ceiling(backend: str, bundle: Path, url: str) -> dict:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(f"CREATE TABLE {table} (district_id INTEGER DEFAULT 1, "
                            + ", ".join(f'"{c}" TEXT' for c in csv_file.header) + ")")
-            cursor.execute(f'CREATE UNIQUE INDEX ix_{table} ON {table} (district_id, "sourcedId")')
+            for number, statement in enumerate(_store_indexes(csv_file, table)):
+                cursor.execute(statement)
             names = ", ".join(f'"{c}"' for c in csv_file.header)
             with open(path, newline="", encoding="utf-8-sig") as handle:
                 reader = csv.reader(handle)
@@ -130,6 +131,24 @@ def step_import(backend: str, bundle: Path, url: str) -> dict:
     counts = {name: c.to_dict() for name, c in report.files.items()}
     rows = sum(c["added"] + c["changed"] + c["unchanged"] for c in counts.values())
     return {"rows": rows, "seconds": seconds, "counts": counts}
+
+
+def _store_indexes(csv_file: binding.CsvFile, table: str) -> list[str]:
+    """CREATE INDEX statements giving the raw table the store table's indexes (columns renamed)."""
+    from gateway.store.schema import metadata
+
+    store_table = metadata.tables[csv_file.table]
+    to_csv = {c.attribute: c.name for c in csv_file.columns}
+    to_csv["district_id"] = "district_id"
+    statements = []
+    keys = [tuple(c.name for c in i.columns) for i in store_table.indexes]
+    keys += [tuple(c.name for c in u.columns) for u in store_table.constraints
+             if u.__class__.__name__ == "UniqueConstraint"]
+    for number, key in enumerate(keys):
+        if all(k in to_csv for k in key):
+            columns = ", ".join(f'"{to_csv[k]}"' for k in key)
+            statements.append(f"CREATE INDEX ix_{table}_{number} ON {table} ({columns})")
+    return statements
 
 
 STEPS = {"ceiling": step_ceiling, "import": step_import}

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam,
                         select, text)
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.oneroster.csv import binding
@@ -77,10 +78,13 @@ class FileCounts:
     unchanged: int = 0
     deleted: int = 0
     rejected: int = 0
+    # Of ``deleted``: records a bulk file retires by leaving them out (the rest are rows that
+    # the file itself marks tobedeleted).
+    retired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "retired"}
 
 
 @dataclass
@@ -130,6 +134,7 @@ class _Staging:
         self.tables: dict[str, Table] = {}
         self.modes: dict[str, str] = {}
         self.extra: list[Table] = []
+        self.with_duplicates: set[str] = set()
         self.rejected = self._create("stg_rejected", [
             Column("file", String(64)), Column("sourced_id", String(255))])
 
@@ -194,9 +199,24 @@ class _Staging:
         return (f"SELECT s.line, s.sourced_id AS owner, j.value AS ref FROM {table.name} s, "
                 f"json_each(s.{_q(attribute)}) AS j")
 
-    def index(self, table: Table) -> None:
-        """Index a loaded staging table by sourcedId for the joins that follow."""
+    def index(self, table: Table) -> bool:
+        """Index a loaded staging table by sourcedId for the joins that follow; return whether
+        its sourcedIds are unique (the index is unique then, which costs no extra pass)."""
+        savepoint = self.conn.begin_nested()
+        try:
+            self.conn.exec_driver_sql(f"CREATE UNIQUE INDEX ix_{table.name}_sid ON {table.name} (sourced_id)")
+            savepoint.commit()
+            return True
+        except IntegrityError:
+            savepoint.rollback()
         self.conn.exec_driver_sql(f"CREATE INDEX ix_{table.name}_sid ON {table.name} (sourced_id)")
+        self.with_duplicates.add(table.name)
+        return False
+
+    @property
+    def insertion_order(self) -> str:
+        """ORDER BY that keeps file order for new records (free on SQLite: rowid is file order)."""
+        return "s.rowid" if self.dialect == "sqlite" else "s.line"
 
     def drop_all(self) -> None:
         """Drop the staging tables (SQLite keeps temp tables for the connection's lifetime)."""
@@ -275,7 +295,7 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
             if options.dry_run:
                 report.outcome = "dry-run"
                 return report
-            _merge(conn, staging, manifest, district.id, now)
+            _merge(conn, staging, report, district.id, now)
             district.data_version = (district.data_version or 0) + 1
             session.flush()
             report.outcome = "applied"
@@ -451,6 +471,8 @@ def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
 def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Problem], None],
                       limit: int) -> None:
     for name, table in staging.tables.items():
+        if table.name not in staging.with_duplicates:
+            continue
         rows = _run(conn, f"""
             SELECT s.line, s.sourced_id, d.first_line FROM {table.name} s
             JOIN (SELECT sourced_id, MIN(line) AS first_line FROM {table.name}
@@ -526,7 +548,8 @@ def _count_changes(conn: Connection, staging: _Staging, report: ImportReport,
         counts.deleted = deleted_by_delta
         counts.unchanged = staged - counts.added - changed_total
         if counts.mode == "bulk":
-            counts.deleted += _retired_count(conn, table, store_table, district_id)
+            counts.retired = _retired_count(conn, table, store_table, district_id)
+            counts.deleted += counts.retired
 
 
 def _retired_count(conn: Connection, table: Table, store_table: str, district_id: int) -> int:
@@ -561,39 +584,44 @@ def _mass_change_refusal(conn: Connection, staging: _Staging, report: ImportRepo
             "--force if the change is real.")
 
 
-def _merge(conn: Connection, staging: _Staging, manifest: Manifest, district_id: int,
+def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_id: int,
            now: dt.datetime) -> None:
-    """Apply the staged rows to the store (same transaction as the checks)."""
+    """Apply the staged rows to the store (same transaction as the checks), skipping the
+    statements that the counts already show would change nothing."""
     touched = _collect_touched_users(conn, staging, district_id)
     for name, table in staging.tables.items():
+        counts = report.files[name]
         csv_file = binding.ROSTERING_BY_NAME[name]
         store_table = csv_file.table
-        layout = FileLayout(csv_file, manifest.mode(name))
+        layout = FileLayout(csv_file, counts.mode)
         attributes = [a for a in layout.staged_columns[1:] if a != "sourced_id"]
         content = [a for a in attributes if a not in ("date_last_modified", "password_hash")]
         # A delta row carries its own dateLastModified; a bulk row gets the time of this import.
         stamp = "COALESCE(s.date_last_modified, :now)" if layout.mode == "delta" else ":now"
         assignments = ", ".join(f"{_q(a)} = s.{_q(a)}" for a in content)
-        _run(conn, f"""
+        marked_in_file = counts.deleted - counts.retired
+        if counts.changed or marked_in_file:
+            _run(conn, f"""
             UPDATE {store_table} SET {assignments}, date_last_modified = {stamp}
             FROM {table.name} s
             WHERE {store_table}.district_id = :district AND {store_table}.sourced_id = s.sourced_id
               AND ({store_table}.row_hash <> s.row_hash OR {store_table}.status <> s.status)
             """, district=district_id, now=now)
-        if "password_hash" in attributes:
+        if "password_hash" in attributes and counts.changed + counts.unchanged + marked_in_file:
             _run(conn, f"""
                 UPDATE {store_table} SET password_hash = s.password_hash FROM {table.name} s
                 WHERE {store_table}.district_id = :district AND {store_table}.sourced_id = s.sourced_id
                   AND s.password_hash IS NOT NULL""", district=district_id)
         inserted = ["sourced_id"] + content + (["password_hash"] if "password_hash" in attributes else [])
-        _run(conn, f"""
+        if counts.added:
+            _run(conn, f"""
             INSERT INTO {store_table} (district_id, {', '.join(_q(a) for a in inserted)}, date_last_modified)
             SELECT :district, {', '.join('s.' + _q(a) for a in inserted)}, {stamp}
             FROM {table.name} s
             WHERE NOT EXISTS (SELECT 1 FROM {store_table} m
                               WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
-            ORDER BY s.line""", district=district_id, now=now)
-        if layout.mode == "bulk":
+            ORDER BY {staging.insertion_order}""", district=district_id, now=now)
+        if counts.retired:
             _run(conn, f"""
                 UPDATE {store_table} SET status = 'tobedeleted', date_last_modified = :now
                 WHERE district_id = :district AND status <> 'tobedeleted'
