@@ -276,6 +276,11 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
         tuning = _tune_for_bulk_work(conn)
         try:
             total_bytes = sum(bundle.size(l.csv_file.filename) for l in layouts)
+            if progress is not None:
+                # Count only the data files' bytes, whatever was read before them (the manifest).
+                base = bundle.bytes_read[0]
+                outer_progress = progress
+                progress = lambda done, total: outer_progress(done - base, total)  # noqa: E731
             unreadable: set[str] = set()
             for layout in layouts:
                 if not _stage_file(bundle, layout, staging, problem, total_bytes, progress):

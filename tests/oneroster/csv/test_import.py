@@ -340,3 +340,39 @@ def test_the_service_never_commits(database, tmp_path):
         assert report.outcome == "applied"
         session.rollback()
     assert table_counts(database)["users"] == 0
+
+
+def test_progress_is_reported_in_bytes_up_to_the_whole_bundle(database, fixtures_dir):
+    calls = []
+    with database.session_scope() as session:
+        report = import_bundle(session, fixtures_dir / "demo", ImportOptions(),
+                               progress=lambda done, total: calls.append((done, total)))
+        assert report.outcome == "applied"
+    sizes = sum(p.stat().st_size for p in (fixtures_dir / "demo").glob("*.csv") if p.name != "manifest.csv")
+    assert calls and all(total == sizes for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1][0] == sizes
+
+
+def test_a_bundle_with_two_districts_is_refused(runner, database, tmp_path):
+    files = small_district()
+    files["orgs"].append({"sourcedId": "d2", "name": "Other", "type": "district"})
+    result = run_import(runner, write_bundle(tmp_path / "two", files))
+    assert result.exit_code == 1
+    assert ("orgs.csv:5: column type: value 'district', expected exactly one org of type district per "
+            "bundle (found d1, d2); import each district separately") in result.output
+
+
+def test_the_district_option_must_match_the_bundle(runner, database, tmp_path):
+    result = run_import(runner, write_bundle(tmp_path / "b", small_district()), "--district", "d9")
+    assert result.exit_code == 1
+    assert "orgs.csv:2: column sourcedId: value 'd1', expected the district given with --district (d9)" in result.output
+
+
+def test_a_delta_for_an_unknown_district_is_refused(runner, database, tmp_path):
+    delta = {"users": [{"sourcedId": "u1", "status": "active", "dateLastModified": "2026-12-01T10:00:00Z",
+                        "enabledUser": "true", "username": "lisa", "givenName": "Lisa", "familyName": "S"}]}
+    result = run_import(runner, write_bundle(tmp_path / "d", delta, modes={"users": "delta"}), "--district", "d9")
+    assert result.exit_code == 1
+    assert ("manifest.csv: value 'd9', expected a district already in the store (this bundle has no orgs.csv "
+            "row for it)") in result.output
