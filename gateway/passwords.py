@@ -1,6 +1,8 @@
-"""Password hashing for people who sign in to the gateway (scrypt, RFC 7914, with a random salt).
+"""Salted scrypt hashes (RFC 7914) for every secret a person or client presents: portal
+passwords (hashed on import, never stored in clear) and OAuth client secrets.
 
-Clear passwords from a SIS export are hashed on import and never stored.
+Stored form: ``scrypt$n$r$p$salt$hash`` (URL-safe base64), parameters kept so they can grow.
+scrypt at n=2**14, r=8, p=1 needs 16 MiB and about 50 ms: the interactive-login parameters.
 """
 from __future__ import annotations
 
@@ -9,27 +11,43 @@ import hashlib
 import hmac
 import secrets
 
-_N, _R, _P = 2 ** 14, 8, 1
+_SCRYPT_N = 2 ** 14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SCRYPT_LENGTH = 32
+_SALT_BYTES = 16
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
+    return hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
+                          maxmem=2 * 128 * r * n)
 
 
 def hash_password(password: str) -> str:
-    """A salted scrypt hash of ``password``, self-describing: ``scrypt$n$r$p$salt$hash``."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "$".join(("scrypt", str(_N), str(_R), str(_P),
-                     base64.b64encode(salt).decode(), base64.b64encode(digest).decode()))
+    """The stored form of ``password``: a salted scrypt hash."""
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LENGTH)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """Whether ``password`` matches the ``stored`` hash (constant-time comparison)."""
+    """Whether ``password`` matches the ``stored`` hash (compared in constant time)."""
     if not stored:
         return False
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
+        algorithm, n, r, p, salt, digest = stored.split("$")
+        if algorithm != "scrypt":
+            return False
+        expected = _unb64(digest)
+        actual = _scrypt(password, _unb64(salt), int(n), int(r), int(p), len(expected))
     except ValueError:
         return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
-                               p=int(p), dklen=32)
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
+    return hmac.compare_digest(actual, expected)

@@ -7,18 +7,10 @@ database while letting every API request find its token with one indexed lookup.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 
-# scrypt at n=2**14, r=8, p=1 needs 16 MiB and about 50 ms: the interactive-login parameters.
-_SCRYPT_N = 2 ** 14
-_SCRYPT_R = 8
-_SCRYPT_P = 1
-_SCRYPT_LENGTH = 32
-_SALT_BYTES = 16
-
+from gateway.passwords import hash_password, verify_password
 
 def generate_client_id() -> str:
     """A new public client identifier (URL-safe, so it survives HTTP Basic encoding untouched)."""
@@ -35,37 +27,14 @@ def generate_access_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
-                          maxmem=2 * 128 * r * n)
-
-
 def hash_client_secret(secret: str) -> str:
-    """The stored form of ``secret``: ``scrypt$n$r$p$salt$hash``, parameters kept so they can grow."""
-    salt = secrets.token_bytes(_SALT_BYTES)
-    digest = _scrypt(secret, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LENGTH)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    """The stored form of ``secret`` (the same salted scrypt as every other secret)."""
+    return hash_password(secret)
 
 
 def verify_client_secret(secret: str, stored: str) -> bool:
     """Whether ``secret`` matches the stored hash (compared in constant time)."""
-    try:
-        algorithm, n, r, p, salt, digest = stored.split("$")
-        if algorithm != "scrypt":
-            return False
-        expected = _unb64(digest)
-        actual = _scrypt(secret, _unb64(salt), int(n), int(r), int(p), len(expected))
-    except ValueError:
-        return False
-    return hmac.compare_digest(actual, expected)
+    return verify_password(stored, secret)
 
 
 def hash_access_token(token: str) -> str:
