@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam,
                         select, text)
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.oneroster.csv import binding
@@ -272,8 +272,8 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
             report.files[layout.csv_file.name] = FileCounts(mode=layout.mode)
 
         conn = session.connection()
-        staging = _Staging(conn)
         tuning = _tune_for_bulk_work(conn)
+        staging = _Staging(conn)
         try:
             total_bytes = sum(bundle.size(l.csv_file.filename) for l in layouts)
             if progress is not None:
@@ -336,8 +336,20 @@ def _note_unsupported_files(manifest: Manifest, report: ImportReport) -> None:
 
 
 def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
-    """Give SQLite a larger page cache for the import; return what undoes it."""
-    if conn.dialect.name != "sqlite":
+    """Give the database working memory sized for bulk work, for this import only; return what
+    undoes it. Bounded, whatever the bundle size."""
+    if conn.dialect.name == "postgresql":
+        # SET LOCAL ends with the transaction. The defaults (4 MB) make the merge's sorts and
+        # anti-joins spill to disk; staging tables live in temp_buffers (settable only before a
+        # session first touches a temporary table, hence the savepoint).
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        savepoint = conn.begin_nested()
+        try:
+            conn.exec_driver_sql("SET LOCAL temp_buffers = '256MB'")
+            savepoint.commit()
+        except DBAPIError:
+            savepoint.rollback()
         return lambda: None
     previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
     conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB, bounded whatever the bundle size

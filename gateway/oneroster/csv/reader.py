@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Callable, Iterator
 
 import orjson
@@ -257,42 +256,66 @@ def check_header(csv_file: CsvFile, header: list[str]) -> tuple[list[Problem], l
 _BOOLEANS = {"true": 1, "false": 0}
 
 
-def compile_row_converter(columns: tuple[Column, ...], mode: str) -> Callable[[list[str], list], tuple]:
-    """Build a function that converts one row's fields to stored values in a single call.
+def _metadata_json(keys: list[str], values: list[str]) -> str | None:
+    extension = {k: v for k, v in zip(keys, values) if v != ""}
+    return orjson.dumps(extension).decode() if extension else None
 
-    The function is generated so that the checks of the common kinds (text, references, enums,
-    booleans) are inlined rather than one Python call per field: conversion is most of an
-    import's Python time. Problems go to the ``errors`` list as (column index, expected).
+
+def compile_row_converter(columns: tuple[Column, ...], mode: str,
+                          metadata_keys: list[str]) -> Callable[[list[str], int, list], tuple]:
+    """Build ``convert(fields, line, errors)``: one row's fields to its staged tuple.
+
+    The function is generated from the binding so that every check of the common kinds (text,
+    references, enums, booleans, dates, the status, the fingerprint) is inline code rather than
+    one Python call per field: conversion is most of an import's Python time. Problems go to the
+    ``errors`` list as (column index, expected); the tuple is meaningless when there are any.
     """
-    namespace: dict[str, object] = {"_Invalid": _Invalid, "_BOOLEANS": _BOOLEANS,
-                                    "_EXT": vocabulary.EXTENSION_VALUE.fullmatch}
-    lines = ["def convert(f, errors):"]
+    width = len(columns)
+    namespace: dict[str, object] = {
+        "_Invalid": _Invalid, "_BOOLEANS": _BOOLEANS, "_EXT": vocabulary.EXTENSION_VALUE.fullmatch,
+        "_fromiso": dt.date.fromisoformat, "_STATUSES": vocabulary.STATUSES,
+        "_blake2b": hashlib.blake2b, "_from_bytes": int.from_bytes, "_metadata": _metadata_json,
+        "_KEYS": metadata_keys}
+    lines = ["def convert(f, line, errors):"]
     results = []
     for i, column in enumerate(columns):
         name = f"v{i}"
         results.append(name)
         kind, required = column.kind, column.required
+        missing = f"        errors.append(({i}, {{expected!r}}))" if required else "        pass"
         if kind in ("id", "text", "ref") and (required or kind == "id"):
             lines += [f"    {name} = f[{i}]",
                       f"    if not {name}: errors.append(({i}, 'a non-empty value'))"]
         elif kind in ("text", "ref"):
             lines.append(f"    {name} = f[{i}] or None")
+        elif kind == "status" and mode == "bulk":
+            # Bulk rows leave status blank (1.2.1 CSV §2.3): a blank or active row is active.
+            lines += [f"    {name} = f[{i}] or 'active'",
+                      f"    if {name} not in _STATUSES: errors.append(({i}, 'active or tobedeleted'))"]
         elif kind == "enum":
             namespace[f"E{i}"] = column.enum
             expected = "one of " + ", ".join(sorted(column.enum)) + " (or an ext: value)"
             lines += [f"    {name} = f[{i}] or None",
-                      f"    if {name} is None:"]
-            lines.append(f"        errors.append(({i}, {expected!r}))" if required else "        pass")
-            lines.append(f"    elif {name} not in E{i} and not _EXT({name}): errors.append(({i}, {expected!r}))")
+                      f"    if {name} is None:", missing.format(expected=expected),
+                      f"    elif {name} not in E{i} and not _EXT({name}): errors.append(({i}, {expected!r}))"]
         elif kind == "bool":
             lines += [f"    {name} = f[{i}]",
                       f"    if {name}:",
                       f"        {name} = _BOOLEANS.get({name}, _BOOLEANS.get({name}.lower(), -1))",
                       f"        if {name} == -1: errors.append(({i}, 'true or false'))",
-                      f"    else:",
-                      f"        {name} = None"]
-            if required:
-                lines.append(f"        errors.append(({i}, 'true or false'))")
+                      "    else:",
+                      f"        {name} = None",
+                      missing.format(expected="true or false")]
+        elif kind == "date":
+            lines += [f"    {name} = f[{i}] or None",
+                      f"    if {name} is None:", missing.format(expected="a date YYYY-MM-DD"),
+                      f"    elif len({name}) != 10 or {name}[4] != '-' or {name}[7] != '-':",
+                      f"        errors.append(({i}, 'a date YYYY-MM-DD'))",
+                      "    else:",
+                      "        try:",
+                      f"            _fromiso({name})",
+                      "        except ValueError:",
+                      f"            errors.append(({i}, 'a real calendar date YYYY-MM-DD'))"]
         else:
             namespace[f"c{i}"] = _converter(column, mode)
             lines += ["    try:",
@@ -300,7 +323,16 @@ def compile_row_converter(columns: tuple[Column, ...], mode: str) -> Callable[[l
                       "    except _Invalid as exc:",
                       f"        errors.append(({i}, str(exc)))",
                       f"        {name} = None"]
-    lines.append(f"    return ({', '.join(results)},)")
+    # The fingerprint covers everything a client would see change: not the sourcedId (the key),
+    # status (compared on its own), dateLastModified (ours to set) or the password (never shown).
+    content = [f"f[{i}]" for i, c in enumerate(columns)
+               if c.kind not in ("id", "status", "datetime", "password")]
+    content += [f"f[{i}]" for i in range(width, width + len(metadata_keys))]
+    lines.append(f"    fingerprint = _from_bytes(_blake2b('\\x1f'.join(({', '.join(content)},)).encode(), "
+                 "digest_size=8).digest(), 'big', signed=True)")
+    metadata = f"_metadata(_KEYS, f[{width}:])" if metadata_keys else "None"
+    # Staged order: line, sourcedId, status, dateLastModified, metadata, fingerprint, the rest.
+    lines.append(f"    return (line, v0, v1, v2, {metadata}, fingerprint, {', '.join(results[3:])},)")
     exec("\n".join(lines), namespace)  # noqa: S102 -- generated from the binding, not from input
     return namespace["convert"]  # type: ignore[return-value]
 
@@ -316,20 +348,10 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
     csv_file = layout.csv_file
     filename = csv_file.filename
     columns = csv_file.columns
-    width = len(columns)
-    total_width = width + len(metadata_columns)
-    convert = compile_row_converter(columns, layout.mode)
-    names = [column.name for column in columns]
-    # The fingerprint covers everything a client would see change: not the sourcedId (the key),
-    # status (compared on its own), dateLastModified (ours to set) or the password (never shown).
-    content_indexes = [i for i, c in enumerate(columns)
-                       if c.kind not in ("id", "status", "datetime", "password")]
-    content_indexes += list(range(width, total_width))
-    content_of = itemgetter(*content_indexes) if len(content_indexes) > 1 else (
-        lambda row, i=content_indexes[0]: (row[i],))
+    total_width = len(columns) + len(metadata_columns)
     metadata_keys = [name[len("metadata."):] for name in metadata_columns]
-    blake2b = hashlib.blake2b
-    from_bytes = int.from_bytes
+    convert = compile_row_converter(columns, layout.mode, metadata_keys)
+    names = [column.name for column in columns]
 
     line = 1
     errors: list[tuple[int, str]] = []
@@ -342,7 +364,7 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
                 problems(Problem(filename, line, None, f"{len(fields)} fields",
                                  f"{total_width} fields, one per header column"))
             continue
-        values = convert(fields, errors)
+        staged = convert(fields, line, errors)
         if errors:
             for i, expected in errors:
                 problems(Problem(filename, line, names[i], fields[i], expected))
@@ -350,14 +372,7 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
             if fields[0]:
                 rejected(fields[0])
             continue
-        metadata = None
-        if metadata_keys:
-            extension = {k: v for k, v in zip(metadata_keys, fields[width:]) if v != ""}
-            metadata = orjson.dumps(extension).decode() if extension else None
-        fingerprint = from_bytes(blake2b("\x1f".join(content_of(fields)).encode(), digest_size=8).digest(),
-                                 "big", signed=True)
-        # values: sourcedId, status, dateLastModified, entity columns...
-        yield (line, values[0], values[1], values[2], metadata, fingerprint) + values[3:]
+        yield staged
 
 
 def iter_csv(handle) -> Iterator[list[str]]:

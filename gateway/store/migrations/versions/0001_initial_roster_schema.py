@@ -39,13 +39,13 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_academic_sessions_district_sourced_id')
     )
     with op.batch_alter_table('academic_sessions', schema=None) as batch_op:
         batch_op.create_index('ix_academic_sessions_district_id_parent_sourced_id', ['district_id', 'parent_sourced_id'], unique=False)
         batch_op.create_index('ix_academic_sessions_district_id_type', ['district_id', 'type'], unique=False)
+        batch_op.create_index('ix_academic_sessions_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_academic_sessions_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_academic_sessions_district_status', ['district_id', 'status'], unique=False)
 
@@ -54,7 +54,6 @@ def upgrade() -> None:
     sa.Column('district_id', sa.Integer(), nullable=False),
     sa.Column('class_sourced_id', sa.String(length=255), nullable=False),
     sa.Column('term_sourced_id', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'class_sourced_id', 'term_sourced_id', name='uq_class_terms')
     )
@@ -80,13 +79,13 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_classes_district_sourced_id')
     )
     with op.batch_alter_table('classes', schema=None) as batch_op:
         batch_op.create_index('ix_classes_district_id_course_sourced_id', ['district_id', 'course_sourced_id'], unique=False)
         batch_op.create_index('ix_classes_district_id_school_sourced_id', ['district_id', 'school_sourced_id'], unique=False)
+        batch_op.create_index('ix_classes_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_classes_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_classes_district_status', ['district_id', 'status'], unique=False)
 
@@ -105,13 +104,13 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_courses_district_sourced_id')
     )
     with op.batch_alter_table('courses', schema=None) as batch_op:
         batch_op.create_index('ix_courses_district_id_org_sourced_id', ['district_id', 'org_sourced_id'], unique=False)
         batch_op.create_index('ix_courses_district_id_school_year_sourced_id', ['district_id', 'school_year_sourced_id'], unique=False)
+        batch_op.create_index('ix_courses_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_courses_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_courses_district_status', ['district_id', 'status'], unique=False)
 
@@ -136,11 +135,11 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_demographics_district_sourced_id')
     )
     with op.batch_alter_table('demographics', schema=None) as batch_op:
+        batch_op.create_index('ix_demographics_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_demographics_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_demographics_district_status', ['district_id', 'status'], unique=False)
 
@@ -159,7 +158,6 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_enrollments_district_sourced_id')
     )
@@ -167,6 +165,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_enrollments_district_id_class_sourced_id_role', ['district_id', 'class_sourced_id', 'role'], unique=False)
         batch_op.create_index('ix_enrollments_district_id_school_sourced_id_class_sourced_id', ['district_id', 'school_sourced_id', 'class_sourced_id'], unique=False)
         batch_op.create_index('ix_enrollments_district_id_user_sourced_id', ['district_id', 'user_sourced_id'], unique=False)
+        batch_op.create_index('ix_enrollments_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_enrollments_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_enrollments_district_status', ['district_id', 'status'], unique=False)
 
@@ -195,13 +194,13 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_orgs_district_sourced_id')
     )
     with op.batch_alter_table('orgs', schema=None) as batch_op:
         batch_op.create_index('ix_orgs_district_id_parent_sourced_id', ['district_id', 'parent_sourced_id'], unique=False)
         batch_op.create_index('ix_orgs_district_id_type', ['district_id', 'type'], unique=False)
+        batch_op.create_index('ix_orgs_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_orgs_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_orgs_district_status', ['district_id', 'status'], unique=False)
 
@@ -220,7 +219,6 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_roles_district_sourced_id')
     )
@@ -236,7 +234,6 @@ def upgrade() -> None:
     sa.Column('district_id', sa.Integer(), nullable=False),
     sa.Column('user_sourced_id', sa.String(length=255), nullable=False),
     sa.Column('agent_sourced_id', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'user_sourced_id', 'agent_sourced_id', name='uq_user_agents')
     )
@@ -259,7 +256,6 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_user_profiles_district_sourced_id')
     )
@@ -295,7 +291,6 @@ def upgrade() -> None:
     sa.Column('date_last_modified', sa.DateTime(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('row_hash', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('district_id', 'sourced_id', name='uq_users_district_sourced_id')
     )
@@ -304,6 +299,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_users_district_id_identifier', ['district_id', 'identifier'], unique=False)
         batch_op.create_index('ix_users_district_id_primary_org_sourced_id', ['district_id', 'primary_org_sourced_id'], unique=False)
         batch_op.create_index('ix_users_district_id_username', ['district_id', 'username'], unique=False)
+        batch_op.create_index('ix_users_district_id_id', ['district_id', 'id'], unique=False)
         batch_op.create_index('ix_users_district_modified', ['district_id', 'date_last_modified'], unique=False)
         batch_op.create_index('ix_users_district_status', ['district_id', 'status'], unique=False)
 
@@ -315,6 +311,7 @@ def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index('ix_users_district_status')
         batch_op.drop_index('ix_users_district_modified')
+        batch_op.drop_index('ix_users_district_id_id')
         batch_op.drop_index('ix_users_district_id_username')
         batch_op.drop_index('ix_users_district_id_primary_org_sourced_id')
         batch_op.drop_index('ix_users_district_id_identifier')
@@ -342,6 +339,7 @@ def downgrade() -> None:
     with op.batch_alter_table('orgs', schema=None) as batch_op:
         batch_op.drop_index('ix_orgs_district_status')
         batch_op.drop_index('ix_orgs_district_modified')
+        batch_op.drop_index('ix_orgs_district_id_id')
         batch_op.drop_index('ix_orgs_district_id_type')
         batch_op.drop_index('ix_orgs_district_id_parent_sourced_id')
 
@@ -350,6 +348,7 @@ def downgrade() -> None:
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index('ix_enrollments_district_status')
         batch_op.drop_index('ix_enrollments_district_modified')
+        batch_op.drop_index('ix_enrollments_district_id_id')
         batch_op.drop_index('ix_enrollments_district_id_user_sourced_id')
         batch_op.drop_index('ix_enrollments_district_id_school_sourced_id_class_sourced_id')
         batch_op.drop_index('ix_enrollments_district_id_class_sourced_id_role')
@@ -358,11 +357,13 @@ def downgrade() -> None:
     with op.batch_alter_table('demographics', schema=None) as batch_op:
         batch_op.drop_index('ix_demographics_district_status')
         batch_op.drop_index('ix_demographics_district_modified')
+        batch_op.drop_index('ix_demographics_district_id_id')
 
     op.drop_table('demographics')
     with op.batch_alter_table('courses', schema=None) as batch_op:
         batch_op.drop_index('ix_courses_district_status')
         batch_op.drop_index('ix_courses_district_modified')
+        batch_op.drop_index('ix_courses_district_id_id')
         batch_op.drop_index('ix_courses_district_id_school_year_sourced_id')
         batch_op.drop_index('ix_courses_district_id_org_sourced_id')
 
@@ -370,6 +371,7 @@ def downgrade() -> None:
     with op.batch_alter_table('classes', schema=None) as batch_op:
         batch_op.drop_index('ix_classes_district_status')
         batch_op.drop_index('ix_classes_district_modified')
+        batch_op.drop_index('ix_classes_district_id_id')
         batch_op.drop_index('ix_classes_district_id_school_sourced_id')
         batch_op.drop_index('ix_classes_district_id_course_sourced_id')
 
@@ -381,6 +383,7 @@ def downgrade() -> None:
     with op.batch_alter_table('academic_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_academic_sessions_district_status')
         batch_op.drop_index('ix_academic_sessions_district_modified')
+        batch_op.drop_index('ix_academic_sessions_district_id_id')
         batch_op.drop_index('ix_academic_sessions_district_id_type')
         batch_op.drop_index('ix_academic_sessions_district_id_parent_sourced_id')
 
