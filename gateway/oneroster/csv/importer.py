@@ -195,9 +195,10 @@ class _Staging:
         """
         if self.dialect == "postgresql":
             return (f"SELECT s.line, s.sourced_id AS owner, j.value AS ref FROM {table.name} s "
-                    f"CROSS JOIN LATERAL json_array_elements_text(s.{_q(attribute)}) AS j(value)")
+                    f"CROSS JOIN LATERAL json_array_elements_text(s.{_q(attribute)}) AS j(value) "
+                    f"WHERE s.{_q(attribute)} IS NOT NULL")
         return (f"SELECT s.line, s.sourced_id AS owner, j.value AS ref FROM {table.name} s, "
-                f"json_each(s.{_q(attribute)}) AS j")
+                f"json_each(s.{_q(attribute)}) AS j WHERE s.{_q(attribute)} IS NOT NULL")
 
     def index(self, table: Table) -> bool:
         """Index a loaded staging table by sourcedId for the joins that follow; return whether
@@ -343,6 +344,9 @@ def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
         # anti-joins spill to disk; staging tables live in temp_buffers (settable only before a
         # session first touches a temporary table, hence the savepoint).
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        # Each of the import's few dozen statements runs once: compiling them costs more than
+        # it saves.
+        conn.exec_driver_sql("SET LOCAL jit = off")
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
         savepoint = conn.begin_nested()
         try:
