@@ -276,12 +276,14 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
         tuning = _tune_for_bulk_work(conn)
         staging = _Staging(conn)
         try:
-            total_bytes = sum(bundle.size(l.csv_file.filename) for l in layouts)
+            sizes = {l.csv_file.name: bundle.size(l.csv_file.filename) for l in layouts}
+            total_bytes = sum(sizes.values())
+            outer_progress = progress
             if progress is not None:
-                # Count only the data files' bytes, whatever was read before them (the manifest).
+                # The bar covers reading (the data files' bytes, not the manifest's) and then the
+                # merge, weighted by the same bytes: each takes a comparable share of the time.
                 base = bundle.bytes_read[0]
-                outer_progress = progress
-                progress = lambda done, total: outer_progress(done - base, total)  # noqa: E731
+                progress = lambda done, total: outer_progress(done - base, 2 * total)  # noqa: E731
             unreadable: set[str] = set()
             for layout in layouts:
                 if not _stage_file(bundle, layout, staging, problem, total_bytes, progress):
@@ -301,7 +303,14 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
             if options.dry_run:
                 report.outcome = "dry-run"
                 return report
-            _merge(conn, staging, report, district.id, now)
+            merged = [total_bytes]
+
+            def file_merged(name: str) -> None:
+                merged[0] += sizes[name]
+                if outer_progress is not None:
+                    outer_progress(merged[0], 2 * total_bytes)
+
+            _merge(conn, staging, report, district.id, now, file_merged)
             district.data_version = (district.data_version or 0) + 1
             session.flush()
             report.outcome = "applied"
@@ -606,7 +615,7 @@ def _mass_change_refusal(conn: Connection, staging: _Staging, report: ImportRepo
 
 
 def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_id: int,
-           now: dt.datetime) -> None:
+           now: dt.datetime, file_merged: Callable[[str], None]) -> None:
     """Apply the staged rows to the store (same transaction as the checks), skipping the
     statements that the counts already show would change nothing."""
     touched = _collect_touched_users(conn, staging, district_id)
@@ -652,6 +661,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
             if file_name == name:
                 attribute = csv_file.column(column_name).attribute
                 _replace_links(conn, staging, table, attribute, link_table, owner, target, district_id)
+        file_merged(name)
     if touched:
         _run(conn, """
             UPDATE users SET date_last_modified = :now

@@ -1,0 +1,259 @@
+"""Rostering REST benchmark: a district served by gunicorn on localhost, loaded by wrk.
+
+    .venv/bin/python benchmarks/rostering_bench.py --students 1000000 [--backend sqlite|postgresql|both]
+
+Needs wrk (Debian: apt-get install wrk). For each backend it imports the demo district once (kept
+between runs), creates an app and a token, serves the gateway with `gateway serve` (gunicorn, sync
+workers) and measures with `wrk -t2 -c32 -d10s --latency`:
+  GET /users?limit=100                 (offset 0)
+  GET /users?limit=100&offset=500000   (deep offset; anything beyond the end is clamped down)
+  GET /users?filter=email='...'        (an indexed field)
+  GET /classes/{id}/students
+  GET /users/{id}
+and, on the same machine and settings, a bare Flask endpoint returning the gateway's own first
+/users page as fixed bytes. It prints requests/s, p50 and p99 latency, and the two target ratios:
+offset-0 p50 / bare p50 (target <= 2) and offset-500000 p50 / offset-0 p50 (target <= 2).
+With --policy FILE the same requests run through an app with that sharing policy too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from import_bench import DEFAULT_PG, ensure_bundle  # noqa: E402
+
+BASE = "/ims/oneroster/rostering/v1p2"
+PG_SCHEMA = "gateway_rest_bench"
+
+
+def database_url(backend: str, workdir: Path, pg_url: str, students: int) -> str:
+    """A database kept between runs for this size (imports of a million users take minutes)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / f'rest-{students}.sqlite3'}"
+    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}_{students}"
+
+
+def prepare(backend: str, url: str, pg_url: str, students: int, bundle: Path) -> None:
+    """Migrate, and import the district unless it is already there."""
+    from sqlalchemy import func, select, text
+
+    from gateway.oneroster.csv.importer import ImportOptions, import_bundle
+    from gateway.store import Database
+    from gateway.store.migrate import upgrade_database
+    from gateway.store.models import District
+
+    if backend == "postgresql":
+        admin = Database(pg_url)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}_{students}"))
+        admin.dispose()
+    database = Database(url)
+    upgrade_database(database)
+    with database.session_scope() as session:
+        loaded = session.execute(select(func.count()).select_from(District)).scalar_one()
+    if not loaded:
+        started = time.perf_counter()
+        with database.session_scope() as session:
+            report = import_bundle(session, bundle)
+            assert report.outcome == "applied", report.problems[:3]
+        print(f"  imported the district into {backend} in {time.perf_counter() - started:.0f}s")
+    if backend == "postgresql":
+        with database.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    database.dispose()
+
+
+def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
+    """A fresh app for the district (with the policy, if given); return its client credentials."""
+    from sqlalchemy import select
+
+    from gateway.oauth.service import register_app
+    from gateway.store import Database
+    from gateway.store.models import District, utcnow
+
+    database = Database(url)
+    with database.session_scope() as session:
+        district = session.execute(select(District.sourced_id)).scalars().first()
+        kwargs = {}
+        if policy is not None:
+            kwargs["policy"] = json.loads(policy.read_text())
+        credentials = register_app(session, name="benchmark", district_sourced_id=district,
+                                   scopes=None, now=utcnow(), **kwargs)
+    database.dispose()
+    return credentials.client_id, credentials.client_secret
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen:
+    """Start a server and wait until ``probe`` answers."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}{probe}", timeout=5)
+            return process
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start: {' '.join(command)}")
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start`."""
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, token: str | None, seconds: int, connections: int) -> dict:
+    """Run wrk against ``url``; return requests/s and p50/p99 latency in ms."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if token:
+        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    latency = {}
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", output).groups()
+        latency[pct] = float(value) * _UNITS[unit]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {"rps": rate, "p50": latency["50"], "p99": latency["99"],
+            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def sample_ids(port: int, token: str) -> dict[str, str]:
+    """Ids and values to put in the URLs: a user, a user's email, a class."""
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}{BASE}"
+    users = requests.get(f"{base}/users?limit=100&offset=1000&filter=role%3D%27student%27", headers=headers,
+                         timeout=60)
+    if users.status_code != 200:
+        users = requests.get(f"{base}/users?limit=100&offset=1000", headers=headers, timeout=60)
+    users.raise_for_status()
+    with_email = [u for u in users.json()["users"] if u.get("email")]
+    classes = requests.get(f"{base}/classes?limit=1&offset=100", headers=headers, timeout=60)
+    classes.raise_for_status()
+    return {"user": with_email[0]["sourcedId"], "email": with_email[0]["email"],
+            "class": classes.json()["classes"][0]["sourcedId"]}
+
+
+def measure(backend: str, url: str, args, label: str, policy: Path | None, rows: list) -> None:
+    """Serve the gateway and measure every request for one app."""
+    client_id, secret = create_credentials(url, policy)
+    port = free_port()
+    env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"))
+    server = start([sys.executable, "-m", "gateway", "serve", "--port", str(port),
+                    "--workers", str(args.workers)], env, port, "/healthz")
+    try:
+        token = requests.post(f"http://127.0.0.1:{port}/oauth/token", auth=(client_id, secret),
+                              data={"grant_type": "client_credentials"}, timeout=60).json()["access_token"]
+        ids = sample_ids(port, token)
+        email = urllib.parse.quote(f"email='{ids['email']}'")
+        total = int(requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=1",
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=60).headers["X-Total-Count"])
+        deep = min(500000, max(0, total - 100))
+        targets = [("users offset 0", f"/users?limit=100"),
+                   (f"users offset {deep}", f"/users?limit=100&offset={deep}"),
+                   ("users filter email", f"/users?filter={email}"),
+                   ("class students", f"/classes/{ids['class']}/students"),
+                   ("user by id", f"/users/{ids['user']}")]
+        for name, path in targets:
+            full = f"http://127.0.0.1:{port}{BASE}{path}"
+            requests.get(full, headers={"Authorization": f"Bearer {token}"}, timeout=300)  # warm caches
+            result = wrk(full, token, args.seconds, args.connections)
+            rows.append((backend, label, name, result))
+            print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}{result['p50']:>9.2f}"
+                  f"{result['p99']:>9.2f}{result['errors']:>8}")
+        if label == "all":
+            page = requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=60).content
+            (args.workdir / "bare-page.json").write_bytes(page)
+    finally:
+        stop(server)
+
+
+def measure_bare(args, rows: list) -> None:
+    """The bare Flask endpoint, same gunicorn settings, serving the gateway's first page."""
+    port = free_port()
+    env = dict(os.environ, BARE_PAGE_FILE=str(args.workdir / "bare-page.json"),
+               PYTHONPATH=str(ROOT / "benchmarks"))
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    server = start([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "bare_app:app"], env, port, "/page")
+    try:
+        result = wrk(f"http://127.0.0.1:{port}/page", None, args.seconds, args.connections)
+        rows.append(("-", "bare", "fixed 100-record page", result))
+        print(f"  {'-':<11}{'bare':<11}{'fixed 100-record page':<26}{result['rps']:>9,.0f}"
+              f"{result['p50']:>9.2f}{result['p99']:>9.2f}{result['errors']:>8}")
+    finally:
+        stop(server)
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=1000000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--policy", type=Path, help="also measure through an app with this sharing policy")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--postgresql-url", default=DEFAULT_PG)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    bundle, users = ensure_bundle(args.workdir, args.students, max(3, args.students // 2500))
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    print(f"{args.students:,} students, {users:,} users; wrk -t2 -c{args.connections} -d{args.seconds}s; "
+          f"gunicorn sync x{args.workers}")
+    print(f"  {'backend':<11}{'app':<11}{'request':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>8}")
+    rows: list = []
+    for backend in backends:
+        url = database_url(backend, args.workdir, args.postgresql_url, args.students)
+        prepare(backend, url, args.postgresql_url, args.students, bundle)
+        measure(backend, url, args, "all", None, rows)
+        if args.policy:
+            measure(backend, url, args, "policy", args.policy, rows)
+    measure_bare(args, rows)
+    bare = next(r for b, label, n, r in rows if label == "bare")
+    for backend in backends:
+        mine = {name: r for b, label, name, r in rows if b == backend and label == "all"}
+        first = mine["users offset 0"]
+        deep = next(r for name, r in mine.items() if name.startswith("users offset") and name != "users offset 0")
+        print(f"{backend}: offset-0 p50 / bare p50 = {first['p50'] / bare['p50']:.2f} (target <= 2); "
+              f"deep-offset p50 / offset-0 p50 = {deep['p50'] / first['p50']:.2f} (target <= 2)")
+        if args.policy:
+            policy = {name: r for b, label, name, r in rows if b == backend and label == "policy"}
+            for name, r in policy.items():
+                print(f"{backend}: {name}: policy/unrestricted p50 = {r['p50'] / mine[name]['p50']:.2f} "
+                      "(target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
