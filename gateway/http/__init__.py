@@ -6,7 +6,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every blueprint of the gateway."""
-    from gateway.http import home, oauth
+    from gateway.http import home, oauth, rostering
 
     app.register_blueprint(home.blueprint)
     app.register_blueprint(oauth.blueprint)
+    app.register_blueprint(rostering.blueprint)

@@ -1,0 +1,142 @@
+"""The OneRoster 1.2 Rostering REST service: the 41 GET operations under
+``/ims/oneroster/rostering/v1p2`` and its discovery document.
+
+Each view parses the request, authorizes the bearer token for the operation's scopes, calls one
+function of :mod:`gateway.oneroster.service` and dumps the result with orjson. Collections carry
+``X-Total-Count`` and an RFC 8288 ``Link`` header (first, prev, next, last; no prev on the first
+page, no next on the last).
+
+Absolute URLs -- the ``href`` of every reference, the ``Link`` header, the server and token URLs
+of the discovery document -- are built from ``app.config["ISSUER"]`` (``GATEWAY_ISSUER``, the
+gateway's public base URL), never from the request's Host header: they stay right behind a
+reverse proxy, and a forged Host cannot redirect a client.
+
+What an app may see is decided in one place, :func:`visibility_for`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request
+
+from gateway.http.auth import authorize_request
+from gateway.http.session import request_session
+from gateway.oauth import AccessGrant
+from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
+from gateway.oneroster.openapi import DOCUMENT_NAME, build_openapi
+from gateway.oneroster.serialize import wrap_collection, wrap_single
+from gateway.oneroster.service import Page, get_record, list_records, parse_collection_params
+from gateway.sharing.visibility import Unrestricted, Visibility
+from gateway.store.rostering import PageCache
+
+blueprint = Blueprint("rostering", __name__)
+
+CACHE_EXTENSION = "gateway.rostering_cache"
+DOCUMENT_EXTENSION = "gateway.rostering_document"
+DISCOVERY_PATH = BASE_PATH + "/discovery/"
+
+
+def visibility_for(grant: AccessGrant) -> Visibility:
+    """What the app behind ``grant`` may see of its district: the one place a sharing policy
+    plugs into the REST service. For now every app sees its whole district."""
+    return Unrestricted()
+
+
+@blueprint.record_once
+def _init_cache(state) -> None:
+    """One page cache (counts, parent checks, anchors) per application."""
+    state.app.extensions[CACHE_EXTENSION] = PageCache()
+
+
+def _public_base() -> str:
+    return current_app.config["ISSUER"].rstrip("/")
+
+
+def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status=200, mimetype="application/json", headers=headers)
+
+
+def paging_links(url: str, query: list[tuple[str, str]], offset: int, limit: int,
+                 total: int) -> str:
+    """The ``Link`` header value for a page at ``offset`` of ``limit`` among ``total`` records.
+
+    ``query`` is the request's other query parameters (kept, in order). Pages lie on the grid of
+    the current offset; a request past the end gets first, prev (the last page) and last.
+    """
+    if offset < total:
+        last = offset + (total - 1 - offset) // limit * limit
+    else:
+        last = max(0, (total - 1) // limit * limit)
+    others = [(name, value) for name, value in query if name not in ("limit", "offset")]
+
+    def link(at: int, rel: str) -> str:
+        params = urlencode(others + [("limit", str(limit)), ("offset", str(at))], quote_via=quote)
+        return f'<{url}?{params}>; rel="{rel}"'
+
+    links = [link(0, "first")]
+    if offset > 0:
+        links.append(link(max(0, min(offset - limit, last)), "prev"))
+    if offset + limit < total:
+        links.append(link(offset + limit, "next"))
+    links.append(link(last, "last"))
+    return ", ".join(links)
+
+
+def _collection_view(endpoint: Endpoint) -> Callable[..., Response]:
+    """The view of a collection operation (top-level or nested)."""
+    def view(**path_ids: str) -> Response:
+        grant = authorize_request(endpoint.scopes)
+        config = current_app.config
+        args = request.args
+        params = parse_collection_params(
+            limit=args.get("limit"), offset=args.get("offset"), filter=args.get("filter"),
+            sort=args.get("sort"), order_by=args.get("orderBy"), fields=args.getlist("fields"),
+            default_limit=config["ONEROSTER_DEFAULT_LIMIT"], max_limit=config["ONEROSTER_MAX_LIMIT"])
+        base = _public_base()
+        page: Page = list_records(
+            request_session(), endpoint, [path_ids[name] for name in endpoint.path_params], params,
+            district_id=grant.district_id, visibility=visibility_for(grant),
+            base_url=base + BASE_PATH, cache=current_app.extensions[CACHE_EXTENSION])
+        links = paging_links(base + quote(request.path), list(args.items(multi=True)),
+                             page.offset, page.limit, page.total)
+        return _json(wrap_collection(endpoint.entity, page.records),
+                     {"X-Total-Count": str(page.total), "Link": links})
+    return view
+
+
+def _single_view(endpoint: Endpoint) -> Callable[..., Response]:
+    """The view of a single-record operation."""
+    def view(sourcedId: str) -> Response:
+        grant = authorize_request(endpoint.scopes)
+        record = get_record(request_session(), endpoint, sourcedId, request.args.getlist("fields"),
+                            district_id=grant.district_id, visibility=visibility_for(grant),
+                            base_url=_public_base() + BASE_PATH,
+                            cache=current_app.extensions[CACHE_EXTENSION])
+        return _json(wrap_single(endpoint.entity, record))
+    return view
+
+
+def _rule(endpoint: Endpoint) -> str:
+    """The Flask rule of an operation: ``{param}`` becomes ``<param>``."""
+    return endpoint.full_path.replace("{", "<").replace("}", ">")
+
+
+for _endpoint in ENDPOINTS:
+    blueprint.add_url_rule(
+        _rule(_endpoint), endpoint=_endpoint.operation_id, methods=["GET"],
+        view_func=(_collection_view if _endpoint.collection else _single_view)(_endpoint))
+
+
+@blueprint.get(DISCOVERY_PATH)
+@blueprint.get(DISCOVERY_PATH + DOCUMENT_NAME)
+def discovery() -> Response:
+    """The service's OpenAPI 3 document (REST binding, discovery); public, like any API doc."""
+    app: Flask = current_app._get_current_object()
+    body = app.extensions.get(DOCUMENT_EXTENSION)
+    if body is None:
+        base = _public_base()
+        body = orjson.dumps(build_openapi(server_url=base + BASE_PATH, token_url=base + "/oauth/token"))
+        app.extensions[DOCUMENT_EXTENSION] = body
+    return Response(body, status=200, mimetype="application/json")

@@ -1,0 +1,715 @@
+"""The rostering reads: SQLAlchemy Core queries per OneRoster entity and per nested relation, and
+paging that stays fast in a district of a million users.
+
+What is here, and who uses it: :mod:`gateway.oneroster.service` turns a REST request into a
+:class:`RecordQuery` (the WHERE and ORDER BY of one collection read) from the pieces below --
+:func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the 17 nested
+collections), :func:`holds_role` (what ``/students`` and ``roles.*`` filters mean) -- and reads it
+with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
+page embeds (a user's roles and profiles, an org's or session's children): one query per kind of
+related row for the whole page, never one per record.
+
+Visibility: every function that reads roster records takes a ``scope`` -- anything with
+``where(entity, table)``, in practice a :class:`gateway.sharing.visibility.Visibility` -- and ANDs
+its predicate into the query: collections, nested paths (including the link rows a nested path
+follows), counts, by-id reads, parent checks and embedded children alike.
+
+Membership rules (status ``tobedeleted`` is served, so apps can sync deletions):
+
+- A collection or by-id read serves records of every status.
+- A user's roles are its active role rows, or all of them when none is active: a retired user
+  (whose roles an import retired with it) keeps the roles it had, so it is still served with the
+  required ``roles`` and still found in ``/students`` by a client syncing deletions, while a user
+  who went from student to teacher is a teacher only. ``/students``, ``/teachers`` and ``roles.*``
+  filters use the same rule as the records served (:func:`holds_role`).
+- Nested lists that follow link rows (enrollments, roles) are current memberships: only active
+  enrollments put a user in a class's students or a class in a user's classes. Nested lists that
+  follow a record's own reference (a class's school, a course's org) serve every status.
+
+Paging without the two cliffs (see ``../shared/PERFORMANCE.md``):
+
+*Counts.* ``X-Total-Count`` needs the number of matching rows, and ``COUNT(*)`` over a million
+rows costs tens of milliseconds. A district's rows change only through an import, which bumps
+``districts.data_version``; so a count is remembered in an in-process LRU (:class:`PageCache`)
+under the query's ``cache_key``, which the caller builds from the district, its data version, the
+operation, the resolved parent ids, the filter (with resolved ids) and the visibility's identity.
+A new import changes the version, so stale entries are simply never asked for again and age out.
+Each process pays one count per (version, query) instead of one per request.
+
+*Deep offsets: anchors.* ``OFFSET 500000`` makes the database walk and discard 500,000 rows. The
+first time a query is read at an offset of at least ``stride`` (1000 rows), one pass with
+``row_number() OVER (ORDER BY ...)`` keeps the sort key of every ``stride``-th row -- the
+"anchors", 1,000 small tuples for a million rows -- and remembers them in a second, smaller LRU
+under the query's key plus its sort. A read at offset ``k`` then seeks from anchor
+``j = k // stride`` (the key of row ``j * stride - 1``) with a keyset predicate ("rows after this
+key", an index range on the default primary-key order) and skips only ``k - j * stride`` rows.
+Keys are unique because the primary key always ends the sort, so the rows after anchor ``j`` are
+exactly the rows from position ``j * stride`` on, and pages are identical to plain ``OFFSET``
+ones (the tests compare them for every offset, sort direction and nullable sort column). Anchors
+are keyed on the data version too, so an import never leaves a stale one in use.
+
+*The data version itself* is not a query of its own on the hot path: the caller assumes the
+version it last saw (:meth:`PageCache.data_version`) and :func:`fetch_page_and_version` reads the
+current one in the page's own statement (a scalar subquery on the districts primary key); when
+they differ, an import happened and the caller reads again under the new version.
+
+The default order is the primary key (insertion order), served by ``(district_id, id)`` indexes:
+every page at offset 0 is an index range that stops after ``limit`` rows, every deep page a seek
+from an anchor. Nested collections found through link rows (a class's students) read those few
+rows through the link table's index and sort them (:attr:`RecordQuery.selective`). Rows are
+fetched without SQLAlchemy's per-value result processing (:func:`_unprocessed`) and handed on as
+plain dicts; a page's roles come in one query, its profiles in one more only when one of its users
+holds a profile (who does is remembered per data version).
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from types import MappingProxyType
+from typing import Any, Callable, Collection, Hashable, Mapping, Protocol, Sequence
+
+import orjson
+from sqlalchemy import (JSON, Column, Table, and_, bindparam, exists, false, func, or_, select,
+                        type_coerce)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
+
+from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Demographics, District,
+                                  Enrollment, Org, Role, User, UserAgent, UserProfile)
+
+ACTIVE = "active"
+TOBEDELETED = "tobedeleted"
+
+districts: Table = District.__table__
+orgs: Table = Org.__table__
+academic_sessions: Table = AcademicSession.__table__
+courses: Table = Course.__table__
+classes: Table = Class.__table__
+class_terms: Table = ClassTerm.__table__
+users: Table = User.__table__
+user_agents: Table = UserAgent.__table__
+roles: Table = Role.__table__
+user_profiles: Table = UserProfile.__table__
+enrollments: Table = Enrollment.__table__
+demographics: Table = Demographics.__table__
+
+ENTITY_TABLES: Mapping[str, Table] = MappingProxyType({
+    "org": orgs, "academicSession": academic_sessions, "course": courses, "class": classes,
+    "user": users, "enrollment": enrollments, "demographics": demographics})
+"""The table of each OneRoster rostering entity, by entity name (``gateway.oneroster.schemas``)."""
+
+LINK_TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in (class_terms, user_agents)})
+"""The link tables indexing lists of references (a class's terms, a user's agents), by name."""
+
+# Not part of any representation: the import's fingerprint, a password hash, and the surrogate
+# keys (records are named by sourcedId within their district).
+_UNSERVED_COLUMNS = frozenset({"row_hash", "password_hash", "id", "district_id"})
+
+
+def _unprocessed(column: Column[Any]) -> ColumnElement[Any]:
+    """``column`` as the driver returns it, without SQLAlchemy's per-value result processing.
+
+    On the hot path that processing costs more than the query: on SQLite every date is parsed by
+    a regular expression and every JSON value by the standard library. Unprocessed, SQLite gives
+    dates as ISO strings (the serializer takes those) and JSON as text (parsed by orjson in
+    :func:`_records`); psycopg already gives native values.
+    """
+    return type_coerce(column, NullType()).label(column.name)
+
+
+_RECORD_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    name: tuple(_unprocessed(c) for c in table.c if c.name not in _UNSERVED_COLUMNS)
+    for name, table in ENTITY_TABLES.items()}
+_JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in table.c
+                if c.name not in _UNSERVED_COLUMNS and isinstance(c.type, JSON))
+    for name, table in ENTITY_TABLES.items()}
+
+Record = dict[str, Any]
+"""A row as the serializer takes it: values by store column name."""
+
+
+def _records(result: Any, json_columns: Sequence[str] = ()) -> list[Record]:
+    """The rows of ``result`` as dicts (a dict lookup is several times cheaper than one through a
+    Row's mapping, and the serializer makes a dozen per row), JSON text parsed."""
+    keys = tuple(result.keys())
+    records = [dict(zip(keys, row)) for row in result.all()]
+    loads = orjson.loads
+    for name in json_columns:
+        for record in records:
+            value = record[name]
+            if value.__class__ is str:
+                record[name] = loads(value)
+    return records
+
+
+class RowScope(Protocol):
+    """What the store needs of a visibility: a predicate per entity table (None: nothing hidden)."""
+
+    def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
+        """The rows of ``table`` (entity ``entity``) that may be read."""
+
+
+def _visible(scope: RowScope, entity: str) -> list[ColumnElement[bool]]:
+    clause = scope.where(entity, ENTITY_TABLES[entity])
+    return [] if clause is None else [clause]
+
+
+def _current(table: Table) -> ColumnElement[bool]:
+    """The row is active. Spelled ``<> 'tobedeleted'`` (status has only the two values): an
+    equality would tempt SQLite, lacking statistics, into the (district_id, status) index, which
+    reads every active row of the district instead of the few the other terms select."""
+    return table.c.status != TOBEDELETED
+
+
+def record_columns(entity: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns selected for records of ``entity``: all but the unserved ones."""
+    return _RECORD_COLUMNS[entity]
+
+
+# ----------------------------------------------------------------------------- kinds and relations
+
+_other_roles = roles.alias("other_roles")
+
+
+def holds_role(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """EXISTS one of the user's roles (``users`` row of the enclosing query) meeting
+    ``conditions``. A user's roles are its active role rows, or all of them when none is active
+    (a retired user's): the roles it is served with, so /students, /teachers and ``roles.*``
+    filters agree with the records they return.
+
+    Probes ``ix_roles_district_id_role_user_sourced_id`` (or ``..._user_sourced_id``) per user;
+    the inner probe runs only for a retired role row.
+    """
+    return exists().where(
+        roles.c.district_id == users.c.district_id, roles.c.user_sourced_id == users.c.sourced_id,
+        *conditions,
+        or_(_current(roles),
+            # Correlated to the role row (the enclosing query), which names the same user.
+            ~exists().where(_other_roles.c.district_id == roles.c.district_id,
+                            _other_roles.c.user_sourced_id == roles.c.user_sourced_id,
+                            _other_roles.c.status != TOBEDELETED)))
+
+
+def kind_clause(entity: str, kind: str | None) -> ColumnElement[bool] | None:
+    """The condition for the subset ``kind`` of ``entity`` (``endpoints.KIND_RULES``), or None."""
+    if kind is None:
+        return None
+    if entity in ("org", "academicSession"):
+        return ENTITY_TABLES[entity].c.type == kind
+    if entity == "user":
+        return holds_role(roles.c.role == kind)
+    raise ValueError(f"{entity} records have no kinds")
+
+
+def record_conditions(entity: str, district_id: int, scope: RowScope,
+                      kind: str | None = None) -> list[ColumnElement[bool]]:
+    """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through."""
+    table = ENTITY_TABLES[entity]
+    conditions = [table.c.district_id == district_id]
+    clause = kind_clause(entity, kind)
+    if clause is not None:
+        conditions.append(clause)
+    conditions.extend(_visible(scope, entity))
+    return conditions
+
+
+def _class_members(role: str) -> Callable[..., ColumnElement[bool]]:
+    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+        # IN (subquery), not EXISTS: the planner starts from the class's few enrollment rows
+        # (ix_enrollments_district_id_class_sourced_id_role) instead of walking every user.
+        return users.c.sourced_id.in_(select(enrollments.c.user_sourced_id).where(
+            enrollments.c.district_id == district_id, enrollments.c.class_sourced_id == ids[-1],
+            enrollments.c.role == role, _current(enrollments),
+            *_visible(scope, "enrollment")))
+    return clause
+
+
+def _enrolled_classes(role: str | None) -> Callable[..., ColumnElement[bool]]:
+    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+        conditions = [enrollments.c.district_id == district_id,
+                      enrollments.c.user_sourced_id == ids[-1], _current(enrollments)]
+        if role is not None:
+            conditions.append(enrollments.c.role == role)
+        return classes.c.sourced_id.in_(select(enrollments.c.class_sourced_id).where(
+            *conditions, *_visible(scope, "enrollment")))
+    return clause
+
+
+def _school_role_holders(role: str) -> Callable[..., ColumnElement[bool]]:
+    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+        return users.c.sourced_id.in_(select(roles.c.user_sourced_id).where(
+            roles.c.district_id == district_id, roles.c.org_sourced_id == ids[-1],
+            roles.c.role == role, _current(roles)))
+    return clause
+
+
+def _school_terms(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+    # Academic sessions carry no org: a school's terms are the terms its classes are taught in.
+    # Nested INs, so the plan starts from the school's classes (ix_classes_district_id_school_...)
+    # and probes their terms, instead of reading every class_terms row of the district.
+    school_classes = select(classes.c.sourced_id).where(
+        classes.c.district_id == district_id, classes.c.school_sourced_id == ids[-1],
+        *_visible(scope, "class"))
+    linked = select(class_terms.c.term_sourced_id).where(
+        class_terms.c.district_id == district_id,
+        class_terms.c.class_sourced_id.in_(school_classes))
+    return and_(academic_sessions.c.type == "term", academic_sessions.c.sourced_id.in_(linked))
+
+
+def _term_classes(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+    return classes.c.sourced_id.in_(select(class_terms.c.class_sourced_id).where(
+        class_terms.c.district_id == district_id, class_terms.c.term_sourced_id == ids[-1]))
+
+
+def _column_is(column: Column[Any]) -> Callable[..., ColumnElement[bool]]:
+    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+        return column == ids[-1]
+    return clause
+
+
+def _grading_periods(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+    return and_(academic_sessions.c.type == "gradingPeriod",
+                academic_sessions.c.parent_sourced_id == ids[-1])
+
+
+_RELATIONS: Mapping[str, tuple[str, Callable[..., ColumnElement[bool]]]] = MappingProxyType({
+    "class_students": ("user", _class_members("student")),
+    "class_teachers": ("user", _class_members("teacher")),
+    "course_classes": ("class", _column_is(classes.c.course_sourced_id)),
+    "school_classes": ("class", _column_is(classes.c.school_sourced_id)),
+    # The class is checked to be the school's before this runs (see :func:`record_exists`).
+    "school_class_enrollments": ("enrollment", _column_is(enrollments.c.class_sourced_id)),
+    "school_class_students": ("user", _class_members("student")),
+    "school_class_teachers": ("user", _class_members("teacher")),
+    "school_courses": ("course", _column_is(courses.c.org_sourced_id)),
+    "school_enrollments": ("enrollment", _column_is(enrollments.c.school_sourced_id)),
+    "school_students": ("user", _school_role_holders("student")),
+    "school_teachers": ("user", _school_role_holders("teacher")),
+    "school_terms": ("academicSession", _school_terms),
+    "student_classes": ("class", _enrolled_classes("student")),
+    "teacher_classes": ("class", _enrolled_classes("teacher")),
+    "term_classes": ("class", _term_classes),
+    "term_grading_periods": ("academicSession", _grading_periods),
+    "user_classes": ("class", _enrolled_classes(None)),
+})
+
+RELATION_NAMES: frozenset[str] = frozenset(_RELATIONS)
+"""The nested collections implemented here (``gateway.oneroster.endpoints.RELATIONS``)."""
+
+
+def relation_clause(relation: str, district_id: int, parent_ids: Sequence[str],
+                    scope: RowScope) -> ColumnElement[bool]:
+    """The condition selecting the records of nested collection ``relation`` for its parents'
+    stored sourcedIds (outermost first), the link rows it follows filtered by ``scope``."""
+    _entity, build = _RELATIONS[relation]
+    return build(district_id, parent_ids, scope)
+
+
+def relation_entity(relation: str) -> str:
+    """The entity a nested collection returns."""
+    return _RELATIONS[relation][0]
+
+
+# A record nested in another: the column of the inner record naming the outer one.
+_BELONGS_TO: Mapping[tuple[str, str], Column[Any]] = MappingProxyType({
+    ("class", "org"): classes.c.school_sourced_id})
+
+
+def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: str,
+                  scope: RowScope, kind: str | None = None,
+                  within: tuple[str, str] | None = None) -> bool:
+    """Whether the district has a visible ``entity`` record ``sourced_id`` of ``kind``; ``within``
+    (outer entity, its sourcedId) also requires it to belong to that record (a school's class)."""
+    table = ENTITY_TABLES[entity]
+    conditions = record_conditions(entity, district_id, scope, kind)
+    conditions.append(table.c.sourced_id == sourced_id)
+    if within is not None:
+        conditions.append(_BELONGS_TO[(entity, within[0])] == within[1])
+    return conn.execute(select(table.c.id).where(*conditions).limit(1)).first() is not None
+
+
+def find_record(conn: Connection, entity: str, district_id: int, sourced_id: str,
+                scope: RowScope, kind: str | None = None) -> Record | None:
+    """The visible record ``sourced_id`` of ``entity`` (of ``kind``) in the district, or None.
+
+    One probe of the ``(district_id, sourced_id)`` unique index.
+    """
+    record, _version = find_record_and_version(conn, entity, district_id, sourced_id, scope, kind)
+    return record
+
+
+def find_record_and_version(conn: Connection, entity: str, district_id: int, sourced_id: str,
+                            scope: RowScope, kind: str | None = None
+                            ) -> tuple[Record | None, int | None]:
+    """:func:`find_record`, and the district's data version read by the same statement (None
+    when there is no record)."""
+    table = ENTITY_TABLES[entity]
+    statement = select(*record_columns(entity), _DATA_VERSION.label(_DATA_VERSION_COLUMN)).where(
+        *record_conditions(entity, district_id, scope, kind), table.c.sourced_id == sourced_id)
+    found = _records(conn.execute(statement, {"district_id": district_id}), _JSON_COLUMNS[entity])
+    if not found:
+        return None, None
+    record = found[0]
+    return record, record.pop(_DATA_VERSION_COLUMN) or 0
+
+
+_DATA_VERSION = (select(func.coalesce(districts.c.data_version, 0))
+                 .where(districts.c.id == bindparam("district_id")).scalar_subquery())
+_DATA_VERSION_COLUMN = "_data_version"
+
+
+def district_data_version(conn: Connection, district_id: int) -> int:
+    """The district's data version (bumped by every import that changed something)."""
+    version = conn.execute(select(_DATA_VERSION), {"district_id": district_id}).scalar_one_or_none()
+    return version or 0
+
+
+# ---------------------------------------------------------------------------------- related rows
+
+RELATED_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "user": ("roles", "userProfiles"), "org": ("children",), "academicSession": ("children",)})
+"""The REST fields of each entity read from other rows, which :func:`fetch_related` fetches."""
+
+
+# Built once: on the hot path, building a statement (and coercing a list literal for IN) costs
+# more than running it. Only the columns the serializer reads are selected.
+_ROLES_OF_USERS = (
+    select(*map(_unprocessed, (roles.c.user_sourced_id, roles.c.status, roles.c.role_type,
+                               roles.c.role, roles.c.org_sourced_id,
+                               roles.c.user_profile_sourced_id, roles.c.begin_date,
+                               roles.c.end_date)))
+    .where(roles.c.district_id == bindparam("district_id"),
+           roles.c.user_sourced_id.in_(bindparam("ids", expanding=True)))
+    .order_by(roles.c.id))
+# A profile's stored credential password is not selected: serving it is not a default.
+_PROFILES_OF_USERS = (
+    select(*map(_unprocessed, (user_profiles.c.user_sourced_id, user_profiles.c.sourced_id,
+                               user_profiles.c.profile_type, user_profiles.c.vendor_id,
+                               user_profiles.c.application_id, user_profiles.c.description,
+                               user_profiles.c.credential_type, user_profiles.c.username)))
+    .where(user_profiles.c.district_id == bindparam("district_id"),
+           user_profiles.c.user_sourced_id.in_(bindparam("ids", expanding=True)),
+           _current(user_profiles))
+    .order_by(user_profiles.c.id))
+# Few users have profiles. Knowing which (per data version, up to this many) saves the profile
+# query on pages that have none of them.
+PROFILE_HOLDERS_REMEMBERED = 10_000
+_PROFILE_HOLDERS = (
+    select(user_profiles.c.user_sourced_id).distinct()
+    .where(user_profiles.c.district_id == bindparam("district_id"), _current(user_profiles))
+    .limit(PROFILE_HOLDERS_REMEMBERED + 1))
+
+
+def _profile_holders(conn: Connection, district_id: int, cache: PageCache | None,
+                     version: int | None) -> frozenset[str] | None:
+    """The users of the district with an active profile, or None when there are too many to
+    remember (or nothing to remember them in)."""
+    if cache is None or version is None:
+        return None
+    key = ("profile holders", district_id, version)
+    holders = cache.get(key)
+    if holders is None:
+        found = conn.execute(_PROFILE_HOLDERS, {"district_id": district_id}).scalars().all()
+        holders = frozenset(found) if len(found) <= PROFILE_HOLDERS_REMEMBERED else False
+        cache.put(key, holders)
+    return holders if holders is not False else None
+
+
+def _children_of(entity: str, scope: RowScope) -> Any:
+    table = ENTITY_TABLES[entity]
+    return (select(table.c.parent_sourced_id, table.c.sourced_id)
+            .where(table.c.district_id == bindparam("district_id"),
+                   table.c.parent_sourced_id.in_(bindparam("ids", expanding=True)),
+                   *_visible(scope, entity))
+            .order_by(table.c.id))
+
+
+def fetch_related(conn: Connection, entity: str, district_id: int, sourced_ids: Sequence[str],
+                  names: Collection[str], scope: RowScope, cache: PageCache | None = None,
+                  version: int | None = None) -> dict[str, list[Record]]:
+    """The rows embedded in a page of ``entity`` records, by REST field name, limited to ``names``:
+    one query per field for the whole page (``serialize.serialize_page`` groups them). With a
+    ``cache`` and the district's data ``version``, the profile query is skipped for pages whose
+    users hold none.
+
+    A user's roles are its active ones, or all of them if none is active; its profiles are the
+    active ones; an org's or session's children are the visible child records of any status.
+    """
+    found: dict[str, list[Record]] = {}
+    if not sourced_ids:
+        return found
+    params = {"district_id": district_id, "ids": list(dict.fromkeys(sourced_ids))}
+    if entity == "user":
+        if "roles" in names:
+            found["roles"] = _current_roles(_records(conn.execute(_ROLES_OF_USERS, params)))
+        if "userProfiles" in names:
+            holders = _profile_holders(conn, district_id, cache, version)
+            if holders is not None and holders.isdisjoint(params["ids"]):
+                found["userProfiles"] = []
+            else:
+                found["userProfiles"] = _records(conn.execute(_PROFILES_OF_USERS, params))
+    elif entity in ("org", "academicSession") and "children" in names:
+        found["children"] = _records(conn.execute(_children_of(entity, scope), params))
+    return found
+
+
+def _current_roles(rows: list[Record]) -> list[Record]:
+    by_user: dict[str, list[Record]] = {}
+    for row in rows:
+        by_user.setdefault(row["user_sourced_id"], []).append(row)
+    if all(row["status"] == ACTIVE for row in rows):
+        return rows
+    current: list[Record] = []
+    for user_rows in by_user.values():
+        active = [row for row in user_rows if row["status"] == ACTIVE]
+        current.extend(active or user_rows)
+    return current
+
+
+# ----------------------------------------------------------------------------------------- paging
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SortKey:
+    """One ORDER BY key. NULLs sort as the largest value on both backends (last ascending, first
+    descending), as :func:`gateway.oneroster.query.parse_sort` orders them."""
+
+    column: Column[Any]
+    descending: bool = False
+
+    @property
+    def nullable(self) -> bool:
+        """Whether the column can hold NULL (decides the NULL placement and the keyset test)."""
+        return bool(getattr(self.column, "nullable", True))
+
+    def order_by(self, selective: bool = False) -> ColumnElement[Any]:
+        """The ORDER BY clause for this key. ``selective`` (see :class:`RecordQuery`) orders by
+        ``id + 0`` rather than ``id``: same order, but no index can supply it, so the planner
+        fetches the few selected rows and sorts them instead of walking the table in id order."""
+        column = self.column + 0 if selective and self.column.primary_key else self.column
+        clause = column.desc() if self.descending else column.asc()
+        if self.nullable:
+            # Spelled only for nullable columns, as parse_sort does (SQLite would not use an index).
+            clause = clause.nulls_first() if self.descending else clause.nulls_last()
+        return clause
+
+    def signature(self) -> tuple[str, str, bool]:
+        """What identifies the key in a cache key."""
+        return (self.column.table.name, self.column.name, self.descending)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """The records of one collection read: ``entity``'s rows meeting ``conditions``, in the order
+    of ``keys`` (which must end with the primary key, so that every row's key is unique).
+
+    ``cache_key`` identifies the set of rows -- it must change whenever the rows could (district,
+    data version, conditions, resolved ids, visibility) -- or is None to cache nothing.
+    ``selective`` says the conditions pick few rows through an index of their own (a nested
+    collection's link rows): they are then fetched that way and sorted, not found by walking the
+    district's rows in key order (which SQLite, without statistics, would otherwise choose).
+    """
+
+    entity: str
+    conditions: tuple[ColumnElement[bool], ...]
+    keys: tuple[SortKey, ...]
+    cache_key: Hashable | None = None
+    selective: bool = False
+
+    def __post_init__(self) -> None:
+        table = ENTITY_TABLES[self.entity]
+        if not self.keys or self.keys[-1].column is not table.c.id:
+            raise ValueError("the sort keys must end with the primary key")
+
+
+def default_keys(entity: str, descending: bool = False) -> tuple[SortKey, ...]:
+    """The default order: the primary key, i.e. insertion order."""
+    return (SortKey(ENTITY_TABLES[entity].c.id, descending),)
+
+
+class _LRU:
+    """A bounded, thread-safe mapping that forgets the least recently used entry."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class PageCache:
+    """The in-process memory of counts, parent checks and page anchors (see the module docstring).
+
+    Every key must include the district's data version; entries for older versions are never
+    asked for again and are evicted as the LRU fills. One per application, shared by its threads.
+    """
+
+    def __init__(self, stride: int = 1000, max_values: int = 4096, max_anchor_sets: int = 64) -> None:
+        if stride < 1:
+            raise ValueError("the anchor stride must be at least 1")
+        self.stride = stride
+        self._values = _LRU(max_values)
+        self._anchors = _LRU(max_anchor_sets)
+        # One small int per district; a plain dict's item assignment is atomic.
+        self._versions: dict[int, int] = {}
+
+    def get(self, key: Hashable) -> Any:
+        """A remembered count or check, or None."""
+        return self._values.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Remember a count or check (never None)."""
+        self._values.put(key, value)
+
+    def anchors(self, key: Hashable) -> tuple[tuple[Any, ...], ...] | None:
+        """The remembered anchors of a query and sort, or None."""
+        return self._anchors.get(key)
+
+    def put_anchors(self, key: Hashable, anchors: tuple[tuple[Any, ...], ...]) -> None:
+        """Remember the anchors of a query and sort."""
+        self._anchors.put(key, anchors)
+
+    def data_version(self, district_id: int) -> int | None:
+        """The data version last seen for the district in this process (None: never seen)."""
+        return self._versions.get(district_id)
+
+    def note_data_version(self, district_id: int, version: int) -> None:
+        """Remember the district's data version as last seen."""
+        self._versions[district_id] = version
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._anchors)
+
+
+def count_records(conn: Connection, query: RecordQuery, cache: PageCache | None = None) -> int:
+    """How many records ``query`` selects; remembered in ``cache`` under its ``cache_key``."""
+    key = None if cache is None or query.cache_key is None else ("count", query.cache_key)
+    if key is not None:
+        remembered = cache.get(key)
+        if remembered is not None:
+            return remembered
+    table = ENTITY_TABLES[query.entity]
+    total = conn.execute(select(func.count()).select_from(table).where(*query.conditions)).scalar_one()
+    if key is not None:
+        cache.put(key, total)
+    return total
+
+
+def fetch_page(conn: Connection, query: RecordQuery, offset: int, limit: int,
+               cache: PageCache | None = None) -> list[Record]:
+    """The records of ``query`` at ``offset`` (at most ``limit``), in its order.
+
+    From ``cache.stride`` rows on, the page is read by a keyset seek from the nearest anchor
+    (built on first use) plus a short ``OFFSET``; before that, by ``OFFSET`` alone.
+    """
+    return _records(conn.execute(_page_statement(conn, query, offset, limit, cache)),
+                    _JSON_COLUMNS[query.entity])
+
+
+def fetch_page_and_version(conn: Connection, query: RecordQuery, offset: int, limit: int,
+                           cache: PageCache | None, district_id: int) -> tuple[list[Record], int]:
+    """:func:`fetch_page`, and the district's data version read by the same statement (so that
+    a caller that assumed a version learns, at no extra round trip, whether an import has made
+    its cached counts and anchors stale). An empty page costs one more query for the version."""
+    statement = _page_statement(conn, query, offset, limit, cache).add_columns(
+        _DATA_VERSION.label(_DATA_VERSION_COLUMN))
+    records = _records(conn.execute(statement, {"district_id": district_id}),
+                       _JSON_COLUMNS[query.entity])
+    if not records:
+        return records, district_data_version(conn, district_id)
+    version = 0
+    for record in records:
+        version = record.pop(_DATA_VERSION_COLUMN)
+    return records, version or 0
+
+
+def _page_statement(conn: Connection, query: RecordQuery, offset: int, limit: int,
+                    cache: PageCache | None) -> Any:
+    conditions = list(query.conditions)
+    skip = offset
+    if cache is not None and query.cache_key is not None and offset >= cache.stride:
+        anchors = _anchors(conn, query, cache)
+        step = min(offset // cache.stride, len(anchors))
+        if step:
+            conditions.append(_after(query.keys, anchors[step - 1]))
+            skip = offset - step * cache.stride
+    statement = (select(*record_columns(query.entity)).where(*conditions)
+                 .order_by(*(key.order_by(query.selective) for key in query.keys)).limit(limit))
+    return statement.offset(skip) if skip else statement
+
+
+def _anchors(conn: Connection, query: RecordQuery, cache: PageCache) -> tuple[tuple[Any, ...], ...]:
+    """The sort keys of rows ``stride - 1``, ``2 * stride - 1``... of ``query`` (0-based)."""
+    key = ("anchors", query.cache_key, tuple(k.signature() for k in query.keys))
+    anchors = cache.anchors(key)
+    if anchors is not None:
+        return anchors
+    labels = [k.column.label(f"k{i}") for i, k in enumerate(query.keys)]
+    position = func.row_number().over(
+        order_by=[k.order_by(query.selective) for k in query.keys]).label("position")
+    ranked = select(*labels, position).where(*query.conditions).subquery("ranked")
+    statement = (select(*(ranked.c[label.name] for label in labels))
+                 .where(ranked.c.position % cache.stride == 0).order_by(ranked.c.position))
+    anchors = tuple(tuple(row) for row in conn.execute(statement))
+    cache.put_anchors(key, anchors)
+    return anchors
+
+
+def _after(keys: Sequence[SortKey], anchor: Sequence[Any]) -> ColumnElement[bool]:
+    """The rows strictly after the row whose sort key is ``anchor``, in the order of ``keys``.
+
+    Lexicographic: (k1 after a1) OR (k1 = a1 AND k2 after a2) OR ..., with NULL as the largest
+    value. The leading key also gets a plain range bound when it cannot be NULL, which is what lets
+    the database start an index range scan at the anchor.
+    """
+    alternatives: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, anchor):
+        after = _key_after(key, value)
+        if after is not None:
+            alternatives.append(and_(*equal, after))
+        equal.append(key.column.is_(None) if value is None else key.column == _bound(key, value))
+    if not alternatives:
+        return false()
+    condition = or_(*alternatives)
+    first, value = keys[0], anchor[0]
+    if len(keys) > 1 and value is not None and not first.nullable:
+        bound = _bound(first, value)
+        condition = and_(first.column <= bound if first.descending else first.column >= bound,
+                         condition)
+    return condition
+
+
+def _bound(key: SortKey, value: Any) -> ColumnElement[Any]:
+    # An explicit parameter: SQLAlchemy refuses ``column > True`` with a plain Python bool.
+    return bindparam(None, value, type_=key.column.type)
+
+
+def _key_after(key: SortKey, value: Any) -> ColumnElement[bool] | None:
+    """The rows whose ``key`` sorts strictly after ``value`` (None: no row can)."""
+    column = key.column
+    if key.descending:
+        # Descending, NULLs first: after NULL come all values; after v, the smaller ones.
+        return column.is_not(None) if value is None else column < _bound(key, value)
+    if value is None:
+        return None  # ascending, NULLs last: nothing sorts after NULL
+    after = column > _bound(key, value)
+    return or_(after, column.is_(None)) if key.nullable else after
