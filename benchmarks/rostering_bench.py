@@ -150,7 +150,7 @@ def sample_ids(port: int, token: str) -> dict[str, str]:
     """Ids and values to put in the URLs: a user, a user's email, a class."""
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}{BASE}"
-    users = requests.get(f"{base}/users?limit=100&offset=1000&filter=role%3D%27student%27", headers=headers,
+    users = requests.get(f"{base}/users?limit=100&offset=1000&filter=roles.role%3D%27student%27", headers=headers,
                          timeout=60)
     if users.status_code != 200:
         users = requests.get(f"{base}/users?limit=100&offset=1000", headers=headers, timeout=60)

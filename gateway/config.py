@@ -17,6 +17,30 @@ DEFAULTS: dict[str, Any] = {
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
+    # Days of disclosure-ledger entries `gateway ledger prune` keeps; None keeps them all.
+    "LEDGER_RETENTION_DAYS": None,
+    # LTI 1.3 platform. Every JWT time check allows this much clock skew and no more (small and
+    # explicit; servers kept in time by NTP are well within it).
+    "LTI_CLOCK_LEEWAY_SECONDS": 10,
+    # Lifetime of the id_tokens the platform signs (Core §5.1.2 exp) and of the signed
+    # lti_message_hint between the portal click and the tool's authentication request.
+    "LTI_ID_TOKEN_LIFETIME_SECONDS": 300,
+    "LTI_MESSAGE_HINT_LIFETIME_SECONDS": 300,
+    # A tool's client assertion may be at most this old (iat) and live at most this long (exp-iat).
+    "LTI_ASSERTION_MAX_AGE_SECONDS": 300,
+    # Service access tokens issued to tools.
+    "LTI_SERVICE_TOKEN_LIFETIME_SECONDS": 3600,
+    # A tool's JWKS is cached this long, and refetched at most this often on an unknown kid.
+    "LTI_JWKS_CACHE_SECONDS": 300,
+    "LTI_JWKS_MIN_REFETCH_SECONDS": 5,
+    "LTI_JWKS_FETCH_TIMEOUT_SECONDS": 5,
+    # How long an instructor has to pick content in a tool (deep linking), and a registration
+    # token to be used (dynamic registration).
+    "LTI_DEEP_LINKING_LIFETIME_SECONDS": 3600,
+    "LTI_REGISTRATION_TOKEN_LIFETIME_SECONDS": 86400,
+    # NRPS and AGS page sizes.
+    "LTI_DEFAULT_LIMIT": 100,
+    "LTI_MAX_LIMIT": 1000,
 }
 
 # Settings that arrive from the environment as strings and must be converted.
@@ -26,6 +50,19 @@ _CONVERTERS = {
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,
+    "LEDGER_RETENTION_DAYS": int,
+    "LTI_CLOCK_LEEWAY_SECONDS": int,
+    "LTI_ID_TOKEN_LIFETIME_SECONDS": int,
+    "LTI_MESSAGE_HINT_LIFETIME_SECONDS": int,
+    "LTI_ASSERTION_MAX_AGE_SECONDS": int,
+    "LTI_SERVICE_TOKEN_LIFETIME_SECONDS": int,
+    "LTI_JWKS_CACHE_SECONDS": int,
+    "LTI_JWKS_MIN_REFETCH_SECONDS": int,
+    "LTI_JWKS_FETCH_TIMEOUT_SECONDS": int,
+    "LTI_DEEP_LINKING_LIFETIME_SECONDS": int,
+    "LTI_REGISTRATION_TOKEN_LIFETIME_SECONDS": int,
+    "LTI_DEFAULT_LIMIT": int,
+    "LTI_MAX_LIMIT": int,
 }
 
 ENV_PREFIX = "GATEWAY_"

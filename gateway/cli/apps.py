@@ -1,4 +1,5 @@
-"""``gateway apps``: connect learning apps to districts, list them, revoke their access."""
+"""``gateway apps``: connect learning apps to districts, list them, revoke their access, and set,
+preview and show the sharing policy each district gives them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +14,8 @@ from gateway.http.session import get_database
 from gateway.oauth import service
 from gateway.oauth.scopes import DEFAULT_SCOPES
 from gateway.oneroster.vocabulary import SCOPE_PREFIX
+from gateway.sharing import service as sharing
+from gateway.sharing.policy import load_policy_file, parse_policy
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
@@ -38,14 +41,30 @@ def _iso(value: dt.datetime | None) -> str | None:
 @click.option("--name", required=True, help="Name of the app.")
 @click.option("--scope", "scopes", multiple=True, metavar="URI",
               help="Scope URI to grant (repeatable). Default: " + ", ".join(DEFAULT_SCOPES))
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Sharing policy (JSON) for the district. Without one the app sees nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @with_appcontext
-def create_command(district: str, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
+def create_command(district: str, name: str, scopes: tuple[str, ...], policy_file: str | None,
+                   as_json: bool) -> None:
     """Connect an app to a district and print its client credentials (the secret only this once)."""
     try:
+        document = None
+        if policy_file is not None:
+            document = load_policy_file(policy_file)
+            policy = parse_policy(document)
+            if policy.scopes is not None:
+                if scopes and set(scopes) != set(policy.scopes):
+                    raise UsageError("--scope and the policy's scopes disagree: give one of them")
+                scopes = policy.scopes
         with _session_scope() as session:
+            now = utcnow()
             created = service.register_app(session, name=name, district_sourced_id=district,
-                                           scopes=scopes, now=utcnow())
+                                           scopes=scopes, now=now)
+            if document is not None:
+                district_id = sharing.app_district_id(session, created.app_id, district)
+                sharing.set_policy(session, app_id=created.app_id, district_id=district_id,
+                                   document=document, now=now)
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     if as_json:
@@ -103,6 +122,127 @@ def revoke_command(app_or_client_id: str) -> None:
         return
     click.echo(f"revoked client(s) {', '.join(revocation.client_ids)} "
                f"and {revocation.token_count} live token(s)")
+
+
+def _echo_preview(preview: sharing.PolicyPreview) -> None:
+    for label, change in (("students", preview.students), ("teachers", preview.teachers),
+                          ("classes", preview.classes)):
+        click.echo(f"{label + ':':<10} {change.before} -> {change.after} "
+                   f"(+{change.gained} gained, -{change.lost} lost)")
+    if not preview.fields:
+        click.echo("fields:   no change")
+    for kind, title in (("starts", "start leaving"), ("stops", "stop leaving"),
+                        ("changes", "change treatment")):
+        changes = [f for f in preview.fields if f.change == kind]
+        if not changes:
+            continue
+        click.echo(f"fields that would {title}:")
+        for f in changes:
+            detail = f.after if kind == "starts" else (
+                f"was {f.before}" if kind == "stops" else f"{f.before} -> {f.after}")
+            click.echo(f"  {f.entity}.{f.field} ({detail})")
+    old_scopes, new_scopes = preview.scopes
+    if new_scopes is not None and old_scopes != new_scopes:
+        click.echo("scopes:   " + ", ".join(s.removeprefix(SCOPE_PREFIX) for s in new_scopes))
+    old_window, new_window = preview.contract
+    if old_window != new_window:
+        click.echo("contract: " + (f"{new_window[0]} to {new_window[1]}" if new_window else "none"))
+
+
+def _preview_json(preview: sharing.PolicyPreview) -> dict:
+    counts = {label: {"before": c.before, "after": c.after, "gained": c.gained, "lost": c.lost}
+              for label, c in (("students", preview.students), ("teachers", preview.teachers),
+                               ("classes", preview.classes))}
+    return {**counts, "fields": [{"entity": f.entity, "field": f.field, "before": f.before,
+                                  "after": f.after, "change": f.change} for f in preview.fields]}
+
+
+@apps_group.command("preview")
+@click.argument("app_id")
+@click.argument("policy_file", type=click.Path(dir_okay=False))
+@click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def preview_command(app_id: str, policy_file: str, district: str | None, as_json: bool) -> None:
+    """Show what replacing APP_ID's policy with POLICY_FILE would change; changes nothing."""
+    try:
+        document = load_policy_file(policy_file)
+        with _session_scope() as session:
+            app = sharing.find_app(session, app_id)
+            district_id = sharing.app_district_id(session, app.id, district)
+            preview = sharing.preview_policy(session, app_id=app.id, district_id=district_id,
+                                             document=document)
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(_preview_json(preview)))
+    else:
+        _echo_preview(preview)
+
+
+@apps_group.command("policy")
+@click.argument("app_id")
+@click.argument("policy_file", type=click.Path(dir_okay=False))
+@click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
+@with_appcontext
+def policy_command(app_id: str, policy_file: str, district: str | None) -> None:
+    """Replace APP_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
+    try:
+        document = load_policy_file(policy_file)
+        with _session_scope() as session:
+            app = sharing.find_app(session, app_id)
+            district_id = sharing.app_district_id(session, app.id, district)
+            preview = sharing.preview_policy(session, app_id=app.id, district_id=district_id,
+                                             document=document)
+            update = sharing.set_policy(session, app_id=app.id, district_id=district_id,
+                                        document=document, now=utcnow())
+            label = sharing.district_sourced_id(session, district_id)
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"policy of app {app.id} for district {label} set (revision {update.revision})")
+    _echo_preview(preview)
+    if update.revoked_tokens:
+        click.echo(f"revoked {update.revoked_tokens} live token(s) holding scopes no longer granted")
+
+
+@apps_group.command("show")
+@click.argument("app_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def show_command(app_id: str, as_json: bool) -> None:
+    """Show an app: its clients, and per district its policy and what it can see."""
+    try:
+        with _session_scope() as session:
+            shown = sharing.describe_app(session, app_id, utcnow().date())
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps({
+            "app_id": shown.app_id, "name": shown.name, "created_at": _iso(shown.created_at),
+            "districts": [{
+                "district": d.district, "policy": d.policy, "revision": d.revision,
+                "policy_updated_at": _iso(d.updated_at), "contract": d.contract,
+                "visible": d.visible,
+                "clients": [{"client_id": c.client_id, "scopes": list(c.scopes),
+                             "created_at": _iso(c.created_at), "revoked_at": _iso(c.revoked_at)}
+                            for c in d.clients]} for d in shown.districts]}))
+        return
+    click.echo(f"app {shown.app_id}: {shown.name} (created {_iso(shown.created_at)})")
+    for d in shown.districts:
+        click.echo(f"district {d.district}:")
+        for c in d.clients:
+            state = f"revoked {_iso(c.revoked_at)}" if c.revoked_at else "active"
+            click.echo(f"  client {c.client_id} ({state}): "
+                       + ", ".join(s.removeprefix(SCOPE_PREFIX) for s in c.scopes))
+        click.echo(f"  contract: {d.contract}")
+        click.echo(f"  visible:  {d.visible['students']} students, {d.visible['teachers']} "
+                   f"teachers, {d.visible['classes']} classes")
+        if d.policy is None:
+            click.echo("  policy:   none (set one with `gateway apps policy`)")
+        else:
+            click.echo(f"  policy (revision {d.revision}, {_iso(d.updated_at)}):")
+            for line in json.dumps(d.policy, indent=2).splitlines():
+                click.echo("    " + line)
 
 
 def register(cli: click.Group) -> None:

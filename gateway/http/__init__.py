@@ -6,8 +6,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every blueprint of the gateway."""
-    from gateway.http import home, oauth, rostering
+    from gateway.http import home, lti, oauth, portal, rostering
 
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(lti.blueprint)
     app.register_blueprint(oauth.blueprint)
+    app.register_blueprint(portal.blueprint)
     app.register_blueprint(rostering.blueprint)

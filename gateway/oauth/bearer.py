@@ -16,6 +16,7 @@ from gateway.errors import Forbidden, Unauthorized
 from gateway.oauth.credentials import hash_access_token
 from gateway.oauth.scopes import parse_scope
 from gateway.store.apps import AccessToken, AppClient
+from gateway.store.sharing import SharingPolicy
 
 REALM = "oneroster"
 
@@ -45,7 +46,9 @@ def _invalid_token(description: str) -> Unauthorized:
 
 
 def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -> AccessGrant:
-    """The grant of a live token; :class:`Unauthorized` if it is missing, unknown, expired or revoked.
+    """The grant of a live token; :class:`Unauthorized` if it is missing, unknown, expired or
+    revoked, or if ``now`` lies outside the contract window of the district's sharing policy for
+    the app (a token issued inside the window dies with it).
 
     A missing token gets a bare challenge, a bad one ``error="invalid_token"`` (RFC 6750 §3.1).
     """
@@ -55,8 +58,11 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
     row = session.execute(
         select(AccessToken.district_id, AccessToken.scope, AccessToken.expires_at,
                AccessToken.revoked_at, AppClient.app_id, AppClient.client_id,
-               AppClient.revoked_at.label("client_revoked_at"))
+               AppClient.revoked_at.label("client_revoked_at"), SharingPolicy.contract_start,
+               SharingPolicy.contract_end)
         .join(AppClient, AppClient.id == AccessToken.app_client_id)
+        .outerjoin(SharingPolicy, (SharingPolicy.app_id == AppClient.app_id)
+                   & (SharingPolicy.district_id == AccessToken.district_id))
         .where(AccessToken.token_hash == hash_access_token(token))
     ).one_or_none()
     if row is None:
@@ -67,6 +73,13 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
         raise _invalid_token("The access token has been revoked.")
     if row.expires_at <= now:
         raise _invalid_token("The access token has expired.")
+    today = now.date()
+    if row.contract_start is not None and today < row.contract_start:
+        raise _invalid_token(f"The district's contract with this app starts on "
+                             f"{row.contract_start.isoformat()}.")
+    if row.contract_end is not None and today > row.contract_end:
+        raise _invalid_token(f"The district's contract with this app ended on "
+                             f"{row.contract_end.isoformat()}.")
     return AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,
                        scopes=frozenset(parse_scope(row.scope)))
 

@@ -10,14 +10,15 @@ from typing import Any, Callable
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidRequestError,
-                                           InvalidScopeError)
+                                           InvalidScopeError, UnauthorizedClientError)
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from sqlalchemy.orm import Session
 
 from gateway.oauth.credentials import generate_access_token, verify_client_secret
 from gateway.oauth.scopes import token_scope
-from gateway.oauth.service import find_active_client, record_token
+from gateway.oauth.service import contract_window, find_active_client, record_token
 from gateway.store.apps import AppClient
+from gateway.store.models import utcnow
 
 # RFC 6749 §2.3.1: HTTP Basic must be supported; form fields are allowed for clients that cannot.
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -27,8 +28,24 @@ GRANT_TYPE = "client_credentials"
 class OAuthClient(ClientMixin):
     """An :class:`AppClient` row as authlib's token endpoint sees it."""
 
-    def __init__(self, record: AppClient) -> None:
+    def __init__(self, record: AppClient,
+                 contract: tuple[dt.date | None, dt.date | None] | None = None) -> None:
         self.record = record
+        # The contract window of the district's sharing policy for the app, if it sets one.
+        self.contract = contract
+
+    def contract_refusal(self, today: dt.date) -> str | None:
+        """Why no token may be issued on ``today`` (outside the contract window), else None."""
+        if self.contract is None:
+            return None
+        start, end = self.contract
+        if start is not None and today < start:
+            return (f"The district's contract with this app starts on {start.isoformat()}; no "
+                    f"access tokens are issued before then.")
+        if end is not None and today > end:
+            return (f"The district's contract with this app ended on {end.isoformat()}; no "
+                    f"access tokens are issued after it.")
+        return None
 
     def get_client_id(self) -> str:
         """The public client identifier."""
@@ -72,10 +89,16 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
             raise InvalidRequestError("Authenticate with HTTP Basic or with form fields, not both.")
         try:
-            return super().authenticate_token_endpoint_client()
+            client = super().authenticate_token_endpoint_client()
         except (InvalidClientError, UnicodeDecodeError) as error:
             raise InvalidClientError(status_code=401,
                                      description="Client authentication failed.") from error
+        # Checked only once the client has proven who it is: the window is nobody else's business.
+        # RFC 6749 §5.2 unauthorized_client: authenticated, but not authorized to get a token.
+        refusal = client.contract_refusal(utcnow().date())
+        if refusal is not None:
+            raise UnauthorizedClientError(description=refusal)
+        return client
 
 
 def bearer_token_generator(lifetime: Callable[[], int]) -> BearerTokenGenerator:
@@ -93,7 +116,9 @@ def configure_server(server: AuthorizationServer, lifetime: Callable[[], int]) -
 def query_client(session: Session, client_id: str) -> OAuthClient | None:
     """The active client with this client_id; revoked clients do not exist for the token endpoint."""
     record = find_active_client(session, client_id)
-    return OAuthClient(record) if record is not None else None
+    if record is None:
+        return None
+    return OAuthClient(record, contract_window(session, record.app_id, record.district_id))
 
 
 def save_token(session: Session, token: dict[str, Any], request: OAuth2Request,

@@ -1,5 +1,7 @@
 """The complete schema: imports every module that defines tables, so migrations and tests see all."""
 from gateway.store import apps  # noqa: F401  (registers the app/client tables)
+from gateway.store import lti  # noqa: F401  (registers the LTI platform and gradebook tables)
+from gateway.store import sharing  # noqa: F401  (registers the policy and ledger tables)
 from gateway.store.models import Base
 
 metadata = Base.metadata

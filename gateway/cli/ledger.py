@@ -1,0 +1,149 @@
+"""``gateway ledger``: read, verify and prune the disclosure ledger."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from gateway.errors import UsageError
+from gateway.http.session import get_database
+from gateway.sharing import ledger
+from gateway.store.migrate import ensure_schema
+from gateway.store.models import District, utcnow
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """The record of what left for which app (FERPA record of disclosures)."""
+
+
+def _session_scope():
+    database = get_database(current_app)
+    ensure_schema(database)
+    return database.session_scope()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+
+
+def _district_label(session, district_id: int) -> str:
+    district = session.get(District, district_id)
+    return district.sourced_id if district is not None else f"#{district_id}"
+
+
+@ledger_group.command("student")
+@click.argument("sourced_id")
+@click.option("--district", metavar="SOURCEDID", help="The district (default: the only one).")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many of the newest entries to list in full.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def student_command(sourced_id: str, district: str | None, limit: int, as_json: bool) -> None:
+    """Which apps received the records of the user SOURCED_ID, which fields, and when."""
+    try:
+        with _session_scope() as session:
+            district_id = ledger.find_district_id(session, district)
+            found = ledger.student_disclosures(session, district_id, sourced_id, limit=limit)
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps({
+            "user": found.user_sourced_id, "total": found.total,
+            "apps": [{"app_id": a.app_id, "name": a.app_name, "disclosures": a.count,
+                      "first": _iso(a.first), "last": _iso(a.last), "fields": a.fields}
+                     for a in found.apps],
+            "entries": [{"seq": e.seq, "app_id": e.app_id, "channel": e.channel,
+                         "endpoint": e.endpoint, "at": _iso(e.disclosed_at), "entity": e.entity,
+                         "fields": list(e.fields)} for e in found.entries]}))
+        return
+    if not found.total:
+        click.echo(f"no disclosures of {sourced_id}'s records are recorded")
+        return
+    click.echo(f"{found.total} disclosure(s) of {sourced_id}'s records, to {len(found.apps)} app(s):")
+    for a in found.apps:
+        click.echo(f"  app {a.app_id} ({a.app_name or 'deleted'}): {a.count} time(s), "
+                   f"{_iso(a.first)} to {_iso(a.last)}")
+        for entity, names in a.fields.items():
+            click.echo(f"    {entity}: {', '.join(names)}")
+    if found.entries:
+        click.echo(f"newest {len(found.entries)}:")
+        for e in found.entries:
+            click.echo(f"  #{e.seq} {_iso(e.disclosed_at)} app {e.app_id} {e.channel} "
+                       f"{e.endpoint} {e.entity}: {', '.join(e.fields)}")
+
+
+@ledger_group.command("verify")
+@click.option("--district", metavar="SOURCEDID", help="Verify one district (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def verify_command(district: str | None, as_json: bool) -> None:
+    """Recompute the hash chains; exit with status 1 and say where if one is broken."""
+    try:
+        with _session_scope() as session:
+            ids = ([ledger.find_district_id(session, district)] if district
+                   else ledger.ledger_district_ids(session))
+            results = [(_district_label(session, i), ledger.verify_ledger(session, i)) for i in ids]
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps([
+            {"district": label, "ok": r.ok, "entries": r.entries, "first_seq": r.first_seq,
+             "last_seq": r.last_seq, "head_seq": r.head_seq, "head_hash": r.head_hash,
+             "checkpoint_seq": r.checkpoint_seq, "problem_count": r.problem_count,
+             "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message}
+                          for p in r.problems]}
+            for label, r in results]))
+    else:
+        for label, r in results:
+            since = f" since checkpoint {r.checkpoint_seq}" if r.checkpoint_seq is not None else ""
+            if r.ok:
+                click.echo(f"district {label}: {r.entries} entries{since}, chain intact; "
+                           f"head {r.head_seq} {r.head_hash}")
+                continue
+            click.echo(f"district {label}: {r.problem_count} problem(s) in {r.entries} "
+                       f"entries{since}:", err=True)
+            for p in r.problems:
+                click.echo(f"  {p.message}", err=True)
+            if r.problem_count > len(r.problems):
+                click.echo(f"  ... and {r.problem_count - len(r.problems)} more", err=True)
+    if not all(r.ok for _, r in results):
+        raise SystemExit(1)
+
+
+@ledger_group.command("prune")
+@click.option("--district", metavar="SOURCEDID", help="Prune one district (default: all).")
+@click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
+              help="Remove entries older than DAYS (default: LEDGER_RETENTION_DAYS).")
+@with_appcontext
+def prune_command(district: str | None, days: int | None) -> None:
+    """Remove entries past the retention period, keeping the chain verifiable."""
+    if days is None:
+        days = current_app.config.get("LEDGER_RETENTION_DAYS")
+    if days is None:
+        raise click.ClickException("no retention period: set GATEWAY_LEDGER_RETENTION_DAYS or "
+                                   "pass --older-than DAYS")
+    now = utcnow()
+    cutoff = now - dt.timedelta(days=days)
+    try:
+        with _session_scope() as session:
+            ids = ([ledger.find_district_id(session, district)] if district
+                   else ledger.ledger_district_ids(session))
+            done = [(_district_label(session, i),
+                     ledger.prune_ledger(session, i, before=cutoff, now=now)) for i in ids]
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    for label, pruning in done:
+        if pruning.entries:
+            click.echo(f"district {label}: removed {pruning.entries} entries older than "
+                       f"{_iso(cutoff)} (checkpoint at entry {pruning.checkpoint_seq})")
+        else:
+            click.echo(f"district {label}: nothing older than {_iso(cutoff)}")
+
+
+def register(cli: click.Group) -> None:
+    """Attach the ``ledger`` group."""
+    cli.add_command(ledger_group)

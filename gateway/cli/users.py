@@ -1,0 +1,40 @@
+"""``gateway users``: portal accounts of the people imported from the SIS."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from gateway.errors import UsageError
+from gateway.http.session import get_database
+from gateway.lti.platform.portal import set_password
+from gateway.store.migrate import ensure_schema
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage people's portal sign-in."""
+
+
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password", help="The new password (prompted for, hidden, when not given).")
+@click.option("--district", metavar="SOURCEDID", help="The user's district, if the username is ambiguous.")
+@with_appcontext
+def set_password_command(username: str, password: str | None, district: str | None) -> None:
+    """Set the portal password of USERNAME (stored only as a salted hash)."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    database = get_database(current_app)
+    ensure_schema(database)
+    try:
+        with database.session_scope() as session:
+            user = set_password(session, username, password, district)
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"password set for {user.username} ({user.display_name}, {user.district_name})")
+
+
+def register(cli: click.Group) -> None:
+    """Attach the ``users`` group."""
+    cli.add_command(users_group)

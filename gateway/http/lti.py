@@ -1,0 +1,303 @@
+"""The LTI 1.3 platform's endpoints: keys and discovery, the OIDC authorization endpoint, the
+service token endpoint, NRPS, AGS, the deep linking return and dynamic registration.
+
+Each view parses the request, calls one function of :mod:`gateway.lti.platform` and renders its
+result; errors are :mod:`gateway.lti.platform.errors` classes, answered by this blueprint's one
+handler (a plain page for browsers, a JSON body for tools). Absolute URLs come from
+``GATEWAY_ISSUER`` (:class:`~gateway.lti.platform.settings.LtiSettings`), never from the Host
+header.
+
+What an app may see is decided in one place, :func:`visibility_for_app`.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+
+from gateway.http.session import request_session
+from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
+from gateway.lti.platform import vocabulary as v
+from gateway.lti.platform.errors import (InvalidServiceRequest, LtiError, OAuthError, PageError,
+                                         UnsupportedMediaType)
+from gateway.lti.platform.keys import KeyRing, jwks_document
+from gateway.lti.platform.messages import service_urls
+from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
+                                           OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH,
+                                           LtiSettings)
+from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
+from gateway.sharing.visibility import Unrestricted, Visibility
+from gateway.store.models import utcnow
+
+blueprint = Blueprint("lti", __name__)
+
+EXTENSION = "gateway.lti"
+_CONTEXT = "/lti/deployments/<deployment_id>/contexts/<path:context_id>"
+
+
+def visibility_for_app(app_id: int, district_id: int) -> Visibility:
+    """What app ``app_id`` may see of district ``district_id``: the one place a sharing policy
+    plugs into LTI (launch claims, NRPS, AGS, the portal's list). For now every app sees its
+    whole district; switching to the app's policy is ``gateway.sharing.visibility_for(
+    request_session(), app_id=app_id, district_id=district_id, secret_key=...)``."""
+    return Unrestricted()
+
+
+@dataclass(frozen=True)
+class LtiRuntime:
+    """The per-application state of the platform: its key ring and the tools' key cache."""
+
+    keyring: KeyRing
+    tool_keys: ToolKeys
+
+
+@blueprint.record_once
+def _init_runtime(state) -> None:
+    """Build the key ring and the tool key cache when the blueprint is registered."""
+    app: Flask = state.app
+    config = app.config
+    app.extensions[EXTENSION] = LtiRuntime(
+        keyring=KeyRing(config["SECRET_KEY"]),
+        tool_keys=ToolKeys(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
+                           cache_seconds=float(config["LTI_JWKS_CACHE_SECONDS"]),
+                           min_refetch_seconds=float(config["LTI_JWKS_MIN_REFETCH_SECONDS"])))
+
+
+def runtime() -> LtiRuntime:
+    """The current application's :class:`LtiRuntime`."""
+    return current_app.extensions[EXTENSION]
+
+
+def lti_settings() -> LtiSettings:
+    """The platform settings of the current application."""
+    return LtiSettings.from_config(current_app.config)
+
+
+def _json(body: Any, status: int = 200, *, mimetype: str = "application/json",
+          headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype=mimetype, headers=dict(headers or {}))
+
+
+@blueprint.errorhandler(LtiError)
+def _handle_lti_error(error: LtiError) -> Response:
+    if isinstance(error, PageError):
+        response = Response(render_template("lti_error.html", error=error), status=error.status,
+                            mimetype="text/html")
+    else:
+        response = _json(error.to_body(), error.status)
+    if isinstance(error, OAuthError):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+# -- keys and discovery -----------------------------------------------------------------------
+
+@blueprint.get(JWKS_PATH)
+def jwks() -> Response:
+    """The platform's public signing keys (Security Framework §6.3), retired ones included until
+    every token they signed has expired."""
+    document = jwks_document(request_session(), utcnow(), lti_settings().key_window)
+    if not document["keys"]:
+        # First start: make the signing key now, so tools can fetch it before the first launch.
+        runtime().keyring.current(request_session(), utcnow())
+        document = jwks_document(request_session(), utcnow(), lti_settings().key_window)
+    # Short caching: a tool that caches longer misses a new key after a rotation.
+    return _json(document, headers={"Cache-Control": "public, max-age=60"})
+
+
+@blueprint.get(OPENID_CONFIGURATION_PATH)
+def openid_configuration() -> Response:
+    """The OpenID Provider configuration with the LTI platform configuration (DR §3.4)."""
+    return _json(dynamic.openid_configuration(lti_settings()))
+
+
+# -- launches ---------------------------------------------------------------------------------
+
+@blueprint.route(AUTHORIZE_PATH, methods=["GET", "POST"])
+def authorize() -> Response:
+    """The OIDC authorization endpoint (Security Framework §5.1.1.2): answers a tool's
+    authentication request with a page that form-posts the id_token to the tool."""
+    from gateway.http.portal import signed_in_user
+
+    params = request.form if request.method == "POST" else request.args
+    answer = launch.authorize(request_session(), runtime().keyring, lti_settings(),
+                              params=params.to_dict(), user=signed_in_user(),
+                              visibility_of=visibility_for_app, now=utcnow())
+    fields = {"id_token": answer.id_token}
+    if answer.state is not None:
+        fields["state"] = answer.state
+    return auto_post(answer.redirect_uri, fields)
+
+
+def auto_post(action: str, fields: Mapping[str, str]) -> Response:
+    """A page that posts ``fields`` to ``action`` as soon as it loads (a button without
+    JavaScript). Its CSP lets only that one inline script run and forbids framing; it sets no
+    ``form-action``, which browsers also apply to the redirects a tool answers the post with."""
+    nonce = secrets.token_urlsafe(16)
+    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; "
+           "base-uri 'none'")
+    return Response(render_template("auto_post.html", action=action, fields=fields, nonce=nonce),
+                    mimetype="text/html",
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                             "Content-Security-Policy": csp})
+
+
+@blueprint.post(DEEP_LINKING_RETURN_PATH)
+def deep_linking_return() -> Response:
+    """Where tools post deep linking responses (Deep Linking 2.0 §4.5)."""
+    outcome = deeplinking.receive_response(request_session(), runtime().tool_keys, lti_settings(),
+                                           token=request.form.get("JWT", ""), now=utcnow())
+    return Response(render_template("deep_linking_done.html", outcome=outcome,
+                                    portal_url=lti_settings().portal_url),
+                    mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+# -- service tokens ---------------------------------------------------------------------------
+
+@blueprint.post(TOKEN_PATH)
+def token() -> Response:
+    """Issue a service token to a tool that authenticates with a signed JWT (RFC 7523)."""
+    issued = tokens.issue_service_token(request_session(), runtime().tool_keys, lti_settings(),
+                                        form=request.form.to_dict(), now=utcnow())
+    return _json(issued.to_body(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _grant(*scopes: str) -> tokens.ServiceGrant:
+    grant = tokens.authenticate_service(request_session(), request.headers.get("Authorization"),
+                                        utcnow())
+    tokens.require_scope(grant, scopes)
+    return grant
+
+
+def _context(grant: tokens.ServiceGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
+    return tokens.resolve_context(request_session(), grant, deployment_id, context_id,
+                                  visibility_for_app)
+
+
+def _urls(deployment_id: str, context_id: str) -> tuple[str, str]:
+    return service_urls(lti_settings().issuer, deployment_id, context_id)
+
+
+def _link(next_url: str | None) -> dict[str, str]:
+    return {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
+
+
+def _body(*media_types: str) -> Any:
+    """The request's JSON body, which must be of one of ``media_types`` (or plain JSON)."""
+    if request.mimetype not in (*media_types, "application/json"):
+        raise UnsupportedMediaType(f"Send the body as {media_types[0]}.")
+    try:
+        return orjson.loads(request.get_data())
+    except orjson.JSONDecodeError as error:
+        raise InvalidServiceRequest("The body is not valid JSON.") from error
+
+
+# -- NRPS -------------------------------------------------------------------------------------
+
+@blueprint.get(_CONTEXT + "/memberships")
+def memberships(deployment_id: str, context_id: str) -> Response:
+    """The context membership service (NRPS 2.0 §2)."""
+    context = _context(_grant(v.SCOPE_NRPS), deployment_id, context_id)
+    url, _ = _urls(deployment_id, context_id)
+    args = request.args
+    page = nrps.list_members(request_session(), context, lti_settings(), url=url,
+                             role=args.get("role"), limit=args.get("limit"),
+                             offset=args.get("offset"), rlid=args.get("rlid"))
+    return _json(page.body, mimetype=v.NRPS_MEMBERSHIPS, headers=_link(page.next_url))
+
+
+# -- AGS --------------------------------------------------------------------------------------
+
+_READ_ITEMS = (v.SCOPE_LINEITEM, v.SCOPE_LINEITEM_READONLY)
+
+
+@blueprint.get(_CONTEXT + "/lineitems")
+def line_items(deployment_id: str, context_id: str) -> Response:
+    """The tool's line items in the context (AGS 2.0 §3.2.4)."""
+    context = _context(_grant(*_READ_ITEMS), deployment_id, context_id)
+    _, url = _urls(deployment_id, context_id)
+    args = request.args
+    page = ags.list_line_items(request_session(), context, lti_settings(), url=url,
+                               resource_link_id=args.get("resource_link_id"),
+                               resource_id=args.get("resource_id"), tag=args.get("tag"),
+                               limit=args.get("limit"), offset=args.get("offset"))
+    return _json(page.items, mimetype=v.AGS_LINEITEMS, headers=_link(page.next_url))
+
+
+@blueprint.post(_CONTEXT + "/lineitems")
+def create_line_item(deployment_id: str, context_id: str) -> Response:
+    """Add a line item (AGS 2.0 §3.2.5)."""
+    context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
+    _, url = _urls(deployment_id, context_id)
+    created = ags.create_line_item(request_session(), context, _body(v.AGS_LINEITEM), url=url,
+                                   now=utcnow())
+    return _json(created, 201, mimetype=v.AGS_LINEITEM, headers={"Location": created["id"]})
+
+
+@blueprint.get(_CONTEXT + "/lineitems/<item_id>")
+def line_item(deployment_id: str, context_id: str, item_id: str) -> Response:
+    """One line item (AGS 2.0 §3.2.3)."""
+    context = _context(_grant(*_READ_ITEMS), deployment_id, context_id)
+    _, url = _urls(deployment_id, context_id)
+    item = ags.find_line_item(request_session(), context, item_id)
+    return _json(ags.line_item_json(item, url), mimetype=v.AGS_LINEITEM)
+
+
+@blueprint.put(_CONTEXT + "/lineitems/<item_id>")
+def update_line_item(deployment_id: str, context_id: str, item_id: str) -> Response:
+    """Update a line item (AGS 2.0 §3.2.6)."""
+    context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
+    _, url = _urls(deployment_id, context_id)
+    updated = ags.update_line_item(request_session(), context, item_id, _body(v.AGS_LINEITEM),
+                                   url=url, now=utcnow())
+    return _json(updated, mimetype=v.AGS_LINEITEM)
+
+
+@blueprint.delete(_CONTEXT + "/lineitems/<item_id>")
+def delete_line_item(deployment_id: str, context_id: str, item_id: str) -> Response:
+    """Delete a line item (AGS 2.0 §3.2.7)."""
+    context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
+    ags.delete_line_item(request_session(), context, item_id, utcnow())
+    return Response(status=204)
+
+
+@blueprint.post(_CONTEXT + "/lineitems/<item_id>/scores")
+def post_score(deployment_id: str, context_id: str, item_id: str) -> Response:
+    """Publish a score (AGS 2.0 §3.4)."""
+    context = _context(_grant(v.SCOPE_SCORE), deployment_id, context_id)
+    ags.post_score(request_session(), context, item_id, _body(v.AGS_SCORE), utcnow())
+    return Response(status=204)
+
+
+@blueprint.get(_CONTEXT + "/lineitems/<item_id>/results")
+def results(deployment_id: str, context_id: str, item_id: str) -> Response:
+    """The results of a line item (AGS 2.0 §3.3)."""
+    context = _context(_grant(v.SCOPE_RESULT_READONLY), deployment_id, context_id)
+    _, url = _urls(deployment_id, context_id)
+    args = request.args
+    page = ags.list_results(request_session(), context, lti_settings(), item_id,
+                            lineitems_url=url, user_id=args.get("user_id"),
+                            limit=args.get("limit"), offset=args.get("offset"))
+    return _json(page.items, mimetype=v.AGS_RESULTS, headers=_link(page.next_url))
+
+
+# -- dynamic registration ---------------------------------------------------------------------
+
+@blueprint.post(REGISTER_PATH)
+def register() -> Response:
+    """LTI Dynamic Registration (DR §3.5): the tool is stored pending an admin's approval."""
+    try:
+        body = orjson.loads(request.get_data())
+    except orjson.JSONDecodeError:
+        body = None
+    response = dynamic.register_dynamically(request_session(), lti_settings(),
+                                            authorization=request.headers.get("Authorization"),
+                                            body=body, now=utcnow())
+    return _json(response, headers={"Cache-Control": "no-store"})
+

@@ -1,0 +1,167 @@
+"""The portal: sign in, see your classes' tools, launch them; sign out. Plain HTML pages.
+
+Sessions are Flask's signed cookies, holding the signed-in user's id and district and a CSRF
+token. Every form carries that token (synchronizer token pattern) and every POST is refused
+without it. The cookie is HttpOnly, SameSite=Lax (so it rides along when a tool sends the browser
+back to the authorization endpoint, a top-level GET, but not on cross-site POSTs) and Secure when
+the gateway is served over HTTPS (``GATEWAY_ISSUER`` starting with ``https://``).
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template,
+                   request, session, url_for)
+
+from gateway.http import lti as lti_http
+from gateway.http.lti import lti_settings, runtime
+from gateway.http.session import request_session
+from gateway.lti.platform import launch
+from gateway.lti.platform.errors import BadRequest, CsrfFailure, LoginRequired, PageError
+from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
+                                         authenticate, load_user, portal_classes)
+from gateway.store.models import utcnow
+
+blueprint = Blueprint("portal", __name__)
+
+SESSION_USER = "portal_user"
+SESSION_CSRF = "csrf_token"
+
+
+@blueprint.record_once
+def _configure_cookies(state) -> None:
+    """Session cookie attributes for the portal (unless the deployment set them explicitly)."""
+    app: Flask = state.app
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if str(app.config.get("ISSUER", "")).startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    token = session.get(SESSION_CSRF)
+    if not token:
+        token = session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a POST whose form does not carry this session's CSRF token, or that comes from
+    another origin (when the browser says where it comes from)."""
+    expected = session.get(SESSION_CSRF)
+    sent = request.form.get(SESSION_CSRF, "")
+    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise CsrfFailure("The form has expired or was not sent from this site; reload and try again.")
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        issuer = urlsplit(current_app.config["ISSUER"])
+        if origin.rstrip("/") != f"{issuer.scheme}://{issuer.netloc}":
+            raise CsrfFailure("The form was sent from another site.")
+
+
+def signed_in_user() -> PortalUser | None:
+    """The signed-in person, or None (also when their account may no longer sign in)."""
+    if "portal_user" not in g:
+        found = None
+        stored = session.get(SESSION_USER)
+        if isinstance(stored, dict):
+            found = load_user(request_session(), int(stored.get("id", 0)),
+                              int(stored.get("district", 0)))
+        g.portal_user = found
+    return g.portal_user
+
+
+def _require_user() -> PortalUser:
+    user = signed_in_user()
+    if user is None:
+        raise LoginRequired("Sign in first.")
+    return user
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/html",
+                    headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+
+
+@blueprint.get("/login")
+def login_form() -> Response:
+    """The sign-in form."""
+    if signed_in_user() is not None:
+        return redirect(url_for("portal.portal"))
+    return _html(render_template("login.html", username="", districts=None, error=None))
+
+
+@blueprint.post("/login")
+def login() -> Response:
+    """Sign in with username and password (and district, when the username is ambiguous)."""
+    check_csrf()
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    district = request.form.get("district") or None
+    try:
+        user = authenticate(request_session(), username, password, district)
+    except DistrictChoiceNeeded as choice:
+        return _html(render_template("login.html", username=username, districts=choice.districts,
+                                     error=None))
+    except SignInFailed:
+        return _html(render_template("login.html", username=username, districts=None,
+                                     error="Unknown username or wrong password."))
+    # A fresh session on sign-in: nothing from before (a planted CSRF token) carries over.
+    session.clear()
+    session[SESSION_USER] = {"id": user.id, "district": user.district_id}
+    session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return redirect(url_for("portal.portal"), code=303)
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    """Sign out."""
+    check_csrf()
+    session.clear()
+    return redirect(url_for("portal.login_form"), code=303)
+
+
+@blueprint.get("/portal")
+def portal() -> Response:
+    """The signed-in person's classes and the tools they may launch in each."""
+    user = signed_in_user()
+    if user is None:
+        return redirect(url_for("portal.login_form"))
+    classes = portal_classes(request_session(), user, lti_http.visibility_for_app)
+    return _html(render_template("portal.html", user=user, classes=classes))
+
+
+@blueprint.post("/portal/launch/<link_id>")
+def start_launch(link_id: str) -> Response:
+    """Launch a resource link: off to the tool's OIDC login initiation (Security Framework
+    §5.1.1.1)."""
+    check_csrf()
+    initiation = launch.begin_launch(request_session(), runtime().keyring, lti_settings(),
+                                     user=_require_user(), link_id=link_id,
+                                     visibility_of=lti_http.visibility_for_app, now=utcnow())
+    return redirect(initiation.location, code=303)
+
+
+@blueprint.post("/portal/deep-linking")
+def start_deep_linking() -> Response:
+    """Start picking content for a class in a tool (Deep Linking 2.0 §4.4)."""
+    check_csrf()
+    try:
+        deployment = int(request.form.get("deployment", ""))
+    except ValueError as error:
+        raise BadRequest("No tool was chosen.") from error
+    initiation = launch.begin_deep_linking(
+        request_session(), runtime().keyring, lti_settings(), user=_require_user(),
+        deployment_pk=deployment, class_sourced_id=request.form.get("class", ""),
+        visibility_of=lti_http.visibility_for_app, now=utcnow())
+    return redirect(initiation.location, code=303)
+
+
+@blueprint.errorhandler(PageError)
+def _handle_page_error(error: PageError) -> Response:
+    return _html(render_template("lti_error.html", error=error), error.status)

@@ -1,0 +1,7 @@
+"""LTI 1.3 and LTI Advantage, free of the web framework.
+
+:mod:`gateway.lti.platform` plays the platform role (the part Canvas or Moodle plays) for the
+apps a district has connected: it launches users into tools, and serves tools the Names and Role
+Provisioning, Assignment and Grade, Deep Linking and Dynamic Registration services. The HTTP
+endpoints are in :mod:`gateway.http.lti` and the portal's pages in :mod:`gateway.http.portal`.
+"""

@@ -1,0 +1,19 @@
+"""The LTI 1.3 platform. No flask here: every function takes the session, the clock and the
+settings it needs, and a :class:`~gateway.sharing.visibility.Visibility` wherever roster data
+leaves.
+
+- :mod:`~gateway.lti.platform.vocabulary`: claim names, scopes, media types, LIS role URIs;
+- :mod:`~gateway.lti.platform.errors`: the errors, each with its status and body;
+- :mod:`~gateway.lti.platform.keys`: the platform's signing keys (encrypted at rest) and JWKS;
+- :mod:`~gateway.lti.platform.toolkeys`: tools' public keys, fetched and cached, and the
+  verification of the JWTs tools sign;
+- :mod:`~gateway.lti.platform.replay`: single-use values (hints, nonces, ``jti``);
+- :mod:`~gateway.lti.platform.registration`: tools, deployments, placements;
+- :mod:`~gateway.lti.platform.dynamic`: LTI Dynamic Registration;
+- :mod:`~gateway.lti.platform.portal`: portal sign-in and what a user may launch;
+- :mod:`~gateway.lti.platform.messages`: the claims of a launch;
+- :mod:`~gateway.lti.platform.launch`: login initiation and the authentication response;
+- :mod:`~gateway.lti.platform.tokens`: service tokens (client credentials, JWT assertions);
+- :mod:`~gateway.lti.platform.nrps`, :mod:`~gateway.lti.platform.ags`,
+  :mod:`~gateway.lti.platform.deeplinking`: the LTI Advantage services.
+"""

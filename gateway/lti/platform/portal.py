@@ -1,0 +1,221 @@
+"""The portal's services: signing people in, setting their passwords, and what they may launch.
+
+People are the users imported from the SIS. A password is stored only as a salted scrypt hash
+(:mod:`gateway.passwords`), set by ``gateway users set-password`` or imported already hashed
+from users.csv. Only active, enabled users sign in.
+
+What a user may launch: the resource links placed in the classes they are actively enrolled in,
+of approved tools shown on the portal, whose app is still connected to the district and whose
+sharing policy lets the app see both the user and the class. Instructors (teachers and
+administrators of a class) may also start deep linking to add content to that class.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.errors import UsageError
+from gateway.lti.platform.messages import visible
+from gateway.lti.platform.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
+from gateway.passwords import hash_password, verify_password
+from gateway.sharing.visibility import Visibility
+from gateway.store.apps import AppClient
+from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
+from gateway.store.models import Class, District, Enrollment, User
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified when the username is unknown, so that a wrong username costs as long as a wrong
+    password and response times do not tell which usernames exist."""
+    return hash_password("not a real password, only here to spend time")
+
+
+VisibilityOf = Callable[[int, int], Visibility]
+"""``visibility_of(app_id, district_id)``: what an app may see of a district."""
+
+
+class SignInFailed(Exception):
+    """Unknown username, wrong password, or an account that may not sign in."""
+
+
+class DistrictChoiceNeeded(Exception):
+    """The username and password fit accounts in several districts: the person picks one."""
+
+    def __init__(self, districts: list[tuple[str, str]]) -> None:
+        super().__init__("choose your district")
+        self.districts = districts
+
+
+@dataclass(frozen=True)
+class PortalUser:
+    """A signed-in person."""
+
+    id: int
+    district_id: int
+    sourced_id: str
+    username: str
+    display_name: str
+    district_name: str
+
+
+def _portal_user(user: User, district: District) -> PortalUser:
+    name = " ".join(n for n in (user.preferred_given_name or user.given_name, user.family_name) if n)
+    return PortalUser(id=user.id, district_id=user.district_id, sourced_id=user.sourced_id,
+                      username=user.username or "", display_name=name,
+                      district_name=district.name)
+
+
+def _may_sign_in():
+    return (User.status == "active") & User.enabled_user.is_(True)
+
+
+def authenticate(session: Session, username: str, password: str,
+                 district: str | None = None) -> PortalUser:
+    """The person ``username`` if ``password`` is theirs; :class:`DistrictChoiceNeeded` when it
+    fits accounts in several districts and ``district`` (a sourcedId) does not pick one."""
+    query = (select(User, District).join(District, District.id == User.district_id)
+             .where(User.username == username, _may_sign_in()).order_by(District.sourced_id))
+    if district:
+        query = query.where(District.sourced_id == district)
+    candidates = session.execute(query).all() if username and password else []
+    if not candidates:
+        verify_password(_dummy_hash(), password or "")
+        raise SignInFailed("unknown username or wrong password")
+    matches = [(user, found) for user, found in candidates
+               if verify_password(user.password_hash, password)]
+    if not matches:
+        raise SignInFailed("unknown username or wrong password")
+    if len(matches) > 1:
+        raise DistrictChoiceNeeded([(found.sourced_id, found.name) for _, found in matches])
+    return _portal_user(*matches[0])
+
+
+def load_user(session: Session, user_id: int, district_id: int) -> PortalUser | None:
+    """The signed-in person again (None if they may no longer sign in)."""
+    row = session.execute(select(User, District).join(District, District.id == User.district_id)
+                          .where(User.id == user_id, User.district_id == district_id,
+                                 _may_sign_in())).one_or_none()
+    return _portal_user(*row) if row is not None else None
+
+
+def set_password(session: Session, username: str, password: str,
+                 district: str | None = None) -> PortalUser:
+    """Store a new password hash for ``username`` (in ``district``, required if ambiguous)."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UsageError(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    query = (select(User, District).join(District, District.id == User.district_id)
+             .where(User.username == username).order_by(District.sourced_id))
+    if district:
+        query = query.where(District.sourced_id == district)
+    rows = session.execute(query).all()
+    if not rows:
+        raise UsageError(f"no user with username {username!r}"
+                         + (f" in district {district!r}" if district else ""))
+    if len(rows) > 1:
+        raise UsageError(f"username {username!r} exists in several districts "
+                         f"({', '.join(d.sourced_id for _, d in rows)}): name one with --district")
+    user, found = rows[0]
+    user.password_hash = hash_password(password)
+    session.flush()
+    return _portal_user(user, found)
+
+
+@dataclass(frozen=True)
+class Launchable:
+    """A resource link a user may launch."""
+
+    link_id: str
+    title: str
+    text: str | None
+    tool_name: str
+
+
+@dataclass(frozen=True)
+class ContentPicker:
+    """A tool an instructor may pick content from for a class (deep linking)."""
+
+    deployment_id: int
+    tool_name: str
+
+
+@dataclass
+class PortalClass:
+    """One of the user's classes with what they may launch in it."""
+
+    sourced_id: str
+    title: str
+    roles: list[str]
+    links: list[Launchable] = field(default_factory=list)
+    pickers: list[ContentPicker] = field(default_factory=list)
+
+
+def _live_tools(district_id: int):
+    """Deployments in the district of approved portal tools whose app is still connected."""
+    connected = select(AppClient.id).where(AppClient.app_id == Tool.app_id,
+                                           AppClient.district_id == Deployment.district_id,
+                                           AppClient.revoked_at.is_(None)).exists()
+    return (Deployment.district_id == district_id) & (Tool.status == TOOL_APPROVED) \
+        & Tool.on_portal.is_(True) & connected
+
+
+def portal_classes(session: Session, user: PortalUser,
+                   visibility_of: VisibilityOf) -> list[PortalClass]:
+    """The user's active classes, each with the links and content pickers they may use."""
+    rows = session.execute(
+        select(Class, Enrollment.role)
+        .join(Enrollment, (Enrollment.district_id == Class.district_id)
+              & (Enrollment.class_sourced_id == Class.sourced_id))
+        .where(Enrollment.district_id == user.district_id,
+               Enrollment.user_sourced_id == user.sourced_id, Enrollment.status == "active",
+               Class.status == "active")
+        .order_by(Class.title, Class.sourced_id, Enrollment.role)).all()
+    classes: dict[str, PortalClass] = {}
+    rows_by_id: dict[str, Class] = {}
+    for klass, role in rows:
+        entry = classes.setdefault(klass.sourced_id, PortalClass(klass.sourced_id, klass.title, []))
+        entry.roles.append(role)
+        rows_by_id[klass.sourced_id] = klass
+    if not classes:
+        return []
+    me = session.get(User, user.id)
+    allowed: dict[tuple[int, str], bool] = {}
+
+    def may_see(app_id: int, klass: Class) -> bool:
+        key = (app_id, klass.sourced_id)
+        if key not in allowed:
+            visibility = visibility_of(app_id, user.district_id)
+            allowed[key] = (visible(session, visibility, "user", User.__table__, me.id)
+                            and visible(session, visibility, "class", Class.__table__, klass.id))
+        return allowed[key]
+
+    links = session.execute(
+        select(ResourceLink, Tool.name, Tool.app_id)
+        .join(Deployment, Deployment.id == ResourceLink.deployment_id)
+        .join(Tool, Tool.id == Deployment.tool_id)
+        .where(_live_tools(user.district_id), ResourceLink.district_id == user.district_id,
+               ResourceLink.class_sourced_id.in_(list(classes)))
+        .order_by(ResourceLink.created_at, ResourceLink.id)).all()
+    for link, tool_name, app_id in links:
+        if may_see(app_id, rows_by_id[link.class_sourced_id]):
+            classes[link.class_sourced_id].links.append(
+                Launchable(link.link_id, link.title, link.text, tool_name))
+    teaching = [c for c in classes.values() if INSTRUCTOR_ENROLLMENT_ROLES.intersection(c.roles)]
+    if teaching:
+        pickers = session.execute(
+            select(Deployment.id, Tool.name, Tool.app_id)
+            .join(Tool, Tool.id == Deployment.tool_id)
+            .where(_live_tools(user.district_id), Tool.deep_linking_uri.is_not(None))
+            .order_by(Tool.name, Deployment.id)).all()
+        for entry in teaching:
+            for deployment_id, tool_name, app_id in pickers:
+                if may_see(app_id, rows_by_id[entry.sourced_id]):
+                    entry.pickers.append(ContentPicker(deployment_id, tool_name))
+    return list(classes.values())

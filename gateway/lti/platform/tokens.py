@@ -1,0 +1,210 @@
+"""Service tokens: the token endpoint's client credentials grant with a JWT client assertion, and
+the bearer check of the NRPS and AGS endpoints.
+
+LTI Security Framework §4.1 and RFC 7523 §2.2/§3: a tool asks for a token with
+``grant_type=client_credentials``, ``client_assertion_type=urn:ietf:params:oauth:client-
+assertion-type:jwt-bearer`` and a ``client_assertion`` it signed. The assertion must be signed
+RS256 by a key the tool publishes, its ``iss`` and ``sub`` are the tool's client_id, its ``aud``
+exactly this token endpoint's URL, its ``jti`` used once, its ``iat`` recent and its ``exp``
+near. The token carries only LTI service scopes the tool is allowed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.lti.platform import replay
+from gateway.lti.platform.errors import (InsufficientScope, InvalidClient, InvalidGrant,
+                                         InvalidScope, InvalidToken, OAuthError, ServiceNotFound)
+from gateway.lti.platform.messages import visible
+from gateway.lti.platform.portal import VisibilityOf
+from gateway.lti.platform.registration import tool_deployment
+from gateway.lti.platform.settings import LtiSettings
+from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
+                                           unverified_claims, verify_tool_jwt)
+from gateway.lti.platform.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
+from gateway.oauth.scopes import format_scope, parse_scope
+from gateway.sharing.visibility import Visibility
+from gateway.store.lti import TOOL_APPROVED, Deployment, ServiceToken, Tool
+from gateway.store.models import Class
+
+MAX_JTI_LENGTH = 255
+REALM = "lti"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token response (RFC 6749 §5.1)."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+
+    def to_body(self) -> dict[str, object]:
+        """The JSON body of the token response."""
+        return {"access_token": self.access_token, "token_type": "Bearer",
+                "expires_in": self.expires_in, "scope": self.scope}
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a service token: hex SHA-256 (tokens are 256 random bits)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def find_tool_by_client_id(session: Session, client_id: str) -> Tool | None:
+    """The approved tool with this client_id."""
+    return session.execute(select(Tool).where(Tool.client_id == client_id,
+                                              Tool.status == TOOL_APPROVED)).scalar_one_or_none()
+
+
+def tool_key_lookup(tool_keys: ToolKeys, tool: Tool):
+    """A ``kid -> key`` function over the tool's registered keys or JWKS URL."""
+    return lambda kid: tool_keys.key(kid, jwks_url=tool.jwks_url, public_jwks=tool.public_jwks)
+
+
+def _timestamp(now: dt.datetime) -> float:
+    return now.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def issue_service_token(session: Session, tool_keys: ToolKeys, settings: LtiSettings, *,
+                        form: Mapping[str, str], now: dt.datetime) -> IssuedToken:
+    """Authenticate a tool by its client assertion and issue a service token (RFC 7523 §2.2)."""
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("The grant_type parameter is missing.")
+    if grant_type != "client_credentials":
+        raise InvalidGrant("Only the client_credentials grant is supported.")
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+        raise InvalidClient(f"Authenticate with client_assertion_type={CLIENT_ASSERTION_TYPE} "
+                            "and a signed client_assertion (RFC 7523 §2.2).")
+    assertion = form.get("client_assertion") or ""
+    try:
+        claimed = unverified_claims(assertion)
+    except TokenRejected as error:
+        raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
+    client_id = claimed.get("iss")
+    tool = find_tool_by_client_id(session, client_id) if isinstance(client_id, str) else None
+    if tool is None:
+        raise InvalidClient("The client assertion's issuer is not a registered tool.")
+    try:
+        claims = verify_tool_jwt(assertion, tool_key_lookup(tool_keys, tool))
+        if claims.get("iss") != tool.client_id or claims.get("sub") != tool.client_id:
+            raise TokenRejected("its iss and sub must both be the client_id")
+        if form.get("client_id") not in (None, "", tool.client_id):
+            raise TokenRejected("the client_id parameter names another client")
+        if not single_audience(claims, settings.token_endpoint):
+            raise TokenRejected(f"its aud must be exactly {settings.token_endpoint}")
+        check_times(claims, _timestamp(now), settings.leeway, settings.assertion_max_age,
+                    settings.assertion_max_age)
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+            raise TokenRejected("it must carry a jti")
+    except TokenRejected as error:
+        raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
+    scopes = _issued_scopes(parse_scope(tool.scope), parse_scope(form.get("scope")))
+    expires = dt.datetime.fromtimestamp(claims["exp"] + settings.leeway, dt.timezone.utc)
+    try:
+        replay.use_once(session, replay.JTI, tool.client_id, jti,
+                        expires_at=expires.replace(tzinfo=None), now=now)
+    except replay.Replayed as error:
+        raise InvalidClient("The client assertion has already been used (jti).") from error
+    token = secrets.token_urlsafe(32)
+    session.add(ServiceToken(token_hash=hash_token(token), tool_id=tool.id,
+                             scope=format_scope(scopes), issued_at=now,
+                             expires_at=now + dt.timedelta(seconds=settings.service_token_lifetime)))
+    session.flush()
+    return IssuedToken(token, settings.service_token_lifetime, format_scope(scopes))
+
+
+def _issued_scopes(allowed: list[str], asked: list[str]) -> list[str]:
+    """What was asked for, if the tool is allowed all of it; all it is allowed when nothing was
+    asked (RFC 6749 §3.3)."""
+    if not allowed:
+        raise InvalidScope("This tool is not allowed any LTI service.")
+    if not asked:
+        return allowed
+    refused = [scope for scope in asked if scope not in allowed]
+    if refused:
+        known = [scope for scope in refused if scope in SERVICE_SCOPES]
+        raise InvalidScope(("Not allowed to this tool: " if known else "Unknown scope: ")
+                           + " ".join(refused))
+    return asked
+
+
+@dataclass(frozen=True)
+class ServiceGrant:
+    """What a valid service token lets its tool do."""
+
+    tool: Tool
+    scopes: frozenset[str]
+
+
+def _challenge(error: str | None = None, scope: str | None = None) -> dict[str, str]:
+    value = f'Bearer realm="{REALM}"'
+    if error:
+        value += f', error="{error}"'
+    if scope:
+        value += f', scope="{scope}"'
+    return {"WWW-Authenticate": value}
+
+
+def authenticate_service(session: Session, authorization: str | None,
+                         now: dt.datetime) -> ServiceGrant:
+    """The grant of an ``Authorization: Bearer`` service token (RFC 6750 §2.1)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("A service access token is required: send Authorization: Bearer <token>.",
+                           headers=_challenge())
+    row = session.execute(
+        select(ServiceToken, Tool).join(Tool, Tool.id == ServiceToken.tool_id)
+        .where(ServiceToken.token_hash == hash_token(token))).one_or_none()
+    if row is None or row[1].status != TOOL_APPROVED:
+        raise InvalidToken("The access token is not recognised.", headers=_challenge("invalid_token"))
+    if row[0].expires_at <= now:
+        raise InvalidToken("The access token has expired.", headers=_challenge("invalid_token"))
+    return ServiceGrant(tool=row[1], scopes=frozenset(parse_scope(row[0].scope)))
+
+
+def require_scope(grant: ServiceGrant, any_of: Iterable[str]) -> None:
+    """Pass if the token holds one of ``any_of``; :class:`InsufficientScope` otherwise."""
+    needed = sorted(set(any_of))
+    if not grant.scopes.intersection(needed):
+        listed = " ".join(needed)
+        raise InsufficientScope(f"This operation requires one of these scopes: {listed}",
+                                headers=_challenge("insufficient_scope", listed))
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """A context (class) of a deployment, as a service request names it."""
+
+    tool: Tool
+    deployment: Deployment
+    klass: Class
+    context_id: str
+    visibility: Visibility
+
+
+def resolve_context(session: Session, grant: ServiceGrant, deployment_id: str, context_id: str,
+                    visibility_of: VisibilityOf) -> ServiceContext:
+    """The class behind ``context_id`` (the id the app knows it by) in the tool's deployment
+    ``deployment_id``; :class:`ServiceNotFound` unless the class exists and the app may see it."""
+    deployment = tool_deployment(session, grant.tool, deployment_id)
+    if deployment is None:
+        raise ServiceNotFound("This tool has no deployment with that id.")
+    visibility = visibility_of(grant.tool.app_id, deployment.district_id)
+    stored = visibility.resolve_id("class", context_id)
+    klass = session.execute(select(Class).where(
+        Class.district_id == deployment.district_id, Class.sourced_id == stored,
+        Class.status == "active")).scalar_one_or_none() if stored is not None else None
+    if klass is None or not visible(session, visibility, "class", Class.__table__, klass.id):
+        raise ServiceNotFound("No such context.")
+    return ServiceContext(grant.tool, deployment, klass, context_id, visibility)
+

@@ -1,0 +1,315 @@
+""":class:`PolicyVisibility`: the :class:`~gateway.sharing.visibility.Visibility` of an app whose
+district has set a sharing policy for it (or has not: then nothing is visible).
+
+Rows are scoped in SQL (:mod:`gateway.sharing.scope`); fields are granted, masked, pseudonymized
+or withheld per entity (:mod:`gateway.sharing.policy`); ids are pseudonymized consistently in the
+records and in every reference inside them (:mod:`gateway.sharing.pseudonyms`); what leaves is
+recorded in the district's ledger (:mod:`gateway.sharing.ledger`).
+
+For the channels that use it:
+
+- ``where`` applies to the records a channel returns *and* to the rows it reads to build them:
+  an org's or academic session's ``children`` must be read with ``where("org"/"academicSession",
+  ...)`` too, or a school out of scope would show up as a district's child. References stored on
+  a visible record itself (a user's ``primaryOrg`` and ``roles[].org``, a course's
+  ``schoolYear``) are that record's data and are sent as they are (pseudonymized if their type
+  is), even when the record they name is out of scope: fetching it by id is then a 404.
+- A pseudonymized ``sourcedId`` is not filterable (a ``~`` or ``<`` filter, or a sort, would
+  reveal the clear id); ids in paths go through ``resolve_id``, which answers None for anything
+  that is not this app's pseudonym, so a by-id read of a clear id is a 404 like a missing record.
+- ``disclosed`` expects ``stored_ids`` aligned with ``records`` (users and demographics: the
+  person's sourcedId; enrollments: the enrollment's, whose user is then taken from the record's
+  ``user`` reference, or read from the store when ``fields=`` left it out).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Iterable, Mapping
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.oneroster.schemas import ENTITIES
+from gateway.sharing.ledger import LedgerWriter
+from gateway.sharing.policy import (BASE_FIELDS, ID_NAMESPACES, PEOPLE_ENTITIES,
+                                    PROFILE_NAMESPACE, Policy)
+from gateway.sharing.pseudonyms import Pseudonymizer
+from gateway.sharing.scope import Scope
+from gateway.store.models import Enrollment, utcnow
+
+PSEUDONYMOUS_EMAIL_DOMAIN = "pseudonym.invalid"
+"""The domain of pseudonymized emails: they stay well-formed, and ``.invalid`` (RFC 2606) never
+delivers."""
+
+_Op = Callable[[Any], Any]
+
+
+def _mask_initial(value: Any) -> Any:
+    return value[:1] + "." if isinstance(value, str) and value else value
+
+
+def _mask_year(value: Any) -> Any:
+    # A date keeps its year and stays a date (YYYY-01-01), so the field still validates.
+    return value[:4] + "-01-01" if isinstance(value, str) and len(value) >= 4 else value
+
+
+_MASKS: Mapping[str, _Op] = {"initial": _mask_initial, "year": _mask_year}
+
+
+class PolicyVisibility:
+    """What one app may see of one district, by the district's policy for it.
+
+    ``policy`` None (no policy set) hides everything. ``pseudonyms`` encodes this app's ids;
+    ``ledger`` receives what :meth:`disclosed` reports (None: nothing is recorded, for previews).
+    Build one per request with :func:`gateway.sharing.visibility_for`.
+    """
+
+    def __init__(self, policy: Policy | None, *, session: Session, app_id: int, district_id: int,
+                 pseudonyms: Pseudonymizer, ledger: LedgerWriter | None) -> None:
+        self.policy = policy
+        self.session = session
+        self.app_id = app_id
+        self.district_id = district_id
+        self.pseudonyms = pseudonyms
+        self.ledger = ledger
+        self.scope = Scope(policy, district_id, session.get_bind().dialect.name)
+        self._where: dict[tuple[str, Table], ColumnElement[bool]] = {}
+        self._plans: dict[str, dict[str, _Op | None]] = {}
+        self._labels: dict[str, dict[str, str]] = {}
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
+        """The rows of ``table`` (the store table of ``entity``) in the policy's scope."""
+        key = (entity, table)
+        found = self._where.get(key)
+        if found is None:
+            found = self._where[key] = self.scope.where(entity, table)
+        return found
+
+    # -- fields -------------------------------------------------------------------------------
+
+    def fields(self, entity: str) -> frozenset[str] | None:
+        """The fields of ``entity`` that may leave (always sourcedId, status, dateLastModified)."""
+        if self.policy is None or entity not in self.policy.fields:
+            return BASE_FIELDS
+        return self.policy.fields[entity]
+
+    def filterable(self, entity: str) -> frozenset[str] | None:
+        """Shared fields whose values leave as stored: not masked, not pseudonymized, and not a
+        reference (or list of objects) carrying pseudonymized ids."""
+        allowed = self.fields(entity)
+        if self.policy is None:
+            return frozenset()
+        plan = self._plan(entity)
+        return frozenset(name for name in allowed if plan.get(name) is None)
+
+    def treatment(self, entity: str, field: str) -> str:
+        """``shared``, ``masked:<kind>``, ``pseudonymized`` or ``withheld``."""
+        if self.policy is None:
+            return "withheld"
+        return self.policy.treatment(entity, field)
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    def id_namespace(self, entity: str) -> str | None:
+        """The pseudonym namespace of ``entity``'s ids, or None if they leave as stored."""
+        if self.policy is None or entity not in ID_NAMESPACES:
+            return None
+        return ID_NAMESPACES[entity] if self.policy.id_pseudonymized(entity) else None
+
+    def external_id(self, entity: str, stored_id: str) -> str:
+        """The id the app knows ``entity``'s record ``stored_id`` by."""
+        namespace = self.id_namespace(entity)
+        return self.pseudonyms.encode(namespace, stored_id) if namespace else stored_id
+
+    def resolve_id(self, entity: str, external_id: str) -> str | None:
+        """The stored sourcedId behind an id the app sent; None without a policy, for a clear id
+        where ids are pseudonymized, and for anything that is not this app's pseudonym."""
+        if self.policy is None:
+            return None
+        namespace = self.id_namespace(entity)
+        if namespace is None:
+            return external_id
+        return self.pseudonyms.decode(namespace, external_id)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def present(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A new dict: the allowed fields of ``record``, masked and pseudonymized as the policy
+        says, references and nested ids included; every other field is dropped."""
+        plan = self._plan(entity)
+        out: dict[str, Any] = {}
+        for name, value in record.items():
+            if name not in plan:
+                continue
+            op = plan[name]
+            out[name] = value if op is None else op(value)
+        return out
+
+    def _plan(self, entity: str) -> dict[str, _Op | None]:
+        """Field name -> the operation to apply (None: copy as is). Absent names are withheld."""
+        plan = self._plans.get(entity)
+        if plan is None:
+            plan = self._plans[entity] = self._compile(entity)
+        return plan
+
+    def _compile(self, entity: str) -> dict[str, _Op | None]:
+        if self.policy is None or entity not in ENTITIES:
+            return {}
+        specs = ENTITIES[entity].fields
+        plan: dict[str, _Op | None] = {}
+        for name in self.fields(entity):
+            spec = specs.get(name)
+            if spec is None:
+                continue
+            treatment = self.policy.treatment(entity, name)
+            op: _Op | None = None
+            if name == "sourcedId":
+                namespace = self.id_namespace(entity)
+                if namespace:
+                    op = self._encoder(namespace)
+            elif treatment == "pseudonymized":
+                op = self._pseudonymize_field(entity, name)
+            elif treatment.startswith("masked:"):
+                op = _MASKS[treatment.split(":", 1)[1]]
+            elif spec.kind == "ref" and self.id_namespace(spec.ref_type):
+                op = self._ref_op
+            elif spec.kind == "refs" and self.id_namespace(spec.ref_type):
+                op = self._refs_op
+            elif entity == "user" and name == "roles" and (
+                    self.id_namespace("org") or self.id_namespace("user")):
+                op = self._roles_op
+            elif entity == "user" and name == "userProfiles" and self.id_namespace("user"):
+                op = self._profiles_op
+            plan[name] = op
+        return plan
+
+    def _encoder(self, namespace: str) -> _Op:
+        encode = self.pseudonyms.encode
+        return lambda value: encode(namespace, value) if isinstance(value, str) else value
+
+    def _pseudonymize_field(self, entity: str, name: str) -> _Op:
+        encode = self.pseudonyms.encode
+        namespace = f"{entity}.{name}"
+        if entity == "user" and name == "userIds":
+            return lambda items: [dict(item, identifier=encode(
+                f"user.userIds.{item.get('type', '')}", item["identifier"]))
+                if isinstance(item, dict) and isinstance(item.get("identifier"), str) else item
+                for item in items]
+        if entity == "user" and name == "email":
+            return lambda value: (f"{encode(namespace, value)}@{PSEUDONYMOUS_EMAIL_DOMAIN}"
+                                  if isinstance(value, str) and value else value)
+        return self._encoder(namespace)
+
+    def _ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+        namespace = self.id_namespace(ref.get("type", ""))
+        sourced_id = ref.get("sourcedId")
+        if namespace is None or not isinstance(sourced_id, str):
+            return dict(ref)
+        pseudonym = self.pseudonyms.encode(namespace, sourced_id)
+        out = dict(ref, sourcedId=pseudonym)
+        href = ref.get("href")
+        if isinstance(href, str):
+            # The href ends with the (URL-escaped) sourcedId, which never contains "/" escaped.
+            out["href"] = href.rsplit("/", 1)[0] + "/" + pseudonym
+        return out
+
+    def _ref_op(self, value: Any) -> Any:
+        return self._ref(value) if isinstance(value, Mapping) else value
+
+    def _refs_op(self, value: Any) -> Any:
+        return [self._ref(item) if isinstance(item, Mapping) else item for item in value]
+
+    def _profile_id(self, value: Any) -> Any:
+        if self.id_namespace("user") and isinstance(value, str):
+            return self.pseudonyms.encode(PROFILE_NAMESPACE, value)
+        return value
+
+    def _roles_op(self, roles: Any) -> Any:
+        out = []
+        for role in roles:
+            role = dict(role)
+            if isinstance(role.get("org"), Mapping):
+                role["org"] = self._ref(role["org"])
+            if "userProfile" in role:
+                role["userProfile"] = self._profile_id(role["userProfile"])
+            out.append(role)
+        return out
+
+    def _profiles_op(self, profiles: Any) -> Any:
+        return [dict(profile, profileId=self._profile_id(profile["profileId"]))
+                if isinstance(profile, Mapping) and "profileId" in profile else profile
+                for profile in profiles]
+
+    # -- the ledger ---------------------------------------------------------------------------
+
+    def field_label(self, entity: str, field: str) -> str:
+        """How ``field`` is named in the ledger: ``name``, ``name:initial``, ``name:pseudonym``."""
+        labels = self._labels.setdefault(entity, {})
+        label = labels.get(field)
+        if label is None:
+            treatment = self.treatment(entity, field)
+            op = self._plan(entity).get(field)
+            if treatment.startswith("masked:"):
+                label = f"{field}:{treatment.split(':', 1)[1]}"
+            elif op is not None:
+                label = f"{field}:pseudonym"
+            else:
+                label = field
+            labels[field] = label
+        return label
+
+    def disclosed(self, channel: str, endpoint: str, entity: str,
+                  records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
+        """Record, in the request's transaction, that ``records`` (as sent) left through
+        ``channel``: one ledger entry per call, for entities about people (users, enrollments,
+        demographics) only; an empty response records nothing."""
+        if self.ledger is None or entity not in PEOPLE_ENTITIES:
+            return
+        records = list(records)
+        if not records:
+            return
+        stored_ids = list(stored_ids)
+        names: set[str] = set()
+        for record in records:
+            names.update(record.keys())
+        fields = sorted(self.field_label(entity, name) for name in names)
+        if entity == "enrollment":
+            users = self._enrolled_users(records, stored_ids)
+        else:
+            # A user's or a demographics record's stored id is the person's sourcedId.
+            users = stored_ids
+        self.ledger.record(channel=channel, endpoint=endpoint, entity=entity, fields=fields,
+                           users=users, record_count=len(records))
+
+    def _enrolled_users(self, records: list[Mapping[str, Any]], stored_ids: list[str]) -> list[str]:
+        """The stored sourcedIds of the users of enrollment records: from the records' ``user``
+        references when they were all sent, else read from the store by enrollment id."""
+        users: list[str] = []
+        for record in records:
+            ref = record.get("user")
+            sent = ref.get("sourcedId") if isinstance(ref, Mapping) else None
+            stored = self.resolve_id("user", sent) if isinstance(sent, str) else None
+            if stored is None:
+                break
+            users.append(stored)
+        else:
+            return users
+        table = Enrollment.__table__
+        return list(self.session.execute(select(table.c.user_sourced_id).where(
+            table.c.district_id == self.district_id,
+            table.c.sourced_id.in_(stored_ids))).scalars())
+
+
+def visibility_for(session: Session, *, app_id: int, district_id: int, secret_key: str | bytes,
+                   clock: Callable[[], dt.datetime] = utcnow) -> PolicyVisibility:
+    """The visibility of ``app_id`` in ``district_id``: its stored policy (none: nothing visible),
+    its pseudonyms (keyed from ``secret_key``) and a ledger writer in ``session``."""
+    from gateway.sharing.service import load_policy
+
+    return PolicyVisibility(
+        load_policy(session, app_id, district_id), session=session, app_id=app_id,
+        district_id=district_id, pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
+        ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock))

@@ -1,0 +1,428 @@
+"""The disclosure ledger: an append-only, hash-chained record of what left for which app.
+
+Every response that carries records about people (users, enrollments, demographics) appends one
+entry: the app, district, channel (``rest``, ``csv``, ``lti``...), endpoint, time, entity, the
+top-level fields that left as sent (``familyName:initial``, ``sourcedId:pseudonym``), how many
+records, and which users' records (by stored sourcedId). This answers the FERPA record of
+disclosures (34 CFR §99.32) and parents' "who received my child's data" requests:
+:func:`student_disclosures` reads one user's entries through the ``(district, user, seq)`` index.
+
+Tamper evidence: each district has its own chain. An entry's hash is the SHA-256 of the canonical
+JSON (sorted keys, no spaces, UTF-8) of its content and the previous entry's hash, so
+:func:`verify_ledger` detects an edited entry (its hash no longer matches), a removed or inserted
+one (a gap, or a previous-hash that does not match) and a reordering (an entry that follows another
+than its predecessor). The chain's head (last seq and hash) is kept apart, so removing the newest
+entries is detected as well; print it (``gateway ledger verify``) and keep it elsewhere to detect
+even a rewrite of the whole chain.
+
+Retention: :func:`prune_ledger` removes a prefix of the chain and records a checkpoint (the last
+removed entry's seq and hash), from which the rest still verifies.
+
+Appending locks the district's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one
+writer at a time anyway), so concurrent requests never fork the chain. It runs in the caller's
+session and transaction: a request that fails records nothing, and nothing leaves unrecorded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import Any, Callable, Iterable, Sequence
+
+import orjson
+from sqlalchemy import Text, cast, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.store.apps import App
+from gateway.store.models import District, utcnow
+from gateway.store.sharing import LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead
+
+GENESIS = "0" * 64
+"""The previous hash of a chain's first entry."""
+
+_ENTRIES = LedgerEntry.__table__
+_USERS = LedgerEntryUser.__table__
+_HEADS = LedgerHead.__table__
+_CHECKPOINTS = LedgerCheckpoint.__table__
+# Rows per batch when verifying: bounded memory on ledgers of any size.
+VERIFY_BATCH = 20_000
+# How many problems a verification reports in full (a damaged ledger can have millions).
+MAX_PROBLEMS = 100
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical JSON of ``value``: sorted keys, no whitespace, UTF-8 (orjson's output, which
+    for the strings, integers and lists of an entry is ``json.dumps(value, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)``)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def entry_hash(*, prev_hash: str, district_id: int, app_id: int, channel: str, endpoint: str,
+               disclosed_at: dt.datetime, entity: str, fields: Sequence[str], record_count: int,
+               users: Iterable[str]) -> str:
+    """The hash of a ledger entry: SHA-256 (hex) of the canonical JSON of its content."""
+    content = {"prev": prev_hash, "district": district_id, "app": app_id, "channel": channel,
+               "endpoint": endpoint, "at": disclosed_at.isoformat(timespec="microseconds"),
+               "entity": entity, "fields": list(fields), "records": record_count,
+               "users": sorted(users)}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def _insert_ignoring_conflicts(session: Session, table, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(builder(table).values(**values).on_conflict_do_nothing())
+
+
+def _lock_head(session: Session, district_id: int) -> tuple[int, str]:
+    """The district's head (seq, hash), locked until the transaction ends; created if missing."""
+    query = select(_HEADS.c.seq, _HEADS.c.hash).where(
+        _HEADS.c.district_id == district_id).with_for_update()
+    head = session.execute(query).one_or_none()
+    if head is None:
+        # Two first appends may race here: one inserts, the other's insert does nothing, and both
+        # then lock the same row.
+        _insert_ignoring_conflicts(session, _HEADS, {"district_id": district_id, "seq": 0,
+                                                     "hash": GENESIS})
+        head = session.execute(query).one()
+    return head.seq, head.hash
+
+
+def record_disclosure(session: Session, *, app_id: int, district_id: int, channel: str,
+                      endpoint: str, entity: str, fields: Sequence[str], users: Iterable[str],
+                      record_count: int, now: dt.datetime) -> int:
+    """Append one entry to the district's chain and return its seq (flushes, never commits).
+
+    Three statements after the head lock: the entry, its users (one multi-row insert), the head.
+    """
+    users = sorted(set(users))
+    fields = list(fields)
+    seq, prev = _lock_head(session, district_id)
+    seq += 1
+    digest = entry_hash(prev_hash=prev, district_id=district_id, app_id=app_id, channel=channel,
+                        endpoint=endpoint, disclosed_at=now, entity=entity, fields=fields,
+                        record_count=record_count, users=users)
+    session.execute(insert(_ENTRIES).values(
+        district_id=district_id, seq=seq, app_id=app_id, channel=channel, endpoint=endpoint,
+        disclosed_at=now, entity=entity, fields=fields, record_count=record_count,
+        prev_hash=prev, hash=digest))
+    if users:
+        session.execute(insert(_USERS), [{"district_id": district_id, "seq": seq,
+                                          "user_sourced_id": user} for user in users])
+    session.execute(update(_HEADS).where(_HEADS.c.district_id == district_id)
+                    .values(seq=seq, hash=digest))
+    return seq
+
+
+class LedgerWriter:
+    """Appends the disclosures of one app in one district, in the caller's session."""
+
+    def __init__(self, session: Session, *, app_id: int, district_id: int,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.session = session
+        self.app_id = app_id
+        self.district_id = district_id
+        self.clock = clock
+
+    def record(self, *, channel: str, endpoint: str, entity: str, fields: Sequence[str],
+               users: Iterable[str], record_count: int) -> int:
+        """Append an entry (see :func:`record_disclosure`); returns its seq."""
+        return record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
+                                 channel=channel, endpoint=endpoint, entity=entity, fields=fields,
+                                 users=users, record_count=record_count, now=self.clock())
+
+
+# ------------------------------------------------------------------------------------- reading
+
+@dataclasses.dataclass(frozen=True)
+class Disclosure:
+    """One ledger entry that concerns a given user."""
+
+    seq: int
+    app_id: int
+    app_name: str | None
+    channel: str
+    endpoint: str
+    disclosed_at: dt.datetime
+    entity: str
+    fields: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AppDisclosures:
+    """What one app received about a user: how often, first and last time, which fields."""
+
+    app_id: int
+    app_name: str | None
+    count: int
+    first: dt.datetime
+    last: dt.datetime
+    fields: dict[str, tuple[str, ...]]  # entity -> fields that ever left
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentDisclosures:
+    """Which apps received a user's data, which fields and when (newest entries first)."""
+
+    district_id: int
+    user_sourced_id: str
+    total: int
+    apps: tuple[AppDisclosures, ...]
+    entries: tuple[Disclosure, ...]
+
+
+def find_district_id(session: Session, sourced_id: str | None) -> int:
+    """The id of the district ``sourced_id`` (or of the only district when None)."""
+    from gateway.errors import UsageError
+
+    if sourced_id is None:
+        found = session.execute(select(District.id).limit(2)).scalars().all()
+        if len(found) != 1:
+            raise UsageError("several districts exist: name one with --district"
+                             if found else "no districts exist yet")
+        return found[0]
+    district_id = session.execute(
+        select(District.id).where(District.sourced_id == sourced_id)).scalar_one_or_none()
+    if district_id is None:
+        raise UsageError(f"unknown district {sourced_id!r}")
+    return district_id
+
+
+def student_disclosures(session: Session, district_id: int, user_sourced_id: str, *,
+                        limit: int | None = 100) -> StudentDisclosures:
+    """Every disclosure of ``user_sourced_id``'s records in the district, summarized per app, with
+    the ``limit`` newest entries in full (None: all).
+
+    Two statements over the same index range of ``ledger_entry_users`` (plus primary-key reads of
+    the entries): the summary is aggregated in SQL, grouped by app, entity and field list (a
+    handful of rows however many entries), and only the entries shown are turned into objects.
+    """
+    link = (_ENTRIES.c.district_id == _USERS.c.district_id) & (_ENTRIES.c.seq == _USERS.c.seq)
+    mine = (_USERS.c.district_id == district_id, _USERS.c.user_sourced_id == user_sourced_id)
+    # The field list is grouped as text: PostgreSQL's json type has no equality.
+    fields_text = cast(_ENTRIES.c.fields, Text)
+    groups = session.execute(
+        select(_ENTRIES.c.app_id, _ENTRIES.c.entity, fields_text, func.count(),
+               func.min(_ENTRIES.c.disclosed_at), func.max(_ENTRIES.c.disclosed_at))
+        .select_from(_USERS).join(_ENTRIES, link).where(*mine)
+        .group_by(_ENTRIES.c.app_id, _ENTRIES.c.entity, fields_text)).all()
+    names = dict(session.execute(select(App.id, App.name).where(
+        App.id.in_({row[0] for row in groups}))).all()) if groups else {}
+    per_app: dict[int, dict[str, Any]] = {}
+    for app_id, entity, fields, count, first, last in groups:
+        summary = per_app.setdefault(app_id, {"count": 0, "first": first, "last": last,
+                                              "fields": {}})
+        summary["count"] += count
+        summary["first"] = min(summary["first"], first)
+        summary["last"] = max(summary["last"], last)
+        summary["fields"].setdefault(entity, set()).update(orjson.loads(fields))
+    apps = tuple(AppDisclosures(app_id=app_id, app_name=names.get(app_id), count=s["count"],
+                                first=s["first"], last=s["last"],
+                                fields={entity: tuple(sorted(found))
+                                        for entity, found in sorted(s["fields"].items())})
+                 for app_id, s in sorted(per_app.items()))
+    query = (select(_ENTRIES.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
+                    _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, fields_text)
+             .select_from(_USERS).join(_ENTRIES, link).where(*mine).order_by(_USERS.c.seq.desc()))
+    if limit is not None:
+        query = query.limit(limit)
+    decoded: dict[str, tuple[str, ...]] = {}
+    entries = []
+    for seq, app_id, channel, endpoint, disclosed_at, entity, fields in session.execute(query):
+        if fields not in decoded:
+            decoded[fields] = tuple(orjson.loads(fields))
+        entries.append(Disclosure(seq=seq, app_id=app_id, app_name=names.get(app_id),
+                                  channel=channel, endpoint=endpoint, disclosed_at=disclosed_at,
+                                  entity=entity, fields=decoded[fields]))
+    return StudentDisclosures(district_id=district_id, user_sourced_id=user_sourced_id,
+                              total=sum(s["count"] for s in per_app.values()), apps=apps,
+                              entries=tuple(entries))
+
+
+# ----------------------------------------------------------------------------------- verifying
+
+@dataclasses.dataclass(frozen=True)
+class LedgerProblem:
+    """Where a district's chain is broken, and how (``edited``, ``missing``, ``reordered``,
+    ``unlinked``, ``head``, ``orphan``)."""
+
+    seq: int | None
+    kind: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerVerification:
+    """The outcome of verifying one district's chain."""
+
+    district_id: int
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    head_seq: int
+    head_hash: str
+    checkpoint_seq: int | None
+    problems: tuple[LedgerProblem, ...]
+    problem_count: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether the chain is intact."""
+        return self.problem_count == 0
+
+
+def ledger_district_ids(session: Session) -> list[int]:
+    """Every district that has a ledger chain (or a district row: an empty chain verifies)."""
+    ids = set(session.execute(select(_HEADS.c.district_id)).scalars())
+    ids.update(session.execute(select(_CHECKPOINTS.c.district_id).distinct()).scalars())
+    ids.update(session.execute(select(District.id)).scalars())
+    return sorted(ids)
+
+
+def verify_ledger(session: Session, district_id: int) -> LedgerVerification:
+    """Recompute one district's chain from its checkpoint (or its start) to its head.
+
+    Reads the entries and their users in seq order, in batches, and reports each break: an entry
+    whose content does not match its hash (edited), a gap in the seqs (removed), an entry whose
+    previous hash is not its predecessor's (removed, inserted or moved), one that follows an
+    earlier entry instead of its predecessor (reordered), users recorded for no entry, and a head
+    that does not match the last entry (entries removed at the end).
+    """
+    problems: list[LedgerProblem] = []
+    count = 0
+
+    def report(seq: int | None, kind: str, message: str) -> None:
+        nonlocal count
+        count += 1
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(LedgerProblem(seq, kind, message))
+
+    checkpoint = session.execute(
+        select(_CHECKPOINTS.c.seq, _CHECKPOINTS.c.hash).where(_CHECKPOINTS.c.district_id == district_id)
+        .order_by(_CHECKPOINTS.c.seq.desc()).limit(1)).one_or_none()
+    head = session.execute(select(_HEADS.c.seq, _HEADS.c.hash).where(
+        _HEADS.c.district_id == district_id)).one_or_none()
+    expected_seq = checkpoint.seq + 1 if checkpoint else 1
+    expected_prev = checkpoint.hash if checkpoint else GENESIS
+    # Recent hashes by seq, to say "follows entry j" when an entry is out of place.
+    seen: dict[str, int] = {expected_prev: expected_seq - 1}
+    first_seq = last_seq = None
+    last_hash = expected_prev
+    entries = 0
+    after = expected_seq - 1 if checkpoint else None
+    if checkpoint is not None:
+        stale = session.execute(select(func.count()).select_from(_ENTRIES).where(
+            _ENTRIES.c.district_id == district_id, _ENTRIES.c.seq <= checkpoint.seq)).scalar_one()
+        if stale:
+            report(None, "orphan", f"{stale} entries at or before the pruning checkpoint "
+                                   f"(seq {checkpoint.seq}) are still present")
+    while True:
+        query = select(_ENTRIES).where(_ENTRIES.c.district_id == district_id)
+        if after is not None:
+            query = query.where(_ENTRIES.c.seq > after)
+        batch = session.execute(query.order_by(_ENTRIES.c.seq).limit(VERIFY_BATCH)).all()
+        if not batch:
+            break
+        low, high = batch[0].seq, batch[-1].seq
+        users: dict[int, list[str]] = {}
+        for seq, user in session.execute(
+                select(_USERS.c.seq, _USERS.c.user_sourced_id).where(
+                    _USERS.c.district_id == district_id, _USERS.c.seq >= low, _USERS.c.seq <= high)):
+            users.setdefault(seq, []).append(user)
+        for row in batch:
+            count_before = count
+            if row.seq > expected_seq:
+                missing = (f"entry {expected_seq} is missing" if row.seq == expected_seq + 1 else
+                           f"entries {expected_seq} to {row.seq - 1} are missing")
+                report(row.seq, "missing", f"{missing} (removed before entry {row.seq})")
+            digest = entry_hash(prev_hash=row.prev_hash, district_id=row.district_id,
+                                app_id=row.app_id, channel=row.channel, endpoint=row.endpoint,
+                                disclosed_at=row.disclosed_at, entity=row.entity,
+                                fields=row.fields, record_count=row.record_count,
+                                users=users.pop(row.seq, ()))
+            if digest != row.hash:
+                report(row.seq, "edited",
+                       f"entry {row.seq} was edited: its content does not match its hash")
+            if row.prev_hash != expected_prev and count == count_before:
+                predecessor = seen.get(row.prev_hash)
+                if predecessor is not None and predecessor != row.seq - 1:
+                    report(row.seq, "reordered",
+                           f"entry {row.seq} follows entry {predecessor} instead of entry "
+                           f"{row.seq - 1}: entries were reordered")
+                else:
+                    report(row.seq, "unlinked",
+                           f"entry {row.seq} does not follow entry {row.seq - 1} (its previous "
+                           f"hash is not that entry's hash): an entry was removed, inserted or "
+                           f"replaced, or entries were reordered")
+            seen[row.hash] = row.seq
+            if len(seen) > 4 * VERIFY_BATCH:
+                # Keep memory bounded: forget the older half.
+                for key in list(seen)[:2 * VERIFY_BATCH]:
+                    del seen[key]
+            expected_prev = row.hash
+            expected_seq = row.seq + 1
+            if first_seq is None:
+                first_seq = row.seq
+            last_seq, last_hash = row.seq, row.hash
+            entries += 1
+        for seq in sorted(users):
+            report(seq, "orphan", f"users are recorded for entry {seq}, which does not exist")
+        after = high
+    orphans = session.execute(select(func.count()).select_from(_USERS).where(
+        _USERS.c.district_id == district_id, _USERS.c.seq > (last_seq or expected_seq - 1))
+    ).scalar_one()
+    if orphans:
+        report(None, "orphan", f"{orphans} user rows are recorded after the last entry")
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    end_seq = last_seq if last_seq is not None else expected_seq - 1
+    if (head_seq, head_hash) != (end_seq, last_hash):
+        if head_seq > end_seq:
+            report(head_seq, "head", f"the chain ends at entry {end_seq} but its head records "
+                                     f"entry {head_seq}: entries at the end were removed")
+        else:
+            report(end_seq, "head", f"the chain ends at entry {end_seq} but its head records "
+                                    f"entry {head_seq} with another hash: the head or the last "
+                                    f"entries were altered")
+    return LedgerVerification(district_id=district_id, entries=entries, first_seq=first_seq,
+                              last_seq=last_seq, head_seq=head_seq, head_hash=head_hash,
+                              checkpoint_seq=checkpoint.seq if checkpoint else None,
+                              problems=tuple(problems), problem_count=count)
+
+
+# ------------------------------------------------------------------------------------- pruning
+
+@dataclasses.dataclass(frozen=True)
+class Pruning:
+    """What a pruning run removed from one district's chain."""
+
+    district_id: int
+    entries: int
+    checkpoint_seq: int | None
+
+
+def prune_ledger(session: Session, district_id: int, *, before: dt.datetime,
+                 now: dt.datetime) -> Pruning:
+    """Remove the district's entries disclosed before ``before`` (a prefix of the chain: the
+    first entry at or after ``before`` and everything after it stay) and record a checkpoint."""
+    head_seq, head_hash = _lock_head(session, district_id)
+    first_kept = session.execute(select(func.min(_ENTRIES.c.seq)).where(
+        _ENTRIES.c.district_id == district_id, _ENTRIES.c.disclosed_at >= before)).scalar_one()
+    last_pruned = head_seq if first_kept is None else first_kept - 1
+    first_present = session.execute(select(func.min(_ENTRIES.c.seq)).where(
+        _ENTRIES.c.district_id == district_id)).scalar_one()
+    if first_present is None or last_pruned < first_present:
+        return Pruning(district_id=district_id, entries=0, checkpoint_seq=None)
+    if last_pruned == head_seq:
+        last_hash = head_hash
+    else:
+        last_hash = session.execute(select(_ENTRIES.c.hash).where(
+            _ENTRIES.c.district_id == district_id, _ENTRIES.c.seq == last_pruned)).scalar_one()
+    session.execute(delete(_USERS).where(_USERS.c.district_id == district_id,
+                                         _USERS.c.seq <= last_pruned))
+    removed = session.execute(delete(_ENTRIES).where(_ENTRIES.c.district_id == district_id,
+                                                     _ENTRIES.c.seq <= last_pruned)).rowcount
+    session.execute(insert(_CHECKPOINTS).values(district_id=district_id, seq=last_pruned,
+                                                hash=last_hash, pruned_at=now, entry_count=removed,
+                                                cutoff=before))
+    return Pruning(district_id=district_id, entries=removed, checkpoint_seq=last_pruned)

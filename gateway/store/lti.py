@@ -1,0 +1,254 @@
+"""Tables of the LTI 1.3 platform: its signing keys, the tools apps register, where tools are
+placed, the single-use values it has seen, service tokens, and the gradebook tools write to.
+
+- ``lti_platform_keys``: RSA keys the platform signs with. The private key is stored only
+  encrypted (AES-GCM under a key derived from ``GATEWAY_SECRET_KEY``, see
+  :mod:`gateway.lti.platform.keys`); a key retired by rotation stays published until every token
+  it signed has expired.
+- ``lti_tools``: an app's LTI tool (LTI 1.3 Core §3.1 "tool"): its OAuth client_id, where its
+  login initiation and redirect URIs are, how to get its public keys, and whether an admin has
+  approved it (dynamic registrations start ``pending``).
+- ``lti_deployments``: the tool deployed in a district (Core §3.1.3 ``deployment_id``); a launch
+  or a service call names one, and it fixes the district.
+- ``lti_resource_links``: a tool placed in a class (Core §3.2.1 resource link), by an admin or
+  by deep linking; what the portal lists and a launch names.
+- ``lti_used_values``: every single-use value seen (message hints, nonces, client assertion
+  ``jti``s), kept until it could no longer be accepted anyway.
+- ``lti_access_tokens``: service tokens issued to tools, known only by their SHA-256 hash.
+- ``lti_registration_tokens``: one-time tokens for LTI Dynamic Registration.
+- ``lti_deep_link_requests``: the ``data`` of each deep linking request, which the tool's
+  response must echo (Deep Linking 2.0 §4.4.1); single use.
+- ``line_items`` and ``results``: the gradebook, shaped as OneRoster 1.2 Gradebook ``lineItems``
+  and ``results`` of a class (so the OneRoster gradebook service can serve them), with the
+  Assignment and Grade Services fields (resourceLinkId, tag, the last score's timestamp) beside.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.store.models import Base, utcnow
+
+TOOL_PENDING = "pending"
+TOOL_APPROVED = "approved"
+
+
+class PlatformKey(Base):
+    """An RSA key pair the platform signs JWTs with (LTI Security Framework §6.1)."""
+
+    __tablename__ = "lti_platform_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # 12-byte AES-GCM nonce followed by the ciphertext of the PKCS#8 DER private key.
+    encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The public half as a JWK (RFC 7517), exactly as published.
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # When a newer key took over signing; None for the key that signs now.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Tool(Base):
+    """An LTI tool of an app: an OAuth client of the platform (Security Framework §4)."""
+
+    __tablename__ = "lti_tools"
+    __table_args__ = (Index("ix_lti_tools_app", "app_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # OIDC third-party login initiation URL (Security Framework §5.1.1.1).
+    login_url: Mapped[str] = mapped_column(Text)
+    # Exact redirect URIs an authentication request may name (§5.1.1.2).
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    target_link_uri: Mapped[str] = mapped_column(Text)
+    # Where LtiDeepLinkingRequest launches go; None: the tool does not do deep linking.
+    deep_linking_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The tool's keys: fetched from jwks_url, or given once as a JWK Set.
+    jwks_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    public_jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Custom parameters sent with every launch (Core §5.4.6).
+    custom: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # LTI service scopes the tool may be issued, space-separated (RFC 6749 §3.3).
+    scope: Mapped[str] = mapped_column(Text, default="")
+    on_portal: Mapped[bool] = mapped_column(Boolean, default=True)
+    # pending | approved
+    status: Mapped[str] = mapped_column(String(16), default=TOOL_PENDING)
+    # The client metadata a dynamic registration sent, kept whole for the admin to review.
+    registration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Deployment(Base):
+    """A tool deployed in one district (LTI 1.3 Core §3.1.3)."""
+
+    __tablename__ = "lti_deployments"
+    __table_args__ = (
+        UniqueConstraint("tool_id", "deployment_id", name="uq_lti_deployments_tool_deployment"),
+        Index("ix_lti_deployments_district", "district_id", "tool_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("lti_tools.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ResourceLink(Base):
+    """A tool placed in a class (LTI 1.3 Core §3.2.1 resource link)."""
+
+    __tablename__ = "lti_resource_links"
+    __table_args__ = (
+        Index("ix_lti_resource_links_class", "district_id", "class_sourced_id"),
+        Index("ix_lti_resource_links_deployment", "deployment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The resource_link.id the tool receives: random, so it says nothing about the class.
+    link_id: Mapped[str] = mapped_column(String(64), unique=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("lti_deployments.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(Integer)
+    class_sourced_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A deep-linked item's own launch URL (None: the tool's target_link_uri).
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    custom: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # placement (an admin placed it) | deep_link (an instructor chose it in the tool)
+    source: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UsedValue(Base):
+    """A single-use value that has been used: a message hint, a nonce or a ``jti``."""
+
+    __tablename__ = "lti_used_values"
+    __table_args__ = (Index("ix_lti_used_values_expires", "expires_at"),)
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # After this the value would be refused as expired anyway, so the row can go.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ServiceToken(Base):
+    """A bearer token for the LTI Advantage services, known only by its SHA-256 hash."""
+
+    __tablename__ = "lti_access_tokens"
+    __table_args__ = (Index("ix_lti_access_tokens_tool", "tool_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("lti_tools.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class RegistrationToken(Base):
+    """A one-time token that lets a tool register itself for an app (LTI Dynamic Registration)."""
+
+    __tablename__ = "lti_registration_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    tool_id: Mapped[int | None] = mapped_column(ForeignKey("lti_tools.id", ondelete="SET NULL"),
+                                                nullable=True)
+
+
+class DeepLinkRequest(Base):
+    """An outstanding deep linking request, found again by the ``data`` the tool echoes."""
+
+    __tablename__ = "lti_deep_link_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[str] = mapped_column(String(64), unique=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("lti_deployments.id", ondelete="CASCADE"))
+    class_sourced_id: Mapped[str] = mapped_column(String(255))
+    user_sourced_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class LineItem(Base):
+    """A gradebook column of a class: a OneRoster 1.2 Gradebook ``lineItem`` (§4.5 of the
+    Gradebook information model) that is also an AGS 2.0 line item (§3.2)."""
+
+    __tablename__ = "line_items"
+    __table_args__ = (
+        UniqueConstraint("district_id", "sourced_id", name="uq_line_items_district_sourced_id"),
+        Index("ix_line_items_class", "district_id", "class_sourced_id"),
+        Index("ix_line_items_tool_class", "tool_id", "district_id", "class_sourced_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_id: Mapped[int] = mapped_column(Integer)
+    sourced_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    date_last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    class_sourced_id: Mapped[str] = mapped_column(String(255))
+    school_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    assign_date: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    due_date: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    result_value_min: Mapped[float] = mapped_column(Float, default=0.0)
+    # AGS scoreMaximum.
+    result_value_max: Mapped[float] = mapped_column(Float)
+    # The tool that owns the column (None: made in the gradebook, not by a tool).
+    tool_id: Mapped[int | None] = mapped_column(ForeignKey("lti_tools.id", ondelete="SET NULL"),
+                                                nullable=True)
+    resource_link_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    grades_released: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Result(Base):
+    """A student's result on a line item: a OneRoster 1.2 Gradebook ``result`` (§4.7), holding
+    the last AGS score (§3.4) posted for it."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        UniqueConstraint("district_id", "sourced_id", name="uq_results_district_sourced_id"),
+        UniqueConstraint("line_item_id", "student_sourced_id", name="uq_results_line_item_student"),
+        Index("ix_results_student", "district_id", "student_sourced_id"),
+        Index("ix_results_class", "district_id", "class_sourced_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_id: Mapped[int] = mapped_column(Integer)
+    sourced_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    date_last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    line_item_id: Mapped[int] = mapped_column(ForeignKey("line_items.id", ondelete="CASCADE"))
+    line_item_sourced_id: Mapped[str] = mapped_column(String(255))
+    class_sourced_id: Mapped[str] = mapped_column(String(255))
+    student_sourced_id: Mapped[str] = mapped_column(String(255))
+    # OneRoster scoreStatus: exempt | fully graded | not submitted | partially graded | submitted
+    score_status: Mapped[str] = mapped_column(String(32))
+    # On the line item's scale (0..result_value_max); None when the tool cleared the score.
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score_date: Mapped[dt.datetime] = mapped_column(DateTime)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The AGS score as posted, so the result can be explained and later scores ordered.
+    score_given: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score_maximum: Mapped[float | None] = mapped_column(Float, nullable=True)
+    activity_progress: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    grading_progress: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The score's own timestamp, with its offset applied (UTC, microseconds).
+    score_timestamp: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
