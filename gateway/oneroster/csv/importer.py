@@ -311,6 +311,7 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
                     outer_progress(merged[0], 2 * total_bytes)
 
             _merge(conn, staging, report, district.id, now, file_merged)
+            _refresh_statistics(conn, staging)
             district.data_version = (district.data_version or 0) + 1
             session.flush()
             report.outcome = "applied"
@@ -668,6 +669,17 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
             WHERE district_id = :district AND date_last_modified < :now
               AND sourced_id IN (SELECT user_sourced_id FROM stg_touched_users)""",
              district=district_id, now=now)
+
+
+def _refresh_statistics(conn: Connection, staging: _Staging) -> None:
+    """Refresh the planner's statistics of the tables the import changed (PostgreSQL), so the
+    first requests after a large import get index plans instead of waiting for autovacuum."""
+    if staging.dialect != "postgresql":
+        return
+    tables = {binding.ROSTERING_BY_NAME[name].table for name in staging.tables}
+    tables |= {link for (file_name, _), (link, _, _) in LINK_TABLES.items() if file_name in staging.tables}
+    for table in sorted(tables):
+        conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _replace_links(conn: Connection, staging: _Staging, table: Table, attribute: str,
