@@ -30,7 +30,7 @@ import hashlib
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
-from sqlalchemy import Text, cast, delete, func, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,17 +75,31 @@ def _insert_ignoring_conflicts(session: Session, table, values: dict[str, Any]) 
     session.execute(builder(table).values(**values).on_conflict_do_nothing())
 
 
+# The append path's statements are built once, with bound parameters: building Core constructs
+# per call costs more than executing them (and these compile once into SQLAlchemy's cache).
+_HEAD_FOR_UPDATE = select(_HEADS.c.seq, _HEADS.c.hash).where(
+    _HEADS.c.district_id == bindparam("district")).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES)
+_UPDATE_HEAD = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+# The users of an entry go to the driver's executemany directly: through Core, SQLAlchemy would
+# process each of a page's hundred parameter sets in Python.
+_INSERT_USERS = {
+    "sqlite": "INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) VALUES (?, ?, ?)",
+    "postgresql": "INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
+                  "VALUES (%s, %s, %s)",
+}
+
+
 def _lock_head(session: Session, district_id: int) -> tuple[int, str]:
     """The district's head (seq, hash), locked until the transaction ends; created if missing."""
-    query = select(_HEADS.c.seq, _HEADS.c.hash).where(
-        _HEADS.c.district_id == district_id).with_for_update()
-    head = session.execute(query).one_or_none()
+    head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one_or_none()
     if head is None:
         # Two first appends may race here: one inserts, the other's insert does nothing, and both
         # then lock the same row.
         _insert_ignoring_conflicts(session, _HEADS, {"district_id": district_id, "seq": 0,
                                                      "hash": GENESIS})
-        head = session.execute(query).one()
+        head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one()
     return head.seq, head.hash
 
 
@@ -94,7 +108,7 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
                       record_count: int, now: dt.datetime) -> int:
     """Append one entry to the district's chain and return its seq (flushes, never commits).
 
-    Three statements after the head lock: the entry, its users (one multi-row insert), the head.
+    Three statements after the head lock: the entry, its users (one executemany), the head.
     """
     users = sorted(set(users))
     fields = list(fields)
@@ -103,15 +117,15 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
     digest = entry_hash(prev_hash=prev, district_id=district_id, app_id=app_id, channel=channel,
                         endpoint=endpoint, disclosed_at=now, entity=entity, fields=fields,
                         record_count=record_count, users=users)
-    session.execute(insert(_ENTRIES).values(
-        district_id=district_id, seq=seq, app_id=app_id, channel=channel, endpoint=endpoint,
-        disclosed_at=now, entity=entity, fields=fields, record_count=record_count,
-        prev_hash=prev, hash=digest))
+    session.execute(_INSERT_ENTRY, {
+        "district_id": district_id, "seq": seq, "app_id": app_id, "channel": channel,
+        "endpoint": endpoint, "disclosed_at": now, "entity": entity, "fields": fields,
+        "record_count": record_count, "prev_hash": prev, "hash": digest})
     if users:
-        session.execute(insert(_USERS), [{"district_id": district_id, "seq": seq,
-                                          "user_sourced_id": user} for user in users])
-    session.execute(update(_HEADS).where(_HEADS.c.district_id == district_id)
-                    .values(seq=seq, hash=digest))
+        connection = session.connection()
+        connection.exec_driver_sql(_INSERT_USERS[connection.dialect.name],
+                                   [(district_id, seq, user) for user in users])
+    session.execute(_UPDATE_HEAD, {"district": district_id, "new_seq": seq, "new_hash": digest})
     return seq
 
 
@@ -194,50 +208,53 @@ def student_disclosures(session: Session, district_id: int, user_sourced_id: str
     """Every disclosure of ``user_sourced_id``'s records in the district, summarized per app, with
     the ``limit`` newest entries in full (None: all).
 
-    Two statements over the same index range of ``ledger_entry_users`` (plus primary-key reads of
-    the entries): the summary is aggregated in SQL, grouped by app, entity and field list (a
-    handful of rows however many entries), and only the entries shown are turned into objects.
+    One statement: an index range scan of ``ledger_entry_users`` and primary-key reads of the
+    entries, newest first; rows stay plain tuples and each distinct field list is decoded once.
     """
-    link = (_ENTRIES.c.district_id == _USERS.c.district_id) & (_ENTRIES.c.seq == _USERS.c.seq)
-    mine = (_USERS.c.district_id == district_id, _USERS.c.user_sourced_id == user_sourced_id)
-    # The field list is grouped as text: PostgreSQL's json type has no equality.
+    # Read as text: one decoding per distinct list (there are few), not one per entry.
     fields_text = cast(_ENTRIES.c.fields, Text)
-    groups = session.execute(
-        select(_ENTRIES.c.app_id, _ENTRIES.c.entity, fields_text, func.count(),
-               func.min(_ENTRIES.c.disclosed_at), func.max(_ENTRIES.c.disclosed_at))
-        .select_from(_USERS).join(_ENTRIES, link).where(*mine)
-        .group_by(_ENTRIES.c.app_id, _ENTRIES.c.entity, fields_text)).all()
-    names = dict(session.execute(select(App.id, App.name).where(
-        App.id.in_({row[0] for row in groups}))).all()) if groups else {}
-    per_app: dict[int, dict[str, Any]] = {}
-    for app_id, entity, fields, count, first, last in groups:
-        summary = per_app.setdefault(app_id, {"count": 0, "first": first, "last": last,
-                                              "fields": {}})
-        summary["count"] += count
-        summary["first"] = min(summary["first"], first)
-        summary["last"] = max(summary["last"], last)
-        summary["fields"].setdefault(entity, set()).update(orjson.loads(fields))
-    apps = tuple(AppDisclosures(app_id=app_id, app_name=names.get(app_id), count=s["count"],
-                                first=s["first"], last=s["last"],
-                                fields={entity: tuple(sorted(found))
-                                        for entity, found in sorted(s["fields"].items())})
-                 for app_id, s in sorted(per_app.items()))
-    query = (select(_ENTRIES.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
-                    _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, fields_text)
-             .select_from(_USERS).join(_ENTRIES, link).where(*mine).order_by(_USERS.c.seq.desc()))
-    if limit is not None:
-        query = query.limit(limit)
+    rows = session.execute(
+        select(_USERS.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
+               _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, fields_text)
+        .select_from(_USERS)
+        .join(_ENTRIES, (_ENTRIES.c.district_id == _USERS.c.district_id)
+              & (_ENTRIES.c.seq == _USERS.c.seq))
+        .where(_USERS.c.district_id == district_id, _USERS.c.user_sourced_id == user_sourced_id)
+        .order_by(_USERS.c.seq.desc())).all()
     decoded: dict[str, tuple[str, ...]] = {}
-    entries = []
-    for seq, app_id, channel, endpoint, disclosed_at, entity, fields in session.execute(query):
-        if fields not in decoded:
-            decoded[fields] = tuple(orjson.loads(fields))
-        entries.append(Disclosure(seq=seq, app_id=app_id, app_name=names.get(app_id),
-                                  channel=channel, endpoint=endpoint, disclosed_at=disclosed_at,
-                                  entity=entity, fields=decoded[fields]))
+    per_app: dict[int, list[Any]] = {}  # app -> [count, first, last, {entity: set(fields)}]
+    for _, app_id, _, _, at, entity, fields in rows:
+        names = decoded.get(fields)
+        if names is None:
+            names = decoded[fields] = tuple(orjson.loads(fields))
+        summary = per_app.get(app_id)
+        if summary is None:
+            summary = per_app[app_id] = [0, at, at, {}]
+        summary[0] += 1
+        # Newest first: each row is the app's earliest so far, unless clocks went backwards.
+        if at < summary[1]:
+            summary[1] = at
+        if at > summary[2]:
+            summary[2] = at
+        found = summary[3].get(entity)
+        if found is None:
+            summary[3][entity] = set(names)
+        else:
+            found.update(names)
+    app_names = dict(session.execute(select(App.id, App.name).where(
+        App.id.in_(sorted(per_app)))).all()) if per_app else {}
+    apps = tuple(AppDisclosures(app_id=app_id, app_name=app_names.get(app_id), count=count,
+                                first=first, last=last,
+                                fields={entity: tuple(sorted(found))
+                                        for entity, found in sorted(by_entity.items())})
+                 for app_id, (count, first, last, by_entity) in sorted(per_app.items()))
+    shown = rows if limit is None else rows[:limit]
+    entries = tuple(Disclosure(seq=seq, app_id=app_id, app_name=app_names.get(app_id),
+                               channel=channel, endpoint=endpoint, disclosed_at=at, entity=entity,
+                               fields=decoded[fields])
+                    for seq, app_id, channel, endpoint, at, entity, fields in shown)
     return StudentDisclosures(district_id=district_id, user_sourced_id=user_sourced_id,
-                              total=sum(s["count"] for s in per_app.values()), apps=apps,
-                              entries=tuple(entries))
+                              total=len(rows), apps=apps, entries=entries)
 
 
 # ----------------------------------------------------------------------------------- verifying
