@@ -84,17 +84,21 @@ def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
     from sqlalchemy import select
 
     from gateway.oauth.service import register_app
+    from gateway.sharing.policy import share_everything_document
+    from gateway.sharing.service import app_district_id, set_policy
     from gateway.store import Database
     from gateway.store.models import District, utcnow
 
     database = Database(url)
     with database.session_scope() as session:
         district = session.execute(select(District.sourced_id)).scalars().first()
-        kwargs = {}
-        if policy is not None:
-            kwargs["policy"] = json.loads(policy.read_text())
+        document = (share_everything_document() if policy is None
+                    else json.loads(policy.read_text()))
         credentials = register_app(session, name="benchmark", district_sourced_id=district,
-                                   scopes=None, now=utcnow(), **kwargs)
+                                   scopes=None, now=utcnow())
+        set_policy(session, app_id=credentials.app_id,
+                   district_id=app_district_id(session, credentials.app_id, district),
+                   document=document, now=utcnow())
     database.dispose()
     return credentials.client_id, credentials.client_secret
 

@@ -17,6 +17,8 @@ from gateway.demo import generate_demo_bundle
 from gateway.http.session import get_database
 from gateway.oauth.service import register_app
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle, record_import_run
+from gateway.sharing.policy import share_everything_document
+from gateway.sharing.service import app_district_id, set_policy
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, utcnow
 
@@ -64,6 +66,10 @@ def quickstart_command(host: str, port: int, students: int, no_serve: bool) -> N
     with database.session_scope() as session:
         credentials = register_app(session, name=DEMO_APP_NAME, district_sourced_id=district,
                                    scopes=None, now=utcnow())
+        # A new app sees nothing until its district sets a policy; the demo app shares it all.
+        set_policy(session, app_id=credentials.app_id,
+                   district_id=app_district_id(session, credentials.app_id, district),
+                   document=share_everything_document(), now=utcnow())
     base = f"http://{host}:{port}"
     click.echo(f"""
 The gateway is ready.

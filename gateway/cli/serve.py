@@ -1,17 +1,28 @@
 """``gateway serve``: serve the app with gunicorn (a production WSGI server, not the dev server)."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gateway.config import DEFAULTS, ENV_PREFIX
 from gateway.http.session import get_database
 from gateway.store.migrate import ensure_schema
 
 
 def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve ``app`` with gunicorn in this process until interrupted."""
+    """Serve ``app`` with gunicorn in this process until interrupted.
+
+    Without ``GATEWAY_ISSUER`` the public base URL (hrefs, Link headers, discovery, the LTI
+    issuer) becomes the address served, so links work on any ``--port``; behind a proxy, set it.
+    """
     from gunicorn.app.base import BaseApplication
+
+    if not os.environ.get(ENV_PREFIX + "ISSUER") and app.config["ISSUER"] == DEFAULTS["ISSUER"]:
+        shown = "localhost" if host in ("127.0.0.1", "localhost") else host
+        app.config["ISSUER"] = f"http://{shown}:{port}"
 
     class _Server(BaseApplication):
         def load_config(self):

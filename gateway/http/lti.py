@@ -19,6 +19,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from gateway.http.session import request_session
+from gateway.http.visibility import visibility_of
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
 from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import (InvalidServiceRequest, LtiError, OAuthError, PageError,
@@ -29,7 +30,7 @@ from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_P
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH,
                                            LtiSettings)
 from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
-from gateway.sharing.visibility import Unrestricted, Visibility
+from gateway.sharing.visibility import Visibility
 from gateway.store.models import utcnow
 
 blueprint = Blueprint("lti", __name__)
@@ -39,11 +40,9 @@ _CONTEXT = "/lti/deployments/<deployment_id>/contexts/<path:context_id>"
 
 
 def visibility_for_app(app_id: int, district_id: int) -> Visibility:
-    """What app ``app_id`` may see of district ``district_id``: the one place a sharing policy
-    plugs into LTI (launch claims, NRPS, AGS, the portal's list). For now every app sees its
-    whole district; switching to the app's policy is ``gateway.sharing.visibility_for(
-    request_session(), app_id=app_id, district_id=district_id, secret_key=...)``."""
-    return Unrestricted()
+    """What app ``app_id`` may see of district ``district_id`` in LTI (launch claims, NRPS, AGS,
+    the portal's list): its sharing policy there (see :mod:`gateway.http.visibility`)."""
+    return visibility_of(app_id, district_id)
 
 
 @dataclass(frozen=True)

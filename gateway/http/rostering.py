@@ -23,12 +23,13 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from gateway.http.auth import authorize_request
 from gateway.http.session import request_session
+from gateway.http.visibility import visibility_of
 from gateway.oauth import AccessGrant
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
 from gateway.oneroster.openapi import DOCUMENT_NAME, build_openapi
 from gateway.oneroster.serialize import wrap_collection, wrap_single
 from gateway.oneroster.service import Page, get_record, list_records, parse_collection_params
-from gateway.sharing.visibility import Unrestricted, Visibility
+from gateway.sharing.visibility import Visibility
 from gateway.store.rostering import PageCache
 
 blueprint = Blueprint("rostering", __name__)
@@ -39,9 +40,8 @@ DISCOVERY_PATH = BASE_PATH + "/discovery/"
 
 
 def visibility_for(grant: AccessGrant) -> Visibility:
-    """What the app behind ``grant`` may see of its district: the one place a sharing policy
-    plugs into the REST service. For now every app sees its whole district."""
-    return Unrestricted()
+    """What the app behind ``grant`` may see of its district (see :mod:`gateway.http.visibility`)."""
+    return visibility_of(grant.app_id, grant.district_id, grant.policy_version)
 
 
 @blueprint.record_once

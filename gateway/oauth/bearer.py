@@ -29,6 +29,10 @@ class AccessGrant:
     app_id: int
     client_id: str
     scopes: frozenset[str]
+    # (row id, revision, last change) of the district's sharing policy for the app, None if it
+    # has none: lets the sharing layer reuse a parsed policy without reading the document on
+    # every request. The time guards against a deleted row's id being reused (SQLite may).
+    policy_version: tuple[int, int, str] | None = None
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -59,7 +63,9 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
         select(AccessToken.district_id, AccessToken.scope, AccessToken.expires_at,
                AccessToken.revoked_at, AppClient.app_id, AppClient.client_id,
                AppClient.revoked_at.label("client_revoked_at"), SharingPolicy.contract_start,
-               SharingPolicy.contract_end)
+               SharingPolicy.contract_end, SharingPolicy.id.label("policy_id"),
+               SharingPolicy.revision.label("policy_revision"),
+               SharingPolicy.updated_at.label("policy_updated_at"))
         .join(AppClient, AppClient.id == AccessToken.app_client_id)
         .outerjoin(SharingPolicy, (SharingPolicy.app_id == AppClient.app_id)
                    & (SharingPolicy.district_id == AccessToken.district_id))
@@ -80,8 +86,10 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
     if row.contract_end is not None and today > row.contract_end:
         raise _invalid_token(f"The district's contract with this app ended on "
                              f"{row.contract_end.isoformat()}.")
+    version = None if row.policy_id is None else (
+        row.policy_id, row.policy_revision, row.policy_updated_at.isoformat())
     return AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,
-                       scopes=frozenset(parse_scope(row.scope)))
+                       scopes=frozenset(parse_scope(row.scope)), policy_version=version)
 
 
 def require_scopes(grant: AccessGrant, any_of: Iterable[str]) -> None:

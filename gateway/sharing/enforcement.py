@@ -23,7 +23,9 @@ For the channels that use it:
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import hashlib
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Table, select
@@ -77,6 +79,9 @@ class PolicyVisibility:
         self._where: dict[tuple[str, Table], ColumnElement[bool]] = {}
         self._plans: dict[str, dict[str, _Op | None]] = {}
         self._labels: dict[str, dict[str, str]] = {}
+        # Set by visibility_for when the policy's version is known: a hashable naming exactly
+        # these predicates, so the page cache need not compile them to build its keys.
+        self.cache_identity: tuple[Any, ...] | None = None
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -303,13 +308,70 @@ class PolicyVisibility:
             table.c.sourced_id.in_(stored_ids))).scalars())
 
 
+class PolicyCache:
+    """Parsed policies by stored version, and pseudonymizers by app: what one application (one
+    process) reuses across requests. Bounded; safe to share between threads (a lost race only
+    parses twice)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._policies: collections.OrderedDict[Any, Policy | None] = collections.OrderedDict()
+        self._pseudonymizers: collections.OrderedDict[Any, Pseudonymizer] = collections.OrderedDict()
+
+    def _remember(self, cache: collections.OrderedDict, key: Any, value: Any) -> None:
+        cache[key] = value
+        if len(cache) > self.size:
+            cache.popitem(last=False)
+
+    def policy(self, key: Any, load: Callable[[], Policy | None]) -> Policy | None:
+        """The policy stored under ``key``, loaded on first use."""
+        try:
+            return self._policies[key]
+        except KeyError:
+            found = load()
+            self._remember(self._policies, key, found)
+            return found
+
+    def pseudonymizer(self, secret_key: str | bytes, app_id: int, district_id: int) -> Pseudonymizer:
+        """The app's pseudonymizer (deriving its key is the costly part; it keeps no state)."""
+        secret = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
+        key = (hashlib.sha256(secret).digest(), app_id, district_id)
+        found = self._pseudonymizers.get(key)
+        if found is None:
+            found = Pseudonymizer(secret_key, app_id, district_id)
+            self._remember(self._pseudonymizers, key, found)
+        return found
+
+
 def visibility_for(session: Session, *, app_id: int, district_id: int, secret_key: str | bytes,
-                   clock: Callable[[], dt.datetime] = utcnow) -> PolicyVisibility:
+                   clock: Callable[[], dt.datetime] = utcnow,
+                   policy_version: tuple[Any, ...] | None = None,
+                   cache: PolicyCache | None = None) -> PolicyVisibility:
     """The visibility of ``app_id`` in ``district_id``: its stored policy (none: nothing visible),
-    its pseudonyms (keyed from ``secret_key``) and a ledger writer in ``session``."""
+    its pseudonyms (keyed from ``secret_key``) and a ledger writer in ``session``.
+
+    With a ``cache`` and the ``policy_version`` the caller just read (row id, revision, last
+    change; an :class:`~gateway.oauth.AccessGrant` carries it), the parsed policy of that version
+    is reused instead of read, and names the visibility's predicates for the page cache.
+    """
     from gateway.sharing.service import load_policy
 
-    return PolicyVisibility(
-        load_policy(session, app_id, district_id), session=session, app_id=app_id,
-        district_id=district_id, pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
+    def load() -> Policy | None:
+        return load_policy(session, app_id, district_id)
+
+    key = None
+    if cache is not None and policy_version is not None:
+        key = (app_id, district_id, tuple(policy_version))
+        policy = cache.policy(key, load)
+        pseudonyms = cache.pseudonymizer(secret_key, app_id, district_id)
+    else:
+        policy = load()
+        pseudonyms = (cache.pseudonymizer(secret_key, app_id, district_id) if cache is not None
+                      else Pseudonymizer(secret_key, app_id, district_id))
+    visibility = PolicyVisibility(
+        policy, session=session, app_id=app_id, district_id=district_id, pseudonyms=pseudonyms,
         ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock))
+    if key is not None:
+        # The predicates depend on the policy and the district only: a new version is a new key.
+        visibility.cache_identity = ("policy",) + key
+    return visibility

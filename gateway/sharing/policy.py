@@ -10,6 +10,7 @@ The document, with its defaults::
     {"schools": ["*"],            # required: "*" or org sourcedIds
      "grades": ["*"],             # grade codes ("03", "KG"...) or "*"
      "classes": ["*"],            # class sourcedIds or "*"
+     "allUsers": false,           # also staff and others (every role) at in-scope schools
      "classRules": [              # optional: a class is in scope if it matches one rule, and a
        {"subject": "Mathematics", #   rule matches if all its conditions hold: a subject of the
         "courseCode": "M3",       #   class or its course; its course's code;
@@ -162,6 +163,7 @@ class Policy:
     contract_start: dt.date | None
     contract_end: dt.date | None
     document: dict[str, Any]
+    all_users: bool = False
 
     @property
     def school_mode(self) -> bool:
@@ -170,6 +172,13 @@ class Policy:
         Only then do students of an in-scope school and grade count even without an enrollment.
         """
         return self.classes is None and not self.class_rules
+
+    @property
+    def whole_district(self) -> bool:
+        """Whether every user and every record of the district is in scope (all schools and
+        grades, no class restriction, ``allUsers``): the scope then hides nothing."""
+        return (self.all_users and self.school_mode and self.schools is None
+                and self.grades is None)
 
     @property
     def shares_agents(self) -> bool:
@@ -242,6 +251,13 @@ def policy_schema() -> dict[str, Any]:
                 "The grades in scope: [\"*\"] (the default) or grade codes, e.g. \"03\", \"KG\".")),
             "classes": dict(scope_list, description=(
                 "The classes in scope: [\"*\"] (the default) or class sourcedIds.")),
+            "allUsers": {
+                "type": "boolean", "default": False,
+                "description": "Also share the users who are neither students nor teachers of "
+                               "in-scope classes (administrators, aides, other staff...): every "
+                               "user holding a non-student role at an in-scope school, and with "
+                               "all schools and grades in scope, every user of the district. "
+                               "Their demographics follow, if demographics are shared."},
             "classRules": {
                 "type": "array", "description": "If present, only classes matching one of these "
                                                 "rules are in scope (all conditions of a rule must hold).",
@@ -389,7 +405,16 @@ def parse_policy(document: Any) -> Policy:
         pseudonymized=MappingProxyType({k: frozenset(v) for k, v in pseudonymized.items()}),
         scopes=tuple(document["scopes"]) if "scopes" in document else None,
         contract_start=start, contract_end=end,
-        document=copy.deepcopy(document))
+        document=copy.deepcopy(document), all_users=bool(document.get("allUsers", False)))
+
+
+def share_everything_document() -> dict[str, Any]:
+    """A policy document sharing the whole district: every school, grade, class and user, and
+    every field of every entity, sensitive ones and ``metadata`` included, in clear. For apps a
+    district fully trusts (its own LMS sync) and for the quickstart's demo app."""
+    return {"description": "Shares the whole district, every field.",
+            "schools": [ALL], "allUsers": True,
+            "fields": {entity: [ALL, *sorted(SENSITIVE_FIELDS[entity])] for entity in ENTITY_NAMES}}
 
 
 def load_policy_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -250,6 +250,8 @@ class Scope:
                     self._d(u), u.c.sourced_id == r.c.user_sourced_id,
                     json_overlaps(u.c.grades, p.grades, self.dialect))))
             parts.append(select(r.c.user_sourced_id).where(*conds))
+        if p.all_users and not students_only:
+            parts.append(self._staff_ids())
         if p.shares_agents and not students_only:
             ua = _USER_AGENTS.alias("set_agent")
             # Searched by the (district_id, user_sourced_id, agent_sourced_id) unique index.
@@ -260,11 +262,15 @@ class Scope:
     def user_visible(self, user_sourced_id: ColumnElement,
                      grades: ColumnElement | None = None) -> ColumnElement[bool]:
         """The user named by ``user_sourced_id`` is visible (see the module's rules)."""
+        if self.policy.whole_district:
+            return true()
         if self.strategy == "sets":
             return user_sourced_id.in_(self.visible_user_ids(False))
         paths = [self._enrolled(user_sourced_id, students_only=False)]
         if self.policy.school_mode:
             paths.append(self._school_student(user_sourced_id, grades))
+        if self.policy.all_users:
+            paths.append(user_sourced_id.in_(self._staff_ids()))
         if self.policy.shares_agents:
             # The agent's links are found by (district_id, agent_sourced_id) through their row
             # ids: asked for user_sourced_id directly, SQLite without statistics prefers the
@@ -278,6 +284,21 @@ class Scope:
             paths.append(exists(select(literal_column("1")).select_from(ua).where(
                 ua.c.id.in_(links), self.student_visible(ua.c.user_sourced_id))))
         return or_(*paths)
+
+    def _staff_ids(self):
+        """``allUsers``: an uncorrelated SELECT of the users holding an active non-student role
+        at an in-scope school."""
+        r = _ROLES.alias("scope_staff_role")
+        return select(r.c.user_sourced_id).where(
+            self._d(r), r.c.role != STUDENT, _unindexed(r.c.status) == ACTIVE,
+            r.c.org_sourced_id.in_(self._scope_schools_or_all()))
+
+    def _scope_schools_or_all(self):
+        """The in-scope schools, also when every school is (then: every org of the district)."""
+        if self.policy.school_mode and self.policy.schools is None:
+            o = _ORGS.alias("scope_any_org")
+            return select(o.c.sourced_id).where(self._d(o))
+        return self._scope_schools()
 
     def _scope_schools(self):
         """``SELECT`` of the sourcedIds of in-scope schools (not in school mode with all schools)."""
@@ -326,6 +347,8 @@ class Scope:
     def _where_demographics(self, d: Table) -> ColumnElement[bool]:
         if not self.policy.shares_entity("demographics"):
             return false()
+        if self.policy.all_users:
+            return and_(self._d(d), self.user_visible(d.c.sourced_id))
         return and_(self._d(d), self.student_visible(d.c.sourced_id))
 
     def _where_course(self, c: Table) -> ColumnElement[bool]:

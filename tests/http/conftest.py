@@ -13,11 +13,15 @@ from sqlalchemy import update
 from gateway.oauth import service
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.oneroster.vocabulary import ROSTERING_SCOPES
+from gateway.sharing.policy import share_everything_document
+from gateway.sharing.service import app_district_id, set_policy
 from gateway.store.apps import AccessToken
 from gateway.store.models import utcnow
 
 from bundles import small_district, write_bundle
 from rostering_api import Api, demo_with_terms
+
+SHARE_EVERYTHING = share_everything_document()
 
 
 @pytest.fixture
@@ -57,12 +61,18 @@ def demo_district(load_bundle, fixtures_dir, tmp_path) -> str:
 @pytest.fixture
 def make_token(client, database):
     """Register an app on a district and return a bearer token with ``scopes`` (all rostering
-    scopes by default)."""
-    def make(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES) -> str:
+    scopes by default). The app's policy shares the whole district unless ``policy`` says
+    otherwise (None: no policy, so nothing is visible)."""
+    def make(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES,
+             policy: dict | None = SHARE_EVERYTHING) -> str:
         scopes = list(scopes)
         with database.session_scope() as session:
             creds = service.register_app(session, name="Test App", district_sourced_id=district,
                                          scopes=scopes, now=utcnow())
+            if policy is not None:
+                set_policy(session, app_id=creds.app_id,
+                           district_id=app_district_id(session, creds.app_id, district),
+                           document=policy, now=utcnow())
         basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
         response = client.post("/oauth/token", data={"grant_type": "client_credentials",
                                                       "scope": " ".join(scopes)},
@@ -85,6 +95,7 @@ def expire_tokens(database):
 @pytest.fixture
 def api_for(client, make_token):
     """An :class:`Api` for a new app on ``district`` with ``scopes``."""
-    def build(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES) -> Api:
-        return Api(client, make_token(district, scopes))
+    def build(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES,
+              policy: dict | None = SHARE_EVERYTHING) -> Api:
+        return Api(client, make_token(district, scopes, policy))
     return build

@@ -10,6 +10,8 @@ from gateway.lti.platform import registration
 from gateway.lti.platform.portal import set_password
 from gateway.oauth import service
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
+from gateway.sharing.policy import share_everything_document
+from gateway.sharing.service import set_policy
 from gateway.store.models import utcnow
 
 from bundles import small_district, write_bundle
@@ -39,10 +41,13 @@ def passwords(database, district) -> None:
 
 @pytest.fixture
 def app_id(database, district) -> int:
-    """An app connected to d1."""
+    """An app connected to d1, whose policy there shares the whole district."""
     with database.session_scope() as session:
-        return service.register_app(session, name="Math Tool", district_sourced_id="d1",
-                                    scopes=None, now=utcnow()).app_id
+        created = service.register_app(session, name="Math Tool", district_sourced_id="d1",
+                                       scopes=None, now=utcnow())
+        set_policy(session, app_id=created.app_id, district_id=1,
+                   document=share_everything_document(), now=utcnow())
+        return created.app_id
 
 
 @pytest.fixture

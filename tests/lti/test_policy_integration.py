@@ -1,5 +1,5 @@
-"""The LTI channel under a real sharing policy: :func:`gateway.http.lti.visibility_for_app`
-switched to the sharing package's :class:`PolicyVisibility`, as it will be in production.
+"""The LTI channel under a restrictive sharing policy, enforced through
+:func:`gateway.http.lti.visibility_for_app` as in production.
 
 A policy scoped to one school, sharing names only, masking family names and pseudonymizing user
 ids: launches, NRPS and AGS all see the same pseudonyms, withhold what the policy withholds,
@@ -23,14 +23,10 @@ NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonl
 
 
 @pytest.fixture
-def real_policy(app, database, app_id, monkeypatch):
-    """The app's policy for d1 is :data:`POLICY`, enforced by the real PolicyVisibility."""
-    from gateway.http.session import request_session
-
+def real_policy(database, app_id):
+    """The app's policy for d1 is :data:`POLICY` (replacing the share-everything one)."""
     with database.session_scope() as session:
         set_policy(session, app_id=app_id, district_id=1, document=POLICY, now=utcnow())
-    monkeypatch.setattr("gateway.http.lti.visibility_for_app", lambda app_id, district_id: visibility_for(
-        request_session(), app_id=app_id, district_id=district_id, secret_key="test-secret-key"))
 
 
 def pseudonym(database, app_id: int, user: str) -> str:

@@ -208,6 +208,8 @@ def policy_documents(draw, world: World) -> dict[str, Any]:
                 rule["titleContains"] = draw(st.sampled_from(["BIO", "math", "Studio", "x%"]))
             rules.append(rule)
         doc["classRules"] = rules
+    if draw(st.integers(0, 3)) == 0:
+        doc["allUsers"] = draw(st.booleans())
     user_fields = ["*"] + draw(st.lists(st.sampled_from(["email", "phone", "sms", "agents",
                                                           "userProfiles", "metadata"]), unique=True))
     if draw(st.integers(0, 4)) == 0:
@@ -299,8 +301,26 @@ class Oracle:
     def student_visible(self, user_id: str) -> bool:
         return self._enrolled(user_id, True) or self._school_student(user_id)
 
+    def _scope_schools(self) -> set[str]:
+        p = self.p
+        if p.school_mode:
+            return {o["sourced_id"] for o in self.w.orgs} if p.schools is None else set(p.schools)
+        return {k["school_sourced_id"] for k in self.w.classes if self.class_in_scope(k)}
+
+    def _staff(self, user_id: str) -> bool:
+        """``allUsers``: a non-student role at an in-scope school (everyone, district-wide)."""
+        p = self.p
+        if not p.all_users:
+            return False
+        if p.school_mode and p.schools is None and p.grades is None:
+            return True
+        schools = self._scope_schools()
+        return any(r["user_sourced_id"] == user_id and r["role"] != "student"
+                   and r["status"] == "active" and r["org_sourced_id"] in schools
+                   for r in self.w.roles)
+
     def user_visible(self, user_id: str) -> bool:
-        if self._enrolled(user_id, False) or self._school_student(user_id):
+        if self._enrolled(user_id, False) or self._school_student(user_id) or self._staff(user_id):
             return True
         if self.p.shares_agents:
             return any(user_id in (u["agent_sourced_ids"] or ()) and self.student_visible(u["sourced_id"])
@@ -327,7 +347,8 @@ class Oracle:
     def _demographics(self) -> set[str]:
         if not self.p.shares_entity("demographics"):
             return set()
-        return {d["sourced_id"] for d in self.w.demographics if self.student_visible(d["sourced_id"])}
+        visible = self.user_visible if self.p.all_users else self.student_visible
+        return {d["sourced_id"] for d in self.w.demographics if visible(d["sourced_id"])}
 
     def _course(self) -> set[str]:
         p = self.p
