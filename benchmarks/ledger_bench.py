@@ -141,6 +141,8 @@ def fill(database: Database, backend: str, entries: int, students: int, apps: in
                      for row in batch_entries])
                 cursor.executemany("INSERT INTO ledger_entry_users (district_id, seq, "
                                    "user_sourced_id) VALUES (?,?,?)", batch_users)
+                cursor.executemany("INSERT INTO ledger_user_index (district_id, seq, "
+                                   "user_sourced_id) VALUES (?,?,?)", batch_users)
                 cursor.execute("COMMIT")
             else:
                 with cursor.copy("COPY ledger_entries (district_id, seq, app_id, channel, "
@@ -148,10 +150,11 @@ def fill(database: Database, backend: str, entries: int, students: int, apps: in
                                  "prev_hash, hash) FROM STDIN") as copy:
                     for row in batch_entries:
                         copy.write_row(row)
-                with cursor.copy("COPY ledger_entry_users (district_id, seq, user_sourced_id) "
-                                 "FROM STDIN") as copy:
-                    for row in batch_users:
-                        copy.write_row(row)
+                for table in ("ledger_entry_users", "ledger_user_index"):
+                    with cursor.copy(f"COPY {table} (district_id, seq, user_sourced_id) "
+                                     "FROM STDIN") as copy:
+                        for row in batch_users:
+                            copy.write_row(row)
                 raw.commit()
             batch_entries.clear()
             batch_users.clear()
@@ -175,8 +178,12 @@ def fill(database: Database, backend: str, entries: int, students: int, apps: in
             raw.autocommit = True
             cursor.execute("VACUUM ANALYZE ledger_entries")
             cursor.execute("VACUUM ANALYZE ledger_entry_users")
+            cursor.execute("VACUUM ANALYZE ledger_user_index")
             raw.autocommit = False
-        conn.execute(text("INSERT INTO ledger_heads (district_id, seq, hash) VALUES (:d, :s, :h)"),
+        # Everything indexed, as after the last batch (the tail a lookup also reads is shorter
+        # than ledger.INDEX_BATCH entries: a primary-key range, negligible beside the index).
+        conn.execute(text("INSERT INTO ledger_heads (district_id, seq, hash, indexed_seq) "
+                          "VALUES (:d, :s, :h, :s)"),
                      {"d": DISTRICT, "s": last[0], "h": last[1]})
         conn.commit()
     return {"entries": entries, "links": links, "seconds": time.perf_counter() - start}

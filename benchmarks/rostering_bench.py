@@ -13,7 +13,9 @@ workers) and measures with `wrk -t2 -c32 -d10s --latency`:
 and, on the same machine and settings, a bare Flask endpoint returning the gateway's own first
 /users page as fixed bytes. It prints requests/s, p50 and p99 latency, and the two target ratios:
 offset-0 p50 / bare p50 (target <= 2) and offset-500000 p50 / offset-0 p50 (target <= 2).
-With --policy FILE the same requests run through an app with that sharing policy too.
+With --policy FILE (or --policy school-grade) the same requests run through an app with that
+sharing policy too, and each policy figure is divided by the share-everything app's. Last, in
+process, the cost of recording a 100-record page's disclosure (ledger on versus off).
 """
 from __future__ import annotations
 
@@ -92,8 +94,12 @@ def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
     database = Database(url)
     with database.session_scope() as session:
         district = session.execute(select(District.sourced_id)).scalars().first()
-        document = (share_everything_document() if policy is None
-                    else json.loads(policy.read_text()))
+        if policy is None:
+            document = share_everything_document()
+        elif str(policy) == SCHOOL_GRADE:
+            document = school_grade_policy(session)
+        else:
+            document = json.loads(policy.read_text())
         credentials = register_app(session, name="benchmark", district_sourced_id=district,
                                    scopes=None, now=utcnow())
         set_policy(session, app_id=credentials.app_id,
@@ -101,6 +107,59 @@ def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
                    document=document, now=utcnow())
     database.dispose()
     return credentials.client_id, credentials.client_secret
+
+
+SCHOOL_GRADE = "school-grade"
+
+
+def school_grade_policy(session) -> dict:
+    """The --policy school-grade document: every other school, grades 03 to 10, family names
+    masked to their initial, user ids pseudonymized (what a district typically gives a vendor)."""
+    from sqlalchemy import select
+
+    from gateway.store.models import Org
+
+    schools = session.execute(select(Org.sourced_id).where(Org.type == "school")
+                              .order_by(Org.sourced_id)).scalars().all()
+    return {"schools": schools[::2], "grades": ["03", "04", "05", "06", "07", "08", "09", "10"],
+            "fields": {"user": ["*"], "demographics": []},
+            "mask": {"user.familyName": "initial"}}
+
+
+def ledger_overhead(url: str, requests_count: int = 300) -> dict:
+    """In-process, without HTTP: the mean time of GET /users?limit=100 for the share-everything
+    app, with its disclosure recorded and with recording switched off (benchmark only)."""
+    import base64
+
+    from gateway import create_app
+    from gateway.sharing.ledger import LedgerWriter
+
+    client_id, secret = create_credentials(url, None)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "benchmark"})
+    client = app.test_client()
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        headers={"Authorization": "Basic " + basic}).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def mean_ms() -> float:
+        for _ in range(30):
+            client.get(f"{BASE}/users?limit=100", headers=headers)
+        started = time.perf_counter()
+        for _ in range(requests_count):
+            assert client.get(f"{BASE}/users?limit=100", headers=headers).status_code == 200
+        return (time.perf_counter() - started) / requests_count * 1000
+
+    recorded = mean_ms()
+    flush = LedgerWriter.flush
+    LedgerWriter.flush = lambda self: self.pending.clear() or []
+    try:
+        unrecorded = mean_ms()
+    finally:
+        LedgerWriter.flush = flush
+    with_again = mean_ms()
+    recorded = min(recorded, with_again)
+    return {"recorded": recorded, "unrecorded": unrecorded}
 
 
 def free_port() -> int:
@@ -181,8 +240,9 @@ def measure(backend: str, url: str, args, label: str, policy: Path | None, rows:
         total = int(requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=1",
                                  headers={"Authorization": f"Bearer {token}"}, timeout=60).headers["X-Total-Count"])
         deep = min(500000, max(0, total - 100))
+        print(f"  ({label}: {total:,} users visible; deep offset {deep:,})")
         targets = [("users offset 0", f"/users?limit=100"),
-                   (f"users offset {deep}", f"/users?limit=100&offset={deep}"),
+                   ("users deep offset", f"/users?limit=100&offset={deep}"),
                    ("users filter email", f"/users?filter={email}"),
                    ("class students", f"/classes/{ids['class']}/students"),
                    ("user by id", f"/users/{ids['user']}")]
@@ -225,7 +285,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--policy", type=Path, help="also measure through an app with this sharing policy")
+    parser.add_argument("--policy", type=Path,
+                        help="also measure through an app with this sharing policy (a JSON file, "
+                             f"or '{SCHOOL_GRADE}': half the schools, 8 grades, masked names)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--postgresql-url", default=DEFAULT_PG)
     args = parser.parse_args()
@@ -238,20 +300,28 @@ def main() -> None:
           f"gunicorn sync x{args.workers}")
     print(f"  {'backend':<11}{'app':<11}{'request':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>8}")
     rows: list = []
+    ledgers: dict = {}
     for backend in backends:
         url = database_url(backend, args.workdir, args.postgresql_url, args.students)
         prepare(backend, url, args.postgresql_url, args.students, bundle)
         measure(backend, url, args, "all", None, rows)
         if args.policy:
             measure(backend, url, args, "policy", args.policy, rows)
+        ledger = ledger_overhead(url)
+        ledgers[backend] = ledger
+        print(f"  {backend}: in-process GET /users?limit=100: {ledger['recorded']:.2f} ms recorded, "
+              f"{ledger['unrecorded']:.2f} ms with recording off")
     measure_bare(args, rows)
     bare = next(r for b, label, n, r in rows if label == "bare")
     for backend in backends:
         mine = {name: r for b, label, name, r in rows if b == backend and label == "all"}
         first = mine["users offset 0"]
-        deep = next(r for name, r in mine.items() if name.startswith("users offset") and name != "users offset 0")
+        deep = mine["users deep offset"]
         print(f"{backend}: offset-0 p50 / bare p50 = {first['p50'] / bare['p50']:.2f} (target <= 2); "
               f"deep-offset p50 / offset-0 p50 = {deep['p50'] / first['p50']:.2f} (target <= 2)")
+        ledger = ledgers[backend]
+        print(f"{backend}: the ledger adds {ledger['recorded'] / ledger['unrecorded'] - 1:.0%} to a "
+              "100-record page (in-process; target <= 20%)")
         if args.policy:
             policy = {name: r for b, label, name, r in rows if b == backend and label == "policy"}
             for name, r in policy.items():

@@ -1,11 +1,16 @@
 """The one place the HTTP channels get what an app may see: its district's sharing policy for it,
-as a :class:`~gateway.sharing.PolicyVisibility` writing the disclosure ledger in the request's
-session (so ledger entries commit, or roll back, with the response that caused them)."""
+as a :class:`~gateway.sharing.PolicyVisibility`, and where what they disclosed is recorded.
+
+Disclosures are noted while a request reads and serializes, and appended to the ledger after the
+view has built its response and before that response leaves: the request's reads are committed
+first, then the entries are appended and committed in a transaction of their own (see
+:class:`~gateway.sharing.LedgerWriter`). If the append fails, the response is replaced by a 500:
+no data leaves without its record."""
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 from gateway import sharing
 from gateway.http.session import request_session
@@ -15,8 +20,31 @@ EXTENSION = "gateway.policy_cache"
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its policy cache (parsed policies by version, pseudonymizers by app)."""
+    """Give the app its policy cache (parsed policies by version, pseudonymizers by app), and
+    record each response's disclosures before it is sent."""
     app.extensions[EXTENSION] = sharing.PolicyCache()
+    app.after_request(_record_disclosures)
+
+
+def _record_disclosures(response: Response) -> Response:
+    made = g.get("visibilities")
+    if not made or response.status_code >= 400:
+        return response
+    writers = [visibility.ledger for visibility in made.values()
+               if getattr(visibility, "ledger", None) is not None and visibility.ledger.pending]
+    if not writers:
+        return response
+    session = request_session()
+    try:
+        session.commit()
+        for writer in writers:
+            writer.flush()
+        session.commit()
+    except Exception as error:  # noqa: BLE001 - any failure must stop the data from leaving
+        session.rollback()
+        current_app.logger.exception("could not record a disclosure on %s", request.path)
+        return current_app.make_response(current_app.handle_user_exception(error))
+    return response
 
 
 def visibility_of(app_id: int, district_id: int,
@@ -30,5 +58,5 @@ def visibility_of(app_id: int, district_id: int,
         found = made[(app_id, district_id)] = sharing.visibility_for(
             request_session(), app_id=app_id, district_id=district_id,
             secret_key=current_app.config["SECRET_KEY"], policy_version=policy_version,
-            cache=current_app.extensions[EXTENSION])
+            cache=current_app.extensions[EXTENSION], deferred_ledger=True)
     return found

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import Forbidden, Unauthorized
@@ -49,6 +49,23 @@ def _invalid_token(description: str) -> Unauthorized:
         "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'})
 
 
+_TOKENS, _CLIENTS, _POLICIES = AccessToken.__table__, AppClient.__table__, SharingPolicy.__table__
+# Built once (Core, bound parameter): every API request runs it, and building or running an ORM
+# query costs more than the lookup itself.
+_GRANT_OF_TOKEN = (
+    select(_TOKENS.c.district_id, _TOKENS.c.scope, _TOKENS.c.expires_at, _TOKENS.c.revoked_at,
+           _CLIENTS.c.app_id, _CLIENTS.c.client_id,
+           _CLIENTS.c.revoked_at.label("client_revoked_at"), _POLICIES.c.contract_start,
+           _POLICIES.c.contract_end, _POLICIES.c.id.label("policy_id"),
+           _POLICIES.c.revision.label("policy_revision"),
+           _POLICIES.c.updated_at.label("policy_updated_at"))
+    .select_from(_TOKENS)
+    .join(_CLIENTS, _CLIENTS.c.id == _TOKENS.c.app_client_id)
+    .outerjoin(_POLICIES, (_POLICIES.c.app_id == _CLIENTS.c.app_id)
+               & (_POLICIES.c.district_id == _TOKENS.c.district_id))
+    .where(_TOKENS.c.token_hash == bindparam("token_hash")))
+
+
 def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -> AccessGrant:
     """The grant of a live token; :class:`Unauthorized` if it is missing, unknown, expired or
     revoked, or if ``now`` lies outside the contract window of the district's sharing policy for
@@ -59,18 +76,8 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
     if not token:
         raise Unauthorized("An access token is required: send Authorization: Bearer <token>.",
                            headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
-    row = session.execute(
-        select(AccessToken.district_id, AccessToken.scope, AccessToken.expires_at,
-               AccessToken.revoked_at, AppClient.app_id, AppClient.client_id,
-               AppClient.revoked_at.label("client_revoked_at"), SharingPolicy.contract_start,
-               SharingPolicy.contract_end, SharingPolicy.id.label("policy_id"),
-               SharingPolicy.revision.label("policy_revision"),
-               SharingPolicy.updated_at.label("policy_updated_at"))
-        .join(AppClient, AppClient.id == AccessToken.app_client_id)
-        .outerjoin(SharingPolicy, (SharingPolicy.app_id == AppClient.app_id)
-                   & (SharingPolicy.district_id == AccessToken.district_id))
-        .where(AccessToken.token_hash == hash_access_token(token))
-    ).one_or_none()
+    row = session.connection().execute(_GRANT_OF_TOKEN,
+                                       {"token_hash": hash_access_token(token)}).one_or_none()
     if row is None:
         raise _invalid_token("The access token is not recognised.")
     # A client's revocation also revokes its tokens; checking the client too keeps that true even

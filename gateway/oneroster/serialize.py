@@ -121,58 +121,88 @@ def _plan(name: str, fields: frozenset[str] | None, credential_passwords: bool) 
     return tuple(steps)
 
 
-def _build(plan: tuple[_Step, ...], row: Any, prefixes: dict[str, str],
-           related: Mapping[str, Mapping[str, list]] | None) -> dict[str, Any]:
-    """Run ``plan`` over one row (a mapping by column name)."""
-    out: dict[str, Any] = {}
-    for name, column, op, arg, required in plan:
+_BUILDERS: dict[int, tuple[tuple[_Step, ...], Any]] = {}
+
+
+def _builder(plan: tuple[_Step, ...]) -> Any:
+    """``plan`` compiled to a Python function ``(row, prefixes, related) -> dict``.
+
+    The hot loop of every page: one straight-line function per field map and selection, with no
+    per-field dispatch, is several times faster than interpreting the plan row by row. Plans are
+    cached (``_plan``), so each is compiled once; the plan is kept alongside so its id stays valid.
+    """
+    found = _BUILDERS.get(id(plan))
+    if found is not None and found[0] is plan:
+        return found[1]
+    namespace: dict[str, Any] = {"_href_id": _href_id, "_datetime": _format_datetime_cached,
+                                 "format_date": format_date, "_date": dt.date, "_EMPTY": _EMPTY}
+    lines = ["def build(row, prefixes, related):", "    out = {}"]
+    for index, (name, column, op, arg, required) in enumerate(plan):
+        key = repr(name)
         if column is not None:
-            value = row[column]
-            if value is None:
-                if required and op in _REQUIRED_EMPTY:
-                    # Only a nullable column behind a REST-required field (org.identifier,
-                    # course.courseCode) gets here: send it empty, never null.
-                    out[name] = _REQUIRED_EMPTY[op]()
-                continue
+            lines.append(f"    v = row[{column!r}]")
+            lines.append("    if v is None:")
+            if required and op in _REQUIRED_EMPTY:
+                # Only a nullable column behind a REST-required field (org.identifier,
+                # course.courseCode) gets here: send it empty, never null.
+                empty = {_COPY: "''", _STRINGS: "[]", _REFS: "[]", _OBJECTS: "[]"}[op]
+                lines.append(f"        out[{key}] = {empty}")
+            else:
+                lines.append("        pass")
             if op == _COPY:
-                out[name] = value
+                lines.append(f"    else:\n        out[{key}] = v")
             elif op == _DATETIME:
-                out[name] = format_datetime(value)
+                lines.append(f"    else:\n        out[{key}] = _datetime(v)")
             elif op == _REF:
-                out[name] = {"href": prefixes[arg] + _href_id(value), "sourcedId": value, "type": arg}
+                lines.append(f"    else:\n        out[{key}] = {{'href': prefixes[{arg!r}] + _href_id(v), "
+                             f"'sourcedId': v, 'type': {arg!r}}}")
             elif op == _DATE:
-                out[name] = value.isoformat() if type(value) is dt.date else format_date(value)
+                lines.append(f"    else:\n        out[{key}] = v.isoformat() if v.__class__ is _date "
+                             f"else format_date(v)")
             elif op == _BOOL:
-                out[name] = "true" if value else "false"
-            elif op == _STRINGS:
-                if value or required:
-                    out[name] = value
+                lines.append(f"    else:\n        out[{key}] = 'true' if v else 'false'")
+            elif op in (_STRINGS, _METADATA):
+                test = "v or True" if (op == _STRINGS and required) else "v"
+                lines.append(f"    elif {test}:\n        out[{key}] = v")
             elif op == _REFS:
-                if value or required:
-                    prefix = prefixes[arg]
-                    out[name] = [{"href": prefix + _href_id(sid), "sourcedId": sid, "type": arg}
-                                 for sid in value]
-            elif op == _METADATA:
-                if value:
-                    out[name] = value
+                test = "True" if required else "v"
+                lines.append(f"    elif {test}:\n        p = prefixes[{arg!r}]\n"
+                             f"        out[{key}] = [{{'href': p + _href_id(i), 'sourcedId': i, "
+                             f"'type': {arg!r}}} for i in v]")
             elif op == _OBJECTS:
-                if value or required:
-                    out[name] = [_build(arg, item, prefixes, None) for item in value]
+                namespace[f"_sub{index}"] = _builder(arg)
+                test = "True" if required else "v"
+                lines.append(f"    elif {test}:\n        out[{key}] = [_sub{index}(i, prefixes, None) "
+                             f"for i in v]")
+            else:
+                raise TypeError(f"no column operation {op}")
         elif op == _SAME_ROW_OBJECTS:
-            out[name] = [_build(arg, row, prefixes, None)]
+            namespace[f"_sub{index}"] = _builder(arg)
+            lines.append(f"    out[{key}] = [_sub{index}(row, prefixes, None)]")
         else:
-            found = related.get(name, _EMPTY).get(row["sourced_id"], ()) if related else ()
-            if not found and not required:
-                continue
+            lines.append(f"    found = related.get({key}, _EMPTY).get(row['sourced_id'], ()) "
+                         f"if related else ()")
+            test = "True" if required else "found"
             if op == _RELATED_OBJECTS:
-                sub = arg[0]
-                out[name] = [_build(sub, item, prefixes, None) for item in found]
+                namespace[f"_sub{index}"] = _builder(arg[0])
+                lines.append(f"    if {test}:\n        out[{key}] = [_sub{index}(i, prefixes, None) "
+                             f"for i in found]")
             else:
                 ref_type = arg[0]
-                prefix = prefixes[ref_type]
-                out[name] = [{"href": prefix + _href_id(sid), "sourcedId": sid, "type": ref_type}
-                             for sid in found]
-    return out
+                lines.append(f"    if {test}:\n        p = prefixes[{ref_type!r}]\n"
+                             f"        out[{key}] = [{{'href': p + _href_id(i), 'sourcedId': i, "
+                             f"'type': {ref_type!r}}} for i in found]")
+    lines.append("    return out")
+    exec(compile("\n".join(lines), f"<serializer {len(_BUILDERS)}>", "exec"), namespace)
+    build = namespace["build"]
+    _BUILDERS[id(plan)] = (plan, build)
+    return build
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_datetime_cached(value: dt.datetime | str) -> str:
+    # Rows of one import share their dateLastModified: most of a page formats a few values.
+    return format_datetime(value)
 
 
 _EMPTY: Mapping[str, list] = {}
@@ -238,7 +268,8 @@ def serialize_page(entity: str, rows: Iterable[Any], base_url: str, *,
     plan = _plan(entity, None if fields is None else frozenset(fields), credential_passwords)
     prefixes = _prefixes(base_url)
     grouped = group_related(entity, related) or None
-    return [_build(plan, _mapping(row), prefixes, grouped) for row in rows]
+    build = _builder(plan)
+    return [build(_mapping(row), prefixes, grouped) for row in rows]
 
 
 def select_fields(record: Mapping[str, Any], fields: Collection[str]) -> dict[str, Any]:

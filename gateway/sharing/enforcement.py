@@ -78,6 +78,7 @@ class PolicyVisibility:
         self.scope = Scope(policy, district_id, session.get_bind().dialect.name)
         self._where: dict[tuple[str, Table], ColumnElement[bool]] = {}
         self._plans: dict[str, dict[str, _Op | None]] = {}
+        self._verbatim: dict[str, bool] = {}  # entity -> its plan transforms nothing
         self._labels: dict[str, dict[str, str]] = {}
         # Set by visibility_for when the policy's version is known: a hashable naming exactly
         # these predicates, so the page cache need not compile them to build its keys.
@@ -142,9 +143,12 @@ class PolicyVisibility:
     # -- records ------------------------------------------------------------------------------
 
     def present(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
-        """A new dict: the allowed fields of ``record``, masked and pseudonymized as the policy
-        says, references and nested ids included; every other field is dropped."""
+        """The allowed fields of ``record``, masked and pseudonymized as the policy says,
+        references and nested ids included; every other field is dropped. A record that holds
+        only allowed fields none of which is transformed is returned as it is."""
         plan = self._plan(entity)
+        if self._verbatim[entity] and plan.keys() >= record.keys():
+            return record
         out: dict[str, Any] = {}
         for name, value in record.items():
             if name not in plan:
@@ -158,6 +162,7 @@ class PolicyVisibility:
         plan = self._plans.get(entity)
         if plan is None:
             plan = self._plans[entity] = self._compile(entity)
+            self._verbatim[entity] = all(op is None for op in plan.values())
         return plan
 
     def _compile(self, entity: str) -> dict[str, _Op | None]:
@@ -346,13 +351,16 @@ class PolicyCache:
 def visibility_for(session: Session, *, app_id: int, district_id: int, secret_key: str | bytes,
                    clock: Callable[[], dt.datetime] = utcnow,
                    policy_version: tuple[Any, ...] | None = None,
-                   cache: PolicyCache | None = None) -> PolicyVisibility:
+                   cache: PolicyCache | None = None,
+                   deferred_ledger: bool = False) -> PolicyVisibility:
     """The visibility of ``app_id`` in ``district_id``: its stored policy (none: nothing visible),
     its pseudonyms (keyed from ``secret_key``) and a ledger writer in ``session``.
 
     With a ``cache`` and the ``policy_version`` the caller just read (row id, revision, last
     change; an :class:`~gateway.oauth.AccessGrant` carries it), the parsed policy of that version
     is reused instead of read, and names the visibility's predicates for the page cache.
+    ``deferred_ledger``: disclosures are noted and appended by ``visibility.ledger.flush()``
+    (see :class:`LedgerWriter`).
     """
     from gateway.sharing.service import load_policy
 
@@ -370,7 +378,8 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
                       else Pseudonymizer(secret_key, app_id, district_id))
     visibility = PolicyVisibility(
         policy, session=session, app_id=app_id, district_id=district_id, pseudonyms=pseudonyms,
-        ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock))
+        ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
+                            deferred=deferred_ledger))
     if key is not None:
         # The predicates depend on the policy and the district only: a new version is a new key.
         visibility.cache_identity = ("policy",) + key

@@ -30,25 +30,33 @@ import hashlib
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
-from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import (Text, bindparam, cast, delete, func, insert, select, tuple_, union_all,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.store.apps import App
 from gateway.store.models import District, utcnow
-from gateway.store.sharing import LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead
+from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead,
+                                   LedgerUserIndex)
 
 GENESIS = "0" * 64
 """The previous hash of a chain's first entry."""
 
 _ENTRIES = LedgerEntry.__table__
 _USERS = LedgerEntryUser.__table__
+_INDEX = LedgerUserIndex.__table__
 _HEADS = LedgerHead.__table__
 _CHECKPOINTS = LedgerCheckpoint.__table__
 # Rows per batch when verifying: bounded memory on ledgers of any size.
 VERIFY_BATCH = 20_000
 # How many problems a verification reports in full (a damaged ledger can have millions).
 MAX_PROBLEMS = 100
+INDEX_BATCH = 256
+"""Entries appended before their users are copied into ``ledger_user_index`` in one batch:
+inserting a page's hundred users into a by-user index one append at a time touches a hundred
+scattered pages per request, a batch touches each page once. Lookups read the unindexed tail
+(fewer than this many entries) from ``ledger_entry_users`` directly."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -77,11 +85,13 @@ def _insert_ignoring_conflicts(session: Session, table, values: dict[str, Any]) 
 
 # The append path's statements are built once, with bound parameters: building Core constructs
 # per call costs more than executing them (and these compile once into SQLAlchemy's cache).
-_HEAD_FOR_UPDATE = select(_HEADS.c.seq, _HEADS.c.hash).where(
+_HEAD_FOR_UPDATE = select(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.indexed_seq).where(
     _HEADS.c.district_id == bindparam("district")).with_for_update()
 _INSERT_ENTRY = insert(_ENTRIES)
 _UPDATE_HEAD = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_CLAIM_HEAD_SQLITE = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
+    seq=_HEADS.c.seq)
 # The users of an entry go to the driver's executemany directly: through Core, SQLAlchemy would
 # process each of a page's hundred parameter sets in Python.
 _INSERT_USERS = {
@@ -91,8 +101,9 @@ _INSERT_USERS = {
 }
 
 
-def _lock_head(session: Session, district_id: int) -> tuple[int, str]:
-    """The district's head (seq, hash), locked until the transaction ends; created if missing."""
+def _lock_head(session: Session, district_id: int) -> Any:
+    """The district's head (seq, hash, indexed_seq), locked until the transaction ends; created
+    if missing."""
     head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one_or_none()
     if head is None:
         # Two first appends may race here: one inserts, the other's insert does nothing, and both
@@ -100,7 +111,31 @@ def _lock_head(session: Session, district_id: int) -> tuple[int, str]:
         _insert_ignoring_conflicts(session, _HEADS, {"district_id": district_id, "seq": 0,
                                                      "hash": GENESIS})
         head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one()
-    return head.seq, head.hash
+    return head
+
+
+_INDEX_TAIL = insert(_INDEX).from_select(
+    ["district_id", "user_sourced_id", "seq"],
+    select(_USERS.c.district_id, _USERS.c.user_sourced_id, _USERS.c.seq).where(
+        _USERS.c.district_id == bindparam("district"), _USERS.c.seq > bindparam("after"),
+        _USERS.c.seq <= bindparam("upto")).order_by(_USERS.c.user_sourced_id, _USERS.c.seq))
+_MARK_INDEXED = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
+    indexed_seq=bindparam("upto"))
+
+
+def index_ledger(session: Session, district_id: int) -> int:
+    """Copy the users of the district's unindexed entries into ``ledger_user_index`` (one
+    set-based statement, under the head's lock); returns how many entries that covered."""
+    head = _lock_head(session, district_id)
+    return _index_tail(session, district_id, head.indexed_seq, head.seq)
+
+
+def _index_tail(session: Session, district_id: int, after: int, upto: int) -> int:
+    if upto <= after:
+        return 0
+    session.execute(_INDEX_TAIL, {"district": district_id, "after": after, "upto": upto})
+    session.execute(_MARK_INDEXED, {"district": district_id, "upto": upto})
+    return upto - after
 
 
 def record_disclosure(session: Session, *, app_id: int, district_id: int, channel: str,
@@ -108,12 +143,20 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
                       record_count: int, now: dt.datetime) -> int:
     """Append one entry to the district's chain and return its seq (flushes, never commits).
 
-    Three statements after the head lock: the entry, its users (one executemany), the head.
+    Three statements after the head lock: the entry, its users (one executemany), the head; and
+    every :data:`INDEX_BATCH` entries, the batch copy into the by-user index.
     """
     users = sorted(set(users))
     fields = list(fields)
-    seq, prev = _lock_head(session, district_id)
-    seq += 1
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # Take the write lock before reading the head: a transaction whose first write follows a
+        # read fails at once (SQLITE_BUSY_SNAPSHOT) when another writer committed in between,
+        # whereas waiting for the lock is what busy_timeout does. (A no-op when this transaction
+        # already writes; deferred writers start a fresh transaction, see LedgerWriter.flush.)
+        connection.execute(_CLAIM_HEAD_SQLITE, {"district": district_id})
+    head = _lock_head(session, district_id)
+    seq, prev = head.seq + 1, head.hash
     digest = entry_hash(prev_hash=prev, district_id=district_id, app_id=app_id, channel=channel,
                         endpoint=endpoint, disclosed_at=now, entity=entity, fields=fields,
                         record_count=record_count, users=users)
@@ -122,29 +165,51 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
         "endpoint": endpoint, "disclosed_at": now, "entity": entity, "fields": fields,
         "record_count": record_count, "prev_hash": prev, "hash": digest})
     if users:
-        connection = session.connection()
         connection.exec_driver_sql(_INSERT_USERS[connection.dialect.name],
                                    [(district_id, seq, user) for user in users])
     session.execute(_UPDATE_HEAD, {"district": district_id, "new_seq": seq, "new_hash": digest})
+    if seq - head.indexed_seq >= INDEX_BATCH:
+        _index_tail(session, district_id, head.indexed_seq, seq)
     return seq
 
 
 class LedgerWriter:
-    """Appends the disclosures of one app in one district, in the caller's session."""
+    """Appends the disclosures of one app in one district, in the caller's session.
+
+    ``deferred``: :meth:`record` only notes the entry (with its time) and :meth:`flush` appends
+    what was noted. A request that reads a roster and then discloses it defers, and flushes in a
+    transaction of its own once its reads are done: the append then never has to upgrade a read
+    snapshot to a write (which SQLite refuses outright when another request wrote meanwhile), and
+    the head of the chain stays locked only for the append itself.
+    """
 
     def __init__(self, session: Session, *, app_id: int, district_id: int,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, deferred: bool = False) -> None:
         self.session = session
         self.app_id = app_id
         self.district_id = district_id
         self.clock = clock
+        self.deferred = deferred
+        self.pending: list[dict[str, Any]] = []
 
     def record(self, *, channel: str, endpoint: str, entity: str, fields: Sequence[str],
-               users: Iterable[str], record_count: int) -> int:
-        """Append an entry (see :func:`record_disclosure`); returns its seq."""
+               users: Iterable[str], record_count: int) -> int | None:
+        """Append an entry (see :func:`record_disclosure`) and return its seq; when deferred,
+        note it for :meth:`flush` and return None."""
+        entry = dict(channel=channel, endpoint=endpoint, entity=entity, fields=list(fields),
+                     users=list(users), record_count=record_count, now=self.clock())
+        if self.deferred:
+            self.pending.append(entry)
+            return None
         return record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
-                                 channel=channel, endpoint=endpoint, entity=entity, fields=fields,
-                                 users=users, record_count=record_count, now=self.clock())
+                                 **entry)
+
+    def flush(self) -> list[int]:
+        """Append the noted entries, in order, in the session's current transaction (flushes,
+        never commits); returns their seqs."""
+        entries, self.pending = self.pending, []
+        return [record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
+                                  **entry) for entry in entries]
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -203,24 +268,41 @@ def find_district_id(session: Session, sourced_id: str | None) -> int:
     return district_id
 
 
+def student_entries_statement(district_id: int, user_sourced_id: str) -> Any:
+    """The SELECT of the entries naming a user, newest first: (seq, app_id, channel, endpoint,
+    disclosed_at, entity, fields as JSON text).
+
+    The seqs come from the by-user index up to the head's ``indexed_seq`` and from the short
+    unindexed tail after it (a primary-key range scan of ``ledger_entry_users``); the entries
+    are then read by primary key.
+    """
+    indexed = func.coalesce(select(_HEADS.c.indexed_seq).where(
+        _HEADS.c.district_id == district_id).scalar_subquery(), 0)
+    seqs = union_all(
+        select(_INDEX.c.seq).where(_INDEX.c.district_id == district_id,
+                                   _INDEX.c.user_sourced_id == user_sourced_id,
+                                   _INDEX.c.seq <= indexed),
+        select(_USERS.c.seq).where(_USERS.c.district_id == district_id, _USERS.c.seq > indexed,
+                                   _USERS.c.user_sourced_id == user_sourced_id),
+    ).subquery("user_seqs")
+    # Read as text: one decoding per distinct list (there are few), not one per entry.
+    return (select(seqs.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
+                   _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, cast(_ENTRIES.c.fields, Text))
+            .select_from(seqs)
+            .join(_ENTRIES, (_ENTRIES.c.district_id == district_id)
+                  & (_ENTRIES.c.seq == seqs.c.seq))
+            .order_by(seqs.c.seq.desc()))
+
+
 def student_disclosures(session: Session, district_id: int, user_sourced_id: str, *,
                         limit: int | None = 100) -> StudentDisclosures:
     """Every disclosure of ``user_sourced_id``'s records in the district, summarized per app, with
     the ``limit`` newest entries in full (None: all).
 
-    One statement: an index range scan of ``ledger_entry_users`` and primary-key reads of the
-    entries, newest first; rows stay plain tuples and each distinct field list is decoded once.
+    One statement (:func:`student_entries_statement`); rows stay plain tuples and each distinct
+    field list is decoded once.
     """
-    # Read as text: one decoding per distinct list (there are few), not one per entry.
-    fields_text = cast(_ENTRIES.c.fields, Text)
-    rows = session.execute(
-        select(_USERS.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
-               _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, fields_text)
-        .select_from(_USERS)
-        .join(_ENTRIES, (_ENTRIES.c.district_id == _USERS.c.district_id)
-              & (_ENTRIES.c.seq == _USERS.c.seq))
-        .where(_USERS.c.district_id == district_id, _USERS.c.user_sourced_id == user_sourced_id)
-        .order_by(_USERS.c.seq.desc())).all()
+    rows = session.execute(student_entries_statement(district_id, user_sourced_id)).all()
     decoded: dict[str, tuple[str, ...]] = {}
     per_app: dict[int, list[Any]] = {}  # app -> [count, first, last, {entity: set(fields)}]
     for _, app_id, _, _, at, entity, fields in rows:
@@ -422,7 +504,8 @@ def prune_ledger(session: Session, district_id: int, *, before: dt.datetime,
                  now: dt.datetime) -> Pruning:
     """Remove the district's entries disclosed before ``before`` (a prefix of the chain: the
     first entry at or after ``before`` and everything after it stay) and record a checkpoint."""
-    head_seq, head_hash = _lock_head(session, district_id)
+    head = _lock_head(session, district_id)
+    head_seq, head_hash = head.seq, head.hash
     first_kept = session.execute(select(func.min(_ENTRIES.c.seq)).where(
         _ENTRIES.c.district_id == district_id, _ENTRIES.c.disclosed_at >= before)).scalar_one()
     last_pruned = head_seq if first_kept is None else first_kept - 1
@@ -435,6 +518,12 @@ def prune_ledger(session: Session, district_id: int, *, before: dt.datetime,
     else:
         last_hash = session.execute(select(_ENTRIES.c.hash).where(
             _ENTRIES.c.district_id == district_id, _ENTRIES.c.seq == last_pruned)).scalar_one()
+    # The index rows of the pruned entries, found through them (seeks, not a scan of the index).
+    session.execute(delete(_INDEX).where(
+        _INDEX.c.district_id == district_id,
+        tuple_(_INDEX.c.user_sourced_id, _INDEX.c.seq).in_(
+            select(_USERS.c.user_sourced_id, _USERS.c.seq).where(
+                _USERS.c.district_id == district_id, _USERS.c.seq <= last_pruned))))
     session.execute(delete(_USERS).where(_USERS.c.district_id == district_id,
                                          _USERS.c.seq <= last_pruned))
     removed = session.execute(delete(_ENTRIES).where(_ENTRIES.c.district_id == district_id,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,6 +58,9 @@ class LedgerHead(Base):
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    # Entries up to here have their users in ledger_user_index; later ones are read from
+    # ledger_entry_users directly (a short tail, see gateway.sharing.ledger).
+    indexed_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LedgerEntry(Base):
@@ -82,17 +85,30 @@ class LedgerEntry(Base):
 
 
 class LedgerEntryUser(Base):
-    """A user whose record a ledger entry disclosed (stored sourcedId, never the pseudonym)."""
+    """A user whose record a ledger entry disclosed (stored sourcedId, never the pseudonym).
+
+    In entry order only, so that an append writes a few adjacent pages; the lookup by user is
+    :class:`LedgerUserIndex`.
+    """
 
     __tablename__ = "ledger_entry_users"
-    __table_args__ = (
-        Index("ix_ledger_entry_users_user", "district_id", "user_sourced_id", "seq"),
-        {"sqlite_with_rowid": False},
-    )
+    __table_args__ = {"sqlite_with_rowid": False}
 
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     user_sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class LedgerUserIndex(Base):
+    """The entries that disclosed each user, by user: a copy of ``ledger_entry_users`` in the
+    other order, filled in batches (up to the head's ``indexed_seq``)."""
+
+    __tablename__ = "ledger_user_index"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class LedgerCheckpoint(Base):

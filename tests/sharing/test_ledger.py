@@ -8,10 +8,12 @@ import itertools
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from gateway.sharing.ledger import (GENESIS, LedgerWriter, entry_hash, prune_ledger,
-                                    record_disclosure, student_disclosures, verify_ledger)
+from gateway.sharing.ledger import (GENESIS, LedgerWriter, entry_hash, index_ledger, prune_ledger,
+                                    record_disclosure, student_disclosures,
+                                    student_entries_statement, verify_ledger)
 from gateway.store.apps import App
-from gateway.store.sharing import LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead
+from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead,
+                                   LedgerUserIndex)
 
 from sharing_data import MINIMUM_POLICY
 
@@ -153,16 +155,40 @@ def test_student_disclosures_answers_which_apps_which_fields_and_when(session, s
     assert student_disclosures(session, small, "nobody").total == 0
 
 
-def test_student_lookup_is_one_index_range(database, session, small):
+def test_student_lookup_seeks_the_index_and_the_tail(database, session, small):
     if database.dialect != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
-    plan = [row[3] for row in session.execute(text(
-        "EXPLAIN QUERY PLAN SELECT e.* FROM ledger_entry_users u JOIN ledger_entries e "
-        "ON e.district_id = u.district_id AND e.seq = u.seq "
-        "WHERE u.district_id = 1 AND u.user_sourced_id = 'u1' ORDER BY u.seq DESC"))]
-    assert plan[0].startswith("SEARCH u USING COVERING INDEX ix_ledger_entry_users_user "
-                              "(district_id=? AND user_sourced_id=?)")
-    assert plan[1].startswith("SEARCH e USING PRIMARY KEY (district_id=? AND seq=?)")
+    compiled = student_entries_statement(small, "u1").compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    plan = [row[3] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    # No table is scanned: the index by user, the tail by seq, the entries by primary key.
+    assert not [step for step in searches if step.startswith("SCAN")
+                and "SUBQUERY" not in step and "user_seqs" not in step], plan
+    assert any("ledger_user_index USING PRIMARY KEY (district_id=? AND user_sourced_id=?"
+               in step for step in searches), plan
+    assert any("ledger_entry_users USING PRIMARY KEY (district_id=? AND seq>?)" in step
+               for step in searches), plan
+    assert any("ledger_entries USING PRIMARY KEY (district_id=? AND seq=?)" in step
+               for step in searches), plan
+
+
+def test_lookups_see_indexed_and_unindexed_entries_alike(session, small, monkeypatch):
+    from gateway.sharing import ledger
+
+    monkeypatch.setattr(ledger, "INDEX_BATCH", 3)
+    append(session, small, 7)  # entries 1-6 indexed in two batches, 7 in the tail
+    head = session.execute(select(LedgerHead)).scalar_one()
+    assert (head.seq, head.indexed_seq) == (7, 6)
+    assert session.execute(select(func.count()).select_from(LedgerUserIndex)).scalar_one() == 12
+    assert [e.seq for e in student_disclosures(session, small, "u1").entries] == \
+        [7, 6, 5, 4, 3, 2, 1]
+    assert index_ledger(session, small) == 1
+    assert [e.seq for e in student_disclosures(session, small, "u2").entries] == \
+        [7, 6, 5, 4, 3, 2, 1]
+    prune_ledger(session, small, before=T0 + dt.timedelta(minutes=5), now=T0)
+    assert session.execute(select(func.count()).select_from(LedgerUserIndex)).scalar_one() == 4
+    assert [e.seq for e in student_disclosures(session, small, "u1").entries] == [7, 6]
 
 
 # -- verifying -----------------------------------------------------------------------------------
