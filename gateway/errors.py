@@ -161,7 +161,12 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
         if request.path.startswith(ONEROSTER_PATH_PREFIX):
-            return render(oneroster_error_for_status(error.code or 500, error.description))
+            response = render(oneroster_error_for_status(error.code or 500, error.description))
+            # Keep what the status obliges the server to say (405: Allow, RFC 9110 §15.5.6).
+            for name, value in error.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
         return error
 
     @app.errorhandler(Exception)

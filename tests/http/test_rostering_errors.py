@@ -138,6 +138,8 @@ def test_other_methods_are_405(api):
     assert response.status_code == 405
     assert response.get_json() == error_body(
         "invaliddata", "The method is not allowed for the requested URL.", code_major="unsupported")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+    assert response.mimetype == "application/json"
     assert api.client.delete(BASE_PATH + "/users/u1").status_code == 405
 
 
