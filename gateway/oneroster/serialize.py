@@ -135,7 +135,8 @@ def _builder(plan: tuple[_Step, ...]) -> Any:
     if found is not None and found[0] is plan:
         return found[1]
     namespace: dict[str, Any] = {"_href_id": _href_id, "_datetime": _format_datetime_cached,
-                                 "format_date": format_date, "_date": dt.date, "_EMPTY": _EMPTY}
+                                 "format_date": _format_date_cached, "_date": dt.date,
+                                 "_EMPTY": _EMPTY}
     lines = ["def build(row, prefixes, related):", "    out = {}"]
     for index, (name, column, op, arg, required) in enumerate(plan):
         key = repr(name)
@@ -203,6 +204,12 @@ def _builder(plan: tuple[_Step, ...]) -> Any:
 def _format_datetime_cached(value: dt.datetime | str) -> str:
     # Rows of one import share their dateLastModified: most of a page formats a few values.
     return format_datetime(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_date_cached(value: dt.date | str) -> str:
+    # Role and session dates repeat across a page just the same.
+    return format_date(value)
 
 
 _EMPTY: Mapping[str, list] = {}
