@@ -94,11 +94,12 @@ _CLAIM_HEAD_SQLITE = update(_HEADS).where(_HEADS.c.district_id == bindparam("dis
     seq=_HEADS.c.seq)
 # The users of an entry go to the driver's executemany directly: through Core, SQLAlchemy would
 # process each of a page's hundred parameter sets in Python.
-_INSERT_USERS = {
-    "sqlite": "INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) VALUES (?, ?, ?)",
-    "postgresql": "INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
-                  "VALUES (%s, %s, %s)",
-}
+_INSERT_USERS_SQLITE = ("INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
+                        "VALUES (?, ?, ?)")
+# PostgreSQL: one statement with the ids as an array; the driver's executemany would send one
+# statement per user.
+_INSERT_USERS_POSTGRESQL = ("INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
+                            "SELECT %s, %s, unnest(%s::text[])")
 
 
 def _lock_head(session: Session, district_id: int) -> Any:
@@ -143,7 +144,7 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
                       record_count: int, now: dt.datetime) -> int:
     """Append one entry to the district's chain and return its seq (flushes, never commits).
 
-    Three statements after the head lock: the entry, its users (one executemany), the head; and
+    Three statements after the head lock: the entry, its users (one statement), the head; and
     every :data:`INDEX_BATCH` entries, the batch copy into the by-user index.
     """
     users = sorted(set(users))
@@ -165,8 +166,11 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
         "endpoint": endpoint, "disclosed_at": now, "entity": entity, "fields": fields,
         "record_count": record_count, "prev_hash": prev, "hash": digest})
     if users:
-        connection.exec_driver_sql(_INSERT_USERS[connection.dialect.name],
-                                   [(district_id, seq, user) for user in users])
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(_INSERT_USERS_POSTGRESQL, (district_id, seq, users))
+        else:
+            connection.exec_driver_sql(_INSERT_USERS_SQLITE,
+                                       [(district_id, seq, user) for user in users])
     session.execute(_UPDATE_HEAD, {"district": district_id, "new_seq": seq, "new_hash": digest})
     if seq - head.indexed_seq >= INDEX_BATCH:
         _index_tail(session, district_id, head.indexed_seq, seq)
