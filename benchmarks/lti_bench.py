@@ -13,10 +13,10 @@ platform's own work, one transaction per request, as in production):
   nrps     GET the memberships URL with a service token, following ``Link: rel="next"`` pages of
            1,000 members, until the whole context has been read.
 
-"restrictive" makes :func:`gateway.http.lti.visibility_for_app` (the one switch point) return the
-sharing package's real :class:`~gateway.sharing.PolicyVisibility` for a policy that shares given
-and family names only, masks family names to an initial and pseudonymizes user ids, with every
-response written to the disclosure ledger. "open" is :class:`~gateway.sharing.Unrestricted`.
+Both runs go through the production path (the app's policy, every launch and roster page
+written to the disclosure ledger): "open" is a policy sharing the whole district
+(:func:`~gateway.sharing.policy.share_everything_document`), "restrictive" one that shares given
+and family names only, masks family names to an initial and pseudonymizes user ids.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from gateway import create_app  # noqa: E402
-from gateway.http import lti as lti_http  # noqa: E402
 from gateway.lti.platform import registration  # noqa: E402
 from gateway.lti.platform.keys import public_jwk  # noqa: E402
 from gateway.lti.platform.portal import set_password  # noqa: E402
@@ -161,21 +160,15 @@ def setup(app):
 
 
 def use_policy(app, world, restrictive: bool) -> None:
-    """Switch :func:`visibility_for_app` between open and the restrictive policy."""
-    from gateway.http.session import request_session
-    from gateway.sharing import Unrestricted, visibility_for
+    """Give the tool's app the restrictive policy, or one that shares the whole district."""
+    from gateway.sharing.policy import share_everything_document
     from gateway.sharing.service import set_policy
 
-    if not restrictive:
-        lti_http.visibility_for_app = lambda app_id, district_id: Unrestricted()
-        return
     database = app.extensions["gateway.db"]
     with database.session_scope() as session:
         set_policy(session, app_id=world["app_id"], district_id=world["district_id"],
-                   document=RESTRICTIVE_POLICY, now=utcnow())
-    secret = app.config["SECRET_KEY"]
-    lti_http.visibility_for_app = lambda app_id, district_id: visibility_for(
-        request_session(), app_id=app_id, district_id=district_id, secret_key=secret)
+                   document=RESTRICTIVE_POLICY if restrictive else share_everything_document(),
+                   now=utcnow())
 
 
 def bench_launches(app, world, count: int) -> list[float]:
@@ -259,7 +252,6 @@ def run(backend: str, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     world = setup(app)
     print(f"  setup (import {BIG} users, tool)   {time.perf_counter() - started:8.1f} s", flush=True)
-    original = lti_http.visibility_for_app
     try:
         for restrictive in (False, True):
             label = "restrictive" if restrictive else "open"
@@ -272,7 +264,6 @@ def run(backend: str, args: argparse.Namespace) -> None:
             times, members = bench_nrps(app, world, max(1, args.requests // 10), "big")
             report(f"nrps {members}-member context ({label})", times, members, "members")
     finally:
-        lti_http.visibility_for_app = original
         app.extensions["gateway.db"].dispose()
 
 
