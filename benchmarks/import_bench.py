@@ -27,39 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchdb import DEFAULT_PG, reset_database  # noqa: E402
 from gateway.oneroster.csv import binding  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_SCHEMA = "gateway_bench"
+NAME = "bench"
 BATCH = 5000
-
-
-def database_url(backend: str, workdir: Path, pg_url: str) -> str:
-    """Where a backend's benchmark database lives (PostgreSQL: a schema of its own)."""
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'bench.sqlite3'}"
-    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}"
-
-
-def reset_database(backend: str, workdir: Path, pg_url: str) -> None:
-    """Make the benchmark database empty and at the newest schema."""
-    from sqlalchemy import text
-
-    from gateway.store import Database
-    from gateway.store.migrate import upgrade_database
-
-    if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{workdir / 'bench.sqlite3'}{suffix}").unlink(missing_ok=True)
-    else:
-        admin = Database(pg_url)
-        with admin.engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        admin.dispose()
-    database = Database(database_url(backend, workdir, pg_url))
-    upgrade_database(database)
-    database.dispose()
 
 
 def step_ceiling(backend: str, bundle: Path, url: str) -> dict:
@@ -207,10 +179,9 @@ def main() -> None:
     print(f"\n{args.students:,} students, {users:,} users, {schools} schools; bundle {bundle}")
     print(f"{'backend':<11}{'step':<10}{'rows':>12}{'seconds':>10}{'rows/s':>10}{'peak RSS MB':>13}")
     for backend in backends:
-        url = database_url(backend, args.workdir, args.postgresql_url)
-        reset_database(backend, args.workdir, args.postgresql_url)
+        url = reset_database(backend, args.workdir, args.postgresql_url, NAME)
         ceiling = run_step("ceiling", backend, bundle, url)
-        reset_database(backend, args.workdir, args.postgresql_url)
+        reset_database(backend, args.workdir, args.postgresql_url, NAME)
         first = run_step("import", backend, bundle, url)
         again = run_step("import", backend, bundle, url)
         for name, r in (("ceiling", ceiling), ("import", first), ("reimport", again)):

@@ -40,10 +40,9 @@ from sqlalchemy import text  # noqa: E402
 from gateway.sharing.ledger import (GENESIS, entry_hash, record_disclosure,  # noqa: E402
                                     student_disclosures, verify_ledger)
 from gateway.store import Database  # noqa: E402
-from gateway.store.migrate import upgrade_database  # noqa: E402
+from benchdb import DEFAULT_PG, database_url, reset_database  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_SCHEMA = "gateway_ledger_bench"
+NAME = "ledger_bench"
 DISTRICT = 1
 BATCH = 100_000
 START = dt.datetime(2024, 8, 1)
@@ -55,26 +54,9 @@ ENDPOINTS = ["/ims/oneroster/rostering/v1p2/students", "/ims/oneroster/rostering
              "/ims/oneroster/rostering/v1p2/demographics"]
 
 
-def database_url(backend: str, workdir: Path, pg_url: str) -> str:
-    """Where a backend's benchmark database lives (PostgreSQL: a schema of its own)."""
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'ledger_bench.sqlite3'}"
-    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}"
-
-
 def reset(backend: str, workdir: Path, pg_url: str) -> Database:
     """An empty database at the newest schema, with one district."""
-    if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{workdir / 'ledger_bench.sqlite3'}{suffix}").unlink(missing_ok=True)
-    else:
-        admin = Database(pg_url)
-        with admin.engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        admin.dispose()
-    database = Database(database_url(backend, workdir, pg_url))
-    upgrade_database(database)
+    database = Database(reset_database(backend, workdir, pg_url, NAME))
     with database.session_scope() as session:
         session.execute(text("INSERT INTO districts (id, sourced_id, name, created_at, data_version) "
                              "VALUES (1, 'district-1', 'Bench District', :now, 0)"),
@@ -235,7 +217,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
               f"{filled['seconds']:,.0f} s ({filled['entries'] / filled['seconds']:,.0f} "
               f"entries/s)", flush=True)
         database.dispose()
-    database = Database(database_url(backend, args.workdir, args.postgresql_url))
+    database = Database(database_url(backend, args.workdir, args.postgresql_url, NAME))
     lookups = time_lookups(database, args.students, args.lookups, args.seed)
     print(f"lookup   ledger student x{args.lookups}: p50 {lookups['p50_ms']:.2f} ms, "
           f"p99 {lookups['p99_ms']:.2f} ms, max {lookups['max_ms']:.2f} ms "

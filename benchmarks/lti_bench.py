@@ -44,11 +44,10 @@ from gateway.oauth import service  # noqa: E402
 from gateway.oneroster.csv import binding  # noqa: E402
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle  # noqa: E402
 from gateway.store import Database  # noqa: E402
-from gateway.store.migrate import upgrade_database  # noqa: E402
+from benchdb import DEFAULT_PG, reset_database  # noqa: E402
 from gateway.store.models import utcnow  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_SCHEMA = "gateway_lti_bench"
+NAME = "lti_bench"
 ISSUER = "http://bench.test"
 PASSWORD = "benchmark-password"
 BIG = 2000
@@ -103,26 +102,6 @@ def write_bundle(directory: Path) -> Path:
             writer.writerow(header)
             writer.writerows([[record.get(column, "") for column in header] for record in records])
     return directory
-
-
-def database_url(backend: str, workdir: Path, pg_url: str) -> str:
-    """A fresh database for ``backend`` at the newest schema."""
-    if backend == "sqlite":
-        path = workdir / "lti_bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        admin = Database(pg_url)
-        with admin.engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        admin.dispose()
-        url = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}"
-    database = Database(url)
-    upgrade_database(database)
-    database.dispose()
-    return url
 
 
 def setup(app):
@@ -246,7 +225,7 @@ def report(label: str, times: list[float], per: int = 1, unit: str = "launches")
 
 def run(backend: str, args: argparse.Namespace) -> None:
     print(f"[{backend}]", flush=True)
-    url = database_url(backend, args.workdir, args.postgresql_url)
+    url = reset_database(backend, args.workdir, args.postgresql_url, NAME)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "ISSUER": ISSUER,
                       "INSTANCE_PATH": str(args.workdir / "lti_instance")})
     started = time.perf_counter()

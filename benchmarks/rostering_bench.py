@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from import_bench import DEFAULT_PG, ensure_bundle  # noqa: E402
+from benchdb import DEFAULT_PG  # noqa: E402
+from import_bench import ensure_bundle  # noqa: E402
 
 BASE = "/ims/oneroster/rostering/v1p2"
 PG_SCHEMA = "gateway_rest_bench"

@@ -20,7 +20,7 @@ EXTENSION = "gateway.policy_cache"
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its policy cache (parsed policies by version, pseudonymizers by app), and
+    """Give the app its policy cache (parsed policies by version), and
     record each response's disclosures before it is sent."""
     app.extensions[EXTENSION] = sharing.PolicyCache()
     app.after_request(_record_disclosures)
@@ -31,7 +31,7 @@ def _record_disclosures(response: Response) -> Response:
     if not made or response.status_code >= 400:
         return response
     writers = [visibility.ledger for visibility in made.values()
-               if getattr(visibility, "ledger", None) is not None and visibility.ledger.pending]
+               if visibility.ledger is not None and visibility.ledger.pending]
     if not writers:
         return response
     session = request_session()

@@ -23,15 +23,14 @@ For the channels that use it:
 """
 from __future__ import annotations
 
-import collections
 import datetime as dt
-import hashlib
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.caching import LRUCache
 from gateway.oneroster.schemas import ENTITIES
 from gateway.sharing.ledger import LedgerWriter
 from gateway.sharing.policy import (BASE_FIELDS, ID_NAMESPACES, PEOPLE_ENTITIES,
@@ -68,7 +67,8 @@ class PolicyVisibility:
     """
 
     def __init__(self, policy: Policy | None, *, session: Session, app_id: int, district_id: int,
-                 pseudonyms: Pseudonymizer, ledger: LedgerWriter | None) -> None:
+                 pseudonyms: Pseudonymizer, ledger: LedgerWriter | None,
+                 cache_identity: tuple[Any, ...] | None = None) -> None:
         self.policy = policy
         self.session = session
         self.app_id = app_id
@@ -80,9 +80,9 @@ class PolicyVisibility:
         self._plans: dict[str, dict[str, _Op | None]] = {}
         self._verbatim: dict[str, bool] = {}  # entity -> its plan transforms nothing
         self._labels: dict[str, dict[str, str]] = {}
-        # Set by visibility_for when the policy's version is known: a hashable naming exactly
-        # these predicates, so the page cache need not compile them to build its keys.
-        self.cache_identity: tuple[Any, ...] | None = None
+        # When the policy's version is known: a hashable naming exactly these predicates, so the
+        # page cache need not compile them to build its keys.
+        self.cache_identity = cache_identity
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -314,38 +314,20 @@ class PolicyVisibility:
 
 
 class PolicyCache:
-    """Parsed policies by stored version, and pseudonymizers by app: what one application (one
-    process) reuses across requests. Bounded; safe to share between threads (a lost race only
-    parses twice)."""
+    """Parsed policies by stored version: what one application (one process) reuses across
+    requests instead of reading each request's policy document. Bounded and thread-safe."""
 
     def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._policies: collections.OrderedDict[Any, Policy | None] = collections.OrderedDict()
-        self._pseudonymizers: collections.OrderedDict[Any, Pseudonymizer] = collections.OrderedDict()
-
-    def _remember(self, cache: collections.OrderedDict, key: Any, value: Any) -> None:
-        cache[key] = value
-        if len(cache) > self.size:
-            cache.popitem(last=False)
+        # Values are one-tuples: "this version has no policy" (None) is worth remembering too.
+        self._policies = LRUCache(size)
 
     def policy(self, key: Any, load: Callable[[], Policy | None]) -> Policy | None:
         """The policy stored under ``key``, loaded on first use."""
-        try:
-            return self._policies[key]
-        except KeyError:
-            found = load()
-            self._remember(self._policies, key, found)
-            return found
-
-    def pseudonymizer(self, secret_key: str | bytes, app_id: int, district_id: int) -> Pseudonymizer:
-        """The app's pseudonymizer (deriving its key is the costly part; it keeps no state)."""
-        secret = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
-        key = (hashlib.sha256(secret).digest(), app_id, district_id)
-        found = self._pseudonymizers.get(key)
+        found = self._policies.get(key)
         if found is None:
-            found = Pseudonymizer(secret_key, app_id, district_id)
-            self._remember(self._pseudonymizers, key, found)
-        return found
+            found = (load(),)
+            self._policies.put(key, found)
+        return found[0]
 
 
 def visibility_for(session: Session, *, app_id: int, district_id: int, secret_key: str | bytes,
@@ -367,20 +349,16 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
     def load() -> Policy | None:
         return load_policy(session, app_id, district_id)
 
-    key = None
+    identity = None
     if cache is not None and policy_version is not None:
-        key = (app_id, district_id, tuple(policy_version))
-        policy = cache.policy(key, load)
-        pseudonyms = cache.pseudonymizer(secret_key, app_id, district_id)
+        # The predicates depend on the policy and the district only: a new version is a new key.
+        identity = ("policy", app_id, district_id, tuple(policy_version))
+        policy = cache.policy(identity, load)
     else:
         policy = load()
-        pseudonyms = (cache.pseudonymizer(secret_key, app_id, district_id) if cache is not None
-                      else Pseudonymizer(secret_key, app_id, district_id))
-    visibility = PolicyVisibility(
-        policy, session=session, app_id=app_id, district_id=district_id, pseudonyms=pseudonyms,
+    return PolicyVisibility(
+        policy, session=session, app_id=app_id, district_id=district_id,
+        pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
         ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
-                            deferred=deferred_ledger))
-    if key is not None:
-        # The predicates depend on the policy and the district only: a new version is a new key.
-        visibility.cache_identity = ("policy",) + key
-    return visibility
+                            deferred=deferred_ledger),
+        cache_identity=identity)

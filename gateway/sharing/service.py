@@ -4,7 +4,6 @@ Every function takes the session and flushes; the caller (a CLI command, a reque
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 from typing import Any, Mapping
@@ -13,6 +12,7 @@ from sqlalchemy import Table, and_, case, func, not_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.caching import LRUCache
 from gateway.errors import UsageError
 from gateway.sharing.ledger import canonical_json
 from gateway.sharing.policy import ENTITY_NAMES, SERVED_FIELDS, Policy, parse_policy
@@ -56,8 +56,7 @@ def app_district_id(session: Session, app_id: int, district_sourced_id: str | No
 
 # ------------------------------------------------------------------------------ stored policies
 
-_PARSED: collections.OrderedDict[bytes, Policy] = collections.OrderedDict()
-_PARSED_MAX = 512
+_PARSED = LRUCache(512)
 
 
 def _parse_cached(document: Mapping[str, Any]) -> Policy:
@@ -67,11 +66,7 @@ def _parse_cached(document: Mapping[str, Any]) -> Policy:
     policy = _PARSED.get(key)
     if policy is None:
         policy = parse_policy(document)
-        _PARSED[key] = policy
-        if len(_PARSED) > _PARSED_MAX:
-            _PARSED.popitem(last=False)
-    else:
-        _PARSED.move_to_end(key)
+        _PARSED.put(key, policy)
     return policy
 
 

@@ -64,8 +64,6 @@ holds a profile (who does is remembered per data version).
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from types import MappingProxyType
 from typing import Any, Callable, Collection, Hashable, Mapping, Protocol, Sequence
 
@@ -76,6 +74,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
 
+from gateway.caching import LRUCache
 from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Demographics, District,
                                   Enrollment, Org, Role, User, UserAgent, UserProfile)
 
@@ -529,32 +528,6 @@ def default_keys(entity: str, descending: bool = False) -> tuple[SortKey, ...]:
     return (SortKey(ENTITY_TABLES[entity].c.id, descending),)
 
 
-class _LRU:
-    """A bounded, thread-safe mapping that forgets the least recently used entry."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class PageCache:
     """The in-process memory of counts, parent checks and page anchors (see the module docstring).
 
@@ -566,8 +539,8 @@ class PageCache:
         if stride < 1:
             raise ValueError("the anchor stride must be at least 1")
         self.stride = stride
-        self._values = _LRU(max_values)
-        self._anchors = _LRU(max_anchor_sets)
+        self._values = LRUCache(max_values)
+        self._anchors = LRUCache(max_anchor_sets)
         # One small int per district; a plain dict's item assignment is atomic.
         self._versions: dict[int, int] = {}
 

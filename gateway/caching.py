@@ -1,0 +1,39 @@
+"""A bounded in-process cache, shared by the layers that remember derived data between requests
+(page counts and anchors, parsed sharing policies). No flask, no database."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Hashable
+
+
+class LRUCache:
+    """A bounded, thread-safe mapping that forgets the least recently used entry.
+
+    ``get`` answers None for a missing key, so a caller that must remember None stores it
+    wrapped (e.g. in a one-tuple).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The value under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Remember ``value`` under ``key``, forgetting the oldest entries beyond ``size``."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
