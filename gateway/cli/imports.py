@@ -14,6 +14,7 @@ from gateway.http.session import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run)
+from gateway.sharing.snapshots import refresh_district_snapshots
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun, utcnow
 
@@ -60,6 +61,11 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
         click.echo(report.refusal, err=True)
 
 
+def district_id_of(session, sourced_id: str | None) -> int:
+    """The store id of the district with this sourcedId (the one an import just applied)."""
+    return session.execute(select(District.id).where(District.sourced_id == sourced_id)).scalar_one()
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print what would change, writing nothing.")
@@ -84,6 +90,10 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
         with database.session_scope() as session:
             report = import_bundle(session, path, options, progress)
             if report.outcome == "applied":
+                # The apps' scopes follow the new data in the same transaction (see
+                # gateway.sharing.snapshots): no request sees the data without them.
+                snapshots_built = refresh_district_snapshots(
+                    session.connection(), district_id_of(session, report.district))
                 record_import_run(session, report, started)
             else:
                 session.rollback()
@@ -105,6 +115,8 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     if report_path is not None:
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
     if report.outcome == "applied":
+        if snapshots_built:
+            click.echo(f"sharing scopes refreshed for {snapshots_built} app(s)")
         click.echo("import applied")
     elif report.outcome == "dry-run":
         click.echo("dry run: the bundle is valid; nothing was written")

@@ -122,6 +122,12 @@ class _RecordingScope:
             self.clauses[entity] = self.visibility.where(entity, table)
         return self.clauses[entity]
 
+    def driver(self, entity: str, table: Table) -> store.Driver | None:
+        """The visibility's list of the visible rows of ``entity`` to read pages through, if it
+        keeps one (see :class:`gateway.store.rostering.Driver`)."""
+        driver = getattr(self.visibility, "driver", None)
+        return driver(entity, table) if driver is not None else None
+
     def key(self, conn: Connection) -> Hashable:
         """The identity of the predicates used so far: the visibility's own ``cache_identity``
         if it has one (a hashable that changes whenever any of its predicates would), else their
@@ -425,8 +431,13 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
                                                           tuple(resolver.answers))
         cache_key = (district_id, version, endpoint.operation_id, parents, filter_key,
                      scope.key(conn))
+        selective = endpoint.relation is not None
+        # A filter may select few rows through an index of its own (an email, a sourcedId): its
+        # rows are then found that way and checked, not looked for along the driver's list.
+        driver = None if selective or condition is not None else scope.driver(
+            entity.name, store.ENTITY_TABLES[entity.name])
         query = RecordQuery(entity.name, tuple(conditions), keys, cache_key,
-                            selective=endpoint.relation is not None)
+                            selective=selective, driver=driver)
         total = store.count_records(conn, query, cache)
         if paging.offset < total:
             rows, current = store.fetch_page_and_version(conn, query, paging.offset,

@@ -7,6 +7,7 @@ session.
 
 - :mod:`~gateway.sharing.policy`: policy documents, their JSON schema and what they mean;
 - :mod:`~gateway.sharing.scope`: a policy's row scope as SQL predicates;
+- :mod:`~gateway.sharing.snapshots`: each restricted policy's scope, materialized per data version;
 - :mod:`~gateway.sharing.pseudonyms`: per-app reversible pseudonyms (AES-SIV);
 - :mod:`~gateway.sharing.enforcement`: :class:`PolicyVisibility`;
 - :mod:`~gateway.sharing.ledger`: the hash-chained disclosure ledger;

@@ -36,8 +36,13 @@ from gateway.sharing.ledger import LedgerWriter
 from gateway.sharing.policy import (BASE_FIELDS, ID_NAMESPACES, PEOPLE_ENTITIES,
                                     PROFILE_NAMESPACE, Policy)
 from gateway.sharing.pseudonyms import Pseudonymizer
-from gateway.sharing.scope import Scope
+from gateway.sharing import snapshots
+from gateway.sharing.scope import USER_MEMBER, Scope
 from gateway.store.models import Enrollment, utcnow
+from gateway.store.rostering import Driver
+from gateway.store.sharing import ScopeMember
+
+_MEMBERS = ScopeMember.__table__
 
 PSEUDONYMOUS_EMAIL_DOMAIN = "pseudonym.invalid"
 """The domain of pseudonymized emails: they stay well-formed, and ``.invalid`` (RFC 2606) never
@@ -68,15 +73,21 @@ class PolicyVisibility:
 
     def __init__(self, policy: Policy | None, *, session: Session, app_id: int, district_id: int,
                  pseudonyms: Pseudonymizer, ledger: LedgerWriter | None,
-                 cache_identity: tuple[Any, ...] | None = None) -> None:
+                 cache_identity: tuple[Any, ...] | None = None,
+                 members: ColumnElement[Any] | None = None,
+                 clauses: dict[tuple[str, Table], ColumnElement[bool]] | None = None) -> None:
         self.policy = policy
         self.session = session
         self.app_id = app_id
         self.district_id = district_id
         self.pseudonyms = pseudonyms
         self.ledger = ledger
-        self.scope = Scope(policy, district_id, session.get_bind().dialect.name)
-        self._where: dict[tuple[str, Table], ColumnElement[bool]] = {}
+        # ``members``: the policy's scope snapshot (gateway.sharing.snapshots), when it has one.
+        self.members = members
+        self.scope = Scope(policy, district_id, session.get_bind().dialect.name, members=members)
+        # Predicates by (entity, table): ``clauses`` shares them between the requests of one
+        # policy version (they name the app, the district and the snapshot, nothing else).
+        self._where: dict[tuple[str, Table], ColumnElement[bool]] = {} if clauses is None else clauses
         self._plans: dict[str, dict[str, _Op | None]] = {}
         self._verbatim: dict[str, bool] = {}  # entity -> its plan transforms nothing
         self._labels: dict[str, dict[str, str]] = {}
@@ -93,6 +104,15 @@ class PolicyVisibility:
         if found is None:
             found = self._where[key] = self.scope.where(entity, table)
         return found
+
+    def driver(self, entity: str, table: Table) -> Driver | None:
+        """The snapshot's list of visible users, to read pages of users through (see
+        :class:`~gateway.store.rostering.Driver`); None for other entities, which are mostly in
+        scope or reached through few link rows, and without a snapshot."""
+        if entity != "user" or self.members is None or self.policy.whole_district:
+            return None
+        m = _MEMBERS.alias("page_member")
+        return Driver(m, m.c.row_id, (m.c.snapshot_id == self.members, m.c.kind == USER_MEMBER))
 
     # -- fields -------------------------------------------------------------------------------
 
@@ -320,6 +340,18 @@ class PolicyCache:
     def __init__(self, size: int = 1024) -> None:
         # Values are one-tuples: "this version has no policy" (None) is worth remembering too.
         self._policies = LRUCache(size)
+        self._clauses = LRUCache(size)
+
+    def clauses(self, key: Any) -> dict[tuple[str, Table], ColumnElement[bool]]:
+        """The row predicates built so far for ``key`` (a policy version, with or without its
+        snapshot), to be filled and reused by every request of that version. Building them
+        costs more than running them; a dict's item assignment is atomic, and two threads
+        building the same predicate build equal ones."""
+        found = self._clauses.get(key)
+        if found is None:
+            found = {}
+            self._clauses.put(key, found)
+        return found
 
     def policy(self, key: Any, load: Callable[[], Policy | None]) -> Policy | None:
         """The policy stored under ``key``, loaded on first use."""
@@ -356,9 +388,18 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
         policy = cache.policy(identity, load)
     else:
         policy = load()
+    members = None
+    if snapshots.needs_snapshot(policy):
+        if snapshots.snapshot_ready(session, app_id, district_id):
+            members = snapshots.current_snapshot_id(app_id, district_id)
+        else:
+            # This request reads through the live predicates (same rows); the next ones will
+            # find the snapshot.
+            snapshots.build_missing_snapshot(session.get_bind(), app_id, district_id)
     return PolicyVisibility(
         policy, session=session, app_id=app_id, district_id=district_id,
         pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
         ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
                             deferred=deferred_ledger),
-        cache_identity=identity)
+        cache_identity=identity, members=members,
+        clauses=None if identity is None else cache.clauses((identity, members is not None)))

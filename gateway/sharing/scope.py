@@ -26,13 +26,18 @@ correlated ``EXISTS`` and uncorrelated ``IN`` subqueries that follow the store's
   enrollment in an in-scope class, or in school mode a student by role as above), and only if the
   policy grants at least one demographics field.
 
+With a ``members`` snapshot (:mod:`gateway.sharing.snapshots`, built from these very predicates
+when the policy or the district's data changes), classes, users and students are in scope when the
+snapshot lists them: one index probe each, instead of the rules above on every statement. Courses,
+orgs and sessions keep their rules, over the snapshot's classes.
+
 "Active" means ``status = 'active'`` (an enrollment that is ``tobedeleted`` no longer makes its
 user visible). Every predicate is NULL-free (true or false, never unknown), so ``NOT`` of one is
 exact: :mod:`gateway.sharing.service` counts what a policy change gains and loses with them.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import (Boolean, String, Table, Text, and_, cast, exists, false, func, literal,
                         literal_column, or_, select, true, union_all)
@@ -43,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.sharing.policy import Policy
 from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Enrollment, Org,
                                   Role, User, UserAgent)
+from gateway.store.sharing import ScopeMember
 
 ACTIVE = "active"
 STUDENT = "student"
@@ -56,6 +62,17 @@ _USERS = User.__table__
 _USER_AGENTS = UserAgent.__table__
 _ROLES = Role.__table__
 _ENROLLMENTS = Enrollment.__table__
+_MEMBERS = ScopeMember.__table__
+
+# The kinds of rows a scope snapshot lists (gateway.sharing.snapshots).
+CLASS_MEMBER = "c"
+USER_MEMBER = "u"
+STUDENT_MEMBER = "s"
+# One alias per kind of probe, built once (building aliases per request is costly). Probes are
+# never nested in one another, so each may appear in several subqueries of one statement.
+_MEMBER_ALIASES = {(kind, by_row): _MEMBERS.alias(f"scope_{kind}_by_{'row' if by_row else 'id'}")
+                   for kind in (CLASS_MEMBER, USER_MEMBER, STUDENT_MEMBER) for by_row in (True, False)}
+_CLASS_IDS_MEMBER = _MEMBERS.alias("scope_class_ids")
 
 
 def _unindexed(column: ColumnElement) -> ColumnElement:
@@ -113,10 +130,14 @@ class Scope:
     """
 
     def __init__(self, policy: Policy | None, district_id: int, dialect: str,
-                 strategy: str | None = None) -> None:
+                 strategy: str | None = None, members: ColumnElement[Any] | None = None) -> None:
         self.policy = policy
         self.district_id = district_id
         self.dialect = dialect
+        # The id of the policy's scope snapshot (gateway.sharing.snapshots), usually a scalar
+        # subquery: classes and users are then in scope when listed there, which is one index
+        # probe instead of the rules below.
+        self.members = members
         if strategy is None:
             strategy = "sets" if policy is not None and policy.classes is not None else "exists"
         if strategy not in STRATEGIES:
@@ -135,10 +156,21 @@ class Scope:
         return bool(p.schools is not None or p.classes is not None or p.grades is not None
                     or p.class_rules)
 
+    def _member(self, kind: str, *, row_id: ColumnElement | None = None,
+                sourced_id: ColumnElement | None = None) -> ColumnElement[bool]:
+        """The row is listed in the snapshot as ``kind`` (by primary key or by sourcedId)."""
+        m = _MEMBER_ALIASES[kind, row_id is not None]
+        key = m.c.row_id == row_id if row_id is not None else m.c.sourced_id == sourced_id
+        return exists(select(literal_column("1")).select_from(m).where(
+            m.c.snapshot_id == self.members, m.c.kind == kind, key))
+
     def class_conditions(self, k: Table) -> list[ColumnElement[bool]]:
         """The conditions (ANDed) on a classes table ``k`` for the class to be in scope."""
         p = self.policy
         conds = [self._d(k)]
+        if self.members is not None:
+            conds.append(self._member(CLASS_MEMBER, row_id=k.c.id))
+            return conds
         if p.schools is not None:
             conds.append(k.c.school_sourced_id.in_(sorted(p.schools)))
         if p.classes is not None:
@@ -175,6 +207,10 @@ class Scope:
 
     def in_scope_class_ids(self):
         """``SELECT sourced_id FROM classes WHERE <in scope>`` (uncorrelated: computed once)."""
+        if self.members is not None:
+            m = _CLASS_IDS_MEMBER
+            return select(m.c.sourced_id).where(m.c.snapshot_id == self.members,
+                                                m.c.kind == CLASS_MEMBER)
         k = _CLASSES.alias("scope_class")
         return select(k.c.sourced_id).where(*self.class_conditions(k))
 
@@ -182,6 +218,8 @@ class Scope:
         """The class named by ``class_sourced_id`` is in scope (None: every class is)."""
         if not self.class_restricted:
             return None
+        if self.members is not None:
+            return self._member(CLASS_MEMBER, sourced_id=class_sourced_id)
         return class_sourced_id.in_(self.in_scope_class_ids())
 
     def _enrolled(self, user_sourced_id: ColumnElement, students_only: bool) -> ColumnElement[bool]:
@@ -220,6 +258,10 @@ class Scope:
     def student_visible(self, user_sourced_id: ColumnElement,
                         grades: ColumnElement | None = None) -> ColumnElement[bool]:
         """The user named by ``user_sourced_id`` is a visible student."""
+        if self.members is not None:
+            # The snapshot lists students apart only when they differ from the visible users.
+            kind = USER_MEMBER if self.policy.all_users else STUDENT_MEMBER
+            return self._member(kind, sourced_id=user_sourced_id)
         if self.strategy == "sets":
             return user_sourced_id.in_(self.visible_user_ids(True))
         paths = [self._enrolled(user_sourced_id, students_only=True)]
@@ -264,6 +306,8 @@ class Scope:
         """The user named by ``user_sourced_id`` is visible (see the module's rules)."""
         if self.policy.whole_district:
             return true()
+        if self.members is not None:
+            return self._member(USER_MEMBER, sourced_id=user_sourced_id)
         if self.strategy == "sets":
             return user_sourced_id.in_(self.visible_user_ids(False))
         paths = [self._enrolled(user_sourced_id, students_only=False)]
@@ -332,6 +376,8 @@ class Scope:
         return and_(*self.class_conditions(k))
 
     def _where_user(self, u: Table) -> ColumnElement[bool]:
+        if self.members is not None and not self.policy.whole_district:
+            return and_(self._d(u), self._member(USER_MEMBER, row_id=u.c.id))
         return and_(self._d(u), self.user_visible(u.c.sourced_id, u.c.grades))
 
     def _where_enrollment(self, e: Table) -> ColumnElement[bool]:

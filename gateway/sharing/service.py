@@ -17,6 +17,7 @@ from gateway.errors import UsageError
 from gateway.sharing.ledger import canonical_json
 from gateway.sharing.policy import ENTITY_NAMES, SERVED_FIELDS, Policy, parse_policy
 from gateway.sharing.scope import Scope, student_role_exists, teacher_role_exists
+from gateway.sharing.snapshots import refresh_policy_snapshot
 from gateway.store.apps import AccessToken, App, AppClient
 from gateway.store.models import Class, District, User
 from gateway.store.sharing import SharingPolicy
@@ -131,6 +132,8 @@ def set_policy(session: Session, *, app_id: int, district_id: int, document: Any
                     token.revoked_at = now
                     revoked += 1
     session.flush()
+    # In this transaction, so that no request sees the new revision without its scope.
+    refresh_policy_snapshot(session.connection(), row.id)
     return PolicyUpdate(app_id=app_id, district_id=district_id, revision=row.revision,
                         scopes=policy.scopes, revoked_tokens=revoked)
 

@@ -500,6 +500,18 @@ class SortKey:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Driver:
+    """A table listing an entity's visible rows by primary key (``row_id``), with the
+    ``conditions`` that select the list: a page in primary-key order is then read as a range of
+    that list, joined to the entity's rows, instead of by walking the entity's table past every
+    row that is not listed (a scope snapshot, :mod:`gateway.sharing.snapshots`)."""
+
+    table: Any
+    row_id: ColumnElement[Any]
+    conditions: tuple[ColumnElement[bool], ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RecordQuery:
     """The records of one collection read: ``entity``'s rows meeting ``conditions``, in the order
     of ``keys`` (which must end with the primary key, so that every row's key is unique).
@@ -509,6 +521,8 @@ class RecordQuery:
     ``selective`` says the conditions pick few rows through an index of their own (a nested
     collection's link rows): they are then fetched that way and sorted, not found by walking the
     district's rows in key order (which SQLite, without statistics, would otherwise choose).
+    ``driver``, for a query that is not selective, lists the rows the conditions may select (see
+    :class:`Driver`); the conditions must still hold on their own.
     """
 
     entity: str
@@ -516,6 +530,7 @@ class RecordQuery:
     keys: tuple[SortKey, ...]
     cache_key: Hashable | None = None
     selective: bool = False
+    driver: Driver | None = None
 
     def __post_init__(self) -> None:
         table = ENTITY_TABLES[self.entity]
@@ -579,8 +594,8 @@ def count_records(conn: Connection, query: RecordQuery, cache: PageCache | None 
         remembered = cache.get(key)
         if remembered is not None:
             return remembered
-    table = ENTITY_TABLES[query.entity]
-    total = conn.execute(select(func.count()).select_from(table).where(*query.conditions)).scalar_one()
+    source, conditions, _keys = _read_plan(query)
+    total = conn.execute(select(func.count()).select_from(source).where(*conditions)).scalar_one()
     if key is not None:
         cache.put(key, total)
     return total
@@ -614,18 +629,32 @@ def fetch_page_and_version(conn: Connection, query: RecordQuery, offset: int, li
     return records, version or 0
 
 
+def _read_plan(query: RecordQuery) -> tuple[Any, list[ColumnElement[bool]], tuple[SortKey, ...]]:
+    """What a read of ``query`` selects from, its conditions and its sort keys: through the
+    driver when there is one (the primary key then read from the driver's ``row_id``, which
+    equals it, so that the driver's index supplies the order and anchors seek in it)."""
+    table = ENTITY_TABLES[query.entity]
+    driver = query.driver
+    if driver is None or query.selective:
+        return table, list(query.conditions), query.keys
+    keys = tuple(SortKey(driver.row_id, key.descending) if key.column is table.c.id else key
+                 for key in query.keys)
+    return (driver.table.join(table, table.c.id == driver.row_id),
+            [*driver.conditions, *query.conditions], keys)
+
+
 def _page_statement(conn: Connection, query: RecordQuery, offset: int, limit: int,
                     cache: PageCache | None) -> Any:
-    conditions = list(query.conditions)
+    source, conditions, keys = _read_plan(query)
     skip = offset
     if cache is not None and query.cache_key is not None and offset >= cache.stride:
         anchors = _anchors(conn, query, cache)
         step = min(offset // cache.stride, len(anchors))
         if step:
-            conditions.append(_after(query.keys, anchors[step - 1]))
+            conditions.append(_after(keys, anchors[step - 1]))
             skip = offset - step * cache.stride
-    statement = (select(*record_columns(query.entity)).where(*conditions)
-                 .order_by(*(key.order_by(query.selective) for key in query.keys)).limit(limit))
+    statement = (select(*record_columns(query.entity)).select_from(source).where(*conditions)
+                 .order_by(*(key.order_by(query.selective) for key in keys)).limit(limit))
     return statement.offset(skip) if skip else statement
 
 
@@ -635,10 +664,11 @@ def _anchors(conn: Connection, query: RecordQuery, cache: PageCache) -> tuple[tu
     anchors = cache.anchors(key)
     if anchors is not None:
         return anchors
-    labels = [k.column.label(f"k{i}") for i, k in enumerate(query.keys)]
+    source, conditions, keys = _read_plan(query)
+    labels = [k.column.label(f"k{i}") for i, k in enumerate(keys)]
     position = func.row_number().over(
-        order_by=[k.order_by(query.selective) for k in query.keys]).label("position")
-    ranked = select(*labels, position).where(*query.conditions).subquery("ranked")
+        order_by=[k.order_by(query.selective) for k in keys]).label("position")
+    ranked = select(*labels, position).select_from(source).where(*conditions).subquery("ranked")
     statement = (select(*(ranked.c[label.name] for label in labels))
                  .where(ranked.c.position % cache.stride == 0).order_by(ranked.c.position))
     anchors = tuple(tuple(row) for row in conn.execute(statement))

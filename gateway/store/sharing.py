@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -123,3 +123,37 @@ class LedgerCheckpoint(Base):
     # How many entries this run removed, and the cutoff it was asked for.
     entry_count: Mapped[int] = mapped_column(BigInteger)
     cutoff: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ScopeSnapshot(Base):
+    """A policy's row scope, materialized for one revision of the policy and one data version of
+    its district (see :mod:`gateway.sharing.snapshots`): which rows are in ``scope_members``."""
+
+    __tablename__ = "scope_snapshots"
+    __table_args__ = (UniqueConstraint("policy_id", "policy_revision", "data_version",
+                                       name="uq_scope_snapshots_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("sharing_policies.id", ondelete="CASCADE"))
+    policy_revision: Mapped[int] = mapped_column(Integer)
+    district_id: Mapped[int] = mapped_column(Integer)
+    data_version: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ScopeMember(Base):
+    """One row in a snapshot's scope: ``kind`` is ``c`` (an in-scope class), ``u`` (a visible
+    user) or ``s`` (a visible student); ``row_id`` is the row's primary key in its table.
+
+    Clustered on ``(snapshot_id, kind, row_id)``, so a page of visible users in id order is one
+    range of this table; ``(snapshot_id, kind, sourced_id)`` answers "is this id in scope".
+    """
+
+    __tablename__ = "scope_members"
+    __table_args__ = (Index("ix_scope_members_sourced_id", "snapshot_id", "kind", "sourced_id"),
+                      {"sqlite_with_rowid": False})
+
+    snapshot_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sourced_id: Mapped[str] = mapped_column(String(255))

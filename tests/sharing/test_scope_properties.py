@@ -13,9 +13,12 @@ from sqlalchemy import select
 from gateway.oneroster.schemas import ENTITIES
 from gateway.oneroster.serialize import serialize_page
 from gateway.sharing import LedgerWriter, PolicyVisibility, Pseudonymizer, parse_policy
+from gateway.oauth import service as oauth_service
 from gateway.sharing.scope import STRATEGIES, Scope
+from gateway.sharing.service import set_policy
+from gateway.sharing.snapshots import current_snapshot_id, needs_snapshot, snapshot_ready
 from gateway.store.models import (AcademicSession, Class, Course, Demographics, Enrollment, Org,
-                                  Role, User, UserProfile)
+                                  Role, User, UserProfile, utcnow)
 from gateway.store.sharing import LedgerEntry, LedgerEntryUser
 
 from sharing_worlds import Oracle, insert_world, policy_documents, worlds
@@ -55,6 +58,18 @@ def test_where_selects_exactly_the_policy_scope(database, case):
                 for entity in MODELS:
                     assert visible_ids(session, scope.where, entity, district_id) == \
                         oracle.visible(entity), (entity, strategy, document)
+            # The same rows through the policy's scope snapshot, built when the policy is set.
+            app_id = oauth_service.register_app(session, name="Scoped", district_sourced_id="d1",
+                                                scopes=None, now=utcnow()).app_id
+            set_policy(session, app_id=app_id, district_id=district_id, document=document,
+                       now=utcnow())
+            assert snapshot_ready(session, app_id, district_id) == needs_snapshot(policy)
+            if needs_snapshot(policy):
+                scope = Scope(policy, district_id, database.dialect,
+                              members=current_snapshot_id(app_id, district_id))
+                for entity in MODELS:
+                    assert visible_ids(session, scope.where, entity, district_id) == \
+                        oracle.visible(entity), (entity, "snapshot", document)
             # A NOT of each predicate is exact too (what previews count with).
             scope = Scope(policy, district_id, database.dialect)
             for entity, model in MODELS.items():
