@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
-from sqlalchemy import (Text, bindparam, cast, delete, func, insert, select, tuple_, union_all,
-                        update)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (Dialect, Text, bindparam, cast, delete, func, insert, select, tuple_,
+                        union_all, update)
 from sqlalchemy.orm import Session
 
 from gateway.store.apps import App
@@ -70,49 +70,118 @@ def entry_hash(*, prev_hash: str, district_id: int, app_id: int, channel: str, e
                disclosed_at: dt.datetime, entity: str, fields: Sequence[str], record_count: int,
                users: Iterable[str]) -> str:
     """The hash of a ledger entry: SHA-256 (hex) of the canonical JSON of its content."""
+    return _content_hash(prev_hash=prev_hash, district_id=district_id, app_id=app_id,
+                         channel=channel, endpoint=endpoint, disclosed_at=disclosed_at,
+                         entity=entity, fields=fields, record_count=record_count,
+                         sorted_users=sorted(users))
+
+
+def _content_hash(*, prev_hash: str, district_id: int, app_id: int, channel: str, endpoint: str,
+                  disclosed_at: dt.datetime, entity: str, fields: Sequence[str],
+                  record_count: int, sorted_users: list[str]) -> str:
+    # entry_hash for users already sorted (the append has just sorted them).
     content = {"prev": prev_hash, "district": district_id, "app": app_id, "channel": channel,
                "endpoint": endpoint, "at": disclosed_at.isoformat(timespec="microseconds"),
                "entity": entity, "fields": list(fields), "records": record_count,
-               "users": sorted(users)}
+               "users": sorted_users}
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-def _insert_ignoring_conflicts(session: Session, table, values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(builder(table).values(**values).on_conflict_do_nothing())
-
-
-# The append path's statements are built once, with bound parameters: building Core constructs
-# per call costs more than executing them (and these compile once into SQLAlchemy's cache).
-_HEAD_FOR_UPDATE = select(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.indexed_seq).where(
-    _HEADS.c.district_id == bindparam("district")).with_for_update()
-_INSERT_ENTRY = insert(_ENTRIES)
-_UPDATE_HEAD = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
-    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-_CLAIM_HEAD_SQLITE = update(_HEADS).where(_HEADS.c.district_id == bindparam("district")).values(
-    seq=_HEADS.c.seq)
-# The users of an entry go to the driver's executemany directly: through Core, SQLAlchemy would
-# process each of a page's hundred parameter sets in Python.
+# The append goes to the driver's cursor directly: SQLAlchemy's per-statement work (execution
+# context, result set-up, events) costs more than SQLite takes to run these statements. The
+# entry's time and fields are still converted by the columns' own types (see _append_plan).
+_HEAD_COLUMNS = "seq, hash, indexed_seq"
+_CREATE_HEAD = ("INSERT INTO ledger_heads (district_id, seq, hash, indexed_seq) "
+                "VALUES ({p}, 0, {p}, 0) ON CONFLICT DO NOTHING")
+# SQLite: this UPDATE both takes the write lock and reads the head. Taking the lock before
+# reading matters: a transaction whose first write follows a read fails at once
+# (SQLITE_BUSY_SNAPSHOT) when another writer committed in between, whereas waiting for the lock
+# is what busy_timeout does. (Deferred writers start a fresh transaction, see LedgerWriter.)
+_LOCK_HEAD_SQLITE = (f"UPDATE ledger_heads SET seq = seq WHERE district_id = ? "
+                     f"RETURNING {_HEAD_COLUMNS}")
+# The same in two statements, for SQLite before 3.35 (no RETURNING).
+_LOCK_HEAD_SQLITE_OLD = ("UPDATE ledger_heads SET seq = seq WHERE district_id = ?",
+                         f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE district_id = ?")
+_LOCK_HEAD_POSTGRESQL = (f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE district_id = %s "
+                         "FOR UPDATE")
+_ENTRY_COLUMNS = ("district_id, seq, app_id, channel, endpoint, disclosed_at, entity, fields, "
+                  "record_count, prev_hash, hash")
+_INSERT_ENTRY_SQLITE = (f"INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) "
+                        f"VALUES ({', '.join('?' * 11)})")
+# The users go as one JSON array, on both backends: one statement instead of an executemany of a
+# hundred rows, and cheaper for the driver to send than a PostgreSQL array.
 _INSERT_USERS_SQLITE = ("INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
-                        "VALUES (?, ?, ?)")
-# PostgreSQL: one statement with the ids as an array; the driver's executemany would send one
-# statement per user.
-_INSERT_USERS_POSTGRESQL = ("INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
-                            "SELECT %s, %s, unnest(%s::text[])")
+                        "SELECT ?, ?, value FROM json_each(?)")
+_UPDATE_HEAD_SQLITE = "UPDATE ledger_heads SET seq = ?, hash = ? WHERE district_id = ?"
+# PostgreSQL: the entry, its users and the head in one statement (one round trip); data-modifying
+# WITH clauses run exactly once whether or not the main statement reads them.
+_APPEND_POSTGRESQL = (
+    f"WITH entry AS (INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES (%(district)s, "
+    "%(seq)s, %(app)s, %(channel)s, %(endpoint)s, %(at)s, %(entity)s, %(fields)s::json, "
+    "%(records)s, %(prev)s, %(hash)s)), "
+    "users AS (INSERT INTO ledger_entry_users (district_id, seq, user_sourced_id) "
+    "SELECT %(district)s, %(seq)s, json_array_elements_text(%(users)s::json)) "
+    "UPDATE ledger_heads SET seq = %(seq)s, hash = %(hash)s WHERE district_id = %(district)s")
 
 
-def _lock_head(session: Session, district_id: int) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _AppendPlan:
+    """How to append on one dialect: the statements that lock and read the head (the last one
+    returns it), the one that creates it, and the conversions of an entry's time and fields
+    (exactly as the ORM would store them)."""
+
+    postgresql: bool
+    lock_head: tuple[str, ...]
+    create_head: str
+    bind_time: Callable[[Any], Any]
+    bind_fields: Callable[[Any], Any]
+
+
+@functools.lru_cache(maxsize=8)
+def _append_plan(dialect: Dialect) -> _AppendPlan:
+    """The append plan of ``dialect`` (made once per dialect)."""
+    def binder(column) -> Callable[[Any], Any]:
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return process or (lambda value: value)
+
+    postgresql = dialect.name == "postgresql"
+    if postgresql:
+        lock_head = (_LOCK_HEAD_POSTGRESQL,)
+    elif (dialect.server_version_info or (0,)) >= (3, 35):
+        lock_head = (_LOCK_HEAD_SQLITE,)
+    else:
+        lock_head = _LOCK_HEAD_SQLITE_OLD
+    return _AppendPlan(postgresql=postgresql, lock_head=lock_head,
+                       create_head=_CREATE_HEAD.format(p="%s" if postgresql else "?"),
+                       bind_time=binder(_ENTRIES.c.disclosed_at),
+                       bind_fields=binder(_ENTRIES.c.fields))
+
+
+def _lock_head(session: Session, district_id: int) -> tuple[int, str, int]:
     """The district's head (seq, hash, indexed_seq), locked until the transaction ends; created
     if missing."""
-    head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one_or_none()
-    if head is None:
-        # Two first appends may race here: one inserts, the other's insert does nothing, and both
-        # then lock the same row.
-        _insert_ignoring_conflicts(session, _HEADS, {"district_id": district_id, "seq": 0,
-                                                     "hash": GENESIS})
-        head = session.execute(_HEAD_FOR_UPDATE, {"district": district_id}).one()
-    return head
+    connection = session.connection()
+    cursor = connection.connection.cursor()
+    try:
+        return _lock_head_with(cursor, _append_plan(connection.dialect), district_id)
+    finally:
+        cursor.close()
+
+
+def _lock_head_with(cursor: Any, plan: _AppendPlan, district_id: int) -> tuple[int, str, int]:
+    # _lock_head on a driver cursor.
+    for statement in plan.lock_head:
+        cursor.execute(statement, (district_id,))
+    head = cursor.fetchall()
+    if not head:
+        # Two first appends may race here: one inserts, the other's insert does nothing, and
+        # both then lock the same row.
+        cursor.execute(plan.create_head, (district_id, GENESIS))
+        for statement in plan.lock_head:
+            cursor.execute(statement, (district_id,))
+        head = cursor.fetchall()
+    seq, digest, indexed_seq = head[0]
+    return seq, digest, indexed_seq
 
 
 _INDEX_TAIL = insert(_INDEX).from_select(
@@ -127,8 +196,8 @@ _MARK_INDEXED = update(_HEADS).where(_HEADS.c.district_id == bindparam("district
 def index_ledger(session: Session, district_id: int) -> int:
     """Copy the users of the district's unindexed entries into ``ledger_user_index`` (one
     set-based statement, under the head's lock); returns how many entries that covered."""
-    head = _lock_head(session, district_id)
-    return _index_tail(session, district_id, head.indexed_seq, head.seq)
+    seq, _, indexed_seq = _lock_head(session, district_id)
+    return _index_tail(session, district_id, indexed_seq, seq)
 
 
 def _index_tail(session: Session, district_id: int, after: int, upto: int) -> int:
@@ -144,36 +213,41 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
                       record_count: int, now: dt.datetime) -> int:
     """Append one entry to the district's chain and return its seq (flushes, never commits).
 
-    Three statements after the head lock: the entry, its users (one statement), the head; and
-    every :data:`INDEX_BATCH` entries, the batch copy into the by-user index.
+    After the head lock (which on SQLite also reads the head), three statements on SQLite (the
+    entry, its users, the head) and one on PostgreSQL; and every :data:`INDEX_BATCH` entries,
+    the batch copy into the by-user index.
     """
     users = sorted(set(users))
     fields = list(fields)
     connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        # Take the write lock before reading the head: a transaction whose first write follows a
-        # read fails at once (SQLITE_BUSY_SNAPSHOT) when another writer committed in between,
-        # whereas waiting for the lock is what busy_timeout does. (A no-op when this transaction
-        # already writes; deferred writers start a fresh transaction, see LedgerWriter.flush.)
-        connection.execute(_CLAIM_HEAD_SQLITE, {"district": district_id})
-    head = _lock_head(session, district_id)
-    seq, prev = head.seq + 1, head.hash
-    digest = entry_hash(prev_hash=prev, district_id=district_id, app_id=app_id, channel=channel,
-                        endpoint=endpoint, disclosed_at=now, entity=entity, fields=fields,
-                        record_count=record_count, users=users)
-    session.execute(_INSERT_ENTRY, {
-        "district_id": district_id, "seq": seq, "app_id": app_id, "channel": channel,
-        "endpoint": endpoint, "disclosed_at": now, "entity": entity, "fields": fields,
-        "record_count": record_count, "prev_hash": prev, "hash": digest})
-    if users:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(_INSERT_USERS_POSTGRESQL, (district_id, seq, users))
+    plan = _append_plan(connection.dialect)
+    cursor = connection.connection.cursor()
+    try:
+        head_seq, prev, indexed_seq = _lock_head_with(cursor, plan, district_id)
+        seq = head_seq + 1
+        digest = _content_hash(prev_hash=prev, district_id=district_id, app_id=app_id,
+                               channel=channel, endpoint=endpoint, disclosed_at=now,
+                               entity=entity, fields=fields, record_count=record_count,
+                               sorted_users=users)
+        at, stored_fields = plan.bind_time(now), plan.bind_fields(fields)
+        if plan.postgresql:
+            cursor.execute(_APPEND_POSTGRESQL, {
+                "district": district_id, "seq": seq, "app": app_id, "channel": channel,
+                "endpoint": endpoint, "at": at, "entity": entity, "fields": stored_fields,
+                "records": record_count, "prev": prev, "hash": digest,
+                "users": orjson.dumps(users).decode()})
         else:
-            connection.exec_driver_sql(_INSERT_USERS_SQLITE,
-                                       [(district_id, seq, user) for user in users])
-    session.execute(_UPDATE_HEAD, {"district": district_id, "new_seq": seq, "new_hash": digest})
-    if seq - head.indexed_seq >= INDEX_BATCH:
-        _index_tail(session, district_id, head.indexed_seq, seq)
+            cursor.execute(_INSERT_ENTRY_SQLITE, (district_id, seq, app_id, channel, endpoint,
+                                                  at, entity, stored_fields, record_count, prev,
+                                                  digest))
+            if users:
+                cursor.execute(_INSERT_USERS_SQLITE,
+                               (district_id, seq, orjson.dumps(users).decode()))
+            cursor.execute(_UPDATE_HEAD_SQLITE, (seq, digest, district_id))
+    finally:
+        cursor.close()
+    if seq - indexed_seq >= INDEX_BATCH:
+        _index_tail(session, district_id, indexed_seq, seq)
     return seq
 
 
@@ -508,8 +582,7 @@ def prune_ledger(session: Session, district_id: int, *, before: dt.datetime,
                  now: dt.datetime) -> Pruning:
     """Remove the district's entries disclosed before ``before`` (a prefix of the chain: the
     first entry at or after ``before`` and everything after it stay) and record a checkpoint."""
-    head = _lock_head(session, district_id)
-    head_seq, head_hash = head.seq, head.hash
+    head_seq, head_hash, _ = _lock_head(session, district_id)
     first_kept = session.execute(select(func.min(_ENTRIES.c.seq)).where(
         _ENTRIES.c.district_id == district_id, _ENTRIES.c.disclosed_at >= before)).scalar_one()
     last_pruned = head_seq if first_kept is None else first_kept - 1

@@ -2,6 +2,7 @@
 catching an edited, removed or reordered entry (and where); pruning keeps the chain verifiable."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 
@@ -123,6 +124,72 @@ def test_each_district_has_its_own_chain(session, small):
     assert session.execute(select(LedgerEntry.district_id, LedgerEntry.seq).order_by(
         LedgerEntry.district_id, LedgerEntry.seq)).all() == [(small, 1), (small, 2), (other.id, 1)]
     assert verify_ledger(session, small).ok and verify_ledger(session, other.id).ok
+
+
+@contextlib.contextmanager
+def driver_statements(session, monkeypatch):
+    """The statements the database driver runs meanwhile (through SQLAlchemy or not)."""
+    seen: list[str] = []
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        driver.set_trace_callback(seen.append)
+        try:
+            yield seen
+        finally:
+            driver.set_trace_callback(None)
+        return
+    import psycopg
+
+    execute = psycopg.Cursor.execute
+
+    def traced(cursor, query, *args, **kwargs):
+        seen.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(psycopg.Cursor, "execute", traced)
+        yield seen
+
+
+def test_an_append_is_four_statements_on_sqlite_and_two_on_postgresql(session, small,
+                                                                     monkeypatch):
+    """Once the head exists, one statement locks and reads it; then SQLite writes the entry, its
+    users and the head in three, PostgreSQL in one (a round trip each)."""
+    append(session, small, 1)
+    with driver_statements(session, monkeypatch) as seen:
+        append(session, small, 1, users=[f"u{i}" for i in range(100)])
+    opening = [" ".join(statement.split()[:3]) for statement in seen]
+    if session.get_bind().dialect.name == "sqlite":
+        assert opening == ["UPDATE ledger_heads SET", "INSERT INTO ledger_entries",
+                           "INSERT INTO ledger_entry_users", "UPDATE ledger_heads SET"], seen
+    else:
+        assert opening == ["SELECT seq, hash,", "WITH entry AS"], seen
+    assert session.execute(select(func.count()).select_from(LedgerEntryUser).where(
+        LedgerEntryUser.seq == 2)).scalar_one() == 100
+    assert verify_ledger(session, small).ok
+
+
+def test_an_append_on_sqlite_without_returning_claims_the_head_then_reads_it(database, session,
+                                                                            small, monkeypatch):
+    """SQLite before 3.35 has no RETURNING: the head is claimed (the write lock taken), then
+    read, in two statements."""
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite's versions")
+    from gateway.sharing import ledger
+
+    append(session, small, 1)
+    monkeypatch.setattr(session.get_bind().dialect, "server_version_info", (3, 34, 1))
+    ledger._append_plan.cache_clear()
+    try:
+        with driver_statements(session, monkeypatch) as seen:
+            append(session, small, 1)
+    finally:
+        ledger._append_plan.cache_clear()
+    assert [" ".join(statement.split()[:3]) for statement in seen] == [
+        "UPDATE ledger_heads SET", "SELECT seq, hash,", "INSERT INTO ledger_entries",
+        "INSERT INTO ledger_entry_users", "UPDATE ledger_heads SET"], seen
+    assert verify_ledger(session, small).ok
 
 
 # -- reading -------------------------------------------------------------------------------------
