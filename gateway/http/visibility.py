@@ -2,10 +2,11 @@
 as a :class:`~gateway.sharing.PolicyVisibility`, and where what they disclosed is recorded.
 
 Disclosures are noted while a request reads and serializes, and appended to the ledger after the
-view has built its response and before that response leaves: the request's reads are committed
-first, then the entries are appended and committed in a transaction of their own (see
-:class:`~gateway.sharing.LedgerWriter`). If the append fails, the response is replaced by a 500:
-no data leaves without its record."""
+view has built its response and before that response leaves: on SQLite the request's reads are
+committed first and the entries appended and committed in a transaction of their own (see
+:class:`~gateway.sharing.LedgerWriter`); on PostgreSQL they are appended in the reads' transaction,
+which then commits once. If the append fails, the response is replaced by a 500: no data leaves
+without its record."""
 from __future__ import annotations
 
 from typing import Any
@@ -36,7 +37,13 @@ def _record_disclosures(response: Response) -> Response:
         return response
     session = request_session()
     try:
-        session.commit()
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite cannot turn this request's read snapshot into a write once another request
+            # has written since (SQLITE_BUSY_SNAPSHOT), so the append needs a transaction of its
+            # own. PostgreSQL (read committed) can append in the reads' transaction: the head's
+            # row lock is still taken only at the append and sees the latest one, and a commit,
+            # a pool check-out (with its ping) and a BEGIN are saved.
+            session.commit()
         for writer in writers:
             writer.flush()
         session.commit()

@@ -255,10 +255,10 @@ class LedgerWriter:
     """Appends the disclosures of one app in one district, in the caller's session.
 
     ``deferred``: :meth:`record` only notes the entry (with its time) and :meth:`flush` appends
-    what was noted. A request that reads a roster and then discloses it defers, and flushes in a
-    transaction of its own once its reads are done: the append then never has to upgrade a read
-    snapshot to a write (which SQLite refuses outright when another request wrote meanwhile), and
-    the head of the chain stays locked only for the append itself.
+    what was noted. A request that reads a roster and then discloses it defers, and flushes once
+    its reads are done, so the head of the chain stays locked only for the append itself; on
+    SQLite in a transaction of its own, so that the append never has to upgrade a read snapshot
+    to a write (which SQLite refuses outright when another request wrote meanwhile).
     """
 
     def __init__(self, session: Session, *, app_id: int, district_id: int,

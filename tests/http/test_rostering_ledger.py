@@ -3,9 +3,11 @@ records, committed before the response leaves; a response whose record cannot be
 not sent at all."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.sharing import LedgerWriter
+from gateway.sharing.ledger import record_disclosure, verify_ledger
+from gateway.store.models import District, utcnow
 from gateway.store.sharing import LedgerEntry, LedgerEntryUser
 
 
@@ -47,3 +49,48 @@ def test_no_record_no_data(load_small, api_for, database, monkeypatch):
     assert body["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"] == \
         "internal_server_error"
     assert entries(database) == []
+
+
+def test_an_entry_appended_meanwhile_by_another_worker_does_not_fail_the_page(
+        load_small, api_for, database, monkeypatch):
+    """Another worker appends between this request's reads and its own append. SQLite refuses to
+    turn a read snapshot into a write once another writer committed (SQLITE_BUSY_SNAPSHOT), so the
+    append must not reuse the reads' transaction there; on PostgreSQL it must chain after the
+    other entry."""
+    load_small()
+    api = api_for()
+    flush = LedgerWriter.flush
+
+    def flush_after_another_worker(self):
+        with database.session_scope() as other:
+            record_disclosure(other, app_id=self.app_id, district_id=self.district_id,
+                              channel="lti", endpoint="launch", entity="user",
+                              fields=["givenName"], users=["u1"], record_count=1, now=utcnow())
+        return flush(self)
+
+    monkeypatch.setattr(LedgerWriter, "flush", flush_after_another_worker)
+    assert api.get("/users", limit=3).status_code == 200
+    assert [entry[0] for entry in entries(database)] == ["launch", "getAllUsers"]
+    with database.session_scope() as session:
+        district_id = session.execute(select(District.id)).scalar_one()
+        assert verify_ledger(session, district_id).ok
+
+
+def test_the_append_joins_the_reads_transaction_on_postgresql_only(load_small, api_for,
+                                                                    database):
+    """PostgreSQL appends in the request's transaction, committed once (a commit, a pool
+    check-out and a BEGIN fewer); SQLite commits the reads first (see the test above)."""
+    load_small()
+    api = api_for()
+    commits = []
+
+    def count(connection) -> None:
+        commits.append(connection)
+
+    event.listen(database.engine, "commit", count)
+    try:
+        assert api.get("/users", limit=3).status_code == 200
+    finally:
+        event.remove(database.engine, "commit", count)
+    assert len(commits) == (2 if database.dialect == "sqlite" else 1)
+    assert len(entries(database)) == 1
