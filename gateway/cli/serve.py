@@ -1,15 +1,32 @@
 """``gateway serve``: serve the app with gunicorn (a production WSGI server, not the dev server)."""
 from __future__ import annotations
 
+import contextvars
 import os
+from typing import Any, Callable
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from gateway.config import DEFAULTS, ENV_PREFIX
 from gateway.http.session import get_database
 from gateway.store.migrate import ensure_schema
+
+
+def isolated(app: Flask) -> Callable[..., Any]:
+    """``app`` as a WSGI callable that serves each request in a fresh, empty context.
+
+    ``gateway serve`` runs inside the CLI's app context, which the workers inherit when they
+    fork. Flask reuses an app context already pushed for the same app instead of pushing one per
+    request, so without this every request of a worker would share one ``g``: one request's
+    database session and visibilities would be seen by the next (a stale session left holding
+    SQLite's write lock, a replaced policy still applied). A fresh context per request is what
+    any WSGI server gives ``wsgi.py``.
+    """
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return contextvars.Context().run(app, environ, start_response)
+    return serve
 
 
 def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
@@ -33,7 +50,7 @@ def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("accesslog", "-")
 
         def load(self):
-            return app
+            return isolated(app)
 
     _Server().run()
 
