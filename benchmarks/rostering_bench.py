@@ -14,7 +14,8 @@ and, on the same machine and settings, a bare Flask endpoint returning the gatew
 /users page as fixed bytes. It prints requests/s, p50 and p99 latency, and the two target ratios:
 offset-0 p50 / bare p50 (target <= 2) and offset-500000 p50 / offset-0 p50 (target <= 2).
 With --policy FILE (or --policy school-grade) the same requests run through an app with that
-sharing policy too, and each policy figure is divided by the share-everything app's. Last, in
+sharing policy too, on the same server, alternating with the share-everything app for --rounds
+rounds (medians printed), and each policy figure is divided by the share-everything app's. Last, in
 process, the cost of recording a 100-record page's disclosure (ledger on versus off).
 """
 from __future__ import annotations
@@ -172,8 +173,10 @@ def free_port() -> int:
 
 def start(command: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen:
     """Start a server and wait until ``probe`` answers."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    # The server's log goes to the work folder: a failed request's traceback is there.
+    log = open(Path(env["BENCH_LOG"]), "ab")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
+    log.close()
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -226,54 +229,83 @@ def sample_ids(port: int, token: str) -> dict[str, str]:
             "class": classes.json()["classes"][0]["sourcedId"]}
 
 
-def measure(backend: str, url: str, args, label: str, policy: Path | None, rows: list) -> None:
-    """Serve the gateway and measure every request for one app."""
-    started = time.perf_counter()
-    client_id, secret = create_credentials(url, policy)
-    if policy is not None:
-        print(f"  ({label}: policy set, its scope snapshot built, in {time.perf_counter() - started:.1f}s)")
+def measure(backend: str, url: str, args, rows: list) -> None:
+    """Serve the gateway once and measure every request for the share-everything app and (with
+    --policy) the restricted one, alternating the two apps for --rounds rounds so that both see
+    the same machine; each figure is the median of its rounds."""
+    apps = [("all", None)] + ([("policy", args.policy)] if args.policy else [])
+    credentials = {}
+    for label, policy in apps:
+        started = time.perf_counter()
+        credentials[label] = create_credentials(url, policy)
+        if policy is not None:
+            print(f"  ({label}: policy set, its scope snapshot built, in {time.perf_counter() - started:.1f}s)")
     port = free_port()
-    env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"))
+    env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"),
+               BENCH_LOG=str(args.workdir / "server.log"))
     server = start([sys.executable, "-m", "gateway", "serve", "--port", str(port),
                     "--workers", str(args.workers)], env, port, "/healthz")
     try:
-        token = requests.post(f"http://127.0.0.1:{port}/oauth/token", auth=(client_id, secret),
-                              data={"grant_type": "client_credentials"}, timeout=60).json()["access_token"]
-        ids = sample_ids(port, token)
-        email = urllib.parse.quote(f"email='{ids['email']}'")
-        total = int(requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=1",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=60).headers["X-Total-Count"])
-        deep = min(500000, max(0, total - 100))
-        print(f"  ({label}: {total:,} users visible; deep offset {deep:,})")
-        targets = [("users offset 0", f"/users?limit=100"),
-                   ("users deep offset", f"/users?limit=100&offset={deep}"),
-                   ("users filter email", f"/users?filter={email}"),
-                   ("class students", f"/classes/{ids['class']}/students"),
-                   ("user by id", f"/users/{ids['user']}")]
-        for name, path in targets:
-            full = f"http://127.0.0.1:{port}{BASE}{path}"
-            requests.get(full, headers={"Authorization": f"Bearer {token}"}, timeout=300)  # warm caches
-            result = wrk(full, token, args.seconds, args.connections)
-            rows.append((backend, label, name, result))
-            print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}{result['p50']:>9.2f}"
-                  f"{result['p99']:>9.2f}{result['errors']:>8}")
-        if label == "all":
-            page = requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100",
-                                headers={"Authorization": f"Bearer {token}"}, timeout=60).content
-            (args.workdir / "bare-page.json").write_bytes(page)
+        targets = {}
+        for label, _policy in apps:
+            client_id, secret = credentials[label]
+            issued = requests.post(f"http://127.0.0.1:{port}/oauth/token", auth=(client_id, secret),
+                                   data={"grant_type": "client_credentials"}, timeout=60)
+            if issued.status_code != 200:
+                raise SystemExit(f"{label}: no token: {issued.status_code} {issued.text[:300]}")
+            token = issued.json()["access_token"]
+            ids = sample_ids(port, token)
+            email = urllib.parse.quote(f"email='{ids['email']}'")
+            total = int(requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=1",
+                                     headers={"Authorization": f"Bearer {token}"}, timeout=60).headers["X-Total-Count"])
+            deep = min(500000, max(0, total - 100))
+            print(f"  ({label}: {total:,} users visible; deep offset {deep:,})")
+            targets[label] = (token, [("users offset 0", "/users?limit=100"),
+                                      ("users deep offset", f"/users?limit=100&offset={deep}"),
+                                      ("users filter email", f"/users?filter={email}"),
+                                      ("class students", f"/classes/{ids['class']}/students"),
+                                      ("user by id", f"/users/{ids['user']}")])
+        for index, name in enumerate(name for name, _ in targets["all"][1]):
+            results: dict[str, list] = {label: [] for label, _ in apps}
+            for _round in range(args.rounds):
+                for label, _policy in apps:
+                    token, paths = targets[label]
+                    full = f"http://127.0.0.1:{port}{BASE}{paths[index][1]}"
+                    for _ in range(args.workers * 2):  # warm each worker's caches
+                        requests.get(full, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+                    results[label].append(wrk(full, token, args.seconds, args.connections))
+            for label, _policy in apps:
+                result = _median(results[label])
+                rows.append((backend, label, name, result))
+                print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}{result['p50']:>9.2f}"
+                      f"{result['p99']:>9.2f}{result['errors']:>8}")
+        token = targets["all"][0]
+        page = requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=60).content
+        (args.workdir / "bare-page.json").write_bytes(page)
     finally:
         stop(server)
+
+
+def _median(results: list[dict]) -> dict:
+    """Each figure's median over rounds (errors: the total)."""
+    middle = len(results) // 2
+    out = {key: sorted(r[key] for r in results)[middle] for key in ("rps", "p50", "p99")}
+    out["errors"] = sum(r["errors"] for r in results)
+    return out
 
 
 def measure_bare(args, rows: list) -> None:
     """The bare Flask endpoint, same gunicorn settings, serving the gateway's first page."""
     port = free_port()
     env = dict(os.environ, BARE_PAGE_FILE=str(args.workdir / "bare-page.json"),
+               BENCH_LOG=str(args.workdir / "server.log"),
                PYTHONPATH=str(ROOT / "benchmarks"))
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = start([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "bare_app:app"], env, port, "/page")
     try:
-        result = wrk(f"http://127.0.0.1:{port}/page", None, args.seconds, args.connections)
+        result = _median([wrk(f"http://127.0.0.1:{port}/page", None, args.seconds, args.connections)
+                          for _round in range(args.rounds)])
         rows.append(("-", "bare", "fixed 100-record page", result))
         print(f"  {'-':<11}{'bare':<11}{'fixed 100-record page':<26}{result['rps']:>9,.0f}"
               f"{result['p50']:>9.2f}{result['p99']:>9.2f}{result['errors']:>8}")
@@ -289,6 +321,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="wrk runs per request and app (the apps alternate); medians are printed")
     parser.add_argument("--policy", type=Path,
                         help="also measure through an app with this sharing policy (a JSON file, "
                              f"or '{SCHOOL_GRADE}': half the schools, 8 grades, masked names)")
@@ -308,12 +342,10 @@ def main() -> None:
     for backend in backends:
         url = database_url(backend, args.workdir, args.postgresql_url, args.students)
         prepare(backend, url, args.postgresql_url, args.students, bundle)
-        measure(backend, url, args, "all", None, rows)
-        if args.policy:
-            try:
-                measure(backend, url, args, "policy", args.policy, rows)
-            except requests.RequestException as error:
-                print(f"  {backend}: the policy run failed: {error}")
+        try:
+            measure(backend, url, args, rows)
+        except requests.RequestException as error:
+            print(f"  {backend}: the run failed: {error}")
         ledger = ledger_overhead(url)
         ledgers[backend] = ledger
         print(f"  {backend}: in-process GET /users?limit=100: {ledger['recorded']:.2f} ms recorded, "
