@@ -25,6 +25,9 @@ def init_app(app: Flask) -> None:
     record each response's disclosures before it is sent."""
     app.extensions[EXTENSION] = sharing.PolicyCache()
     app.after_request(_record_disclosures)
+    # A request's visibilities hold its session: they must never outlive it, even where ``g``
+    # does (an app context pushed around several requests, see gateway.cli.serve.isolated).
+    app.teardown_request(lambda error: g.pop("visibilities", None))
 
 
 def _record_disclosures(response: Response) -> Response:
