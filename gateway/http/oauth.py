@@ -22,13 +22,21 @@ def _init_server(state) -> None:
     server.init_app(
         state.app,
         query_client=lambda client_id: oauth_server.query_client(request_session(), client_id),
-        save_token=lambda token, oauth_request: oauth_server.save_token(
-            request_session(), token, oauth_request, utcnow()),
+        save_token=_save_token,
     )
     # Read at issuance, so the setting can change without rebuilding the server.
     oauth_server.configure_server(
         server, lifetime=lambda: int(current_app.config["TOKEN_LIFETIME_SECONDS"]))
     state.app.extensions[EXTENSION] = server
+
+
+def _save_token(token: dict, oauth_request) -> None:
+    session = request_session()
+    # The client was read in this transaction. SQLite cannot turn a read transaction into a write
+    # once another worker has written meanwhile (SQLITE_BUSY_SNAPSHOT, a 500 at once): the token
+    # is written in a transaction of its own, which waits for the write lock instead.
+    session.commit()
+    oauth_server.save_token(session, token, oauth_request, utcnow())
 
 
 @blueprint.post("/oauth/token")
