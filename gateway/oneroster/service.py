@@ -421,7 +421,15 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         scope = _RecordingScope(visibility)
         parents = _resolve_parents(conn, endpoint, path_ids, district_id, version, visibility,
                                    scope, cache)
-        conditions = store.record_conditions(entity.name, district_id, scope, endpoint.kind)
+        selective = endpoint.relation is not None
+        # A filter may select few rows through an index of its own (an email, a sourcedId): its
+        # rows are then found that way and checked, not looked for along the driver's list.
+        driver = None if selective or condition is not None else scope.driver(
+            entity.name, store.ENTITY_TABLES[entity.name])
+        # Read through a driver, the rows are the driver's: the visibility's predicate for them
+        # would only be checked again (and PostgreSQL plans it as a scan of the whole list).
+        conditions = store.record_conditions(entity.name, district_id, scope, endpoint.kind,
+                                             visible=driver is None)
         if endpoint.relation is not None:
             conditions.append(store.relation_clause(endpoint.relation, district_id, parents,
                                                     scope))
@@ -431,11 +439,6 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
                                                           tuple(resolver.answers))
         cache_key = (district_id, version, endpoint.operation_id, parents, filter_key,
                      scope.key(conn))
-        selective = endpoint.relation is not None
-        # A filter may select few rows through an index of its own (an email, a sourcedId): its
-        # rows are then found that way and checked, not looked for along the driver's list.
-        driver = None if selective or condition is not None else scope.driver(
-            entity.name, store.ENTITY_TABLES[entity.name])
         query = RecordQuery(entity.name, tuple(conditions), keys, cache_key,
                             selective=selective, driver=driver)
         total = store.count_records(conn, query, cache)

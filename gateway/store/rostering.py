@@ -204,14 +204,18 @@ def kind_clause(entity: str, kind: str | None) -> ColumnElement[bool] | None:
 
 
 def record_conditions(entity: str, district_id: int, scope: RowScope,
-                      kind: str | None = None) -> list[ColumnElement[bool]]:
-    """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through."""
+                      kind: str | None = None, visible: bool = True) -> list[ColumnElement[bool]]:
+    """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through; without
+    ``scope``'s own predicate when ``visible`` is false (a :class:`Driver` of the scope's then
+    lists the rows), though it is still asked for, so that the scope knows it was used."""
     table = ENTITY_TABLES[entity]
     conditions = [table.c.district_id == district_id]
     clause = kind_clause(entity, kind)
     if clause is not None:
         conditions.append(clause)
-    conditions.extend(_visible(scope, entity))
+    scoped = _visible(scope, entity)
+    if visible:
+        conditions.extend(scoped)
     return conditions
 
 
@@ -652,6 +656,11 @@ def _page_statement(conn: Connection, query: RecordQuery, offset: int, limit: in
         step = min(offset // cache.stride, len(anchors))
         if step:
             conditions.append(_after(keys, anchors[step - 1]))
+            if keys != query.keys:
+                # Read through a driver: the same bound on the entity's own keys, which are equal,
+                # lets a merge join start both sides at the anchor (PostgreSQL does not carry a
+                # range across the join's equality).
+                conditions.append(_after(query.keys, anchors[step - 1]))
             skip = offset - step * cache.stride
     statement = (select(*record_columns(query.entity)).select_from(source).where(*conditions)
                  .order_by(*(key.order_by(query.selective) for key in keys)).limit(limit))
