@@ -57,7 +57,7 @@ def prepare(backend: str, url: str, pg_url: str, students: int, bundle: Path) ->
     """Migrate, and import the district unless it is already there."""
     from sqlalchemy import func, select, text
 
-    from gateway.oneroster.csv.importer import ImportOptions, import_bundle
+    from gateway.oneroster.csv.importer import import_bundle
     from gateway.store import Database
     from gateway.store.migrate import upgrade_database
     from gateway.store.models import District

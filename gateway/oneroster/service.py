@@ -124,9 +124,8 @@ class _RecordingScope:
 
     def driver(self, entity: str, table: Table) -> store.Driver | None:
         """The visibility's list of the visible rows of ``entity`` to read pages through, if it
-        keeps one (see :class:`gateway.store.rostering.Driver`)."""
-        driver = getattr(self.visibility, "driver", None)
-        return driver(entity, table) if driver is not None else None
+        keeps one."""
+        return self.visibility.driver(entity, table)
 
     def key(self, conn: Connection) -> Hashable:
         """The identity of the predicates used so far: the visibility's own ``cache_identity``

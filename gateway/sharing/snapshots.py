@@ -33,7 +33,7 @@ import functools
 import logging
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, insert, literal, select
+from sqlalchemy import Engine, and_, bindparam, delete, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,6 +43,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.sharing.policy import Policy, PolicyError, parse_policy
 from gateway.sharing.scope import CLASS_MEMBER, STUDENT_MEMBER, USER_MEMBER, Scope
 from gateway.store.models import Class, District, User, utcnow
+from gateway.store.rostering import district_data_version
 from gateway.store.sharing import ScopeMember, ScopeSnapshot, SharingPolicy
 
 logger = logging.getLogger(__name__)
@@ -141,11 +142,6 @@ def _drop_snapshots(conn: Connection, which: ColumnElement[bool]) -> None:
     conn.execute(delete(_SNAPSHOTS).where(which))
 
 
-def _data_version(conn: Connection, district_id: int) -> int:
-    return conn.execute(select(func.coalesce(_DISTRICTS.c.data_version, 0))
-                        .where(_DISTRICTS.c.id == district_id)).scalar_one()
-
-
 def refresh_policy_snapshot(conn: Connection, policy_id: int) -> int | None:
     """Bring one stored policy's snapshot to its current revision and its district's current data
     version (or drop its snapshots, if it restricts nothing). Call it in the transaction that
@@ -163,7 +159,7 @@ def refresh_policy_snapshot(conn: Connection, policy_id: int) -> int | None:
         return None
     return build_snapshot(conn, policy_id=row.id, revision=row.revision,
                           district_id=row.district_id,
-                          data_version=_data_version(conn, row.district_id), policy=policy)
+                          data_version=district_data_version(conn, row.district_id), policy=policy)
 
 
 def refresh_district_snapshots(conn: Connection, district_id: int) -> int:

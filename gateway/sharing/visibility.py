@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping, Protocol
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.store.rostering import Driver
+
 
 class Visibility(Protocol):
     """What one app may see of one district's roster."""
@@ -29,6 +31,10 @@ class Visibility(Protocol):
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """A predicate over ``table`` (the store table of OneRoster ``entity``: "org", "user",
         "class"...) that selects only the rows the app may see; None when nothing is hidden."""
+
+    def driver(self, entity: str, table: Table) -> Driver | None:
+        """A list of the visible rows of ``entity`` to read unfiltered pages through, when the
+        visibility keeps one (see :class:`gateway.store.rostering.Driver`); None otherwise."""
 
     def fields(self, entity: str) -> frozenset[str] | None:
         """The REST field names of ``entity`` that may leave (None: all of them)."""
@@ -53,6 +59,10 @@ class Unrestricted:
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """Nothing hidden."""
+        return None
+
+    def driver(self, entity: str, table: Table) -> Driver | None:
+        """No list: every row is visible."""
         return None
 
     def fields(self, entity: str) -> frozenset[str] | None:

@@ -161,6 +161,9 @@ class MaskingVisibility:
             return table.c.user_sourced_id != "u3"
         return None
 
+    def driver(self, entity, table):
+        return None
+
     def fields(self, entity):
         if entity == "user":
             return frozenset({"sourcedId", "status", "dateLastModified", "givenName", "familyName"})

@@ -303,6 +303,9 @@ class HideSchool:
                        table.c.primary_org_sourced_id != self.school)
         return None
 
+    def driver(self, entity, table):
+        return None
+
     def fields(self, entity):
         if entity == "user":
             return frozenset(ENTITIES["user"].field_names) - {"email"}
