@@ -12,14 +12,24 @@ import secrets
 
 from gateway.passwords import hash_password, verify_password
 
+def _argument_safe_token(nbytes: int) -> str:
+    """``secrets.token_urlsafe(nbytes)`` that never starts with ``-``: credentials are pasted as
+    command-line arguments (``gateway apps revoke CLIENT_ID``, ``curl -u ID:SECRET``), where a
+    leading dash reads as an option."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def generate_client_id() -> str:
     """A new public client identifier (URL-safe, so it survives HTTP Basic encoding untouched)."""
-    return secrets.token_urlsafe(18)
+    return _argument_safe_token(18)
 
 
 def generate_client_secret() -> str:
     """A new client secret with 256 bits of entropy."""
-    return secrets.token_urlsafe(32)
+    return _argument_safe_token(32)
 
 
 def generate_access_token() -> str:

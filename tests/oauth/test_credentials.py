@@ -43,3 +43,14 @@ def test_generated_values_are_long_random_and_url_safe():
 
 def test_access_token_hash_is_hex_sha256():
     assert hash_access_token("abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_client_ids_and_secrets_never_start_with_a_dash(monkeypatch):
+    # A leading dash makes `gateway apps revoke CLIENT_ID` (and `curl -u ID:SECRET`) read the
+    # credential as an option; token_urlsafe starts with one about once in 64 draws.
+    import secrets
+
+    draws = iter(["-dash-first", "fine-one", "-again", "fine-two"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(draws))
+    assert generate_client_id() == "fine-one"
+    assert generate_client_secret() == "fine-two"
