@@ -90,6 +90,7 @@ def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
     from gateway.oauth.service import register_app
     from gateway.sharing.policy import share_everything_document
     from gateway.sharing.service import app_district_id, set_policy
+    from gateway.sharing.snapshots import settle_snapshots
     from gateway.store import Database
     from gateway.store.models import District, utcnow
 
@@ -107,6 +108,7 @@ def create_credentials(url: str, policy: Path | None) -> tuple[str, str]:
         set_policy(session, app_id=credentials.app_id,
                    district_id=app_district_id(session, credentials.app_id, district),
                    document=document, now=utcnow())
+    settle_snapshots(database.engine)
     database.dispose()
     return credentials.client_id, credentials.client_secret
 

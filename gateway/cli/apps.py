@@ -16,6 +16,7 @@ from gateway.oauth.scopes import DEFAULT_SCOPES
 from gateway.oneroster.vocabulary import SCOPE_PREFIX
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import load_policy_file, parse_policy
+from gateway.sharing.snapshots import settle_snapshots
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
@@ -65,6 +66,8 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
                 district_id = sharing.app_district_id(session, created.app_id, district)
                 sharing.set_policy(session, app_id=created.app_id, district_id=district_id,
                                    document=document, now=now)
+        if document is not None:
+            settle_snapshots(get_database(current_app).engine)
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     if as_json:
@@ -197,6 +200,7 @@ def policy_command(app_id: str, policy_file: str, district: str | None) -> None:
             update = sharing.set_policy(session, app_id=app.id, district_id=district_id,
                                         document=document, now=utcnow())
             label = sharing.district_sourced_id(session, district_id)
+        settle_snapshots(get_database(current_app).engine)
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"policy of app {app.id} for district {label} set (revision {update.revision})")

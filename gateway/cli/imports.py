@@ -14,7 +14,7 @@ from gateway.http.session import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run)
-from gateway.sharing.snapshots import refresh_district_snapshots
+from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun, utcnow
 
@@ -116,6 +116,7 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
     if report.outcome == "applied":
         if snapshots_built:
+            settle_snapshots(database.engine)
             click.echo(f"sharing scopes refreshed for {snapshots_built} app(s)")
         click.echo("import applied")
     elif report.outcome == "dry-run":

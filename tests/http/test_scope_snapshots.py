@@ -113,3 +113,34 @@ def test_replacing_the_policy_replaces_the_snapshot(load_small, api_for, databas
     # Revision 2 only: k2 and k3, u2, u3, u4 and t-krab.
     assert snapshots(database) == [(2, 1, 6)]
     assert api.ids("/users") == ["u2", "u3", "u4", "t-krab"]
+
+
+def members_all_visible(database) -> bool:
+    """PostgreSQL: whether every page of scope_members is marked all-visible (vacuumed), so that
+    index-only probes need no heap visit."""
+    with database.engine.connect() as conn:
+        pages, visible = conn.exec_driver_sql(
+            "SELECT relpages, relallvisible FROM pg_class "
+            "WHERE oid = 'scope_members'::regclass").one()
+    return pages > 0 and visible == pages
+
+
+def test_cli_policy_and_import_leave_the_snapshot_vacuumed(load_small, database, runner,
+                                                            tmp_path):
+    rows = load_small()
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(POLICY))
+    result = runner.invoke(cli, ["apps", "create", "--district", "d1", "--name", "vendor",
+                                 "--policy", str(policy_file), "--json"])
+    assert result.exit_code == 0, result.output
+    assert snapshots(database) == [(1, 1, 4)]
+    if database.dialect == "postgresql":
+        assert members_all_visible(database)
+    for row in rows["enrollments"]:
+        if row["sourcedId"] == "e6":
+            row["classSourcedId"] = "k2"
+    result = runner.invoke(cli, ["import", str(write_bundle(tmp_path / "moved", rows))])
+    assert result.exit_code == 0, result.output
+    assert snapshots(database) == [(1, 2, 5)]
+    if database.dialect == "postgresql":
+        assert members_all_visible(database)
