@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from bundles import small_district, write_bundle
 from gateway.cli import cli
@@ -378,3 +378,56 @@ def test_a_delta_for_an_unknown_district_is_refused(runner, database, tmp_path):
     assert result.exit_code == 1
     assert ("manifest.csv: value 'd9', expected a district already in the store (this bundle has no orgs.csv "
             "row for it)") in result.output
+
+
+def index_definitions(database) -> set[str]:
+    """Every index of the store's tables, as the database defines it."""
+    with database.engine.connect() as conn:
+        if database.dialect == "postgresql":
+            query = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        else:
+            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        return set(conn.exec_driver_sql(query).scalars())
+
+
+def test_a_first_import_sets_indexes_aside_and_rebuilds_them_exactly(database, tmp_path):
+    """PostgreSQL builds the plain indexes of empty tables after the insert (see
+    _indexes_deferred_if_empty); whether committed or rolled back, the same indexes remain."""
+    before = index_definitions(database)
+    statements = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        path = write_bundle(tmp_path / "b", small_district())
+        with database.sessionmaker() as session:
+            assert import_bundle(session, path, ImportOptions()).outcome == "applied"
+            session.rollback()
+        assert index_definitions(database) == before
+        with database.session_scope() as session:
+            assert import_bundle(session, path, ImportOptions()).outcome == "applied"
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert index_definitions(database) == before
+    dropped = [s for s in statements if s.startswith("DROP INDEX")]
+    if database.dialect == "postgresql":
+        # Users, roles, enrollments...: every table that was empty, on both imports.
+        assert any("ix_enrollments_district_id_user_sourced_id" in s for s in dropped)
+        assert any("ix_users_district_id_email" in s for s in dropped)
+    else:
+        assert dropped == []
+    # A table that holds rows keeps its indexes: the next import (a change) drops none.
+    statements.clear()
+    files = small_district()
+    files["users"][0]["givenName"] = "Renamed"
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.session_scope() as session:
+            report = import_bundle(session, write_bundle(tmp_path / "c", files), ImportOptions())
+            assert report.outcome == "applied"
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s.startswith("DROP INDEX")] == []
+    assert index_definitions(database) == before
