@@ -11,7 +11,8 @@ workers) and measures with `wrk -t2 -c32 -d10s --latency`:
   GET /classes/{id}/students
   GET /users/{id}
 and, on the same machine and settings, a bare Flask endpoint returning the gateway's own first
-/users page as fixed bytes. It prints requests/s, p50 and p99 latency, and the two target ratios:
+/users page as fixed bytes, and the floor (benchmarks/floor_app.py): that fixed page behind the
+gateway's own token check and disclosure ledger, nothing read or serialized. It prints requests/s, p50 and p99 latency, and the two target ratios:
 offset-0 p50 / bare p50 (target <= 2) and offset-500000 p50 / offset-0 p50 (target <= 2).
 With --policy FILE (or --policy school-grade) the same requests run through an app with that
 sharing policy too, on the same server, alternating with the share-everything app for --rounds
@@ -229,7 +230,7 @@ def sample_ids(port: int, token: str) -> dict[str, str]:
             "class": classes.json()["classes"][0]["sourcedId"]}
 
 
-def measure(backend: str, url: str, args, rows: list) -> None:
+def measure(backend: str, url: str, args, rows: list) -> str:
     """Serve the gateway once and measure every request for the share-everything app and (with
     --policy) the restricted one, alternating the two apps for --rounds rounds so that both see
     the same machine; each figure is the median of its rounds."""
@@ -283,6 +284,32 @@ def measure(backend: str, url: str, args, rows: list) -> None:
         page = requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100",
                             headers={"Authorization": f"Bearer {token}"}, timeout=60).content
         (args.workdir / "bare-page.json").write_bytes(page)
+    finally:
+        stop(server)
+    return token
+
+
+def measure_floor(backend: str, url: str, args, rows: list, token: str) -> None:
+    """The floor (benchmarks/floor_app.py): the gateway's token check and disclosure record
+    around the fixed first page, same gunicorn settings, same token."""
+    port = free_port()
+    env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"),
+               BARE_PAGE_FILE=str(args.workdir / "bare-page.json"),
+               BENCH_LOG=str(args.workdir / "server.log"),
+               PYTHONPATH=os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)]))
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    server = start([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "floor_app:app"],
+                   env, port, "/healthz")
+    try:
+        for path, label, name in (("/floor", "floor", "token+ledger+fixed page"),
+                                  ("/floor/token", "floor-tok", "token+fixed page")):
+            target = f"http://127.0.0.1:{port}{path}"
+            assert requests.get(target, headers={"Authorization": f"Bearer {token}"}, timeout=60).ok
+            result = _median([wrk(target, token, args.seconds, args.connections)
+                              for _round in range(args.rounds)])
+            rows.append((backend, label, name, result))
+            print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}"
+                  f"{result['p50']:>9.2f}{result['p99']:>9.2f}{result['errors']:>8}")
     finally:
         stop(server)
 
@@ -343,7 +370,8 @@ def main() -> None:
         url = database_url(backend, args.workdir, args.postgresql_url, args.students)
         prepare(backend, url, args.postgresql_url, args.students, bundle)
         try:
-            measure(backend, url, args, rows)
+            token = measure(backend, url, args, rows)
+            measure_floor(backend, url, args, rows, token)
         except requests.RequestException as error:
             print(f"  {backend}: the run failed: {error}")
         ledger = ledger_overhead(url)
@@ -358,6 +386,11 @@ def main() -> None:
         deep = mine["users deep offset"]
         print(f"{backend}: offset-0 p50 / bare p50 = {first['p50'] / bare['p50']:.2f} (target <= 2); "
               f"deep-offset p50 / offset-0 p50 = {deep['p50'] / first['p50']:.2f} (target <= 2)")
+        floors = {label: r for b, label, n, r in rows if b == backend and label.startswith("floor")}
+        if len(floors) == 2:
+            print(f"{backend}: floor p50 / bare p50 = {floors['floor']['p50'] / bare['p50']:.2f} "
+                  "(token check and ledger append alone, no roster read); without the ledger "
+                  f"{floors['floor-tok']['p50'] / bare['p50']:.2f}")
         ledger = ledgers[backend]
         print(f"{backend}: the ledger adds {ledger['recorded'] / ledger['unrecorded'] - 1:.0%} to a "
               "100-record page (in-process; target <= 20%)")
