@@ -673,8 +673,14 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
              district=district_id, now=now)
 
 
+def _is_empty(conn: Connection, table: str) -> bool:
+    """Whether ``table`` holds no row this transaction can see."""
+    return not conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table})").scalar()
+
+
 @contextmanager
-def _indexes_deferred_if_empty(conn: Connection, store_table: str) -> Iterator[None]:
+def _indexes_deferred_if_empty(conn: Connection, store_table: str,
+                               empty: bool | None = None) -> Iterator[None]:
     """On PostgreSQL, when the store table is empty (a gateway's first import), drop its plain
     indexes for the insert and build them afterwards; otherwise do nothing.
 
@@ -684,9 +690,11 @@ def _indexes_deferred_if_empty(conn: Connection, store_table: str) -> Iterator[N
     The definitions are read back from the catalog, so the rebuilt indexes are exactly what
     the migrations made. DDL is transactional: a rollback restores the indexes. The price is an
     exclusive lock on the table until commit, which on an empty table keeps nobody from data;
-    a table that already holds rows (another district's, or this one's) is never locked so."""
-    if conn.dialect.name != "postgresql" or conn.exec_driver_sql(
-            f"SELECT EXISTS (SELECT 1 FROM {store_table})").scalar():
+    a table that already holds rows (another district's, or this one's) is never locked so.
+    ``empty``: what the caller saw before its own deletes (default: look now)."""
+    if empty is None:
+        empty = _is_empty(conn, store_table)
+    if conn.dialect.name != "postgresql" or not empty:
         yield
         return
     definitions = conn.execute(text("""
@@ -716,9 +724,12 @@ def _refresh_statistics(conn: Connection, staging: _Staging) -> None:
 def _replace_links(conn: Connection, staging: _Staging, table: Table, attribute: str,
                    link_table: str, owner: str, target: str, district_id: int) -> None:
     """Make the link table say exactly what the staged rows say for their owners."""
+    # Whether the table was empty before this transaction's DELETE: rows it deletes are still
+    # there for every other reader, who must not be locked out.
+    was_empty = _is_empty(conn, link_table)
     _run(conn, f"DELETE FROM {link_table} WHERE district_id = :district AND {owner} IN "
                f"(SELECT sourced_id FROM {table.name})", district=district_id)
-    with _indexes_deferred_if_empty(conn, link_table):
+    with _indexes_deferred_if_empty(conn, link_table, empty=was_empty):
         _run(conn, f"""
             INSERT INTO {link_table} (district_id, {owner}, {target})
             SELECT DISTINCT :district, items.owner, items.ref FROM ({staging.list_items(table, attribute)}) items""",

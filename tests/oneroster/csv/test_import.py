@@ -418,7 +418,7 @@ def test_a_first_import_sets_indexes_aside_and_rebuilds_them_exactly(database, t
         assert any("ix_users_district_id_email" in s for s in dropped)
     else:
         assert dropped == []
-    # A table that holds rows keeps its indexes: the next import (a change) drops none.
+    # A table that holds rows keeps its indexes on the next import (a change).
     statements.clear()
     files = small_district()
     files["users"][0]["givenName"] = "Renamed"
@@ -429,5 +429,7 @@ def test_a_first_import_sets_indexes_aside_and_rebuilds_them_exactly(database, t
             assert report.outcome == "applied"
     finally:
         event.remove(database.engine, "before_cursor_execute", seen)
-    assert [s for s in statements if s.startswith("DROP INDEX")] == []
+    # Only user_agents is still empty (the small district has no agents): its indexes alone may
+    # be set aside again.
+    assert [s for s in statements if s.startswith("DROP INDEX") and "user_agents" not in s] == []
     assert index_definitions(database) == before
