@@ -205,11 +205,10 @@ def build_missing_snapshot(bind: Engine | Connection, app_id: int, district_id: 
                 _POLICIES.c.app_id == app_id, _POLICIES.c.district_id == district_id)).scalar()
             if policy_id is None:
                 return False
-            built = refresh_policy_snapshot(conn, policy_id) is not None
+            # Not settled here: the calling request's open transaction is older than these
+            # rows, so a VACUUM now could not mark them all-visible; autovacuum will.
+            return refresh_policy_snapshot(conn, policy_id) is not None
     except SQLAlchemyError:
         logger.exception("could not build the scope snapshot of app %s in district %s",
                          app_id, district_id)
         return False
-    if built:
-        settle_snapshots(bind)
-    return built
