@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.errors import Forbidden, Unauthorized
 from gateway.oauth.credentials import hash_access_token
 from gateway.oauth.scopes import parse_scope
+from gateway.sharing.contract import contract_refusal
 from gateway.store.apps import AccessToken, AppClient
 from gateway.store.sharing import SharingPolicy
 
@@ -86,13 +87,9 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime) -
         raise _invalid_token("The access token has been revoked.")
     if row.expires_at <= now:
         raise _invalid_token("The access token has expired.")
-    today = now.date()
-    if row.contract_start is not None and today < row.contract_start:
-        raise _invalid_token(f"The district's contract with this app starts on "
-                             f"{row.contract_start.isoformat()}.")
-    if row.contract_end is not None and today > row.contract_end:
-        raise _invalid_token(f"The district's contract with this app ended on "
-                             f"{row.contract_end.isoformat()}.")
+    refusal = contract_refusal(row.contract_start, row.contract_end, now.date())
+    if refusal is not None:
+        raise _invalid_token(refusal)
     version = None if row.policy_id is None else (
         row.policy_id, row.policy_revision, row.policy_updated_at.isoformat())
     return AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from gateway.oauth.credentials import generate_access_token, verify_client_secret
 from gateway.oauth.scopes import token_scope
-from gateway.oauth.service import contract_window, find_active_client, record_token
+from gateway.oauth.service import find_active_client, record_token
+from gateway.sharing.contract import ContractWindow, contract_refusal, contract_window
 from gateway.store.apps import AppClient
 from gateway.store.models import utcnow
 
@@ -28,8 +29,7 @@ GRANT_TYPE = "client_credentials"
 class OAuthClient(ClientMixin):
     """An :class:`AppClient` row as authlib's token endpoint sees it."""
 
-    def __init__(self, record: AppClient,
-                 contract: tuple[dt.date | None, dt.date | None] | None = None) -> None:
+    def __init__(self, record: AppClient, contract: ContractWindow | None = None) -> None:
         self.record = record
         # The contract window of the district's sharing policy for the app, if it sets one.
         self.contract = contract
@@ -38,14 +38,7 @@ class OAuthClient(ClientMixin):
         """Why no token may be issued on ``today`` (outside the contract window), else None."""
         if self.contract is None:
             return None
-        start, end = self.contract
-        if start is not None and today < start:
-            return (f"The district's contract with this app starts on {start.isoformat()}; no "
-                    f"access tokens are issued before then.")
-        if end is not None and today > end:
-            return (f"The district's contract with this app ended on {end.isoformat()}; no "
-                    f"access tokens are issued after it.")
-        return None
+        return contract_refusal(*self.contract, today, token_endpoint=True)
 
     def get_client_id(self) -> str:
         """The public client identifier."""

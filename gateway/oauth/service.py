@@ -17,7 +17,6 @@ from gateway.oauth import credentials
 from gateway.oauth.scopes import DEFAULT_SCOPES, GRANTABLE_SCOPES, format_scope, parse_scope
 from gateway.store.apps import AccessToken, App, AppClient
 from gateway.store.models import District
-from gateway.store.sharing import SharingPolicy
 
 
 class UnknownDistrict(UsageError):
@@ -167,14 +166,3 @@ def record_token(session: Session, client: AppClient, *, access_token: str, scop
     session.add(token)
     session.flush()
     return token
-
-
-def contract_window(session: Session, app_id: int,
-                    district_id: int) -> tuple[dt.date | None, dt.date | None] | None:
-    """The contract window (start, end; both days included) of the district's sharing policy for
-    the app, or None when there is no policy or it sets no window."""
-    row = session.execute(select(SharingPolicy.contract_start, SharingPolicy.contract_end).where(
-        SharingPolicy.app_id == app_id, SharingPolicy.district_id == district_id)).one_or_none()
-    if row is None or (row.contract_start is None and row.contract_end is None):
-        return None
-    return row.contract_start, row.contract_end

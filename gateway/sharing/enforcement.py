@@ -73,10 +73,15 @@ class PolicyVisibility:
 
     def __init__(self, policy: Policy | None, *, session: Session, app_id: int, district_id: int,
                  pseudonyms: Pseudonymizer, ledger: LedgerWriter | None,
+                 closed: str | None = None,
                  cache_identity: tuple[Any, ...] | None = None,
                  members: ColumnElement[Any] | None = None,
                  clauses: dict[tuple[str, Table], ColumnElement[bool]] | None = None) -> None:
-        self.policy = policy
+        # A policy outside its contract window shares nothing: the visibility is that of no
+        # policy, and ``closed`` says why.
+        self.closed = closed
+        self.policy = None if closed is not None else policy
+        policy = self.policy
         self.session = session
         self.app_id = app_id
         self.district_id = district_id
@@ -94,6 +99,11 @@ class PolicyVisibility:
         # When the policy's version is known: a hashable naming exactly these predicates, so the
         # page cache need not compile them to build its keys.
         self.cache_identity = cache_identity
+
+    def refusal(self) -> str | None:
+        """Why the app may see nothing of the district right now (its contract is not in
+        force), else None."""
+        return self.closed
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -388,6 +398,11 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
         policy = cache.policy(identity, load)
     else:
         policy = load()
+    closed = None if policy is None else policy.contract_refusal(clock().date())
+    if closed is not None:
+        # Outside the contract: the predicates of no policy, under a key of their own.
+        policy = None
+        identity = None if identity is None else (*identity, "closed")
     members = None
     if snapshots.needs_snapshot(policy):
         if snapshots.snapshot_ready(session, app_id, district_id):
@@ -401,5 +416,5 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
         pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
         ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
                             deferred=deferred_ledger),
-        cache_identity=identity, members=members,
+        closed=closed, cache_identity=identity, members=members,
         clauses=None if identity is None else cache.clauses((identity, members is not None)))

@@ -212,8 +212,12 @@ class Policy:
 
     def in_contract(self, today: dt.date) -> bool:
         """Whether ``today`` lies in the contract window (both ends included)."""
-        return ((self.contract_start is None or self.contract_start <= today)
-                and (self.contract_end is None or today <= self.contract_end))
+        return self.contract_refusal(today) is None
+
+    def contract_refusal(self, today: dt.date) -> str | None:
+        """Why the policy is not in force on ``today`` (outside its contract window), else None."""
+        from gateway.sharing.contract import contract_refusal
+        return contract_refusal(self.contract_start, self.contract_end, today)
 
 
 # ----------------------------------------------------------------------------------- the schema

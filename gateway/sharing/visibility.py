@@ -28,6 +28,12 @@ from gateway.store.rostering import Driver
 class Visibility(Protocol):
     """What one app may see of one district's roster."""
 
+    def refusal(self) -> str | None:
+        """Why the app may see nothing of the district right now (e.g. its contract is not in
+        force, :mod:`gateway.sharing.contract`), else None. Channels that act beyond reading
+        rows (issuing a launch, listing a tool) refuse with this reason; for reads, ``where``
+        already hides everything."""
+
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """A predicate over ``table`` (the store table of OneRoster ``entity``: "org", "user",
         "class"...) that selects only the rows the app may see; None when nothing is hidden."""
@@ -56,6 +62,10 @@ class Visibility(Protocol):
 
 class Unrestricted:
     """The identity visibility: every record and field, ids unchanged, nothing recorded."""
+
+    def refusal(self) -> str | None:
+        """Never closed."""
+        return None
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """Nothing hidden."""

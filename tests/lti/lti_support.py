@@ -154,6 +154,9 @@ class MaskingVisibility:
     def __init__(self) -> None:
         self.disclosures: list[tuple[str, str, str, list[dict], list[str]]] = []
 
+    def refusal(self):
+        return None
+
     def where(self, entity, table):
         if entity == "user":
             return table.c.sourced_id != "u3"

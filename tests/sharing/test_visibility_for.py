@@ -5,7 +5,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from gateway.sharing import PolicyVisibility, Unrestricted, Visibility, visibility_for
+from gateway.sharing import (PolicyCache, PolicyVisibility, Unrestricted, Visibility,
+                             visibility_for)
 from gateway.sharing.service import set_policy
 from gateway.store.models import User, utcnow
 from gateway.store.sharing import LedgerEntry
@@ -50,6 +51,32 @@ def test_the_stored_policy_applies_and_the_ledger_writes_in_the_session(session,
 
 def test_both_implementations_satisfy_the_contract(session, small):
     # The protocol is structural; both must offer every method the channels call.
-    for name in ("where", "fields", "filterable", "resolve_id", "present", "disclosed"):
+    for name in ("refusal", "where", "fields", "filterable", "resolve_id", "present", "disclosed"):
         assert callable(getattr(Unrestricted(), name))
         assert callable(getattr(PolicyVisibility, name))
+
+
+def test_outside_the_contract_window_the_policy_shares_nothing(session, register, small):
+    creds = register()
+    document = {**MINIMUM_POLICY, "schools": ["s1"],
+                "contract": {"start": "2026-08-01", "end": "2027-07-31"}}
+    set_policy(session, app_id=creds.app_id, district_id=small, document=document, now=utcnow())
+    cache = PolicyCache()
+    version = ("v", 1)
+
+    def at(day: dt.date):
+        return visibility_for(session, app_id=creds.app_id, district_id=small, secret_key=SECRET,
+                              clock=lambda: dt.datetime.combine(day, dt.time(8)),
+                              policy_version=version, cache=cache)
+
+    inside = at(dt.date(2027, 7, 31))
+    assert inside.refusal() is None and visible_users(session, inside) == ["t-hoover", "u1"]
+    after = at(dt.date(2027, 8, 1))
+    assert after.refusal() == "The district's contract with this app ended on 2027-07-31."
+    assert after.policy is None and visible_users(session, after) == []
+    assert after.fields("user") == frozenset({"sourcedId", "status", "dateLastModified"})
+    before = at(dt.date(2026, 7, 31))
+    assert before.refusal() == "The district's contract with this app starts on 2026-08-01."
+    assert visible_users(session, before) == []
+    # The cached predicates of the policy version in force are not the closed ones.
+    assert visible_users(session, at(dt.date(2026, 8, 1))) == ["t-hoover", "u1"]

@@ -30,6 +30,7 @@ from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import find_tool_by_client_id, tool_key_lookup
 from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
                                            unverified_claims, verify_tool_jwt)
+from gateway.sharing.contract import app_contract_refusal
 from gateway.store.lti import DeepLinkRequest
 from gateway.store.models import Class
 
@@ -85,6 +86,9 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
                   if isinstance(deployment_id, str) else None)
     if deployment is None:
         raise BadRequest("The deep linking response names a deployment that is not registered.")
+    refusal = app_contract_refusal(session, tool.app_id, deployment.district_id, now.date())
+    if refusal is not None:
+        raise BadRequest(refusal)
     data = claims.get(v.DL_DATA)
     request = session.execute(select(DeepLinkRequest).where(
         DeepLinkRequest.data == data, DeepLinkRequest.deployment_id == deployment.id)

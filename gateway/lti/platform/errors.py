@@ -92,6 +92,13 @@ class InvalidGrant(OAuthError):
     error = "unsupported_grant_type"
 
 
+class UnauthorizedClient(OAuthError):
+    """The client is authenticated but may not have a token now (RFC 6749 §5.2
+    unauthorized_client), e.g. outside its district's contract window."""
+
+    error = "unauthorized_client"
+
+
 class InvalidScope(OAuthError):
     """A requested scope is unknown or not allowed to this tool (RFC 6749 §5.2 invalid_scope)."""
 

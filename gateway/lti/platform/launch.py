@@ -35,6 +35,7 @@ from gateway.lti.platform.messages import (Launch, build_claims, enrollment_role
 from gateway.lti.platform.portal import PortalUser, VisibilityOf
 from gateway.lti.platform.registration import live_deployment
 from gateway.lti.platform.settings import LtiSettings
+from gateway.sharing.visibility import Visibility
 from gateway.store.lti import TOOL_APPROVED, DeepLinkRequest, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, User
 
@@ -99,6 +100,14 @@ def _initiation(session: Session, keyring: KeyRing, settings: LtiSettings, *, to
         "client_id": tool.client_id})
 
 
+def _require_shared(session: Session, visibility: Visibility, me: User, klass: Class) -> None:
+    """Refuse unless the app may see this person in this class (its contract in force, both in
+    its policy's scope)."""
+    refusal = visibility.refusal()
+    if refusal is not None or not visible_to(session, visibility, me, klass):
+        raise NotAllowed(refusal or "Your district does not share this class with this tool.")
+
+
 def begin_launch(session: Session, keyring: KeyRing, settings: LtiSettings, *, user: PortalUser,
                  link_id: str, visibility_of: VisibilityOf, now: dt.datetime) -> LoginInitiation:
     """Start launching the resource link ``link_id`` for the signed-in ``user``."""
@@ -113,8 +122,7 @@ def begin_launch(session: Session, keyring: KeyRing, settings: LtiSettings, *, u
     if not _enrolled_roles(session, me, klass):
         raise NotAllowed("This link is in a class you are not enrolled in.")
     visibility = visibility_of(tool.app_id, deployment.district_id)
-    if not visible_to(session, visibility, me, klass):
-        raise NotAllowed("Your district does not share this class with this tool.")
+    _require_shared(session, visibility, me, klass)
     login_hint = presented_user(me, visibility)["sourcedId"]
     return _initiation(session, keyring, settings, tool=tool, deployment=deployment, me=me,
                        login_hint=login_hint, target_link_uri=link.url or tool.target_link_uri,
@@ -135,8 +143,7 @@ def begin_deep_linking(session: Session, keyring: KeyRing, settings: LtiSettings
     if not v.INSTRUCTOR_ENROLLMENT_ROLES.intersection(_enrolled_roles(session, me, klass)):
         raise NotAllowed("Only the class's instructors may add content to it.")
     visibility = visibility_of(tool.app_id, deployment.district_id)
-    if not visible_to(session, visibility, me, klass):
-        raise NotAllowed("Your district does not share this class with this tool.")
+    _require_shared(session, visibility, me, klass)
     login_hint = presented_user(me, visibility)["sourcedId"]
     return _initiation(session, keyring, settings, tool=tool, deployment=deployment, me=me,
                        login_hint=login_hint, target_link_uri=tool.deep_linking_uri,
@@ -229,8 +236,7 @@ def authorize(session: Session, keyring: KeyRing, settings: LtiSettings, *,
                      and not v.INSTRUCTOR_ENROLLMENT_ROLES.intersection(roles)):
         raise NotAllowed("You are no longer enrolled in this class.")
     visibility = visibility_of(tool.app_id, deployment.district_id)
-    if not visible_to(session, visibility, me, klass):
-        raise NotAllowed("Your district does not share this class with this tool.")
+    _require_shared(session, visibility, me, klass)
     if message_type == v.DEEP_LINKING_REQUEST:
         data = secrets.token_urlsafe(24)
         session.add(DeepLinkRequest(

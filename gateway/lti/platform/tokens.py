@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from gateway.lti.platform import replay
 from gateway.lti.platform.errors import (InsufficientScope, InvalidClient, InvalidGrant,
-                                         InvalidScope, InvalidToken, OAuthError, ServiceNotFound)
+                                         InvalidScope, InvalidToken, OAuthError, ServiceNotFound,
+                                         UnauthorizedClient)
 from gateway.lti.platform.messages import visible
 from gateway.lti.platform.portal import VisibilityOf
 from gateway.lti.platform.registration import tool_deployment
@@ -30,6 +31,7 @@ from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times,
                                            unverified_claims, verify_tool_jwt)
 from gateway.lti.platform.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
 from gateway.oauth.scopes import format_scope, parse_scope
+from gateway.sharing.contract import app_contract_refusal
 from gateway.sharing.visibility import Visibility
 from gateway.store.lti import TOOL_APPROVED, Deployment, ServiceToken, Tool
 from gateway.store.models import Class
@@ -107,6 +109,7 @@ def issue_service_token(session: Session, tool_keys: ToolKeys, settings: LtiSett
             raise TokenRejected("it must carry a jti")
     except TokenRejected as error:
         raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
+    _require_contract(session, tool, now)
     scopes = _issued_scopes(parse_scope(tool.scope), parse_scope(form.get("scope")))
     expires = dt.datetime.fromtimestamp(claims["exp"] + settings.leeway, dt.timezone.utc)
     try:
@@ -120,6 +123,18 @@ def issue_service_token(session: Session, tool_keys: ToolKeys, settings: LtiSett
                              expires_at=now + dt.timedelta(seconds=settings.service_token_lifetime)))
     session.flush()
     return IssuedToken(token, settings.service_token_lifetime, format_scope(scopes))
+
+
+def _require_contract(session: Session, tool: Tool, now: dt.datetime) -> None:
+    """Refuse a token to a tool none of whose districts has its app's contract in force (RFC
+    6749 §5.2 unauthorized_client, as the OneRoster token endpoint does): every service call it
+    could make would be refused."""
+    districts = session.execute(select(Deployment.district_id).where(
+        Deployment.tool_id == tool.id).distinct()).scalars().all()
+    refusals = [app_contract_refusal(session, tool.app_id, district_id, now.date(),
+                                     token_endpoint=True) for district_id in districts]
+    if refusals and all(refusals):
+        raise UnauthorizedClient(refusals[0])
 
 
 def _issued_scopes(allowed: list[str], asked: list[str]) -> list[str]:
@@ -200,6 +215,9 @@ def resolve_context(session: Session, grant: ServiceGrant, deployment_id: str, c
     if deployment is None:
         raise ServiceNotFound("This tool has no deployment with that id.")
     visibility = visibility_of(grant.tool.app_id, deployment.district_id)
+    refusal = visibility.refusal()
+    if refusal is not None:
+        raise InvalidToken(refusal, headers=_challenge("invalid_token"))
     stored = visibility.resolve_id("class", context_id)
     klass = session.execute(select(Class).where(
         Class.district_id == deployment.district_id, Class.sourced_id == stored,
