@@ -19,12 +19,14 @@ def reset_database(backend: str, workdir: Path, pg_url: str, name: str) -> str:
     """Empty benchmark ``name``'s database, migrate it to the newest schema, return its URL."""
     from sqlalchemy import text
 
-    from gateway.store import Database
+    from gateway.store import Database, ledger_database_path
     from gateway.store.migrate import upgrade_database
 
     if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{workdir / f'{name}.sqlite3'}{suffix}").unlink(missing_ok=True)
+        store = str(workdir / f"{name}.sqlite3")
+        for path in (store, ledger_database_path(store)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     else:
         admin = Database(pg_url)
         with admin.engine.begin() as conn:

@@ -233,7 +233,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         print(f"verify   {result.entries:,} entries in {time.perf_counter() - began:,.0f} s: "
               f"{'intact' if result.ok else result.problems[:3]}", flush=True)
     if backend == "sqlite":
-        size = sum(p.stat().st_size for p in args.workdir.glob("ledger_bench.sqlite3*"))
+        size = sum(p.stat().st_size for p in args.workdir.glob("ledger_bench*.sqlite3*"))
         print(f"size     {size / 2**30:.2f} GiB on disk", flush=True)
     database.dispose()
 

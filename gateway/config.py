@@ -14,6 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "MASS_CHANGE_THRESHOLD": 0.25,
     # How many row-level problems an import keeps in full; the rest are counted.
     "IMPORT_MAX_REPORTED_ERRORS": 1000,
+    # SQLite: how long an import or another command that changes the store waits for the one
+    # changing it now to finish (a nightly import of a large district can take minutes).
+    "STORE_WRITE_WAIT_SECONDS": 600.0,
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
@@ -47,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
 _CONVERTERS = {
     "MASS_CHANGE_THRESHOLD": float,
     "IMPORT_MAX_REPORTED_ERRORS": int,
+    "STORE_WRITE_WAIT_SECONDS": float,
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,

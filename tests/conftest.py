@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway import create_app
-from gateway.store import Database
+from gateway.store import Database, ledger_database_path
 from gateway.store.migrate import upgrade_database
 from gateway.store.schema import metadata
 
@@ -68,6 +68,8 @@ def database_url(_migrated_template, tmp_path) -> str:
         return
     path = tmp_path / "gateway.sqlite3"
     shutil.copyfile(_migrated_template, path)
+    # The ledger's own file goes along (gateway.store.ledger_database_path).
+    shutil.copyfile(ledger_database_path(_migrated_template), ledger_database_path(str(path)))
     yield f"sqlite:///{path}"
 
 

@@ -26,10 +26,11 @@ def apps_group() -> None:
     """Manage the apps that read district data through the OneRoster REST service."""
 
 
-def _session_scope():
+def _session_scope(write: bool = False):
+    # ``write``: the command changes the store (on SQLite it waits for a running import).
     database = get_database(current_app)
     ensure_schema(database)
-    return database.session_scope()
+    return database.session_scope(write=write)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -58,7 +59,7 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
                 if scopes and set(scopes) != set(policy.scopes):
                     raise UsageError("--scope and the policy's scopes disagree: give one of them")
                 scopes = policy.scopes
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             now = utcnow()
             created = service.register_app(session, name=name, district_sourced_id=district,
                                            scopes=scopes, now=now)
@@ -116,7 +117,7 @@ def list_command(as_json: bool) -> None:
 def revoke_command(app_or_client_id: str) -> None:
     """Revoke a client (by client_id) or all clients of an app (by app id), and their tokens."""
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             revocation = service.revoke(session, app_or_client_id, now=utcnow())
     except UsageError as error:
         raise click.ClickException(str(error)) from error
@@ -192,7 +193,7 @@ def policy_command(app_id: str, policy_file: str, district: str | None) -> None:
     """Replace APP_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
     try:
         document = load_policy_file(policy_file)
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             app = sharing.find_app(session, app_id)
             district_id = sharing.app_district_id(session, app.id, district)
             preview = sharing.preview_policy(session, app_id=app.id, district_id=district_id,

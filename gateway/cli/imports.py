@@ -15,6 +15,7 @@ from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run)
 from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
+from gateway.store import StoreBusy
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun, utcnow
 
@@ -87,7 +88,8 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     started = utcnow()
     progress = _ByteProgress()
     try:
-        with database.session_scope() as session:
+        # A dry run writes nothing and need not wait for another import.
+        with database.session_scope(write=not dry_run) as session:
             report = import_bundle(session, path, options, progress)
             if report.outcome == "applied":
                 # The apps' scopes follow the new data in the same transaction (see
@@ -97,7 +99,7 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
                 record_import_run(session, report, started)
             else:
                 session.rollback()
-    except BundleError as exc:
+    except (BundleError, StoreBusy) as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
         # The import's transaction was rolled back; keep a trace of the attempt for admins.

@@ -21,10 +21,11 @@ def keys_group() -> None:
     """Manage the keys the LTI platform signs launches with."""
 
 
-def _session_scope():
+def _session_scope(write: bool = False):
+    # ``write``: the command changes the store (on SQLite it waits for a running import).
     database = get_database(current_app)
     ensure_schema(database)
-    return database.session_scope()
+    return database.session_scope(write=write)
 
 
 @keys_group.command("rotate")
@@ -32,7 +33,7 @@ def _session_scope():
 def rotate_command() -> None:
     """Start signing with a new key; the old one stays published until its tokens expire."""
     settings = LtiSettings.from_config(current_app.config)
-    with _session_scope() as session:
+    with _session_scope(write=True) as session:
         rotation = rotate_keys(session, derive_encryption_key(current_app.config["SECRET_KEY"]),
                                utcnow(), settings.key_window)
     click.echo(f"signing key: {rotation.kid}")

@@ -20,10 +20,11 @@ def ledger_group() -> None:
     """The record of what left for which app (FERPA record of disclosures)."""
 
 
-def _session_scope():
+def _session_scope(write: bool = False):
+    # ``write``: the command changes the store (on SQLite it waits for a running import).
     database = get_database(current_app)
     ensure_schema(database)
-    return database.session_scope()
+    return database.session_scope(write=write)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -129,7 +130,7 @@ def prune_command(district: str | None, days: int | None) -> None:
     now = utcnow()
     cutoff = now - dt.timedelta(days=days)
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             ids = ([ledger.find_district_id(session, district)] if district
                    else ledger.ledger_district_ids(session))
             done = [(_district_label(session, i),

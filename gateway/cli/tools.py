@@ -24,10 +24,11 @@ def tools_group() -> None:
     """Manage the LTI 1.3 tools apps launch into from the portal."""
 
 
-def _session_scope():
+def _session_scope(write: bool = False):
+    # ``write``: the command changes the store (on SQLite it waits for a running import).
     database = get_database(current_app)
     ensure_schema(database)
-    return database.session_scope()
+    return database.session_scope(write=write)
 
 
 def _custom(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -75,7 +76,7 @@ def register_command(app: str, district: str | None, name: str | None, login_url
     try:
         public_jwks = (registration.public_jwks_from(Path(public_key).read_text())
                        if public_key else None)
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             registered = registration.register_tool(
                 session, app=app, district=district, name=name, login_url=login_url,
                 redirect_uris=redirect_uris, target_link_uri=target_link_uri, jwks_url=jwks_url,
@@ -129,7 +130,7 @@ def list_command(as_json: bool) -> None:
 def approve_command(client_id: str) -> None:
     """Approve a tool that registered itself, so it can launch and use services."""
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             tool = registration.approve_tool(session, client_id, utcnow())
             name = tool.name
     except UsageError as error:
@@ -145,7 +146,7 @@ def approve_command(client_id: str) -> None:
 def deploy_command(client_id: str, district: str) -> None:
     """Deploy tool CLIENT_ID in another district and print the deployment_id."""
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             deployment_id = registration.deploy_tool(session, client_id, district, utcnow()).deployment_id
     except UsageError as error:
         raise click.ClickException(str(error)) from error
@@ -166,7 +167,7 @@ def place_command(client_id: str, class_id: str, district: str | None, title: st
                   text: str | None, custom: tuple[str, ...], as_json: bool) -> None:
     """Place tool CLIENT_ID in a class: its members see it on the portal."""
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             link = registration.place_tool(session, client_id=client_id, class_sourced_id=class_id,
                                            district=district, title=title, text=text,
                                            custom=_custom(custom), now=utcnow())
@@ -189,7 +190,7 @@ def invite_command(app: str, district: str | None, tool_url: str | None, as_json
     """Make a one-time registration token for LTI Dynamic Registration."""
     settings = LtiSettings.from_config(current_app.config)
     try:
-        with _session_scope() as session:
+        with _session_scope(write=True) as session:
             token, expires = dynamic.create_registration_token(
                 session, app=app, district=district, settings=settings, now=utcnow())
     except UsageError as error:

@@ -28,7 +28,7 @@ def set_password_command(username: str, password: str | None, district: str | No
     database = get_database(current_app)
     ensure_schema(database)
     try:
-        with database.session_scope() as session:
+        with database.session_scope(write=True) as session:
             user = set_password(session, username, password, district)
     except UsageError as error:
         raise click.ClickException(str(error)) from error

@@ -11,7 +11,7 @@ def init_app(app: Flask) -> None:
     """Bind a :class:`Database` to the app and finish each request's session at teardown."""
     url = app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
     app.config["DATABASE_URL"] = url
-    app.extensions["gateway.db"] = Database(url)
+    app.extensions["gateway.db"] = Database(url, app.config["STORE_WRITE_WAIT_SECONDS"])
 
     @app.teardown_request
     def _finish_session(error):

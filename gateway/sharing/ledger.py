@@ -21,6 +21,9 @@ removed entry's seq and hash), from which the rest still verifies.
 Appending locks the district's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one
 writer at a time anyway), so concurrent requests never fork the chain. It runs in the caller's
 session and transaction: a request that fails records nothing, and nothing leaves unrecorded.
+On SQLite the ledger's tables are in a file of their own, attached to every connection (see
+:func:`gateway.store.ledger_database_path`): appends take that file's write lock, never the
+store's, so apps' reads are recorded while an import holds the store.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import UsageError
@@ -25,14 +26,74 @@ def default_database_url(instance_path: str | os.PathLike[str]) -> str:
     return f"sqlite:///{path / DEFAULT_SQLITE_NAME}"
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # Foreign keys are off by default in SQLite; WAL lets the API read while an import writes.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+LEDGER_SCHEMA = "ledger"
+"""On SQLite, the disclosure ledger's tables live in a database file of their own, attached to
+every connection under this name (see :func:`ledger_database_path`)."""
+
+WRITE_LOCK_OPTION = "gateway_sqlite_write_lock"
+"""Execution option: a SQLite transaction that takes the store's write lock when it begins,
+waiting for it up to the option's value in seconds."""
+
+
+class StoreBusy(UsageError):
+    """Another import or command kept the store's write lock longer than this one would wait."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+def ledger_database_path(database_path: str) -> str:
+    """The ledger's SQLite file beside the store's: ``gateway.sqlite3`` -> ``gateway-ledger.sqlite3``.
+
+    Why a file of its own: SQLite has one writer per file, and every read an app makes appends a
+    disclosure to the ledger. In the store's file, those appends and an import's long write
+    transaction take turns for one lock, and one side fails after the busy timeout. In its own
+    file, an app's reads (and their ledger appends) go on while the district imports; only other
+    writers of the store wait for the import.
+    """
+    if database_path in ("", ":memory:"):
+        return ":memory:"
+    path = Path(database_path)
+    return str(path.with_name(f"{path.stem}-ledger{path.suffix}"))
+
+
+def _sqlite_connect_hook(ledger_path: str):
+    def configure(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        # Foreign keys are off by default in SQLite; WAL lets the API read while an import writes.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if ledger_path != ":memory:" and not os.path.exists(ledger_path):
+            # Owner-only like the store (SQLite gives its -wal and -shm files this file's mode).
+            os.close(os.open(ledger_path, os.O_CREAT | os.O_WRONLY, 0o600))
+        cursor.execute(f"ATTACH DATABASE ? AS {LEDGER_SCHEMA}", (ledger_path,))
+        cursor.execute(f"PRAGMA {LEDGER_SCHEMA}.journal_mode=WAL")
+        cursor.execute(f"PRAGMA {LEDGER_SCHEMA}.synchronous=NORMAL")
+        cursor.close()
+    return configure
+
+
+def _take_sqlite_write_lock(conn, wait_seconds: float) -> None:
+    """Take the store's (main file's) write lock now, waiting for it up to ``wait_seconds``.
+
+    A transaction that reads first and writes later cannot wait for the lock: SQLite refuses
+    the upgrade at once (SQLITE_BUSY_SNAPSHOT) when anyone else wrote in between. ``BEGIN
+    IMMEDIATE`` would wait, but it also locks every attached file, the ledger's included, and an
+    import would then stall every app's disclosure record. A write that changes nothing, to a
+    table every migrated store has, locks the main file alone.
+    """
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+    try:
+        conn.exec_driver_sql("UPDATE main.alembic_version SET version_num = version_num WHERE 0")
+    except OperationalError as error:
+        if conn.connection.driver_connection.in_transaction:  # SQLite may have ended it already
+            conn.exec_driver_sql("ROLLBACK")
+        raise StoreBusy(f"Another import or command is changing the store; waited {wait_seconds:g} s "
+                        "for it to finish (GATEWAY_STORE_WRITE_WAIT_SECONDS). Try again when it "
+                        "has finished.") from error
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def make_engine(url: str) -> Engine:
@@ -46,11 +107,15 @@ def make_engine(url: str) -> Engine:
         # let SQLAlchemy issue BEGIN itself so an import is truly one transaction.
         engine = create_engine(url, connect_args={"check_same_thread": False,
                                                   "isolation_level": None})
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect",
+                     _sqlite_connect_hook(ledger_database_path(engine.url.database or "")))
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
             conn.exec_driver_sql("BEGIN")
+            wait = conn.get_execution_options().get(WRITE_LOCK_OPTION)
+            if wait:
+                _take_sqlite_write_lock(conn, wait)
 
         return engine
     if url.startswith("postgresql"):
@@ -58,13 +123,21 @@ def make_engine(url: str) -> Engine:
     raise UsageError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
-class Database:
-    """An engine and its session factory."""
+DEFAULT_WRITE_WAIT_SECONDS = 600.0
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """An engine and its session factories; ``write_wait_seconds``: how long a writer session
+    waits on SQLite for another one (an import) to finish."""
+
+    def __init__(self, url: str, write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that will write the store: on SQLite they hold its write lock from the start.
+        self.writer_sessionmaker = sessionmaker(
+            self.engine.execution_options(**{WRITE_LOCK_OPTION: write_wait_seconds}),
+            expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -72,9 +145,16 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.contextmanager
-    def session_scope(self) -> Iterator[Session]:
-        """One transaction: commit if the block succeeds, roll back if it raises."""
-        session = self.sessionmaker()
+    def session_scope(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: commit if the block succeeds, roll back if it raises.
+
+        ``write``: the block will change the store after reading it (an import, a policy). On
+        SQLite its transaction then takes the store's write lock when it begins, waiting while
+        another writer holds it, instead of failing at its first write when someone else wrote
+        after its first read. Readers are never blocked (WAL), and neither are apps' ledger
+        appends (the ledger is a file of its own, see :func:`ledger_database_path`).
+        """
+        session = (self.writer_sessionmaker if write else self.sessionmaker)()
         try:
             yield session
             session.commit()

@@ -3,17 +3,52 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import MetaData, inspect
 
 from gateway.cli import cli
+from gateway.store import LEDGER_SCHEMA, ledger_database_path
 from gateway.store.migrate import current_revision, is_up_to_date
 from gateway.store.schema import metadata
+
+LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_entry_users", "ledger_user_index",
+                 "ledger_checkpoints")
+
+
+def expected_metadata(dialect: str) -> MetaData:
+    """The models as the database holds them: on SQLite the ledger's tables are in the attached
+    ledger file (gateway.store.LEDGER_SCHEMA)."""
+    if dialect != "sqlite":
+        return metadata
+    placed = MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(placed, schema=LEDGER_SCHEMA if table.name in LEDGER_TABLES else None)
+    return placed
 
 
 def test_migrations_produce_exactly_the_models(database):
     with database.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+        # SQLite: the main file and the attached ledger file (not "temp").
+        opts = {"include_schemas": True,
+                "include_name": lambda name, kind, _: kind != "schema" or name in (
+                    None, "main", LEDGER_SCHEMA)} if conn.dialect.name == "sqlite" else {}
+        context = MigrationContext.configure(conn, opts=opts)
+        differences = compare_metadata(context, expected_metadata(conn.dialect.name))
     assert differences == []
+
+
+def test_on_sqlite_the_ledger_lives_in_its_own_file(database):
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps the ledger with the store: it has row locks")
+    with database.engine.connect() as conn:
+        files = {name: path for _, name, path in conn.exec_driver_sql("PRAGMA database_list")}
+        main_tables = set(conn.exec_driver_sql(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table'").scalars())
+        ledger_tables = set(conn.exec_driver_sql(
+            "SELECT name FROM ledger.sqlite_master WHERE type = 'table'").scalars())
+    assert files["ledger"] == ledger_database_path(files["main"])
+    assert files["ledger"].endswith("gateway-ledger.sqlite3")
+    assert ledger_tables == set(LEDGER_TABLES) and not main_tables & set(LEDGER_TABLES)
 
 
 def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
@@ -27,6 +62,6 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0006" in result.output
+    assert "at revision 0007" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0006"
+    assert current_revision(database) == "0007"

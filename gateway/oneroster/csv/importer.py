@@ -457,6 +457,23 @@ def _decode_problem(bundle: Bundle, filename: str, exc: UnicodeDecodeError) -> P
     return Problem(filename, None, None, None, f"UTF-8 text ({exc.reason})")
 
 
+IMPORT_LOCK_CLASS = 0x4F52  # "OR": the advisory lock class of district imports (PostgreSQL)
+
+
+def _wait_for_other_imports(conn: Connection, district_sourced_id: str) -> None:
+    """Wait until no other import of this district is running, and keep others waiting until
+    this transaction ends: two imports of one district at once would each count their changes
+    against the store as it was before the other, and two first imports would both create it.
+
+    PostgreSQL: a transaction-scoped advisory lock per district (imports of other districts go
+    on). SQLite: nothing to do here, an import's transaction holds the store's write lock from
+    its start (``Database.session_scope(write=True)``).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:district))"),
+                     {"lock_class": IMPORT_LOCK_CLASS, "district": district_sourced_id})
+
+
 def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
                       options: ImportOptions, report: ImportReport,
                       problem: Callable[[Problem], None]) -> District | None:
@@ -485,6 +502,7 @@ def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
                         "an org of type district in orgs.csv, or --district SOURCEDID for a bundle "
                         "that updates an existing district"))
         return None
+    _wait_for_other_imports(conn, sourced_id)
     district = session.execute(select(District).where(District.sourced_id == sourced_id)).scalar_one_or_none()
     if district is None:
         if name is None:
