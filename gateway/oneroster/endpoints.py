@@ -47,13 +47,27 @@ _NESTED = (SCOPE_ROSTER,)
 _DEMOGRAPHICS = (SCOPE_ROSTER_DEMOGRAPHICS,)
 
 
+CLASS_TERM_TYPES = ("term", "semester", "schoolYear")
+"""The academic session types a class's ``terms`` may name. ``/terms/{id}`` and the nested term
+paths serve a session of any of them, since clients follow a class's ``terms[0]`` there (Google
+Classroom reads ``/terms/{classes[0].terms[0]}/gradingPeriods``, and classes commonly point at
+semesters); the ``/terms`` collection lists the sessions of type term."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Parent:
-    """A record named by a nested path: which path parameter, which entity, of which kind."""
+    """A record named by a nested path: which path parameter, which entity, of which kind; and
+    ``types``, when the record may be of any of several types (the kind names them in errors)."""
 
     param: str
     entity: str
     kind: str | None = None
+    types: tuple[str, ...] | None = None
+
+    @property
+    def record_kind(self) -> str | tuple[str, ...] | None:
+        """What the parent record must be: its kind, or one of ``types``."""
+        return self.types or self.kind
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,6 +92,13 @@ class Endpoint:
     kind: str | None = None  # top-level reads only: the subset of the entity served
     parents: tuple[Parent, ...] = ()
     relation: str | None = None
+    # Single-record reads only: the types a record may be of, when wider than ``kind``.
+    types: tuple[str, ...] | None = None
+
+    @property
+    def record_kind(self) -> str | tuple[str, ...] | None:
+        """What the records served must be: the endpoint's kind, or one of ``types``."""
+        return self.types or self.kind
 
     @property
     def full_path(self) -> str:
@@ -112,10 +133,13 @@ class Endpoint:
 
 
 def _top(name: str, entity: str, tag: str, collection_op: str, single_op: str,
-         kind: str | None = None, scopes: tuple[str, ...] = _CORE) -> tuple[Endpoint, Endpoint]:
-    """A top-level collection and its by-sourcedId read."""
+         kind: str | None = None, scopes: tuple[str, ...] = _CORE,
+         by_id_types: tuple[str, ...] | None = None) -> tuple[Endpoint, Endpoint]:
+    """A top-level collection and its by-sourcedId read (which serves a record of any of
+    ``by_id_types`` when given)."""
     return (Endpoint(f"/{name}", collection_op, entity, True, scopes, tag, kind),
-            Endpoint(f"/{name}/{{sourcedId}}", single_op, entity, False, scopes, tag, kind))
+            Endpoint(f"/{name}/{{sourcedId}}", single_op, entity, False, scopes, tag, kind,
+                     types=by_id_types))
 
 
 def _nested(path: str, operation_id: str, entity: str, tag: str, relation: str,
@@ -125,6 +149,7 @@ def _nested(path: str, operation_id: str, entity: str, tag: str, relation: str,
 
 _SCHOOL = Parent("schoolSourcedId", "org", "school")
 _SCHOOL_CLASS = Parent("classSourcedId", "class")
+_CLASS_TERM = Parent("termSourcedId", "academicSession", "term", CLASS_TERM_TYPES)
 
 RELATIONS: Mapping[str, Relation] = MappingProxyType({r.name: r for r in (
     Relation("class_students", "user",
@@ -209,12 +234,12 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(sorted((
           kind="teacher"),
     _nested("/teachers/{teacherSourcedId}/classes", "getClassesForTeacher", "class",
             "TeachersManagement", "teacher_classes", Parent("teacherSourcedId", "user", "teacher")),
-    *_top("terms", "academicSession", "TermsManagement", "getAllTerms", "getTerm", kind="term"),
+    *_top("terms", "academicSession", "TermsManagement", "getAllTerms", "getTerm", kind="term",
+          by_id_types=CLASS_TERM_TYPES),
     _nested("/terms/{termSourcedId}/classes", "getClassesForTerm", "class", "TermsManagement",
-            "term_classes", Parent("termSourcedId", "academicSession", "term")),
+            "term_classes", _CLASS_TERM),
     _nested("/terms/{termSourcedId}/gradingPeriods", "getGradingPeriodsForTerm", "academicSession",
-            "TermsManagement", "term_grading_periods",
-            Parent("termSourcedId", "academicSession", "term")),
+            "TermsManagement", "term_grading_periods", _CLASS_TERM),
     *_top("users", "user", "UsersManagement", "getAllUsers", "getUser"),
     _nested("/users/{userSourcedId}/classes", "getClassesForUser", "class", "UsersManagement",
             "user_classes", Parent("userSourcedId", "user")),

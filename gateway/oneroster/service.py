@@ -375,13 +375,13 @@ def _resolve_parents(conn: Connection, endpoint: Endpoint, path_ids: Sequence[st
         scope.where(parent.entity, store.ENTITY_TABLES[parent.entity])
         key = None
         if cache is not None:
-            key = ("parent", district_id, version, parent.entity, parent.kind, resolved, within,
+            key = ("parent", district_id, version, parent.entity, parent.record_kind, resolved, within,
                    scope.key(conn))
             if cache.get(key):
                 stored.append(resolved)
                 continue
-        if not store.record_exists(conn, parent.entity, district_id, resolved, scope, parent.kind,
-                                   within):
+        if not store.record_exists(conn, parent.entity, district_id, resolved, scope,
+                                   parent.record_kind, within):
             raise _not_found(what, given)
         if key is not None:
             cache.put(key, True)
@@ -474,7 +474,7 @@ def get_record(session: Session, endpoint: Endpoint, sourced_id: str,
     conn = session.connection()
     scope = _RecordingScope(visibility)
     row, version = store.find_record_and_version(conn, entity.name, district_id, stored, scope,
-                                                 endpoint.kind)
+                                                 endpoint.record_kind)
     if row is None:
         raise _not_found(what, sourced_id)
     if cache is not None:

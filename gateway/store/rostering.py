@@ -192,10 +192,19 @@ def holds_role(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
                             _other_roles.c.status != TOBEDELETED)))
 
 
-def kind_clause(entity: str, kind: str | None) -> ColumnElement[bool] | None:
-    """The condition for the subset ``kind`` of ``entity`` (``endpoints.KIND_RULES``), or None."""
+Kind = str | tuple[str, ...] | None
+"""A subset of an entity's records (see :func:`kind_clause`)."""
+
+
+def kind_clause(entity: str, kind: Kind) -> ColumnElement[bool] | None:
+    """The condition for the subset ``kind`` of ``entity`` (``endpoints.KIND_RULES``; a tuple of
+    org or academic session types: any of them), or None."""
     if kind is None:
         return None
+    if isinstance(kind, tuple):
+        if entity not in ("org", "academicSession"):
+            raise ValueError(f"{entity} records have no types")
+        return ENTITY_TABLES[entity].c.type.in_(kind)
     if entity in ("org", "academicSession"):
         return ENTITY_TABLES[entity].c.type == kind
     if entity == "user":
@@ -204,7 +213,7 @@ def kind_clause(entity: str, kind: str | None) -> ColumnElement[bool] | None:
 
 
 def record_conditions(entity: str, district_id: int, scope: RowScope,
-                      kind: str | None = None, visible: bool = True) -> list[ColumnElement[bool]]:
+                      kind: Kind = None, visible: bool = True) -> list[ColumnElement[bool]]:
     """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through; without
     ``scope``'s own predicate when ``visible`` is false (a :class:`Driver` of the scope's then
     lists the rows), though it is still asked for, so that the scope knows it was used."""
@@ -322,7 +331,7 @@ _BELONGS_TO: Mapping[tuple[str, str], Column[Any]] = MappingProxyType({
 
 
 def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: str,
-                  scope: RowScope, kind: str | None = None,
+                  scope: RowScope, kind: Kind = None,
                   within: tuple[str, str] | None = None) -> bool:
     """Whether the district has a visible ``entity`` record ``sourced_id`` of ``kind``; ``within``
     (outer entity, its sourcedId) also requires it to belong to that record (a school's class)."""
@@ -335,7 +344,7 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
 
 
 def find_record(conn: Connection, entity: str, district_id: int, sourced_id: str,
-                scope: RowScope, kind: str | None = None) -> Record | None:
+                scope: RowScope, kind: Kind = None) -> Record | None:
     """The visible record ``sourced_id`` of ``entity`` (of ``kind``) in the district, or None.
 
     One probe of the ``(district_id, sourced_id)`` unique index.
@@ -345,7 +354,7 @@ def find_record(conn: Connection, entity: str, district_id: int, sourced_id: str
 
 
 def find_record_and_version(conn: Connection, entity: str, district_id: int, sourced_id: str,
-                            scope: RowScope, kind: str | None = None
+                            scope: RowScope, kind: Kind = None
                             ) -> tuple[Record | None, int | None]:
     """:func:`find_record`, and the district's data version read by the same statement (None
     when there is no record)."""

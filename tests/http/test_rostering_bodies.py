@@ -97,7 +97,11 @@ def test_academic_sessions_terms_and_their_wrappers(api):
             "parent": session("y1"), "schoolYear": "2027"}
     assert api.get("/terms/t1").get_json() == {"academicSession": fall}
     assert api.get("/terms").get_json() == {"academicSessions": [fall]}
-    assert api.get("/terms/t2").status_code == 404  # a semester
+    # By id, /terms serves whatever session a class's terms may name (a semester, a school
+    # year); the collection stays the sessions of type term.
+    assert api.get("/terms/t2").get_json()["academicSession"]["type"] == "semester"
+    assert api.get("/terms/y1").get_json()["academicSession"]["type"] == "schoolYear"
+    assert api.get("/gradingPeriods/t1").status_code == 404  # a term is no grading period
     assert api.get("/gradingPeriods").get_json() == {"academicSessions": []}
 
 

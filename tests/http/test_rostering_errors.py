@@ -121,7 +121,7 @@ def test_scopes(load_small, api_for):
     ("/students/t-hoover", "There is no student with sourcedId 't-hoover'."),
     ("/classes/nope/students", "There is no class with sourcedId 'nope'."),
     ("/students/t-hoover/classes", "There is no student with sourcedId 't-hoover'."),
-    ("/terms/t1/classes", "There is no term with sourcedId 't1'."),
+    ("/terms/nope/classes", "There is no term with sourcedId 'nope'."),
     ("/schools/nope/classes/k1/students", "There is no school with sourcedId 'nope'."),
     # k2 exists, but is not a class of s1.
     ("/schools/s1/classes/k2/enrollments", "There is no class with sourcedId 'k2'."),
