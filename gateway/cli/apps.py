@@ -33,6 +33,22 @@ def _session_scope(write: bool = False):
     return database.session_scope(write=write)
 
 
+ALLOW_UNKNOWN_HELP = ("Accept a policy that names schools, grades or classes the district does not "
+                      "have (they share nothing), with a warning.")
+
+
+def _check_names(session, policy, district_id: int, district: str,
+                 allow_unknown: bool) -> list[str]:
+    """Refuse a policy naming what the district does not have, unless allowed; the warnings."""
+    unknown = sharing.unknown_policy_names(session, policy, district_id)
+    if not unknown:
+        return []
+    described = sharing.describe_unknown_names(unknown, district)
+    if not allow_unknown:
+        raise UsageError(f"{described}\nFix the policy, or give --allow-unknown to set it anyway.")
+    return described.splitlines()
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value is not None else None
 
@@ -45,10 +61,11 @@ def _iso(value: dt.datetime | None) -> str | None:
               help="Scope URI to grant (repeatable). Default: " + ", ".join(DEFAULT_SCOPES))
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Sharing policy (JSON) for the district. Without one the app sees nothing.")
+@click.option("--allow-unknown", is_flag=True, help=ALLOW_UNKNOWN_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @with_appcontext
 def create_command(district: str, name: str, scopes: tuple[str, ...], policy_file: str | None,
-                   as_json: bool) -> None:
+                   allow_unknown: bool, as_json: bool) -> None:
     """Connect an app to a district and print its client credentials (the secret only this once)."""
     try:
         document = None
@@ -63,8 +80,10 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
             now = utcnow()
             created = service.register_app(session, name=name, district_sourced_id=district,
                                            scopes=scopes, now=now)
+            warnings = []
             if document is not None:
                 district_id = sharing.app_district_id(session, created.app_id, district)
+                warnings = _check_names(session, policy, district_id, district, allow_unknown)
                 sharing.set_policy(session, app_id=created.app_id, district_id=district_id,
                                    document=document, now=now)
         if document is not None:
@@ -80,6 +99,12 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
         click.echo(f"client_secret: {created.client_secret}")
     click.echo("Warning: the client secret is shown only this once and cannot be recovered; "
                "store it now.", err=True)
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if document is None:
+        click.echo(f"Note: no sharing policy is set, so app {created.app_id} sees nothing of "
+                   f"district {district} until you set one: gateway apps policy "
+                   f"{created.app_id} POLICY.json", err=True)
 
 
 @apps_group.command("list")
@@ -188,22 +213,32 @@ def preview_command(app_id: str, policy_file: str, district: str | None, as_json
 @click.argument("app_id")
 @click.argument("policy_file", type=click.Path(dir_okay=False))
 @click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
+@click.option("--allow-unknown", is_flag=True, help=ALLOW_UNKNOWN_HELP)
 @with_appcontext
-def policy_command(app_id: str, policy_file: str, district: str | None) -> None:
+def policy_command(app_id: str, policy_file: str, district: str | None,
+                   allow_unknown: bool) -> None:
     """Replace APP_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
     try:
         document = load_policy_file(policy_file)
         with _session_scope(write=True) as session:
             app = sharing.find_app(session, app_id)
             district_id = sharing.app_district_id(session, app.id, district)
+            label = sharing.district_sourced_id(session, district_id)
+            warnings = _check_names(session, parse_policy(document), district_id, label,
+                                    allow_unknown)
+            if not sharing.app_connected(session, app.id, district_id):
+                warnings.append(f"app {app.id} is revoked in district {label}: the policy is "
+                                "stored, but the app cannot get tokens until it is connected "
+                                "again")
             preview = sharing.preview_policy(session, app_id=app.id, district_id=district_id,
                                              document=document)
             update = sharing.set_policy(session, app_id=app.id, district_id=district_id,
                                         document=document, now=utcnow())
-            label = sharing.district_sourced_id(session, district_id)
         settle_snapshots(get_database(current_app).engine)
     except UsageError as error:
         raise click.ClickException(str(error)) from error
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
     click.echo(f"policy of app {app.id} for district {label} set (revision {update.revision})")
     _echo_preview(preview)
     if update.revoked_tokens:

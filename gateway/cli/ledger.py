@@ -49,6 +49,11 @@ def student_command(sourced_id: str, district: str | None, limit: int, as_json: 
         with _session_scope() as session:
             district_id = ledger.find_district_id(session, district)
             found = ledger.student_disclosures(session, district_id, sourced_id, limit=limit)
+            # A person the SIS no longer sends may still have disclosures: only someone with
+            # neither a record nor a disclosure is unknown.
+            if not found.total and not ledger.person_exists(session, district_id, sourced_id):
+                raise UsageError(f"no person with sourcedId {sourced_id!r} in district "
+                                 f"{_district_label(session, district_id)}")
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     if as_json:

@@ -39,7 +39,7 @@ from sqlalchemy import (Dialect, Text, bindparam, cast, delete, func, insert, se
 from sqlalchemy.orm import Session
 
 from gateway.store.apps import App
-from gateway.store.models import District, utcnow
+from gateway.store.models import District, User, utcnow
 from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead,
                                    LedgerUserIndex)
 
@@ -347,6 +347,13 @@ def find_district_id(session: Session, sourced_id: str | None) -> int:
     if district_id is None:
         raise UsageError(f"unknown district {sourced_id!r}")
     return district_id
+
+
+def person_exists(session: Session, district_id: int, user_sourced_id: str) -> bool:
+    """Whether the district's store has a user (of any status) with this sourcedId."""
+    return session.execute(select(User.id).where(
+        User.district_id == district_id, User.sourced_id == user_sourced_id).limit(1)
+    ).first() is not None
 
 
 def student_entries_statement(district_id: int, user_sourced_id: str) -> Any:

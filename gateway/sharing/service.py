@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any, Mapping
 
-from sqlalchemy import Table, and_, case, func, not_, select
+from sqlalchemy import String, Table, and_, case, cast, func, not_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,7 +20,7 @@ from gateway.sharing.policy import ENTITY_NAMES, SERVED_FIELDS, Policy, parse_po
 from gateway.sharing.scope import Scope, student_role_exists, teacher_role_exists
 from gateway.sharing.snapshots import refresh_policy_snapshot
 from gateway.store.apps import AccessToken, App, AppClient
-from gateway.store.models import Class, District, User
+from gateway.store.models import Class, Course, District, Org, User
 from gateway.store.sharing import SharingPolicy
 
 
@@ -35,6 +36,13 @@ def find_app(session: Session, app_id: int | str) -> App:
     if app is None:
         raise UnknownApp(f"no app with id {app_id!r}; see `gateway apps list`")
     return app
+
+
+def app_connected(session: Session, app_id: int, district_id: int) -> bool:
+    """Whether the app has a client in the district that is not revoked."""
+    return session.execute(select(AppClient.id).where(
+        AppClient.app_id == app_id, AppClient.district_id == district_id,
+        AppClient.revoked_at.is_(None)).limit(1)).first() is not None
 
 
 def app_district_id(session: Session, app_id: int, district_sourced_id: str | None) -> int:
@@ -250,6 +258,71 @@ def preview_policy(session: Session, *, app_id: int, district_id: int,
 
 
 # ------------------------------------------------------------------------------------ describe
+
+@dataclasses.dataclass(frozen=True)
+class UnknownNames:
+    """Values a policy names that the district's data does not have (a policy naming grade "3"
+    where the SIS writes "03" is valid, and shares nothing)."""
+
+    what: str  # "schools", "grades" or "classes"
+    names: tuple[str, ...]
+    known: tuple[str, ...]  # what the district has (at most KNOWN_SHOWN of them)
+
+
+KNOWN_SHOWN = 30
+
+
+def _grade_values(session: Session, district_id: int) -> set[str]:
+    # Classes, their courses and users carry grades; each distinct list once (JSON as text:
+    # PostgreSQL's json type has no equality for DISTINCT).
+    found: set[str] = set()
+    for model in (Class, Course, User):
+        lists = session.execute(select(cast(model.grades, String)).where(
+            model.district_id == district_id, model.grades.is_not(None)).distinct()).scalars()
+        for text in lists:
+            found.update(json.loads(text))
+    return found
+
+
+def unknown_policy_names(session: Session, policy: Policy, district_id: int) -> list[UnknownNames]:
+    """The schools, grades and classes ``policy`` names that the district does not have."""
+    unknown: list[UnknownNames] = []
+    if policy.schools:
+        schools = set(session.execute(select(Org.sourced_id).where(
+            Org.district_id == district_id, Org.type == "school")).scalars())
+        missing = policy.schools - schools
+        if missing:
+            unknown.append(UnknownNames("schools", tuple(sorted(missing)),
+                                        tuple(sorted(schools))[:KNOWN_SHOWN]))
+    if policy.grades:
+        grades = _grade_values(session, district_id)
+        missing = policy.grades - grades
+        if missing:
+            unknown.append(UnknownNames("grades", tuple(sorted(missing)),
+                                        tuple(sorted(grades))[:KNOWN_SHOWN]))
+    if policy.classes:
+        present = set(session.execute(select(Class.sourced_id).where(
+            Class.district_id == district_id, Class.sourced_id.in_(sorted(policy.classes)))
+        ).scalars())
+        missing = policy.classes - present
+        if missing:
+            sample = session.execute(select(Class.sourced_id).where(
+                Class.district_id == district_id).order_by(Class.sourced_id).limit(KNOWN_SHOWN)
+            ).scalars()
+            unknown.append(UnknownNames("classes", tuple(sorted(missing)), tuple(sample)))
+    return unknown
+
+
+def describe_unknown_names(unknown: list[UnknownNames], district: str) -> str:
+    """The lines that tell an admin which names district ``district`` does not have."""
+    lines = []
+    for item in unknown:
+        known = ", ".join(item.known) if item.known else "none"
+        more = " ..." if len(item.known) == KNOWN_SHOWN else ""
+        lines.append(f"the policy names {item.what} that district {district} does not have: "
+                     f"{', '.join(item.names)} (it has: {known}{more})")
+    return "\n".join(lines)
+
 
 def contract_status(start: dt.date | None, end: dt.date | None, today: dt.date) -> str:
     """A contract window in words, relative to ``today``."""

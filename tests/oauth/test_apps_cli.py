@@ -15,6 +15,8 @@ from gateway.store.apps import AccessToken, App, AppClient
 
 ONCE_WARNING = ("Warning: the client secret is shown only this once and cannot be recovered; "
                 "store it now.\n")
+NO_POLICY_NOTE = ("Note: no sharing policy is set, so app 1 sees nothing of district district-1 "
+                  "until you set one: gateway apps policy 1 POLICY.json\n")
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -41,7 +43,7 @@ def test_create_json_prints_exactly_the_credentials(runner, database, district_i
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
     assert list(created) == ["app_id", "client_id", "client_secret"]
-    assert result.stderr == ONCE_WARNING
+    assert result.stderr == ONCE_WARNING + NO_POLICY_NOTE
     with database.session_scope() as session:
         app = session.get(App, created["app_id"])
         client = session.execute(select(AppClient)).scalar_one()
@@ -59,7 +61,7 @@ def test_create_prints_the_credentials_and_warns(runner, district_id):
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["app_id", "client_id", "client_secret"]
     assert lines[0] == "app_id:        1"
-    assert result.stderr == ONCE_WARNING
+    assert result.stderr == ONCE_WARNING + NO_POLICY_NOTE
 
 
 def test_the_secret_is_not_stored_in_clear(runner, database, district_id):

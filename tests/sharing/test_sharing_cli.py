@@ -195,6 +195,46 @@ def test_ledger_student_json_and_nobody(runner, disclosures):
     assert result.output == "no disclosures of u4's records are recorded\n"
     result = runner.invoke(cli, ["ledger", "student", "u4", "--district", "d9"])
     assert result.exit_code == 1 and result.output == "Error: unknown district 'd9'\n"
+    result = runner.invoke(cli, ["ledger", "student", "nobody", "--district", "d1"])
+    assert result.exit_code == 1
+    assert result.output == "Error: no person with sourcedId 'nobody' in district d1\n"
+
+
+def test_a_policy_naming_what_the_district_lacks_is_refused_with_what_it_has(
+        runner, small, policy_file, database):
+    document = {"schools": ["s1", "school-9"], "grades": ["3", "09"],
+                "fields": {"user": ["*"]}}
+    result = runner.invoke(cli, ["apps", "create", "--district", "d1", "--name", "Typo App",
+                                 "--policy", policy_file(document)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: the policy names schools that district d1 does not have: school-9 (it has: s1, s2)\n"
+        "the policy names grades that district d1 does not have: 3 (it has: 03, 09, 10)\n"
+        "Fix the policy, or give --allow-unknown to set it anyway.\n")
+    with database.session_scope() as session:
+        assert session.execute(select(App)).first() is None  # nothing half-made
+
+    allowed = runner.invoke(cli, ["apps", "create", "--district", "d1", "--name", "Typo App",
+                                  "--policy", policy_file(document), "--allow-unknown", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    assert ("Warning: the policy names grades that district d1 does not have: 3 (it has: 03, "
+            "09, 10)") in allowed.stderr
+    app_id = json.loads(allowed.stdout)["app_id"]
+
+    classes = runner.invoke(cli, ["apps", "policy", str(app_id),
+                                  policy_file({"schools": ["*"], "classes": ["k1", "k-nope"]})])
+    assert classes.exit_code == 1
+    assert classes.output.startswith(
+        "Error: the policy names classes that district d1 does not have: k-nope (it has: k1, k2, k3")
+
+
+def test_setting_a_policy_on_a_revoked_app_warns(runner, create, policy_file):
+    app_id = create()
+    assert runner.invoke(cli, ["apps", "revoke", str(app_id)]).exit_code == 0
+    result = runner.invoke(cli, ["apps", "policy", str(app_id), policy_file(SCHOOL_1)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"Warning: app {app_id} is revoked in district d1: the policy is "
+                             "stored, but the app cannot get tokens until it is connected again\n")
 
 
 def test_ledger_verify_and_tampering(runner, disclosures, database):
