@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
 from urllib.parse import quote
@@ -121,19 +122,27 @@ def _plan(name: str, fields: frozenset[str] | None, credential_passwords: bool) 
     return tuple(steps)
 
 
-_BUILDERS: dict[int, tuple[tuple[_Step, ...], Any]] = {}
+_COMPILED_SELECTIONS = 512
+"""How many (entity, ``fields=`` selection) builders are kept. Clients send a few selections
+each; a client sending a new one per request only ever evicts the least recently used."""
+_BUILDER_NUMBERS = itertools.count(1)
+
+
+@functools.lru_cache(maxsize=_COMPILED_SELECTIONS)
+def _compiled(name: str, fields: frozenset[str] | None, credential_passwords: bool) -> Any:
+    """The builder of an entity's field map limited to ``fields``: compiled on first use, kept
+    in a bounded cache keyed by the selection's value (nothing to invalidate: field maps are
+    fixed for the life of the process)."""
+    return _builder(_plan(name, fields, credential_passwords))
 
 
 def _builder(plan: tuple[_Step, ...]) -> Any:
     """``plan`` compiled to a Python function ``(row, prefixes, related) -> dict``.
 
     The hot loop of every page: one straight-line function per field map and selection, with no
-    per-field dispatch, is several times faster than interpreting the plan row by row. Plans are
-    cached (``_plan``), so each is compiled once; the plan is kept alongside so its id stays valid.
+    per-field dispatch, is several times faster than interpreting the plan row by row. Callers
+    keep what they compile (:func:`_compiled`); nested objects' plans are compiled with it.
     """
-    found = _BUILDERS.get(id(plan))
-    if found is not None and found[0] is plan:
-        return found[1]
     namespace: dict[str, Any] = {"_href_id": _href_id, "_datetime": _format_datetime_cached,
                                  "format_date": _format_date_cached, "_date": dt.date,
                                  "_EMPTY": _EMPTY}
@@ -194,10 +203,8 @@ def _builder(plan: tuple[_Step, ...]) -> Any:
                              f"        out[{key}] = [{{'href': p + _href_id(i), 'sourcedId': i, "
                              f"'type': {ref_type!r}}} for i in found]")
     lines.append("    return out")
-    exec(compile("\n".join(lines), f"<serializer {len(_BUILDERS)}>", "exec"), namespace)
-    build = namespace["build"]
-    _BUILDERS[id(plan)] = (plan, build)
-    return build
+    exec(compile("\n".join(lines), f"<serializer {next(_BUILDER_NUMBERS)}>", "exec"), namespace)
+    return namespace["build"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -272,10 +279,9 @@ def serialize_page(entity: str, rows: Iterable[Any], base_url: str, *,
     """
     if isinstance(fields, str):
         raise TypeError("fields must be a collection of field names, not a string")
-    plan = _plan(entity, None if fields is None else frozenset(fields), credential_passwords)
+    build = _compiled(entity, None if fields is None else frozenset(fields), credential_passwords)
     prefixes = _prefixes(base_url)
     grouped = group_related(entity, related) or None
-    build = _builder(plan)
     return [build(_mapping(row), prefixes, grouped) for row in rows]
 
 

@@ -541,3 +541,36 @@ def _leaves(value):
             yield from _leaves(item)
     else:
         yield value
+
+
+def test_distinct_field_selections_leave_the_serializer_bounded():
+    # A client sending a new fields= selection on every request (10,000 of them) must not grow
+    # the process: each selection compiles a builder function, and only a bounded number of
+    # them stay alive (before, every one was kept for good).
+    import gc
+    import itertools
+    import types
+
+    from gateway.oneroster import serialize
+
+    def live_builders() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, types.FunctionType)
+                   and o.__code__.co_filename.startswith("<serializer"))
+
+    names = sorted(ENTITIES["user"].fields)
+    selections = list(itertools.islice(itertools.combinations(names, 4), 10_000))
+    assert len(selections) == 10_000
+    row = user_row()
+    for selection in selections[:2_000]:
+        assert set(serialize_page("user", [row], BASE, fields=selection)[0]) <= set(selection)
+    after_2000 = live_builders()
+    for selection in selections[2_000:]:
+        assert set(serialize_page("user", [row], BASE, fields=selection)[0]) <= set(selection)
+    after_10000 = live_builders()
+    assert serialize._compiled.cache_info().currsize == serialize._COMPILED_SELECTIONS
+    # The kept top-level builders and their nested objects' (roles, userIds, profiles): a few per
+    # kept selection, as many after 10,000 selections as after 2,000 give or take which ones
+    # are kept, where keeping them all made one or more per selection (over 10,000).
+    bound = 3 * serialize._COMPILED_SELECTIONS
+    assert after_2000 < bound and after_10000 < bound, (after_2000, after_10000)
