@@ -5,21 +5,25 @@ district the first time, creates demo app credentials, prints where to look and 
 """
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.cli.serve import run_server
 from gateway.demo import generate_demo_bundle
 from gateway.http.session import get_database
-from gateway.oauth.service import register_app
+from gateway.oauth.service import AppCredentials, register_app, rotate_secret
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle, record_import_run
 from gateway.sharing.policy import share_everything_document
 from gateway.sharing.service import app_district_id, set_policy
 from gateway.store.migrate import ensure_schema
+from gateway.store.apps import App, AppClient
 from gateway.store.models import District, utcnow
 
 DEMO_STUDENTS = 1000
@@ -50,6 +54,52 @@ def load_demo_district(app, students: int = DEMO_STUDENTS) -> str:
     return report.district
 
 
+def demo_credentials(session: Session, district: str) -> tuple[AppCredentials, bool]:
+    """Credentials of the demo app of ``district``: its client with a new secret when the app
+    exists (a second quickstart must not connect another whole-district app), else a new app
+    sharing the whole district. Also whether the app was created now."""
+    client = session.execute(
+        select(AppClient).join(App, App.id == AppClient.app_id)
+        .join(District, District.id == AppClient.district_id)
+        .where(App.name == DEMO_APP_NAME, District.sourced_id == district,
+               AppClient.revoked_at.is_(None))
+        .order_by(AppClient.id)).scalars().first()
+    if client is not None:
+        return rotate_secret(session, client), False
+    credentials = register_app(session, name=DEMO_APP_NAME, district_sourced_id=district,
+                               scopes=None, now=utcnow())
+    # A new app sees nothing until its district sets a policy; the demo app shares it all.
+    set_policy(session, app_id=credentials.app_id,
+               district_id=app_district_id(session, credentials.app_id, district),
+               document=share_everything_document(), now=utcnow())
+    return credentials, True
+
+
+@click.command("demo-credentials")
+@click.option("--shell", "as_shell", is_flag=True,
+              help="Print `export CLIENT_ID=... CLIENT_SECRET=...` lines, for eval.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def demo_credentials_command(as_shell: bool, as_json: bool) -> None:
+    """A new client secret for the quickstart's demo app (created if missing), printed once."""
+    database = get_database(current_app)
+    ensure_schema(database)
+    with database.session_scope(write=True) as session:
+        district = session.execute(select(District.sourced_id).order_by(District.id)).scalars().first()
+        if district is None:
+            raise click.ClickException("no district is loaded yet: run `gateway quickstart` first")
+        credentials, _ = demo_credentials(session, district)
+    if as_json:
+        click.echo(json.dumps({"app_id": credentials.app_id, "client_id": credentials.client_id,
+                               "client_secret": credentials.client_secret}))
+    elif as_shell:
+        click.echo(f"export CLIENT_ID={shlex.quote(credentials.client_id)}")
+        click.echo(f"export CLIENT_SECRET={shlex.quote(credentials.client_secret)}")
+    else:
+        click.echo(f"client_id={credentials.client_id}")
+        click.echo(f"client_secret={credentials.client_secret}   (shown once)")
+
+
 @click.command("quickstart")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
@@ -63,13 +113,11 @@ def quickstart_command(host: str, port: int, students: int, no_serve: bool) -> N
     database = get_database(app)
     ensure_schema(database)
     district = load_demo_district(app, students)
-    with database.session_scope() as session:
-        credentials = register_app(session, name=DEMO_APP_NAME, district_sourced_id=district,
-                                   scopes=None, now=utcnow())
-        # A new app sees nothing until its district sets a policy; the demo app shares it all.
-        set_policy(session, app_id=credentials.app_id,
-                   district_id=app_district_id(session, credentials.app_id, district),
-                   document=share_everything_document(), now=utcnow())
+    with database.session_scope(write=True) as session:
+        credentials, created = demo_credentials(session, district)
+    if not created:
+        click.echo(f"demo app {credentials.app_id} already exists: it gets a new client secret "
+                   "(the old one no longer works)")
     base = f"http://{host}:{port}"
     click.echo(f"""
 The gateway is ready.
@@ -90,5 +138,6 @@ Get a token and list the first users:
 
 
 def register(cli: click.Group) -> None:
-    """Attach ``quickstart``."""
+    """Attach ``quickstart`` and ``demo-credentials``."""
     cli.add_command(quickstart_command)
+    cli.add_command(demo_credentials_command)

@@ -108,6 +108,17 @@ def register_app(session: Session, *, name: str, district_sourced_id: str,
     return AppCredentials(app_id=app.id, client_id=client.client_id, client_secret=secret)
 
 
+def rotate_secret(session: Session, client: AppClient) -> AppCredentials:
+    """Give a live client a new secret (the old one stops working; tokens already issued live
+    on until they expire or are revoked). The secret is returned here and never again."""
+    if client.revoked_at is not None:
+        raise UsageError(f"client {client.client_id} is revoked: connect the app again instead")
+    secret = credentials.generate_client_secret()
+    client.client_secret_hash = credentials.hash_client_secret(secret)
+    session.flush()
+    return AppCredentials(app_id=client.app_id, client_id=client.client_id, client_secret=secret)
+
+
 def list_app_connections(session: Session) -> list[AppConnection]:
     """Every app's connection to a district, oldest first, revoked ones included."""
     rows = session.execute(

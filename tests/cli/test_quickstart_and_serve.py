@@ -13,7 +13,8 @@ import requests
 from sqlalchemy import func, select
 
 from gateway.cli import cli
-from gateway.store.apps import App
+from gateway.oauth.credentials import verify_client_secret
+from gateway.store.apps import App, AppClient
 from gateway.store.models import District, User
 
 
@@ -28,12 +29,40 @@ def test_quickstart_loads_the_demo_once_and_prints_credentials(runner, database)
         users = session.execute(select(func.count()).select_from(User)).scalar_one()
     assert users > 40
 
+    first_id = client_id(result.output)
     again = runner.invoke(cli, ["quickstart", "--no-serve", "--students", "40"])
     assert again.exit_code == 0, again.output
     assert "already loaded; skipping the demo import" in again.output
+    assert "demo app 1 already exists: it gets a new client secret" in again.output
     with database.session_scope() as session:
         assert session.execute(select(func.count()).select_from(User)).scalar_one() == users
-        assert session.execute(select(func.count()).select_from(App)).scalar_one() == 2
+        # No second whole-district app: the same one, its client with a new secret.
+        assert session.execute(select(func.count()).select_from(App)).scalar_one() == 1
+        client = session.execute(select(AppClient)).scalar_one()
+    assert client.client_id == client_id(again.output) == first_id
+    assert verify_client_secret(client_secret(again.output), client.client_secret_hash)
+    assert not verify_client_secret(client_secret(result.output), client.client_secret_hash)
+
+
+def client_id(output: str) -> str:
+    return output.split("client_id=", 1)[1].split()[0]
+
+
+def client_secret(output: str) -> str:
+    return output.split("client_secret=", 1)[1].split()[0]
+
+
+def test_demo_credentials_prints_a_working_pair_for_eval(runner, client):
+    assert runner.invoke(cli, ["demo-credentials"]).output == (
+        "Error: no district is loaded yet: run `gateway quickstart` first\n")
+    assert runner.invoke(cli, ["quickstart", "--no-serve", "--students", "20"]).exit_code == 0
+    result = runner.invoke(cli, ["demo-credentials", "--shell"])
+    assert result.exit_code == 0, result.output
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.output.splitlines())
+    assert list(exports) == ["CLIENT_ID", "CLIENT_SECRET"]
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        auth=(exports["CLIENT_ID"], exports["CLIENT_SECRET"]))
+    assert token.status_code == 200, token.get_json()
 
 
 def _free_port() -> int:
