@@ -3,11 +3,6 @@ real HTTP."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import requests
 from sqlalchemy import func, select
@@ -16,6 +11,8 @@ from gateway.cli import cli
 from gateway.oauth.credentials import verify_client_secret
 from gateway.store.apps import App, AppClient
 from gateway.store.models import District, User
+
+from served import Served
 
 
 def test_quickstart_loads_the_demo_once_and_prints_credentials(runner, database):
@@ -65,32 +62,14 @@ def test_demo_credentials_prints_a_working_pair_for_eval(runner, client):
     assert token.status_code == 200, token.get_json()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_serve_answers_over_http(runner, database_url, tmp_path):
     assert runner.invoke(cli, ["quickstart", "--no-serve", "--students", "20"]).exit_code == 0
-    port = _free_port()
     env = dict(os.environ, GATEWAY_DATABASE_URL=database_url, GATEWAY_INSTANCE_PATH=str(tmp_path / "instance"))
-    server = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = Served(env, ["serve"], timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, "the server exited"
-                assert time.monotonic() < deadline, "the server never answered"
-                time.sleep(0.1)
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
-        home = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert server.health.status_code == 200 and server.health.json() == {"status": "ok"}
+        home = requests.get(f"{server.base}/", timeout=5)
         assert home.status_code == 200
         assert "Demo" in home.text or "District" in home.text
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()

@@ -6,24 +6,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+
+from served import Served
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WALKTHROUGH_START = "To try it on the demo district"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def walkthrough() -> list[tuple[str, list[str]]]:
@@ -57,22 +49,11 @@ def test_the_readme_walkthrough_works_as_written(database_url, tmp_path):
         pytest.fail("curl is needed: the README's walkthrough uses it")
     commands = walkthrough()
     assert [c.split()[0] for c, _ in commands] == ["eval", "TOKEN=$(curl", "curl", "curl", "curl"]
-    port = _free_port()
     env = dict(os.environ, GATEWAY_DATABASE_URL=database_url,
                GATEWAY_INSTANCE_PATH=str(tmp_path / "instance"))
-    server = subprocess.Popen([sys.executable, "-m", "gateway", "quickstart", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = Served(env, ["quickstart"], timeout=120)
+    port = server.port
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, "the quickstart exited"
-                assert time.monotonic() < deadline, "the quickstart never served"
-                time.sleep(0.2)
         # Run as a reader of the README would, at the port this test serves on, with this
         # interpreter's gateway where the README names the virtual environment's.
         script = ["set -euo pipefail"]
@@ -83,8 +64,7 @@ def test_the_readme_walkthrough_works_as_written(database_url, tmp_path):
         ran = subprocess.run(["bash", "-c", "\n".join(script)], env=env, capture_output=True,
                              text=True, timeout=120)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
     assert ran.returncode == 0, ran.stderr
     outputs = re.split(r"^@@ \d+\n", ran.stdout, flags=re.M)[1:]
     assert len(outputs) == len(commands)

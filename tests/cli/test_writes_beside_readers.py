@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,14 +19,10 @@ from gateway.cli import cli
 from gateway.store.models import ImportRun, User
 from gateway.store.sharing import LedgerEntry
 
+from served import Served
+
 BASE = "/ims/oneroster/rostering/v1p2"
 SECRET_KEY = "test-secret-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -39,30 +33,6 @@ def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
 def _gateway(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gateway", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-class Server:
-    """`gateway serve` (gunicorn, 2 workers) in a process group of its own."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--port", str(self.port), "--workers", "2"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.base}/healthz", timeout=2)
-                return
-            except requests.ConnectionError:
-                assert self.process.poll() is None, "the server exited"
-                assert time.monotonic() < deadline, "the server never answered"
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=30)
 
 
 class Reader(threading.Thread):
@@ -120,7 +90,7 @@ def test_imports_and_policy_changes_succeed_while_an_app_reads(runner, database,
     credentials = json.loads(created.stdout)
 
     env = _environment(database_url, tmp_path)
-    server = Server(env)
+    server = Served(env, ["serve", "--workers", "2"])
     try:
         token = requests.post(f"{server.base}/oauth/token", data={"grant_type": "client_credentials"},
                               auth=(credentials["client_id"], credentials["client_secret"]),
