@@ -78,6 +78,9 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool = False,
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise InvalidServiceRequest(f"{name} must be a string of at most {limit} characters.")
+    if "\x00" in value:
+        # PostgreSQL cannot store or compare a NUL; no id or label holds one.
+        raise InvalidServiceRequest(f"{name} must not contain a NUL character.")
     return value
 
 
@@ -141,27 +144,29 @@ def find_line_item(session: Session, context: ServiceContext, sourced_id: str) -
 
 
 def _apply(session: Session, context: ServiceContext, item: LineItem, body: Mapping[str, Any]) -> None:
+    # Every value is checked before any is set: a refused update must leave the item as it was
+    # (an error answered by a handler still ends in the request's commit).
     maximum = body.get("scoreMaximum")
     if not _number(maximum) or maximum <= 0:
         raise InvalidServiceRequest("scoreMaximum must be a number greater than 0.")
-    item.title = _text(body, "label", required=True)
-    item.result_value_max = float(maximum)
-    item.resource_id = _text(body, "resourceId")
-    item.tag = _text(body, "tag")
+    title = _text(body, "label", required=True)
+    resource_id = _text(body, "resourceId")
+    tag = _text(body, "tag")
     link_id = _text(body, "resourceLinkId", limit=64)
     if link_id is not None and session.execute(select(ResourceLink.id).where(
             ResourceLink.link_id == link_id, ResourceLink.deployment_id == context.deployment.id,
             ResourceLink.class_sourced_id == context.klass.sourced_id)).first() is None:
         raise InvalidServiceRequest("resourceLinkId names no resource link of this tool in this context.")
-    item.resource_link_id = link_id
     start = body.get("startDateTime")
     end = body.get("endDateTime")
-    item.assign_date = _parse_datetime(start, "startDateTime") if start is not None else None
-    item.due_date = _parse_datetime(end, "endDateTime") if end is not None else None
+    assign_date = _parse_datetime(start, "startDateTime") if start is not None else None
+    due_date = _parse_datetime(end, "endDateTime") if end is not None else None
     released = body.get("gradesReleased")
     if released is not None and not isinstance(released, bool):
         raise InvalidServiceRequest("gradesReleased must be true or false.")
-    item.grades_released = released
+    item.title, item.result_value_max = title, float(maximum)
+    item.resource_id, item.tag, item.resource_link_id = resource_id, tag, link_id
+    item.assign_date, item.due_date, item.grades_released = assign_date, due_date, released
 
 
 def create_line_item(session: Session, context: ServiceContext, body: Any, *, url: str,
