@@ -73,7 +73,8 @@ def test_deep_linking_request_claims(request_claims, tool):
     settings = claims[DL + "deep_linking_settings"]
     assert settings["deep_link_return_url"] == f"{ISSUER}/lti/deep-linking/return"
     assert settings["accept_types"] == ["ltiResourceLink"]
-    assert settings["accept_presentation_document_targets"] == ["window", "iframe"]
+    # Launches open in a window; the platform's pages refuse to be framed.
+    assert settings["accept_presentation_document_targets"] == ["window"]
     assert settings["accept_multiple"] is True and len(settings["data"]) >= 32
 
 
@@ -85,7 +86,8 @@ def test_content_items_become_resource_links_of_the_class(client, app, tool, req
     assert response.status_code == 200, response.get_data(as_text=True)
     page = response.get_data(as_text=True)
     assert "Adding fractions" in page and "Fraction game" in page
-    assert "1 item(s) of a kind this portal does not take were left out." in page
+    assert ("<li>“Plain link” is a plain web link (https://example.com); this portal adds only "
+            "activities that launch in the tool.</li>") in page
     with database.session_scope() as session:
         links = session.execute(select(ResourceLink).order_by(ResourceLink.id)).scalars().all()
         items = session.execute(select(LineItem)).scalars().all()
@@ -290,4 +292,49 @@ def test_a_response_holding_a_nul_character_is_refused(client, tool, request_cla
         assert response.status_code == 400
         assert ("The deep linking response is not acceptable: it contains a NUL character."
                 in response.get_data(as_text=True))
+    assert _stored(database) == ([], [])
+
+
+def test_items_that_are_not_tool_activities_are_left_out_by_name(client, tool, request_claims,
+                                                                 database):
+    items = [{"type": "ltiResourceLink", "title": "Adding fractions"},
+             {"type": "link", "url": "https://example.com/fractions", "title": "Fractions wiki"},
+             {"type": "file", "url": "https://tool.example/f.pdf", "title": "Worksheet"},
+             {"type": "html", "html": "<p>Hi</p>"},
+             {"type": "image", "url": "https://tool.example/i.png", "title": "Diagram"},
+             {"type": "quiz", "title": "Mystery"}, "not an object",
+             {"type": "ltiResourceLink", "title": "Bad custom", "custom": {"level": 3}}]
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(tool, request_claims, items)})
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<ul><li>Adding fractions</li></ul>" in page
+    assert ('<p role="status">Not added:</p>\n<ul>'
+            "<li>“Fractions wiki” is a plain web link (https://example.com/fractions); this portal "
+            "adds only activities that launch in the tool.</li>"
+            "<li>“Worksheet” is a file (https://tool.example/f.pdf); this portal adds only "
+            "activities that launch in the tool.</li>"
+            "<li>“Untitled” is an HTML fragment; this portal adds only activities that launch in "
+            "the tool.</li>"
+            "<li>“Diagram” is an image (https://tool.example/i.png); this portal adds only "
+            "activities that launch in the tool.</li>"
+            "<li>“Mystery”, of unknown type &#39;quiz&#39;.</li>"
+            "<li>An item that is not a JSON object.</li>"
+            "<li>“Bad custom”: custom parameter &#39;level&#39; must map a name to a string.</li>"
+            "</ul>") in page
+    assert _stored(database) == ([None], [])
+
+
+def test_items_past_the_limit_are_left_out(client, tool, request_claims, database):
+    items = [{"type": "link", "url": f"https://example.com/{n}"} for n in range(100)]
+    items.append({"type": "ltiResourceLink", "title": "The 101st"})
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(tool, request_claims, items)})
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<p>Nothing was added.</p>" in page
+    assert page.count("is a plain web link") == 100
+    assert "<li>1 more item(s): a response may add at most 100.</li>" in page
     assert _stored(database) == ([], [])

@@ -47,7 +47,8 @@ class DeepLinkingOutcome:
 
     class_title: str
     added: list[str] = field(default_factory=list)
-    ignored: int = 0
+    # One sentence per item not added, saying which and why.
+    left_out: list[str] = field(default_factory=list)
     message: str | None = None
     error: str | None = None
 
@@ -127,7 +128,10 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
 
     outcome = DeepLinkingOutcome(class_title=klass.title, message=_str(claims.get(v.DL_MSG)),
                                  error=_str(claims.get(v.DL_ERRORMSG)))
-    outcome.ignored = len(items) - len(links)  # other types, and items past MAX_ITEMS
+    outcome.left_out = [_left_out(item) for item in items[:MAX_ITEMS] if not _is_link(item)]
+    if len(items) > MAX_ITEMS:
+        outcome.left_out.append(f"{len(items) - MAX_ITEMS} more item(s): a response may add at "
+                                f"most {MAX_ITEMS}.")
     for item in links:
         custom = item.get("custom")
         try:
@@ -136,8 +140,8 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
                 title=_str(item.get("title")) or tool.name, text=_str(item.get("text")),
                 url=_str(item.get("url")), custom=custom if isinstance(custom, dict) else None,
                 source="deep_link", created_by=request.user_sourced_id, now=now)
-        except InvalidToolSetting:
-            outcome.ignored += 1
+        except InvalidToolSetting as error:
+            outcome.left_out.append(f"“{_title(item)}”: {error}.")
             continue
         if isinstance(item.get("lineItem"), dict):
             create_line_item_for_link(session, tool_id=tool.id, link=link,
@@ -158,7 +162,35 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
+def _is_link(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "ltiResourceLink"
+
+
 def _links(items: list[Any]) -> list[dict[str, Any]]:
     """The ``ltiResourceLink`` items of a response; only that type was offered (accept_types),
     others are left out (§4.4.1)."""
-    return [item for item in items if isinstance(item, dict) and item.get("type") == "ltiResourceLink"]
+    return [item for item in items if _is_link(item)]
+
+
+def _title(item: dict[str, Any]) -> str:
+    return _str(item.get("title")) or "Untitled"
+
+
+# Deep Linking 2.0 §3: the other content item types, as a teacher would name them.
+_OTHER_TYPES = {"link": "a plain web link", "file": "a file", "html": "an HTML fragment",
+                "image": "an image"}
+
+
+def _left_out(item: Any) -> str:
+    """Why an item that is not an ``ltiResourceLink`` was not added, naming it. Such items
+    would need the portal to show plain content in a class, which it does not: it places only
+    activities that launch in the tool."""
+    if not isinstance(item, dict):
+        return "An item that is not a JSON object."
+    kind = _OTHER_TYPES.get(item.get("type"))
+    if kind is None:
+        return f"“{_title(item)}”, of unknown type {item.get('type')!r}."
+    url = _str(item.get("url"))
+    where = f" ({url})" if url else ""
+    return (f"“{_title(item)}” is {kind}{where}; this portal adds only activities that launch "
+            "in the tool.")
