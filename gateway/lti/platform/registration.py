@@ -133,6 +133,11 @@ def tool_origins(tool: Tool) -> list[str]:
     return list(dict.fromkeys(o for o in map(url_origin, urls) if o is not None))
 
 
+def _shown(origin: str) -> str:
+    """An origin as people write it: without its scheme's default port."""
+    return origin.removesuffix(f":{_DEFAULT_PORTS[origin.split(':', 1)[0]]}")
+
+
 def check_content_url(tool: Tool, url: str) -> str:
     """``url`` if a content item may point there: a URL :func:`check_url` accepts whose origin
     (scheme, host and port) is one of :func:`tool_origins`. A launch of the item goes to the
@@ -141,8 +146,7 @@ def check_content_url(tool: Tool, url: str) -> str:
     url = check_url(url, "the content item URL")
     origins = tool_origins(tool)
     if url_origin(url) not in origins:
-        shown = ", ".join(o.removesuffix(":443") if o.startswith("https:") else
-                          o.removesuffix(":80") for o in origins)
+        shown = ", ".join(_shown(origin) for origin in origins)
         raise InvalidToolSetting(f"the content item URL {url!r} is not on a site registered for "
                                  f"this tool ({shown}), so it could never be launched")
     return url
