@@ -175,6 +175,9 @@ def _grant(*scopes: str) -> tokens.ServiceGrant:
 
 
 def _context(grant: tokens.ServiceGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
+    """The service context of the request's path; every NRPS and AGS view goes through here, so
+    its path and query parameters are checked for NUL characters here too."""
+    nrps.check_parameters([*(request.view_args or {}).items(), *request.args.items(multi=True)])
     return tokens.resolve_context(request_session(), grant, deployment_id, context_id,
                                   visibility_for_app)
 

@@ -69,13 +69,18 @@ class Paging:
 
 
 _DIGITS = re.compile(r"[0-9]+")
+_MAX_DIGITS = 19
 
 
 def _non_negative_int(name: str, text: str) -> int:
     # ASCII digits only: int() would also take " 5", "+5", "5_000" and other scripts' digits.
     if not _DIGITS.fullmatch(text):
         raise InvalidData(f"The {name} parameter must be a whole number, got {text!r}.")
-    return int(text)
+    significant = text.lstrip("0") or "0"
+    # int() refuses strings of more than 4300 digits with a ValueError (Python's guard against
+    # quadratic conversions); a number that long is past every bound the callers check, so any
+    # value past those bounds stands for it.
+    return int(significant) if len(significant) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def parse_paging(limit: str | None, offset: str | None, default_limit: int,

@@ -207,3 +207,34 @@ def test_scores_use_the_ids_the_app_knows(client, base, token, policy):
     assert score(client, item, token, user="p-u1").status_code == 204
     results = call(client, "GET", path(item["id"]) + "/results", token, user_id="p-u1").get_json()
     assert [r["userId"] for r in results] == ["p-u1"]
+
+
+def test_only_learners_of_the_class_get_scores(client, base, token, database):
+    item = create(client, base, token)
+    not_a_learner = {"error": "invalid_request", "error_description":
+                     "userId names a member of this context who is not a learner; "
+                     "scores are kept for learners only."}
+    not_a_member = {"error": "invalid_request",
+                    "error_description": "userId names no member of this context."}
+    # t-hoover teaches k1; u2 is a learner, but of k2; p1 is a parent, enrolled nowhere.
+    for user, body in (("t-hoover", not_a_learner), ("u2", not_a_member), ("p1", not_a_member)):
+        response = score(client, item, token, user=user)
+        assert (response.status_code, response.get_json()) == (400, body), user
+    with database.session_scope() as session:
+        assert session.execute(select(Result)).first() is None
+
+    assert score(client, item, token, user="u1").status_code == 204
+    with database.session_scope() as session:
+        assert session.execute(select(Result.student_sourced_id)).scalars().all() == ["u1"]
+    results = call(client, "GET", path(item["id"]) + "/results", token).get_json()
+    assert [r["userId"] for r in results] == ["u1"]
+
+
+def test_a_teacher_is_refused_under_the_id_the_app_knows(client, base, token, policy, database):
+    item = create(client, base, token)
+    response = score(client, item, token, user="p-t-hoover")
+    assert response.status_code == 400
+    assert response.get_json()["error_description"].startswith(
+        "userId names a member of this context who is not a learner")
+    with database.session_scope() as session:
+        assert session.execute(select(Result)).first() is None

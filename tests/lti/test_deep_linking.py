@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from gateway.store.lti import LineItem, ResourceLink
@@ -26,15 +27,21 @@ def start_deep_linking(client, class_id: str = "k1") -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
+def deep_linking_request(client, sign_in, target: str, redirect_uri: str) -> dict:
+    """Hoover (teacher of k1) starts deep linking with the one tool deployed; the id_token's
+    claims, once the tool has answered the login with ``redirect_uri``."""
+    sign_in("hoover")
+    login = start_deep_linking(client)
+    assert login["target_link_uri"] == target
+    response = client.get("/lti/authorize", query_string=auth_request(login, redirect_uri))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return verify_platform_token(client, posted_form(response)["fields"]["id_token"])
+
+
 @pytest.fixture
 def request_claims(client, tool, sign_in):
     """Hoover (teacher of k1) starts deep linking; the id_token's claims."""
-    sign_in("hoover")
-    login = start_deep_linking(client)
-    assert login["target_link_uri"] == f"{TOOL}/math/pick"
-    response = client.get("/lti/authorize", query_string=auth_request(login, f"{TOOL}/math/launch"))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return verify_platform_token(client, posted_form(response)["fields"]["id_token"])
+    return deep_linking_request(client, sign_in, f"{TOOL}/math/pick", f"{TOOL}/math/launch")
 
 
 def response_jwt(tool, request: dict, items: list, keys: ToolKeyPair | None = None, **overrides) -> str:
@@ -66,7 +73,8 @@ def test_deep_linking_request_claims(request_claims, tool):
     settings = claims[DL + "deep_linking_settings"]
     assert settings["deep_link_return_url"] == f"{ISSUER}/lti/deep-linking/return"
     assert settings["accept_types"] == ["ltiResourceLink"]
-    assert settings["accept_presentation_document_targets"] == ["window", "iframe"]
+    # Launches open in a window; the platform's pages refuse to be framed.
+    assert settings["accept_presentation_document_targets"] == ["window"]
     assert settings["accept_multiple"] is True and len(settings["data"]) >= 32
 
 
@@ -78,7 +86,8 @@ def test_content_items_become_resource_links_of_the_class(client, app, tool, req
     assert response.status_code == 200, response.get_data(as_text=True)
     page = response.get_data(as_text=True)
     assert "Adding fractions" in page and "Fraction game" in page
-    assert "1 item(s) of a kind this portal does not take were left out." in page
+    assert ("<li>“Plain link” is a plain web link (https://example.com); this portal adds only "
+            "activities that launch in the tool.</li>") in page
     with database.session_scope() as session:
         links = session.execute(select(ResourceLink).order_by(ResourceLink.id)).scalars().all()
         items = session.execute(select(LineItem)).scalars().all()
@@ -176,3 +185,156 @@ def test_students_cannot_start_deep_linking(client, tool, sign_in, database):
         "deployment": deployment, "class": "k1", "csrf_token": portal_csrf(client)})
     assert response.status_code == 403
     assert "Only the class&#39;s instructors may add content" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def sites_tool(make_tool):
+    """A tool registered at four origins: its target link URI's, its login URL's and its two
+    redirect URIs' (one of them plain http on localhost, as in development)."""
+    return make_tool(slug="sites", login_url="https://login.tool.example/start",
+                     redirect_uris=["https://tool.example/cb", "http://localhost:8000/cb"],
+                     target_link_uri="https://app.tool.example/launch",
+                     deep_linking_uri="https://app.tool.example/pick")
+
+
+@pytest.fixture
+def sites_request(client, sites_tool, sign_in):
+    return deep_linking_request(client, sign_in, "https://app.tool.example/pick",
+                                "https://tool.example/cb")
+
+
+def _link(url: str, title: str = "Item") -> dict:
+    return {"type": "ltiResourceLink", "title": title, "url": url,
+            "lineItem": {"scoreMaximum": 10, "label": title}}
+
+
+def _stored(database) -> tuple[list, list]:
+    with database.session_scope() as session:
+        return (session.execute(select(ResourceLink.url).order_by(ResourceLink.id)).scalars().all(),
+                session.execute(select(LineItem.title)).scalars().all())
+
+
+SITES = "https://app.tool.example, https://login.tool.example, https://tool.example, http://localhost:8000"
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("https://evil.example/items/1",
+     f"the content item URL 'https://evil.example/items/1' is not on a site registered for this "
+     f"tool ({SITES}), so it could never be launched"),
+    ("http://app.tool.example/items/1",  # http where the tool is https
+     "the content item URL must use https (http is allowed to localhost only): "
+     "'http://app.tool.example/items/1'"),
+    ("https://app.tool.example:8443/items/1",
+     f"the content item URL 'https://app.tool.example:8443/items/1' is not on a site registered "
+     f"for this tool ({SITES}), so it could never be launched"),
+    ("https://other.app.tool.example/items/1",
+     f"the content item URL 'https://other.app.tool.example/items/1' is not on a site registered "
+     f"for this tool ({SITES}), so it could never be launched"),
+    ("https://localhost:8000/items/1",
+     f"the content item URL 'https://localhost:8000/items/1' is not on a site registered for this "
+     f"tool ({SITES}), so it could never be launched"),
+    ("https://app.tool.example:99999/items/1",
+     f"the content item URL 'https://app.tool.example:99999/items/1' is not on a site registered "
+     f"for this tool ({SITES}), so it could never be launched"),
+    ("/items/1",
+     "the content item URL must be an absolute https URL without fragment: '/items/1'"),
+    ("https://app.tool.example/items/1#top",
+     "the content item URL must be an absolute https URL without fragment: "
+     "'https://app.tool.example/items/1#top'"),
+    ("https://me:pw@app.tool.example/items/1",
+     "the content item URL must not carry credentials: 'https://me:pw@app.tool.example/items/1'"),
+])
+def test_content_off_the_tools_sites_is_refused(client, sites_tool, sites_request, database, url,
+                                                reason):
+    items = [_link("https://app.tool.example/items/ok", "Fine"), _link(url, "Elsewhere")]
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(sites_tool, sites_request, items)})
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert f'<p role="alert">{escape(f"Nothing was added: {reason}.")}</p>' in (
+        response.get_data(as_text=True))
+    assert _stored(database) == ([], [])
+    # The request was not spent: the tool can still answer it with content it serves.
+    accepted = client.post("/lti/deep-linking/return", data={
+        "JWT": response_jwt(sites_tool, sites_request, items[:1])})
+    assert accepted.status_code == 200
+    assert _stored(database) == (["https://app.tool.example/items/ok"], ["Fine"])
+
+
+def test_content_on_any_of_the_tools_sites_is_accepted(client, app, sites_tool, sites_request,
+                                                       database, sign_in):
+    urls = ["https://app.tool.example/items/1",
+            "https://APP.tool.example:443/items/2?level=3",  # the same origin, spelled otherwise
+            "https://login.tool.example/items/3", "https://tool.example/items/4",
+            "http://localhost:8000/items/5"]
+    items = [_link(url, f"Item {n}") for n, url in enumerate(urls, 1)]
+    items.append({"type": "ltiResourceLink", "title": "Default"})  # launches the target link URI
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(sites_tool, sites_request, items)})
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _stored(database) == (urls + [None], [f"Item {n}" for n in range(1, 6)])
+    # A student's launch of a stored item targets its URL.
+    with database.session_scope() as session:
+        link_id = session.execute(select(ResourceLink.link_id).where(
+            ResourceLink.url == urls[1])).scalar_one()
+    login = start_launch(sign_in("lisa", browser=app.test_client()), link_id)
+    assert login["target_link_uri"] == urls[1]
+
+
+def test_a_response_holding_a_nul_character_is_refused(client, tool, request_claims, database):
+    for token in (response_jwt(tool, request_claims, [{**ITEMS[0], "title": "Adding\x00fractions"}]),
+                  response_jwt(tool, request_claims, [{**ITEMS[0], "custom": {"item\x00": "42"}}]),
+                  response_jwt(tool, request_claims, ITEMS, iss="x\x00"),
+                  response_jwt(tool, request_claims, ITEMS, **{DL + "data": "\x00"})):
+        response = client.post("/lti/deep-linking/return", data={"JWT": token})
+        assert response.status_code == 400
+        assert ("The deep linking response is not acceptable: it contains a NUL character."
+                in response.get_data(as_text=True))
+    assert _stored(database) == ([], [])
+
+
+def test_items_that_are_not_tool_activities_are_left_out_by_name(client, tool, request_claims,
+                                                                 database):
+    items = [{"type": "ltiResourceLink", "title": "Adding fractions"},
+             {"type": "link", "url": "https://example.com/fractions", "title": "Fractions wiki"},
+             {"type": "file", "url": "https://tool.example/f.pdf", "title": "Worksheet"},
+             {"type": "html", "html": "<p>Hi</p>"},
+             {"type": "image", "url": "https://tool.example/i.png", "title": "Diagram"},
+             {"type": "quiz", "title": "Mystery"}, "not an object",
+             {"type": "ltiResourceLink", "title": "Bad custom", "custom": {"level": 3}}]
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(tool, request_claims, items)})
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<ul><li>Adding fractions</li></ul>" in page
+    assert ('<p role="status">Not added:</p>\n<ul>'
+            "<li>“Fractions wiki” is a plain web link (https://example.com/fractions); this portal "
+            "adds only activities that launch in the tool.</li>"
+            "<li>“Worksheet” is a file (https://tool.example/f.pdf); this portal adds only "
+            "activities that launch in the tool.</li>"
+            "<li>“Untitled” is an HTML fragment; this portal adds only activities that launch in "
+            "the tool.</li>"
+            "<li>“Diagram” is an image (https://tool.example/i.png); this portal adds only "
+            "activities that launch in the tool.</li>"
+            "<li>“Mystery”, of unknown type &#39;quiz&#39;.</li>"
+            "<li>An item that is not a JSON object.</li>"
+            "<li>“Bad custom”: custom parameter &#39;level&#39; must map a name to a string.</li>"
+            "</ul>") in page
+    assert _stored(database) == ([None], [])
+
+
+def test_items_past_the_limit_are_left_out(client, tool, request_claims, database):
+    items = [{"type": "link", "url": f"https://example.com/{n}"} for n in range(100)]
+    items.append({"type": "ltiResourceLink", "title": "The 101st"})
+    response = client.post("/lti/deep-linking/return",
+                           data={"JWT": response_jwt(tool, request_claims, items)})
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<p>Nothing was added.</p>" in page
+    assert page.count("is a plain web link") == 100
+    assert "<li>1 more item(s): a response may add at most 100.</li>" in page
+    assert _stored(database) == ([], [])

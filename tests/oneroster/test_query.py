@@ -38,6 +38,8 @@ TEST_DATABASE_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     ("99999999999999999999", None, Paging(1000, 0)),
     ("007", "0010", Paging(7, 10)),
     (None, "2147483647", Paging(100, 2147483647)),
+    ("9" * 5000, None, Paging(1000, 0)),
+    ("0" * 5000 + "7", "0" * 5000, Paging(7, 0)),
 ])
 def test_paging_values(limit, offset, expected):
     assert parse_paging(limit, offset, default_limit=100, max_limit=1000) == expected
@@ -52,7 +54,7 @@ def test_paging_default_above_max_is_capped():
     ("", None, "limit"), (" 5", None, "limit"), ("+5", None, "limit"), ("1e3", None, "limit"),
     ("\u0665", None, "limit"), ("5_0", None, "limit"),
     (None, "-1", "offset"), (None, "x", "offset"), (None, "1.0", "offset"), (None, "", "offset"),
-    (None, "2147483648", "offset"),
+    (None, "2147483648", "offset"), (None, "9" * 5000, "offset"),
 ])
 def test_paging_errors_name_parameter_and_value(limit, offset, named):
     with pytest.raises(InvalidData) as caught:

@@ -23,13 +23,14 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import Conflict, InvalidServiceRequest, ServiceNotFound
-from gateway.lti.platform.messages import lineitem_url, presented_user
+from gateway.lti.platform.messages import enrollment_roles, lineitem_url, presented_user
 from gateway.lti.platform.nrps import page_url, parse_paging
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import ServiceContext
 from gateway.store.lti import LineItem, ResourceLink, Result
-from gateway.store.models import Enrollment, User
+from gateway.store.models import User
 
 ACTIVITY_PROGRESS = frozenset({"Initialized", "Started", "InProgress", "Submitted", "Completed"})
 GRADING_PROGRESS = frozenset({"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"})
@@ -78,6 +79,9 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool = False,
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise InvalidServiceRequest(f"{name} must be a string of at most {limit} characters.")
+    if "\x00" in value:
+        # PostgreSQL cannot store or compare a NUL; no id or label holds one.
+        raise InvalidServiceRequest(f"{name} must not contain a NUL character.")
     return value
 
 
@@ -141,27 +145,29 @@ def find_line_item(session: Session, context: ServiceContext, sourced_id: str) -
 
 
 def _apply(session: Session, context: ServiceContext, item: LineItem, body: Mapping[str, Any]) -> None:
+    # Every value is checked before any is set: a refused update must leave the item as it was
+    # (an error answered by a handler still ends in the request's commit).
     maximum = body.get("scoreMaximum")
     if not _number(maximum) or maximum <= 0:
         raise InvalidServiceRequest("scoreMaximum must be a number greater than 0.")
-    item.title = _text(body, "label", required=True)
-    item.result_value_max = float(maximum)
-    item.resource_id = _text(body, "resourceId")
-    item.tag = _text(body, "tag")
+    title = _text(body, "label", required=True)
+    resource_id = _text(body, "resourceId")
+    tag = _text(body, "tag")
     link_id = _text(body, "resourceLinkId", limit=64)
     if link_id is not None and session.execute(select(ResourceLink.id).where(
             ResourceLink.link_id == link_id, ResourceLink.deployment_id == context.deployment.id,
             ResourceLink.class_sourced_id == context.klass.sourced_id)).first() is None:
         raise InvalidServiceRequest("resourceLinkId names no resource link of this tool in this context.")
-    item.resource_link_id = link_id
     start = body.get("startDateTime")
     end = body.get("endDateTime")
-    item.assign_date = _parse_datetime(start, "startDateTime") if start is not None else None
-    item.due_date = _parse_datetime(end, "endDateTime") if end is not None else None
+    assign_date = _parse_datetime(start, "startDateTime") if start is not None else None
+    due_date = _parse_datetime(end, "endDateTime") if end is not None else None
     released = body.get("gradesReleased")
     if released is not None and not isinstance(released, bool):
         raise InvalidServiceRequest("gradesReleased must be true or false.")
-    item.grades_released = released
+    item.title, item.result_value_max = title, float(maximum)
+    item.resource_id, item.tag, item.resource_link_id = resource_id, tag, link_id
+    item.assign_date, item.due_date, item.grades_released = assign_date, due_date, released
 
 
 def create_line_item(session: Session, context: ServiceContext, body: Any, *, url: str,
@@ -260,7 +266,7 @@ def post_score(session: Session, context: ServiceContext, sourced_id: str, body:
         raise InvalidServiceRequest("scoreMaximum must be a number greater than 0.")
     comment = _text(body, "comment", limit=MAX_COMMENT)
 
-    student = _member(session, context, user_id)
+    student = _learner(session, context, user_id)
     result = session.execute(select(Result).where(
         Result.line_item_id == item.id, Result.student_sourced_id == student.sourced_id)
     ).scalar_one_or_none()
@@ -295,17 +301,20 @@ def _visible_users(context: ServiceContext):
     return query.where(predicate) if predicate is not None else query
 
 
-def _member(session: Session, context: ServiceContext, user_id: str) -> User:
-    """The active, visible member of the class the app knows as ``user_id``."""
+def _learner(session: Session, context: ServiceContext, user_id: str) -> User:
+    """The active, visible learner of the class the app knows as ``user_id``. A score is a
+    learner's result (AGS 2.0 §3.4: the score's ``userId`` is who it is for); a teacher's score
+    would be a gradebook row for someone who is not graded, so it is refused like a stranger's."""
     stored = context.visibility.resolve_id("user", user_id)
     user = session.execute(_visible_users(context).where(User.sourced_id == stored)
                            ).scalar_one_or_none() if stored is not None else None
-    if user is None or session.execute(select(Enrollment.id).where(
-            Enrollment.district_id == context.klass.district_id,
-            Enrollment.class_sourced_id == context.klass.sourced_id,
-            Enrollment.user_sourced_id == user.sourced_id,
-            Enrollment.status == "active")).first() is None:
+    roles = (enrollment_roles(session, context.klass.district_id, context.klass.sourced_id,
+                              user.sourced_id) if user is not None else [])
+    if not roles:
         raise InvalidServiceRequest("userId names no member of this context.")
+    if v.LEARNER_ENROLLMENT_ROLES.isdisjoint(roles):
+        raise InvalidServiceRequest("userId names a member of this context who is not a learner; "
+                                    "scores are kept for learners only.")
     return user
 
 

@@ -9,6 +9,10 @@ the ``data`` of a request the platform made to that tool, unexpired and not answ
 then stores each ``ltiResourceLink`` content item as a resource link placed in the request's
 class (with the line item it asks for), launched later as an ``LtiResourceLinkRequest``.
 
+An item's URL becomes that launch's target, so it must be at one of the tool's registered
+origins (:func:`~gateway.lti.platform.registration.check_content_url`); one item that is not
+refuses the whole response, before anything is stored or the request is spent.
+
 The post arrives from the tool's page, cross-site, without the portal's session cookie
 (SameSite=Lax withholds it from cross-site POSTs): the request's ``data``, bound to the class and
 instructor when the request was made, is what ties the answer to them.
@@ -25,7 +29,8 @@ from sqlalchemy.orm import Session
 from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.ags import create_line_item_for_link
 from gateway.lti.platform.errors import BadRequest
-from gateway.lti.platform.registration import InvalidToolSetting, add_resource_link, tool_deployment
+from gateway.lti.platform.registration import (InvalidToolSetting, add_resource_link,
+                                               check_content_url, tool_deployment)
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import find_tool_by_client_id, tool_key_lookup
 from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
@@ -43,7 +48,8 @@ class DeepLinkingOutcome:
 
     class_title: str
     added: list[str] = field(default_factory=list)
-    ignored: int = 0
+    # One sentence per item not added, saying which and why.
+    left_out: list[str] = field(default_factory=list)
     message: str | None = None
     error: str | None = None
 
@@ -61,6 +67,9 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
         claimed = unverified_claims(token)
     except TokenRejected as error:
         raise BadRequest(f"The deep linking response is not acceptable: {error}.") from error
+    if _holds_nul(claimed):
+        # No id, title or URL holds one, and PostgreSQL can neither compare nor store it.
+        raise BadRequest("The deep linking response is not acceptable: it contains a NUL character.")
     client_id = claimed.get("iss")
     tool = find_tool_by_client_id(session, client_id) if isinstance(client_id, str) else None
     if tool is None:
@@ -96,6 +105,18 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
     if request is None:
         raise BadRequest("The deep linking response does not echo the data of a request made "
                          "to this tool.")
+    items = claims.get(v.DL_CONTENT_ITEMS) or []
+    if not isinstance(items, list):
+        raise BadRequest("content_items must be a list.")
+    links = _links(items[:MAX_ITEMS])
+    # Every link is checked before the request is claimed or anything stored: a refused answer
+    # adds nothing and leaves the request open for a corrected one.
+    for item in links:
+        if _str(item.get("url")):
+            try:
+                check_content_url(tool, item["url"])
+            except InvalidToolSetting as error:
+                raise BadRequest(f"Nothing was added: {error}.") from error
     # Claim the request atomically: of two concurrent answers, one marks it and the other finds
     # it already answered.
     marked = session.execute(
@@ -111,14 +132,11 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
 
     outcome = DeepLinkingOutcome(class_title=klass.title, message=_str(claims.get(v.DL_MSG)),
                                  error=_str(claims.get(v.DL_ERRORMSG)))
-    items = claims.get(v.DL_CONTENT_ITEMS) or []
-    if not isinstance(items, list):
-        raise BadRequest("content_items must be a list.")
-    for item in items[:MAX_ITEMS]:
-        if not isinstance(item, dict) or item.get("type") != "ltiResourceLink":
-            # Only ltiResourceLink was offered (accept_types); others are ignored (§4.4.1).
-            outcome.ignored += 1
-            continue
+    outcome.left_out = [_left_out(item) for item in items[:MAX_ITEMS] if not _is_link(item)]
+    if len(items) > MAX_ITEMS:
+        outcome.left_out.append(f"{len(items) - MAX_ITEMS} more item(s): a response may add at "
+                                f"most {MAX_ITEMS}.")
+    for item in links:
         custom = item.get("custom")
         try:
             link = add_resource_link(
@@ -126,13 +144,57 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
                 title=_str(item.get("title")) or tool.name, text=_str(item.get("text")),
                 url=_str(item.get("url")), custom=custom if isinstance(custom, dict) else None,
                 source="deep_link", created_by=request.user_sourced_id, now=now)
-        except InvalidToolSetting:
-            outcome.ignored += 1
+        except InvalidToolSetting as error:
+            outcome.left_out.append(f"“{_title(item)}”: {error}.")
             continue
         if isinstance(item.get("lineItem"), dict):
             create_line_item_for_link(session, tool_id=tool.id, link=link,
                                       school_sourced_id=klass.school_sourced_id,
                                       spec=item["lineItem"], now=now)
         outcome.added.append(link.title)
-    outcome.ignored += max(0, len(items) - MAX_ITEMS)
     return outcome
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character in any string, key or value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _is_link(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "ltiResourceLink"
+
+
+def _links(items: list[Any]) -> list[dict[str, Any]]:
+    """The ``ltiResourceLink`` items of a response; only that type was offered (accept_types),
+    others are left out (§4.4.1)."""
+    return [item for item in items if _is_link(item)]
+
+
+def _title(item: dict[str, Any]) -> str:
+    return _str(item.get("title")) or "Untitled"
+
+
+# Deep Linking 2.0 §3: the other content item types, as a teacher would name them.
+_OTHER_TYPES = {"link": "a plain web link", "file": "a file", "html": "an HTML fragment",
+                "image": "an image"}
+
+
+def _left_out(item: Any) -> str:
+    """Why an item that is not an ``ltiResourceLink`` was not added, naming it. Such items
+    would need the portal to show plain content in a class, which it does not: it places only
+    activities that launch in the tool."""
+    if not isinstance(item, dict):
+        return "An item that is not a JSON object."
+    kind = _OTHER_TYPES.get(item.get("type"))
+    if kind is None:
+        return f"“{_title(item)}”, of unknown type {item.get('type')!r}."
+    url = _str(item.get("url"))
+    where = f" ({url})" if url else ""
+    return (f"“{_title(item)}” is {kind}{where}; this portal adds only activities that launch "
+            "in the tool.")

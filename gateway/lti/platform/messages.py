@@ -179,7 +179,9 @@ def build_claims(session: Session, launch: Launch,
         claims[v.DL_SETTINGS] = {  # Deep Linking 2.0 §4.4.1
             "deep_link_return_url": launch.deep_linking_return_url,
             "accept_types": ["ltiResourceLink"],
-            "accept_presentation_document_targets": ["window", "iframe"],
+            # The platform launches in a new window only: its pages (the portal, the
+            # authorization answer) refuse to be framed, so it does not offer "iframe".
+            "accept_presentation_document_targets": ["window"],
             "accept_multiple": True, "auto_create": True,
             "title": klass.title if "title" in section else "", "data": launch.deep_linking_data,
         }

@@ -14,17 +14,19 @@ roles; each member's fields pass :meth:`Visibility.fields` and :meth:`Visibility
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.errors import InvalidData
 from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import InvalidServiceRequest
 from gateway.lti.platform.messages import context_claim, person_claims, presented_class, presented_user
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import ServiceContext
+from gateway.oneroster import query
 from gateway.store.lti import ResourceLink
 from gateway.store.models import Enrollment, User
 
@@ -43,15 +45,26 @@ class MembershipPage:
 
 
 def parse_paging(limit: str | None, offset: str | None, settings: LtiSettings) -> tuple[int, int]:
-    """``limit`` (default and maximum from the settings) and ``offset`` as integers."""
+    """``limit`` (default and maximum from the settings) and ``offset`` as integers.
+
+    The checks are OneRoster's (:func:`gateway.oneroster.query.parse_paging`): ASCII digits only,
+    limit at least 1 and capped, offset at most int32, so a huge offset is a 400 here too rather
+    than an integer the database driver cannot bind. An empty value counts as absent.
+    """
     try:
-        size = settings.default_limit if limit in (None, "") else int(limit)
-        start = 0 if offset in (None, "") else int(offset)
-    except ValueError as error:
-        raise InvalidServiceRequest("limit and offset must be integers.") from error
-    if size < 1 or start < 0:
-        raise InvalidServiceRequest("limit must be at least 1 and offset at least 0.")
-    return min(size, settings.max_limit), start
+        paging = query.parse_paging(limit or None, offset or None, settings.default_limit,
+                                    settings.max_limit)
+    except InvalidData as error:
+        raise InvalidServiceRequest(error.description) from error
+    return paging.limit, paging.offset
+
+
+def check_parameters(params: Iterable[tuple[str, str]]) -> None:
+    """Refuse a service request whose parameters (query or path) hold a NUL character: no id or
+    filter value holds one, and PostgreSQL cannot take one in a text comparison."""
+    for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            raise InvalidServiceRequest(f"The {name!r} parameter must not contain a NUL character.")
 
 
 def page_url(url: str, params: dict[str, str]) -> str:

@@ -108,6 +108,50 @@ def check_url(url: str, what: str) -> str:
     return url
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_origin(url: str) -> str | None:
+    """The origin (RFC 6454 §4) of an absolute http(s) URL as ``scheme://host:port`` (scheme and
+    host lowercased, the default port written out); None when the URL has none (relative, another
+    scheme, no host, a port that is not a number)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return f"{scheme}://{parts.hostname}:{port}"
+
+
+def tool_origins(tool: Tool) -> list[str]:
+    """The origins a tool is registered at: those of its target link URI, its login URL and its
+    redirect URIs, in that order, each once."""
+    urls = [tool.target_link_uri, tool.login_url, *tool.redirect_uris]
+    return list(dict.fromkeys(o for o in map(url_origin, urls) if o is not None))
+
+
+def _shown(origin: str) -> str:
+    """An origin as people write it: without its scheme's default port."""
+    return origin.removesuffix(f":{_DEFAULT_PORTS[origin.split(':', 1)[0]]}")
+
+
+def check_content_url(tool: Tool, url: str) -> str:
+    """``url`` if a content item may point there: a URL :func:`check_url` accepts whose origin
+    (scheme, host and port) is one of :func:`tool_origins`. A launch of the item goes to the
+    tool's login URL with the item's URL as its target, and a tool serves only its own
+    targets; so an https tool's content must be https on one of its hosts, never elsewhere."""
+    url = check_url(url, "the content item URL")
+    origins = tool_origins(tool)
+    if url_origin(url) not in origins:
+        shown = ", ".join(_shown(origin) for origin in origins)
+        raise InvalidToolSetting(f"the content item URL {url!r} is not on a site registered for "
+                                 f"this tool ({shown}), so it could never be launched")
+    return url
+
+
 def check_scopes(scopes: Iterable[str] | None) -> list[str]:
     """The LTI service scopes asked for (all of them when None); unknown ones are refused."""
     chosen = list(dict.fromkeys(scopes)) if scopes is not None else list(SERVICE_SCOPES)

@@ -93,6 +93,9 @@ INSTITUTION_ROLES: dict[str, tuple[str, ...]] = {
     "relative": (_INSTITUTION + "Mentor",),
 }
 
+# Enrollment roles whose holders are the class's learners: the only people a score is for.
+LEARNER_ENROLLMENT_ROLES = frozenset(role for role, uris in CONTEXT_ROLES.items() if LEARNER in uris)
+
 # Enrollment roles that may add content to a class through deep linking.
 INSTRUCTOR_ENROLLMENT_ROLES = frozenset({"teacher", "administrator"})
 
