@@ -14,6 +14,14 @@ DEFAULTS: dict[str, Any] = {
     "MASS_CHANGE_THRESHOLD": 0.25,
     # How many row-level problems an import keeps in full; the rest are counted.
     "IMPORT_MAX_REPORTED_ERRORS": 1000,
+    # Bounds on what an import reads (gateway.oneroster.csv.limits): a bundle past one is refused
+    # before it costs memory or time. A 1M-student district is under 1 GB uncompressed, and real
+    # CSV exports compress less than 20 times.
+    "IMPORT_MAX_BUNDLE_BYTES": 4 * 1024 ** 3,
+    "IMPORT_MAX_COMPRESSION_RATIO": 100.0,
+    "IMPORT_MAX_ENTRIES": 1000,
+    "IMPORT_MAX_LINE_LENGTH": 1024 * 1024,
+    "IMPORT_MAX_FIELD_LENGTH": 128 * 1024,
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
@@ -47,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
 _CONVERTERS = {
     "MASS_CHANGE_THRESHOLD": float,
     "IMPORT_MAX_REPORTED_ERRORS": int,
+    "IMPORT_MAX_BUNDLE_BYTES": int,
+    "IMPORT_MAX_COMPRESSION_RATIO": float,
+    "IMPORT_MAX_ENTRIES": int,
+    "IMPORT_MAX_LINE_LENGTH": int,
+    "IMPORT_MAX_FIELD_LENGTH": int,
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,

@@ -14,6 +14,7 @@ from gateway.http.session import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run)
+from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun, utcnow
@@ -83,7 +84,8 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     ensure_schema(database)
     options = ImportOptions(dry_run=dry_run, force=force, district=district,
                             mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
-                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"])
+                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"],
+                            limits=ImportLimits.from_config(current_app.config))
     started = utcnow()
     progress = _ByteProgress()
     try:

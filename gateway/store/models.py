@@ -256,6 +256,7 @@ class UserProfile(RosterRecord, Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     credential_type: Mapped[str] = mapped_column(String(255))
     username: Mapped[str] = mapped_column(String(255))
+    # Never filled: the credential's password is not kept (see the userProfiles.csv binding).
     password: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
