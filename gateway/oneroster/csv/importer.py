@@ -328,17 +328,24 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
 
 
 def record_import_run(session: Session, report: ImportReport, started_at: dt.datetime,
-                      message: str | None = None) -> ImportRun:
-    """Append the run to the import history (``gateway imports``)."""
+                      message: str | None = None, run_id: int | None = None) -> ImportRun:
+    """Write how a run ended to the import history (``gateway imports``): into the row recorded
+    when it started (``run_id``, see :func:`gateway.store.import_runs.running_import`), or as a
+    new row."""
     district_id = None
     if report.district:
         district_id = session.execute(select(District.id).where(
             District.sourced_id == report.district)).scalar_one_or_none()
-    run = ImportRun(district_id=district_id, source=report.source, started_at=started_at,
-                    finished_at=utcnow(), outcome=report.outcome,
-                    counts={k: v.to_dict() for k, v in report.files.items()},
-                    error_count=report.problem_count, message=message or report.refusal)
-    session.add(run)
+    run = session.get(ImportRun, run_id) if run_id is not None else None
+    if run is None:
+        run = ImportRun(source=report.source, started_at=started_at)
+        session.add(run)
+    run.district_id = district_id
+    run.finished_at = utcnow()
+    run.outcome = report.outcome
+    run.counts = {k: v.to_dict() for k, v in report.files.items()}
+    run.error_count = report.problem_count
+    run.message = message or report.refusal
     session.flush()
     return run
 

@@ -63,6 +63,8 @@ def test_a_zip_bomb_is_refused_from_its_directory_before_anything_is_extracted(r
         f"Error: {bomb}: refused before reading: users.csv expands {info.file_size / info.compress_size:.0f} "
         f"times ({info.compress_size} bytes to {info.file_size}), over the limit of 100.0 "
         "(GATEWAY_IMPORT_MAX_COMPRESSION_RATIO)\n")
+    runs = runner.invoke(cli, ["imports"]).output
+    assert "rejected -" in runs and "GATEWAY_IMPORT_MAX_COMPRESSION_RATIO" in runs
 
 
 def test_the_uncompressed_size_and_the_entry_count_are_limited(runner, app, tmp_path):

@@ -17,9 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('import_runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('pid', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('host', sa.String(length=255), nullable=True))
     op.execute("UPDATE user_profiles SET password = NULL WHERE password IS NOT NULL")
 
 
 def downgrade() -> None:
     # The removed passwords are not restored: they were never the gateway's to keep.
-    pass
+    with op.batch_alter_table('import_runs', schema=None) as batch_op:
+        batch_op.drop_column('host')
+        batch_op.drop_column('pid')
