@@ -17,6 +17,14 @@ DEFAULTS: dict[str, Any] = {
     # SQLite: how long an import or another command that changes the store waits for the one
     # changing it now to finish (a nightly import of a large district can take minutes).
     "STORE_WRITE_WAIT_SECONDS": 600.0,
+    # Bounds on what an import reads (gateway.oneroster.csv.limits): a bundle past one is refused
+    # before it costs memory or time. A 1M-student district is under 1 GB uncompressed, and real
+    # CSV exports compress less than 20 times.
+    "IMPORT_MAX_BUNDLE_BYTES": 4 * 1024 ** 3,
+    "IMPORT_MAX_COMPRESSION_RATIO": 100.0,
+    "IMPORT_MAX_ENTRIES": 1000,
+    "IMPORT_MAX_LINE_LENGTH": 1024 * 1024,
+    "IMPORT_MAX_FIELD_LENGTH": 128 * 1024,
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
@@ -51,6 +59,11 @@ _CONVERTERS = {
     "MASS_CHANGE_THRESHOLD": float,
     "IMPORT_MAX_REPORTED_ERRORS": int,
     "STORE_WRITE_WAIT_SECONDS": float,
+    "IMPORT_MAX_BUNDLE_BYTES": int,
+    "IMPORT_MAX_COMPRESSION_RATIO": float,
+    "IMPORT_MAX_ENTRIES": int,
+    "IMPORT_MAX_LINE_LENGTH": int,
+    "IMPORT_MAX_FIELD_LENGTH": int,
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,

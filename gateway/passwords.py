@@ -11,6 +11,12 @@ import hashlib
 import hmac
 import secrets
 
+# The password rule, the same for `gateway users set-password` and for passwords imported from
+# users.csv: a one-letter password must not sign anyone in, whichever way it arrived.
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+PASSWORD_RULE = f"a password of {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+
 _SCRYPT_N = 2 ** 14
 _SCRYPT_R = 8
 _SCRYPT_P = 1
@@ -29,6 +35,11 @@ def _unb64(text: str) -> bytes:
 def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
     return hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
                           maxmem=2 * 128 * r * n)
+
+
+def follows_password_rule(password: str) -> bool:
+    """Whether ``password`` may be a portal password (see :data:`PASSWORD_RULE`)."""
+    return MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
 
 
 def hash_password(password: str) -> str:

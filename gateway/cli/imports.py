@@ -9,15 +9,22 @@ import orjson
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from gateway.http.session import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run)
+from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
 from gateway.store import StoreBusy
+from gateway.store.import_runs import INTERRUPTED, interrupted_runs, running_import
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun, utcnow
+
+
+_INTERRUPTED_MESSAGE = ("its process ({pid} on {host}) ended before the import did; "
+                        "the import's transaction was rolled back, so nothing of it was written")
 
 
 class _ByteProgress:
@@ -84,8 +91,22 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     ensure_schema(database)
     options = ImportOptions(dry_run=dry_run, force=force, district=district,
                             mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
-                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"])
+                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"],
+                            limits=ImportLimits.from_config(current_app.config))
     started = utcnow()
+    # The run is in the history from its start (committed apart), so a run whose process dies
+    # shows as interrupted; each way out below records how it ended instead.
+    try:
+        # On SQLite the run's row waits, like the import, for another import to finish.
+        with running_import(database.writer_engine, str(path), started) as run_id:
+            _import(database, path, options, started, run_id, dry_run, report_path)
+    except StoreBusy as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _import(database, path: Path, options: ImportOptions, started, run_id: int, dry_run: bool,
+            report_path: Path | None) -> None:
+    """The import itself, its run already in the history as running (see import_command)."""
     progress = _ByteProgress()
     try:
         # A dry run writes nothing and need not wait for another import.
@@ -96,23 +117,33 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
                 # gateway.sharing.snapshots): no request sees the data without them.
                 snapshots_built = refresh_district_snapshots(
                     session.connection(), district_id_of(session, report.district))
-                record_import_run(session, report, started)
+                record_import_run(session, report, started, run_id=run_id)
             else:
                 session.rollback()
     except (BundleError, StoreBusy) as exc:
+        try:
+            with database.session_scope() as session:
+                record_import_run(session, ImportReport(source=str(path)), started,
+                                  message=str(exc), run_id=run_id)
+        except OperationalError:
+            # After StoreBusy the other import may hold the store still: the message below
+            # says why this run ended, and the history will show it interrupted.
+            if not isinstance(exc, StoreBusy):
+                raise
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
         # The import's transaction was rolled back; keep a trace of the attempt for admins.
         with database.session_scope() as session:
             failed = ImportReport(source=str(path), outcome="failed")
-            record_import_run(session, failed, started, message=f"{type(exc).__name__}: {exc}"[:2000])
+            record_import_run(session, failed, started, message=f"{type(exc).__name__}: {exc}"[:2000],
+                              run_id=run_id)
         raise
     finally:
         progress.close()
     if report.outcome != "applied":
         # The rejected run is recorded in a transaction of its own: the import's was rolled back.
         with database.session_scope() as session:
-            record_import_run(session, report, started)
+            record_import_run(session, report, started, run_id=run_id)
     _print_report(report, dry_run)
     if report_path is not None:
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
@@ -139,11 +170,14 @@ def imports_command(limit: int, as_json: bool) -> None:
         rows = session.execute(
             select(ImportRun, District.sourced_id).outerjoin(District, ImportRun.district_id == District.id)
             .order_by(ImportRun.id.desc()).limit(limit)).all()
+        interrupted = interrupted_runs(session.connection(), [run for run, _ in rows])
         runs = [{"id": run.id, "district": district, "source": run.source,
                  "started_at": run.started_at.isoformat(timespec="seconds") + "Z",
                  "finished_at": run.finished_at.isoformat(timespec="seconds") + "Z" if run.finished_at else None,
-                 "outcome": run.outcome, "problems": run.error_count, "counts": run.counts,
-                 "message": run.message} for run, district in rows]
+                 "outcome": INTERRUPTED if run.id in interrupted else run.outcome,
+                 "problems": run.error_count, "counts": run.counts,
+                 "message": _INTERRUPTED_MESSAGE.format(pid=run.pid, host=run.host)
+                 if run.id in interrupted else run.message} for run, district in rows]
     if as_json:
         click.echo(orjson.dumps(runs, option=orjson.OPT_INDENT_2).decode())
         return

@@ -134,10 +134,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        # Sessions that will write the store: on SQLite they hold its write lock from the start.
-        self.writer_sessionmaker = sessionmaker(
-            self.engine.execution_options(**{WRITE_LOCK_OPTION: write_wait_seconds}),
-            expire_on_commit=False)
+        # Connections and sessions that will write the store: on SQLite their transactions hold
+        # its write lock from the start.
+        self.writer_engine = self.engine.execution_options(**{WRITE_LOCK_OPTION: write_wait_seconds})
+        self.writer_sessionmaker = sessionmaker(self.writer_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

@@ -54,11 +54,14 @@ class ImportRun(Base):
     source: Mapped[str] = mapped_column(Text)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    # applied | rejected | dry-run | failed
+    # running (recorded when the run starts) | applied | rejected | dry-run | failed
     outcome: Mapped[str] = mapped_column(String(20))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The process that runs it, to tell a run still going from one whose process died.
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 # Roster rows carry their district's id without a FOREIGN KEY constraint: only the importer
@@ -256,6 +259,7 @@ class UserProfile(RosterRecord, Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     credential_type: Mapped[str] = mapped_column(String(255))
     username: Mapped[str] = mapped_column(String(255))
+    # Never filled: the credential's password is not kept (see the userProfiles.csv binding).
     password: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 

@@ -203,3 +203,22 @@ def test_revoked_app_cannot_be_launched(client, tool, place, sign_in, database):
     sign_in("lisa")
     response = client.post(f"/portal/launch/{link_id}", data={"csrf_token": portal_csrf(client)})
     assert response.status_code == 403
+
+
+def test_a_one_letter_password_from_the_sis_signs_nobody_in(client, app, passwords, tmp_path):
+    # users.csv sets lisa's password to "a": the import is refused, her password stays hers.
+    from gateway.cli import cli
+
+    rows = small_district()
+    rows["users"][0]["password"] = "a"
+    result = app.test_cli_runner().invoke(cli, ["import", str(write_bundle(tmp_path / "weak", rows))])
+    assert result.exit_code == 1
+    assert ("users.csv:2: column password: value '(not shown)', expected a password of 8 to 1024 "
+            "characters (the portal's password rule), or an empty value for no portal password") in result.output
+    refused = client.post("/login", data={"username": "lisa", "password": "a",
+                                          "csrf_token": csrf_of(login_page(client))})
+    assert refused.status_code == 200
+    assert "Unknown username or wrong password." in refused.get_data(as_text=True)
+    signed_in = client.post("/login", data={"username": "lisa", "password": PASSWORD,
+                                            "csrf_token": csrf_of(login_page(client))})
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/portal"

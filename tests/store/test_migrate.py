@@ -62,6 +62,44 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0007" in result.output
+    assert "at revision 0008" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0007"
+    assert current_revision(database) == "0008"
+
+
+def test_upgrading_removes_credential_passwords_kept_in_clear(tmp_path):
+    # 0008: earlier imports kept userProfiles.csv passwords in clear; the upgrade removes them.
+    import os
+
+    from sqlalchemy import text
+
+    from gateway.store import Database
+    from gateway.store.migrate import upgrade_database
+
+    base_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    schema = f"gateway_migrate_{os.getpid()}"
+    if base_url:
+        admin = Database(base_url)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    else:
+        url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    database = Database(url)
+    try:
+        upgrade_database(database, "0006")
+        with database.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO user_profiles (district_id, sourced_id, status, date_last_modified, row_hash, "
+                "user_sourced_id, profile_type, vendor_id, credential_type, username, password) VALUES "
+                "(1, 'up1', 'active', '2026-12-01 00:00:00', 0, 'u1', 'lms', 'acme', 'password', 'eh', 'clear-Secret')"))
+        upgrade_database(database)
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT username, password FROM user_profiles")).all() == [("eh", None)]
+    finally:
+        database.dispose()
+        if base_url:
+            with admin.engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            admin.dispose()

@@ -21,14 +21,12 @@ from sqlalchemy.orm import Session
 from gateway.errors import UsageError
 from gateway.lti.platform.messages import visible
 from gateway.lti.platform.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
-from gateway.passwords import hash_password, verify_password
+from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, follows_password_rule,
+                                hash_password, verify_password)
 from gateway.sharing.visibility import Visibility
 from gateway.store.apps import AppClient
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, District, Enrollment, User
-
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,7 +107,7 @@ def load_user(session: Session, user_id: int, district_id: int) -> PortalUser | 
 def set_password(session: Session, username: str, password: str,
                  district: str | None = None) -> PortalUser:
     """Store a new password hash for ``username`` (in ``district``, required if ambiguous)."""
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+    if not follows_password_rule(password):
         raise UsageError(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
     query = (select(User, District).join(District, District.id == User.district_id)
              .where(User.username == username).order_by(District.sourced_id))

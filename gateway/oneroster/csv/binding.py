@@ -28,7 +28,9 @@ class Column:
     kinds: ``id`` (sourcedId), ``status``, ``datetime`` (dateLastModified), ``text``, ``enum``,
     ``bool``, ``date``, ``year``, ``list`` (comma-separated values), ``ref`` (one sourcedId of
     ``target``), ``reflist`` (comma-separated sourcedIds of ``target``), ``userids``
-    (``{type:identifier},...``), ``password`` (hashed on import, never kept in clear).
+    (``{type:identifier},...``), ``password`` (checked against the portal's password rule,
+    hashed on import, never kept in clear), ``discarded`` (read and checked as CSV, never kept:
+    a value the gateway has no use for and must not hold, such as a vendor credential's password).
     """
 
     name: str
@@ -144,7 +146,9 @@ USER_PROFILES = CsvFile("userProfiles", "user_profiles", _base() + (
     Column("description", "description"),
     Column("credentialType", "credential_type", required=True),
     Column("username", "username", required=True),
-    Column("password", "password"),
+    # A credential for the vendor's application: the gateway neither serves nor verifies it, so
+    # it keeps none (a hash would serve nobody, the clear value would be a liability).
+    Column("password", "password", "discarded"),
 ), owner="users")
 
 ROLES = CsvFile("roles", "roles", _base() + (

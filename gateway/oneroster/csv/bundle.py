@@ -10,11 +10,22 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from gateway.oneroster.csv import binding
+from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, bounded_lines, is_field_too_large
 from gateway.oneroster.csv.problems import Problem
+
+# A manifest names each of the binding's files once, plus a few properties.
+MAX_MANIFEST_ROWS = 1000
+# Entries smaller than this cannot be bombs, whatever they compress to.
+_RATIO_FLOOR_BYTES = 1024 * 1024
 
 
 class BundleError(Exception):
     """The bundle cannot be read at all (missing, not a folder or zip, no manifest...)."""
+
+
+def _refuse(path: Path, what: str, limits: ImportLimits, limit: str) -> BundleError:
+    return BundleError(f"{path}: refused before reading: {what}, over the limit of "
+                       f"{limits.setting(limit)}")
 
 
 class _CountingReader(io.RawIOBase):
@@ -42,25 +53,56 @@ class _CountingReader(io.RawIOBase):
 class Bundle:
     """The files of a bundle, opened as UTF-8 text (a BOM is tolerated) in RFC 4180 mode."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], limits: ImportLimits | None = None) -> None:
         self.path = Path(path)
+        self.limits = limits = limits or ImportLimits()
         self.bytes_read = [0]
         if not self.path.exists():
             raise BundleError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
             self._zip = None
             self._prefix = ""
-            self._names = {p.name: p.stat().st_size for p in self.path.iterdir() if p.is_file()}
+            files = [p for p in self.path.iterdir() if p.is_file()]
+            if len(files) > limits.max_entries:
+                raise _refuse(self.path, f"{len(files)} files", limits, "max_entries")
+            self._names = {p.name: p.stat().st_size for p in files}
+            sizes = list(self._names.values())
         elif zipfile.is_zipfile(self.path):
             self._zip = zipfile.ZipFile(self.path)
+            try:
+                self._check_zip_directory()
+            except BundleError:
+                self._zip.close()
+                raise
             infos = [i for i in self._zip.infolist() if not i.is_dir()]
             # Zips made by "compress this folder" keep the folder: accept one top-level folder.
             manifests = [i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == binding.MANIFEST]
             self._prefix = manifests[0][: -len(binding.MANIFEST)] if len(manifests) == 1 else ""
             self._names = {i.filename[len(self._prefix):]: i.file_size for i in infos
                            if i.filename.startswith(self._prefix) and "/" not in i.filename[len(self._prefix):]}
+            sizes = [i.file_size for i in infos]
         else:
             raise BundleError(f"{self.path}: not a folder or a .zip file")
+        if sum(sizes) > limits.max_bundle_bytes:
+            self.close()
+            raise _refuse(self.path, f"its files hold {sum(sizes)} bytes", limits, "max_bundle_bytes")
+
+    def _check_zip_directory(self) -> None:
+        """Refuse a zip bomb from its central directory alone, before extracting anything. The
+        declared sizes are binding: zipfile never returns more than an entry declares."""
+        assert self._zip is not None
+        limits = self.limits
+        infos = self._zip.infolist()
+        if len(infos) > limits.max_entries:
+            raise _refuse(self.path, f"{len(infos)} entries", limits, "max_entries")
+        for info in infos:
+            if info.file_size < _RATIO_FLOOR_BYTES:
+                continue
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > limits.max_compression_ratio:
+                raise _refuse(self.path, f"{info.filename} expands {ratio:.0f} times "
+                              f"({info.compress_size} bytes to {info.file_size})", limits,
+                              "max_compression_ratio")
 
     def names(self) -> set[str]:
         """The file names at the bundle's top level."""
@@ -97,6 +139,18 @@ class Bundle:
         self.close()
 
 
+def line_too_long(limits: ImportLimits) -> str:
+    """What a problem says of a line over the line length limit (reading stops there)."""
+    return (f"lines of at most {limits.setting('max_line_length')} characters; "
+            "this one is longer, and the file was not read further")
+
+
+def field_too_long(limits: ImportLimits) -> str:
+    """What a problem says of a field over the field length limit (reading stops there)."""
+    return (f"fields of at most {limits.setting('max_field_length')} characters; "
+            "this record holds a longer one, and the file was not read further")
+
+
 @dataclass
 class Manifest:
     """What manifest.csv declares: versions, each file's mode, the source system."""
@@ -115,10 +169,25 @@ def read_manifest(bundle: Bundle, problems: list[Problem]) -> Manifest:
     if name not in bundle.names():
         raise BundleError(f"{bundle.path}: no {name} (a OneRoster CSV bundle starts with its manifest)")
     manifest = Manifest()
+    limits = bundle.limits
+    rows: list[list[str]] = []
     try:
         with bundle.open_text(name) as handle:
-            rows = list(csv.reader(handle, strict=True))
-    except (csv.Error, UnicodeDecodeError) as exc:
+            reader = csv.reader(bounded_lines(handle, limits.max_line_length), strict=True)
+            for row in reader:
+                if len(rows) == MAX_MANIFEST_ROWS:
+                    problems.append(Problem(name, reader.line_num, None, None,
+                                            f"at most {MAX_MANIFEST_ROWS} rows in a manifest"))
+                    return manifest
+                rows.append(row)
+    except LineTooLong:
+        problems.append(Problem(name, reader.line_num + 1, None, None, line_too_long(limits)))
+        return manifest
+    except csv.Error as exc:
+        expected = field_too_long(limits) if is_field_too_large(exc) else f"a readable UTF-8 CSV file ({exc})"
+        problems.append(Problem(name, 1, None, None, expected))
+        return manifest
+    except UnicodeDecodeError as exc:
         problems.append(Problem(name, 1, None, None, f"a readable UTF-8 CSV file ({exc})"))
         return manifest
     if not rows or tuple(rows[0]) != binding.MANIFEST_HEADER:

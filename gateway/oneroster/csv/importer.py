@@ -20,6 +20,7 @@ fingerprint of the content is kept per row), so clients can sync with ``dateLast
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 from contextlib import contextmanager
@@ -34,7 +35,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.oneroster.csv import binding
-from gateway.oneroster.csv.bundle import Bundle, BundleError, Manifest, read_manifest
+from gateway.oneroster.csv.bundle import (Bundle, BundleError, Manifest, field_too_long, line_too_long,
+                                          read_manifest)
+from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, field_size_limit, is_field_too_large
 from gateway.oneroster.csv.problems import Problem
 from gateway.oneroster.csv.reader import FileLayout, check_header, iter_csv, read_rows
 from gateway.store.models import District, ImportRun, utcnow
@@ -67,6 +70,7 @@ class ImportOptions:
     mass_change_threshold: float = 0.25
     max_reported_problems: int = 1000
     now: dt.datetime | None = None
+    limits: ImportLimits = field(default_factory=ImportLimits)
 
 
 @dataclass
@@ -256,7 +260,7 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
     def problem(p: Problem) -> None:
         report.add_problem(p, limit)
 
-    with Bundle(path) as bundle:
+    with Bundle(path, options.limits) as bundle, field_size_limit(options.limits.max_field_length):
         manifest_problems: list[Problem] = []
         manifest = read_manifest(bundle, manifest_problems)
         for p in manifest_problems:
@@ -324,17 +328,24 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
 
 
 def record_import_run(session: Session, report: ImportReport, started_at: dt.datetime,
-                      message: str | None = None) -> ImportRun:
-    """Append the run to the import history (``gateway imports``)."""
+                      message: str | None = None, run_id: int | None = None) -> ImportRun:
+    """Write how a run ended to the import history (``gateway imports``): into the row recorded
+    when it started (``run_id``, see :func:`gateway.store.import_runs.running_import`), or as a
+    new row."""
     district_id = None
     if report.district:
         district_id = session.execute(select(District.id).where(
             District.sourced_id == report.district)).scalar_one_or_none()
-    run = ImportRun(district_id=district_id, source=report.source, started_at=started_at,
-                    finished_at=utcnow(), outcome=report.outcome,
-                    counts={k: v.to_dict() for k, v in report.files.items()},
-                    error_count=report.problem_count, message=message or report.refusal)
-    session.add(run)
+    run = session.get(ImportRun, run_id) if run_id is not None else None
+    if run is None:
+        run = ImportRun(source=report.source, started_at=started_at)
+        session.add(run)
+    run.district_id = district_id
+    run.finished_at = utcnow()
+    run.outcome = report.outcome
+    run.counts = {k: v.to_dict() for k, v in report.files.items()}
+    run.error_count = report.problem_count
+    run.message = message or report.refusal
     session.flush()
     return run
 
@@ -385,14 +396,14 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
 
     readable = [True]
     with bundle.open_text(csv_file.filename) as handle:
-        rows = iter_csv(handle)
+        rows = iter_csv(handle, bundle.limits.max_line_length)
         try:
             header = next(rows, None)
         except UnicodeDecodeError as exc:
             problem(_decode_problem(bundle, csv_file.filename, exc))
             return False
-        except csv.Error as exc:
-            problem(Problem(csv_file.filename, 1, None, None, _unreadable(exc)))
+        except (csv.Error, LineTooLong) as exc:
+            problem(Problem(csv_file.filename, 1, None, None, _unreadable(exc, bundle.limits)))
             return False
         if header is None:
             problem(Problem(csv_file.filename, 1, None, None, "a header row"))
@@ -419,10 +430,16 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
                 readable[0] = False
                 problem(_decode_problem(bundle, csv_file.filename, exc))
                 return
+            except LineTooLong as exc:
+                # Stopped inside the physical line after the last one the reader took whole.
+                readable[0] = False
+                problem(Problem(csv_file.filename, rows.line_num + 1, None, None,
+                                _unreadable(exc, bundle.limits)))
+                return
             except csv.Error as exc:
                 readable[0] = False
                 # The reader fails where the file ends; the broken record began after the last good one.
-                problem(Problem(csv_file.filename, last_line + 1, None, None, _unreadable(exc)))
+                problem(Problem(csv_file.filename, last_line + 1, None, None, _unreadable(exc, bundle.limits)))
                 return
             if emitted == 0 and rows.line_num <= 1:
                 problem(Problem(csv_file.filename, 2, None, None,
@@ -437,7 +454,11 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
     return readable[0]
 
 
-def _unreadable(exc: csv.Error) -> str:
+def _unreadable(exc: csv.Error | LineTooLong, limits: ImportLimits) -> str:
+    if isinstance(exc, LineTooLong):
+        return line_too_long(limits)
+    if is_field_too_large(exc):
+        return field_too_long(limits)
     if "end of data" in str(exc):
         return "RFC 4180 CSV: a closing quote for the quoted field of the record that starts here"
     return f"RFC 4180 CSV ({exc})"
@@ -445,10 +466,19 @@ def _unreadable(exc: csv.Error) -> str:
 
 def _decode_problem(bundle: Bundle, filename: str, exc: UnicodeDecodeError) -> Problem:
     """Locate the first byte that is not UTF-8 (the decoder only knows its read block)."""
+    # Lines are read with the same bound as the text (in bytes, at most 4 per character), so a
+    # long line costs no more here; the pieces of a cut line keep its number, and the
+    # incremental decoder carries a character cut between two pieces over to the next.
+    chunk = 4 * bundle.limits.max_line_length + 2
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with bundle.open_binary(filename) as handle:
-        for number, raw_line in enumerate(handle, start=1):
+        number = 0
+        ended = True
+        for raw_line in iter(lambda: handle.readline(chunk), b""):
+            number += ended
+            ended = raw_line.endswith(b"\n")
             try:
-                raw_line.decode("utf-8")
+                decoder.decode(raw_line)
             except UnicodeDecodeError as bad:
                 snippet = raw_line[max(0, bad.start - 10): bad.end + 10].decode("utf-8", "replace")
                 return Problem(filename, number, None, snippet.strip(),

@@ -18,9 +18,12 @@ from typing import Callable, Iterator
 import orjson
 
 from gateway.oneroster import vocabulary
+from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.binding import Column, CsvFile
+from gateway.oneroster.csv.limits import bounded_lines
 from gateway.oneroster.csv.problems import Problem
-from gateway.passwords import hash_password
+from gateway.passwords import PASSWORD_RULE, follows_password_rule, hash_password
+from gateway.store.schema import metadata as store_metadata
 
 # Columns every staged row starts with, before the entity's own columns.
 LEADING_COLUMNS = ("line", "sourced_id", "status", "date_last_modified", "metadata", "row_hash")
@@ -29,6 +32,14 @@ _USER_ID = re.compile(r"\{([^{}:]+):([^{}]*)\}")
 _USER_IDS = re.compile(r"\{[^{}:]+:[^{}]*\}(\s*,\s*\{[^{}:]+:[^{}]*\})*")
 _YEAR = re.compile(r"\d{4}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# PostgreSQL refuses NUL in text; SQLite would keep it. Neither is a value a SIS means to send.
+_NUL = "\x00"
+# Values longer than this are shortened in problem reports (the line and column locate them).
+_SHOWN_VALUE_LENGTH = 80
+# Kinds whose values are never echoed in a problem report.
+_SECRET_KINDS = ("password", "discarded")
+# Kinds that a length check would only shadow: their own check already bounds them.
+_SELF_BOUNDED_KINDS = ("status", "year", "datetime", "date", "bool", "password", "discarded")
 
 
 class _Invalid(Exception):
@@ -137,13 +148,17 @@ def split_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _list(required: bool) -> Callable[[str], str | None]:
+def _list(required: bool, max_item_length: int | None = None) -> Callable[[str], str | None]:
+    too_long = f"values of at most {max_item_length} characters each"
+
     def convert(raw: str) -> str | None:
         items = split_list(raw) if raw else []
         if not items:
             if required:
                 raise _Invalid("at least one value")
             return None
+        if max_item_length is not None and any(len(item) > max_item_length for item in items):
+            raise _Invalid(too_long)
         return orjson.dumps(items).decode()
     return convert
 
@@ -164,7 +179,34 @@ def _user_ids(required: bool) -> Callable[[str], str | None]:
 
 
 def _password(required: bool) -> Callable[[str], str | None]:
-    return lambda raw: hash_password(raw) if raw else None
+    # The portal's rule applies to imported passwords too; an empty value sets none.
+    expected = f"{PASSWORD_RULE} (the portal's password rule), or an empty value for no portal password"
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            return None
+        if not follows_password_rule(raw):
+            raise _Invalid(expected)
+        return hash_password(raw)
+    return convert
+
+
+def _discarded(raw: str) -> None:
+    return None
+
+
+def stored_length(csv_file: CsvFile, column: Column) -> int | None:
+    """The most characters the store keeps for ``column`` of ``csv_file``, read from the store's
+    column types so the import refuses exactly what PostgreSQL would (SQLite checks no length);
+    for a list of references, the length of each item. None when nothing bounds it but the
+    field length limit (JSON and TEXT columns) or its own check does."""
+    if column.kind in _SELF_BOUNDED_KINDS or column.kind in ("list", "userids"):
+        return None
+    if column.kind == "reflist":
+        assert column.target is not None
+        target = store_metadata.tables[binding.ROSTERING_BY_NAME[column.target].table]
+        return target.c["sourced_id"].type.length
+    return getattr(store_metadata.tables[csv_file.table].c[column.attribute].type, "length", None)
 
 
 def _status(mode: str) -> Callable[[str], str]:
@@ -180,7 +222,7 @@ def _status(mode: str) -> Callable[[str], str]:
     return convert
 
 
-def _converter(column: Column, mode: str) -> Callable[[str], object]:
+def _converter(column: Column, mode: str, max_item_length: int | None = None) -> Callable[[str], object]:
     kind, required = column.kind, column.required
     if kind == "id":
         return _text(True)
@@ -200,11 +242,13 @@ def _converter(column: Column, mode: str) -> Callable[[str], object]:
     if kind == "year":
         return _year(required)
     if kind in ("list", "reflist"):
-        return _list(required)
+        return _list(required, max_item_length)
     if kind == "userids":
         return _user_ids(required)
     if kind == "password":
         return _password(required)
+    if kind == "discarded":
+        return _discarded
     raise ValueError(f"unknown column kind {kind!r}")
 
 
@@ -261,15 +305,17 @@ def _metadata_json(keys: list[str], values: list[str]) -> str | None:
     return orjson.dumps(extension).decode() if extension else None
 
 
-def compile_row_converter(columns: tuple[Column, ...], mode: str,
+def compile_row_converter(csv_file: CsvFile, mode: str,
                           metadata_keys: list[str]) -> Callable[[list[str], int, list], tuple]:
     """Build ``convert(fields, line, errors)``: one row's fields to its staged tuple.
 
     The function is generated from the binding so that every check of the common kinds (text,
-    references, enums, booleans, dates, the status, the fingerprint) is inline code rather than
-    one Python call per field: conversion is most of an import's Python time. Problems go to the
-    ``errors`` list as (column index, expected); the tuple is meaningless when there are any.
+    references, enums, booleans, dates, the status, the length the store keeps, the fingerprint)
+    is inline code rather than one Python call per field: conversion is most of an import's
+    Python time. Problems go to the ``errors`` list as (column index, expected); the tuple is
+    meaningless when there are any.
     """
+    columns = csv_file.columns
     width = len(columns)
     namespace: dict[str, object] = {
         "_Invalid": _Invalid, "_BOOLEANS": _BOOLEANS, "_EXT": vocabulary.EXTENSION_VALUE.fullmatch,
@@ -283,49 +329,63 @@ def compile_row_converter(columns: tuple[Column, ...], mode: str,
         results.append(name)
         kind, required = column.kind, column.required
         missing = f"        errors.append(({i}, {{expected!r}}))" if required else "        pass"
+        limit = stored_length(csv_file, column)
+        checks = lines
+        if limit is not None and kind != "reflist":
+            # Longer than the store keeps: reported alone (the value's other checks would only
+            # repeat the problem), the column's own checks nested below.
+            lines += [f"    if len(f[{i}]) > {limit}:",
+                      f"        errors.append(({i}, {f'a value of at most {limit} characters'!r}))",
+                      f"        {name} = None",
+                      "    else:"]
+            checks = []
         if kind in ("id", "text", "ref") and (required or kind == "id"):
-            lines += [f"    {name} = f[{i}]",
-                      f"    if not {name}: errors.append(({i}, 'a non-empty value'))"]
+            checks += [f"    {name} = f[{i}]",
+                       f"    if not {name}: errors.append(({i}, 'a non-empty value'))"]
         elif kind in ("text", "ref"):
-            lines.append(f"    {name} = f[{i}] or None")
+            checks.append(f"    {name} = f[{i}] or None")
         elif kind == "status" and mode == "bulk":
             # Bulk rows leave status blank (1.2.1 CSV §2.3): a blank or active row is active.
-            lines += [f"    {name} = f[{i}] or 'active'",
-                      f"    if {name} not in _STATUSES: errors.append(({i}, 'active or tobedeleted'))"]
+            checks += [f"    {name} = f[{i}] or 'active'",
+                       f"    if {name} not in _STATUSES: errors.append(({i}, 'active or tobedeleted'))"]
         elif kind == "enum":
             namespace[f"E{i}"] = column.enum
             expected = "one of " + ", ".join(sorted(column.enum)) + " (or an ext: value)"
-            lines += [f"    {name} = f[{i}] or None",
-                      f"    if {name} is None:", missing.format(expected=expected),
-                      f"    elif {name} not in E{i} and not _EXT({name}): errors.append(({i}, {expected!r}))"]
+            checks += [f"    {name} = f[{i}] or None",
+                       f"    if {name} is None:", missing.format(expected=expected),
+                       f"    elif {name} not in E{i} and not _EXT({name}): errors.append(({i}, {expected!r}))"]
         elif kind == "bool":
-            lines += [f"    {name} = f[{i}]",
-                      f"    if {name}:",
-                      f"        {name} = _BOOLEANS.get({name}, _BOOLEANS.get({name}.lower(), -1))",
-                      f"        if {name} == -1: errors.append(({i}, 'true or false'))",
-                      "    else:",
-                      f"        {name} = None",
-                      missing.format(expected="true or false")]
+            checks += [f"    {name} = f[{i}]",
+                       f"    if {name}:",
+                       f"        {name} = _BOOLEANS.get({name}, _BOOLEANS.get({name}.lower(), -1))",
+                       f"        if {name} == -1: errors.append(({i}, 'true or false'))",
+                       "    else:",
+                       f"        {name} = None",
+                       missing.format(expected="true or false")]
         elif kind == "date":
-            lines += [f"    {name} = f[{i}] or None",
-                      f"    if {name} is None:", missing.format(expected="a date YYYY-MM-DD"),
-                      f"    elif len({name}) != 10 or {name}[4] != '-' or {name}[7] != '-':",
-                      f"        errors.append(({i}, 'a date YYYY-MM-DD'))",
-                      "    else:",
-                      "        try:",
-                      f"            _fromiso({name})",
-                      "        except ValueError:",
-                      f"            errors.append(({i}, 'a real calendar date YYYY-MM-DD'))"]
+            checks += [f"    {name} = f[{i}] or None",
+                       f"    if {name} is None:", missing.format(expected="a date YYYY-MM-DD"),
+                       f"    elif len({name}) != 10 or {name}[4] != '-' or {name}[7] != '-':",
+                       f"        errors.append(({i}, 'a date YYYY-MM-DD'))",
+                       "    else:",
+                       "        try:",
+                       f"            _fromiso({name})",
+                       "        except ValueError:",
+                       f"            errors.append(({i}, 'a real calendar date YYYY-MM-DD'))"]
         else:
-            namespace[f"c{i}"] = _converter(column, mode)
-            lines += ["    try:",
-                      f"        {name} = c{i}(f[{i}])",
-                      "    except _Invalid as exc:",
-                      f"        errors.append(({i}, str(exc)))",
-                      f"        {name} = None"]
+            namespace[f"c{i}"] = _converter(column, mode, limit)
+            checks += ["    try:",
+                       f"        {name} = c{i}(f[{i}])",
+                       "    except _Invalid as exc:",
+                       f"        errors.append(({i}, str(exc)))",
+                       f"        {name} = None"]
+        if checks is not lines:
+            lines += ["    " + check for check in checks]
     # The fingerprint covers everything a client would see change: not the sourcedId (the key),
     # status (compared on its own), dateLastModified (ours to set) or the password (never shown).
-    content = [f"f[{i}]" for i, c in enumerate(columns)
+    # A discarded value keeps its place as an empty string: the fingerprints of rows that never
+    # had one stay what they were, and no trace of a secret is kept in them.
+    content = ["''" if c.kind == "discarded" else f"f[{i}]" for i, c in enumerate(columns)
                if c.kind not in ("id", "status", "datetime", "password")]
     content += [f"f[{i}]" for i in range(width, width + len(metadata_keys))]
     lines.append(f"    fingerprint = _from_bytes(_blake2b('\\x1f'.join(({', '.join(content)},)).encode(), "
@@ -350,8 +410,16 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
     columns = csv_file.columns
     total_width = len(columns) + len(metadata_columns)
     metadata_keys = [name[len("metadata."):] for name in metadata_columns]
-    convert = compile_row_converter(columns, layout.mode, metadata_keys)
-    names = [column.name for column in columns]
+    convert = compile_row_converter(csv_file, layout.mode, metadata_keys)
+    names = [column.name for column in columns] + metadata_columns
+    secret = {i for i, column in enumerate(columns) if column.kind in _SECRET_KINDS}
+    # A rejected row's sourcedId is remembered only if it could be a real one.
+    id_length = stored_length(csv_file, columns[0])
+
+    def shown(i: int, value: str) -> str:
+        if i in secret:
+            return "(not shown)"
+        return value if len(value) <= _SHOWN_VALUE_LENGTH else value[:_SHOWN_VALUE_LENGTH] + "..."
 
     line = 1
     errors: list[tuple[int, str]] = []
@@ -364,17 +432,22 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
                 problems(Problem(filename, line, None, f"{len(fields)} fields",
                                  f"{total_width} fields, one per header column"))
             continue
-        staged = convert(fields, line, errors)
+        if _NUL in "".join(fields):
+            errors += [(i, "text without NUL characters (U+0000)") for i, value in enumerate(fields)
+                       if _NUL in value]
+        else:
+            staged = convert(fields, line, errors)
         if errors:
             for i, expected in errors:
-                problems(Problem(filename, line, names[i], fields[i], expected))
+                problems(Problem(filename, line, names[i], shown(i, fields[i]), expected))
             errors.clear()
-            if fields[0]:
+            if fields[0] and len(fields[0]) <= id_length and _NUL not in fields[0]:
                 rejected(fields[0])
             continue
         yield staged
 
 
-def iter_csv(handle) -> Iterator[list[str]]:
-    """RFC 4180 rows of an open text file."""
-    return csv.reader(handle, strict=True)
+def iter_csv(handle, max_line_length: int) -> Iterator[list[str]]:
+    """RFC 4180 rows of an open text file, each physical line read with a bound (raises
+    :class:`~gateway.oneroster.csv.limits.LineTooLong` past ``max_line_length``)."""
+    return csv.reader(bounded_lines(handle, max_line_length), strict=True)

@@ -15,7 +15,7 @@ from gateway.cli import cli
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.passwords import verify_password
 from gateway.store.models import (ClassTerm, Class, Demographics, District, Enrollment, Org, Role,
-                                  User, UserAgent)
+                                  User, UserAgent, UserProfile)
 
 
 def run_import(runner, path, *args):
@@ -433,3 +433,95 @@ def test_a_first_import_sets_indexes_aside_and_rebuilds_them_exactly(database, t
     # be set aside again.
     assert [s for s in statements if s.startswith("DROP INDEX") and "user_agents" not in s] == []
     assert index_definitions(database) == before
+
+
+# --- what PostgreSQL would refuse is refused on both backends, as row-level problems ------------
+
+def test_values_longer_than_the_store_keeps_or_holding_nul_are_row_problems(runner, database, tmp_path):
+    imported(runner, tmp_path, small_district())
+    before = table_counts(database)
+    before_users = rows(database, User, "sourced_id", "given_name", "sms", "date_last_modified")
+    files = small_district()
+    files["users"][0]["givenName"] = "L" * 300
+    files["users"][1]["sms"] = "5" * 100
+    files["users"][2]["familyName"] = "Van\x00Houten"
+    files["users"][3]["agentSourcedIds"] = "p" * 256
+    files["orgs"][1]["type"] = "ext:" + "x" * 61
+    files["classes"][0]["title"] = "Math\x00"
+    files["classes"][0]["location"] = "R" * 256
+    result = run_import(runner, write_bundle(tmp_path / "bad", files))
+    assert result.exit_code == 1
+    problems = result.output.splitlines()[-7:]
+    assert problems == [
+        "6 problem(s); the bundle was rejected and nothing was written:",
+        "  orgs.csv:3: column type: value 'ext:" + "x" * 61 + "', expected a value of at most 64 characters",
+        # A row with a NUL is reported for that alone (classes.csv:2's location is too long too).
+        "  classes.csv:2: column title: value 'Math\\x00', expected text without NUL characters (U+0000)",
+        "  users.csv:2: column givenName: value '" + "L" * 80 + "...', expected a value of at most 255 characters",
+        "  users.csv:3: column sms: value '" + "5" * 80 + "...', expected a value of at most 64 characters",
+        "  users.csv:4: column familyName: value 'Van\\x00Houten', expected text without NUL characters (U+0000)",
+        "  users.csv:5: column agentSourcedIds: value '" + "p" * 80 + "...', "
+        "expected values of at most 255 characters each",
+    ]
+    assert table_counts(database) == before
+    assert rows(database, User, "sourced_id", "given_name", "sms", "date_last_modified") == before_users
+
+
+def test_values_exactly_as_long_as_the_store_keeps_import_on_both_backends(runner, database, tmp_path):
+    files = small_district()
+    files["users"][0]["givenName"] = "L" * 255
+    files["users"][1]["sms"] = "5" * 64
+    files["orgs"][1]["type"] = "ext:" + "x" * 60
+    imported(runner, tmp_path, files)
+    assert rows(database, User, "given_name", sourced_id="u1") == [("L" * 255,)]
+    assert rows(database, User, "sms", sourced_id="u2") == [("5" * 64,)]
+    assert rows(database, Org, "type", sourced_id="s1") == [("ext:" + "x" * 60,)]
+
+
+def test_the_length_limits_are_the_store_column_types():
+    from gateway.oneroster.csv import binding
+    from gateway.oneroster.csv.reader import stored_length
+
+    assert stored_length(binding.USERS, binding.USERS.column("givenName")) == User.__table__.c.given_name.type.length == 255
+    assert stored_length(binding.USERS, binding.USERS.column("sms")) == User.__table__.c.sms.type.length == 64
+    assert stored_length(binding.ORGS, binding.ORGS.column("type")) == 64
+    # Each item of a list of references is as long as the sourcedId it names.
+    assert stored_length(binding.CLASSES, binding.CLASSES.column("termSourcedIds")) == 255
+    # TEXT and JSON columns are bounded by the field length limit only.
+    assert stored_length(binding.USER_PROFILES, binding.USER_PROFILES.column("description")) is None
+    assert stored_length(binding.USERS, binding.USERS.column("grades")) is None
+
+
+# --- imported passwords ---------------------------------------------------------------------------
+
+def test_imported_passwords_follow_the_portal_password_rule(runner, database, tmp_path):
+    files = small_district()
+    files["users"][0]["password"] = "a"
+    files["users"][1]["password"] = "x" * 1025
+    files["users"][2]["password"] = "exactly8"
+    result = run_import(runner, write_bundle(tmp_path / "bad", files))
+    assert result.exit_code == 1
+    expected = ("expected a password of 8 to 1024 characters (the portal's password rule), "
+                "or an empty value for no portal password")
+    # The value is never echoed: a report may be read by more people than the passwords' owners.
+    assert result.output.splitlines()[-3:] == [
+        "2 problem(s); the bundle was rejected and nothing was written:",
+        f"  users.csv:2: column password: value '(not shown)', {expected}",
+        f"  users.csv:3: column password: value '(not shown)', {expected}",
+    ]
+    assert table_counts(database)["users"] == 0
+
+
+def test_credential_passwords_of_user_profiles_are_not_kept(runner, database, tmp_path):
+    files = small_district()
+    files["userProfiles"][0]["password"] = "vendor-Secret-42"
+    imported(runner, tmp_path, files)
+    with database.session_scope() as session:
+        stored = [tuple(r) for r in session.execute(text("SELECT * FROM user_profiles"))]
+    assert len(stored) == 1
+    assert not any("vendor-Secret-42" in str(value) for value in stored[0])
+    assert rows(database, UserProfile, "username", "password") == [("ehoover", None)]
+    # A later change of that password alone is no change to anything the gateway keeps.
+    files["userProfiles"][0]["password"] = "another-Secret-43"
+    result = imported(runner, tmp_path, files, name="again")
+    assert "userProfiles.csv      bulk           0        0          1        0         0" in result.output
