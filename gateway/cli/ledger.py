@@ -123,7 +123,7 @@ def verify_command(district: str | None, as_json: bool) -> None:
 @ledger_group.command("prune")
 @click.option("--district", metavar="SOURCEDID", help="Prune one district (default: all).")
 @click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
-              help="Remove entries older than DAYS (default: LEDGER_RETENTION_DAYS).")
+              help="Remove entries older than DAYS (default: GATEWAY_LEDGER_RETENTION_DAYS).")
 @with_appcontext
 def prune_command(district: str | None, days: int | None) -> None:
     """Remove entries past the retention period, keeping the chain verifiable."""
