@@ -17,6 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
+    # Largest body the token endpoint and the portal's forms read (413 beyond): they are a few
+    # short fields, and reading megabytes to find a password only serves a denial of service.
+    "FORM_MAX_BYTES": 16384,
     # Days of disclosure-ledger entries `gateway ledger prune` keeps; None keeps them all.
     "LEDGER_RETENTION_DAYS": None,
     # LTI 1.3 platform. Every JWT time check allows this much clock skew and no more (small and
@@ -50,6 +53,7 @@ _CONVERTERS = {
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,
+    "FORM_MAX_BYTES": int,
     "LEDGER_RETENTION_DAYS": int,
     "LTI_CLOCK_LEEWAY_SECONDS": int,
     "LTI_ID_TOKEN_LIFETIME_SECONDS": int,

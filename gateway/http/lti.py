@@ -18,12 +18,13 @@ from typing import Any, Mapping
 import orjson
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
+from gateway.http.inputs import NUL_IN_BODY, json_has_nul, refuse_nul
 from gateway.http.session import request_session
 from gateway.http.visibility import visibility_of
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
 from gateway.lti.platform import vocabulary as v
-from gateway.lti.platform.errors import (InvalidServiceRequest, LtiError, OAuthError, PageError,
-                                         UnsupportedMediaType)
+from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, InvalidServiceRequest,
+                                         LtiError, OAuthError, PageError, UnsupportedMediaType)
 from gateway.lti.platform.keys import KeyRing, jwks_document
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
@@ -37,6 +38,24 @@ blueprint = Blueprint("lti", __name__)
 
 EXTENSION = "gateway.lti"
 _CONTEXT = "/lti/deployments/<deployment_id>/contexts/<path:context_id>"
+
+
+# Endpoints a browser uses (errors are pages) and the token and registration endpoints (RFC 6749
+# and RFC 7591 bodies); every other endpoint is a service (NRPS, AGS) or a public document.
+_PAGE_ENDPOINTS = frozenset({"lti.authorize", "lti.deep_linking_return"})
+_OAUTH_ENDPOINTS = frozenset({"lti.token", "lti.register"})
+
+
+def _bad_characters(description: str) -> LtiError:
+    """The error that refuses a request carrying a NUL character, in its endpoint's family."""
+    if request.endpoint in _PAGE_ENDPOINTS:
+        return BadRequest(description)
+    if request.endpoint in _OAUTH_ENDPOINTS:
+        return OAuthError(description)
+    return InvalidServiceRequest(description)
+
+
+refuse_nul(blueprint, _bad_characters)
 
 
 def visibility_for_app(app_id: int, district_id: int) -> Visibility:
@@ -192,9 +211,12 @@ def _body(*media_types: str) -> Any:
     if request.mimetype not in (*media_types, "application/json"):
         raise UnsupportedMediaType(f"Send the body as {media_types[0]}.")
     try:
-        return orjson.loads(request.get_data())
+        body = orjson.loads(request.get_data())
     except orjson.JSONDecodeError as error:
         raise InvalidServiceRequest("The body is not valid JSON.") from error
+    if json_has_nul(body):
+        raise InvalidServiceRequest(NUL_IN_BODY)
+    return body
 
 
 # -- NRPS -------------------------------------------------------------------------------------
@@ -295,6 +317,8 @@ def register() -> Response:
         body = orjson.loads(request.get_data())
     except orjson.JSONDecodeError:
         body = None
+    if json_has_nul(body):
+        raise InvalidClientMetadata(NUL_IN_BODY)
     response = dynamic.register_dynamically(request_session(), lti_settings(),
                                             authorization=request.headers.get("Authorization"),
                                             body=body, now=utcnow())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidRequestError, OAuth2Error
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.session import request_session
 from gateway.oauth import server as oauth_server
 from gateway.store.models import utcnow
@@ -28,6 +30,23 @@ def _init_server(state) -> None:
     oauth_server.configure_server(
         server, lifetime=lambda: int(current_app.config["TOKEN_LIFETIME_SECONDS"]))
     state.app.extensions[EXTENSION] = server
+
+
+cap_form_size(blueprint)
+refuse_nul(blueprint, lambda description: InvalidRequestError(description=description))
+
+
+@blueprint.errorhandler(OAuth2Error)
+def _handle_oauth_error(error: OAuth2Error) -> Response:
+    """RFC 6749 §5.2 bodies for the errors raised before authlib takes the request."""
+    return current_app.extensions[EXTENSION].handle_error_response(None, error)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _handle_too_large(_error: RequestEntityTooLarge) -> Response:
+    """An oversize body: 413 with an RFC 6749 §5.2 body (invalid_request, the closest code)."""
+    return _handle_oauth_error(InvalidRequestError(description=form_too_large_description(),
+                                                   status_code=413))
 
 
 def _save_token(token: dict, oauth_request) -> None:

@@ -15,11 +15,15 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template,
                    request, session, url_for)
 
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from gateway.http import lti as lti_http
+from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.lti import lti_settings, runtime
 from gateway.http.session import request_session
 from gateway.lti.platform import launch
-from gateway.lti.platform.errors import BadRequest, CsrfFailure, LoginRequired, PageError
+from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, LoginRequired,
+                                         PageError)
 from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
                                          authenticate, load_user, portal_classes)
 from gateway.store.models import utcnow
@@ -28,6 +32,9 @@ blueprint = Blueprint("portal", __name__)
 
 SESSION_USER = "portal_user"
 SESSION_CSRF = "csrf_token"
+
+cap_form_size(blueprint)
+refuse_nul(blueprint, BadRequest)
 
 
 @blueprint.record_once
@@ -164,4 +171,12 @@ def start_deep_linking() -> Response:
 
 @blueprint.errorhandler(PageError)
 def _handle_page_error(error: PageError) -> Response:
-    return _html(render_template("lti_error.html", error=error), error.status)
+    response = _html(render_template("lti_error.html", error=error), error.status)
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _handle_too_large(_error: RequestEntityTooLarge) -> Response:
+    return _handle_page_error(FormTooLarge(form_too_large_description()))
