@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import build_settings
 from gateway.store.private import (PRIVATE_FILE_MODE, create_private_file, make_private_folder,
@@ -39,6 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = build_settings(config)
     app = Flask(__name__, instance_path=_instance_path(settings))
     app.config.update(settings)
+    if int(app.config["PROXY_COUNT"]):
+        # The client address (throttling counts failures per address) is the one the trusted
+        # proxies saw, not the last proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_COUNT"]))
     # Owner-only: it holds the secret key and, by default, the SQLite store (every student record).
     make_private_folder(app.instance_path)
     _ensure_secret_key(app)
