@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import build_settings
+from gateway.store.private import (PRIVATE_FILE_MODE, create_private_file, make_private_folder,
+                                   protect_sqlite_files)
 
 __all__ = ["create_app"]
 
@@ -24,10 +27,11 @@ def _ensure_secret_key(app: Flask) -> None:
     if app.config.get("SECRET_KEY"):
         return
     key_file = Path(app.instance_path) / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+    if key_file.exists():
+        # Made readable by an older version, or by hand: owner-only, like everything here.
+        key_file.chmod(PRIVATE_FILE_MODE)
+    else:
+        create_private_file(key_file).write_text(secrets.token_urlsafe(48))
     app.config["SECRET_KEY"] = key_file.read_text().strip()
 
 
@@ -36,13 +40,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = build_settings(config)
     app = Flask(__name__, instance_path=_instance_path(settings))
     app.config.update(settings)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if int(app.config["PROXY_COUNT"]):
+        # The client address (throttling counts failures per address) is the one the trusted
+        # proxies saw, not the last proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_COUNT"]))
+    # Owner-only: it holds the secret key and, by default, the SQLite store (every student record).
+    make_private_folder(app.instance_path)
     _ensure_secret_key(app)
 
     from gateway import errors, http
     from gateway.http import session
 
     session.init_app(app)
+    # The SQLite store (and the files SQLite keeps beside it) is created owner-only.
+    protect_sqlite_files(session.get_database(app).engine)
     errors.register_error_handlers(app)
     http.init_app(app)
     return app

@@ -28,6 +28,25 @@ DEFAULTS: dict[str, Any] = {
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
+    # Largest body the token endpoint and the portal's forms read (413 beyond): they are a few
+    # short fields, and reading megabytes to find a password only serves a denial of service.
+    "FORM_MAX_BYTES": 16384,
+    # Portal sessions end at sign-out, on a password change, on `gateway users revoke-sessions`,
+    # and this long after sign-in at the latest.
+    "PORTAL_SESSION_LIFETIME_SECONDS": 43200,
+    # Guessing throttles: this many failed attempts within THROTTLE_WINDOW_SECONDS lock the
+    # account, the client address, or the OAuth client_id for THROTTLE_LOCKOUT_SECONDS (a correct
+    # secret is refused too meanwhile). Addresses get more room: a school's students may all
+    # reach the gateway from one address.
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 100,
+    "TOKEN_MAX_FAILURES_PER_CLIENT": 10,
+    "THROTTLE_WINDOW_SECONDS": 900,
+    "THROTTLE_LOCKOUT_SECONDS": 300,
+    # Reverse proxies in front of the gateway whose X-Forwarded-For is trusted for the client
+    # address (0: the address of the TCP peer). Set it behind a proxy, or every sign-in counts
+    # against the proxy's address.
+    "PROXY_COUNT": 0,
     # Days of disclosure-ledger entries `gateway ledger prune` keeps; None keeps them all.
     "LEDGER_RETENTION_DAYS": None,
     # LTI 1.3 platform. Every JWT time check allows this much clock skew and no more (small and
@@ -67,6 +86,14 @@ _CONVERTERS = {
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,
+    "FORM_MAX_BYTES": int,
+    "PORTAL_SESSION_LIFETIME_SECONDS": int,
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": int,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
+    "TOKEN_MAX_FAILURES_PER_CLIENT": int,
+    "THROTTLE_WINDOW_SECONDS": int,
+    "THROTTLE_LOCKOUT_SECONDS": int,
+    "PROXY_COUNT": int,
     "LEDGER_RETENTION_DAYS": int,
     "LTI_CLOCK_LEEWAY_SECONDS": int,
     "LTI_ID_TOKEN_LIFETIME_SECONDS": int,

@@ -42,6 +42,13 @@ def follows_password_rule(password: str) -> bool:
     return MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
 
 
+# A well-formed hash (today's parameters, all-zero salt and digest) that no password matches in
+# practice: verified in place of a missing hash, so that a failure costs the same scrypt work
+# whether the account is unknown, has no password, or has a wrong one.
+UNUSABLE_HASH = (f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
+                 f"{_b64(bytes(_SALT_BYTES))}${_b64(bytes(_SCRYPT_LENGTH))}")
+
+
 def hash_password(password: str) -> str:
     """The stored form of ``password``: a salted scrypt hash."""
     salt = secrets.token_bytes(_SALT_BYTES)

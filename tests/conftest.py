@@ -88,6 +88,17 @@ def app(database_url, tmp_path):
 
 
 @pytest.fixture
+def second_app(app, database_url, tmp_path):
+    """Another application on the same database, configured like ``app``: another worker, or
+    another host, of the same gateway."""
+    other = create_app({**{name: app.config[name] for name in ("TESTING", "SECRET_KEY", "ISSUER")},
+                        "DATABASE_URL": database_url,
+                        "INSTANCE_PATH": str(tmp_path / "instance-2")})
+    yield other
+    other.extensions["gateway.db"].dispose()
+
+
+@pytest.fixture
 def database(app) -> Database:
     """The app's :class:`Database`."""
     return app.extensions["gateway.db"]

@@ -7,7 +7,7 @@ from flask.cli import with_appcontext
 
 from gateway.errors import UsageError
 from gateway.http.session import get_database
-from gateway.lti.platform.portal import set_password
+from gateway.lti.platform.portal import revoke_sessions, set_password
 from gateway.store.migrate import ensure_schema
 
 
@@ -22,7 +22,8 @@ def users_group() -> None:
 @click.option("--district", metavar="SOURCEDID", help="The user's district, if the username is ambiguous.")
 @with_appcontext
 def set_password_command(username: str, password: str | None, district: str | None) -> None:
-    """Set the portal password of USERNAME (stored only as a salted hash)."""
+    """Set the portal password of USERNAME (stored only as a salted hash); their portal sessions
+    end."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     database = get_database(current_app)
@@ -33,6 +34,23 @@ def set_password_command(username: str, password: str | None, district: str | No
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"password set for {user.username} ({user.display_name}, {user.district_name})")
+
+
+@users_group.command("revoke-sessions")
+@click.argument("username")
+@click.option("--district", metavar="SOURCEDID", help="The user's district, if the username is ambiguous.")
+@with_appcontext
+def revoke_sessions_command(username: str, district: str | None) -> None:
+    """End every portal session of USERNAME, on every worker (a stolen cookie stops working)."""
+    database = get_database(current_app)
+    ensure_schema(database)
+    try:
+        with database.session_scope() as session:
+            user, count = revoke_sessions(session, username, district)
+    except UsageError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"ended {count} portal session(s) of {user.username} ({user.display_name}, "
+               f"{user.district_name})")
 
 
 def register(cli: click.Group) -> None:

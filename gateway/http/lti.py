@@ -18,18 +18,20 @@ from typing import Any, Mapping
 import orjson
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
+from gateway.http.inputs import NUL_IN_BODY, refuse_nul
 from gateway.http.session import request_session
 from gateway.http.visibility import visibility_of
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
 from gateway.lti.platform import vocabulary as v
-from gateway.lti.platform.errors import (InvalidServiceRequest, LtiError, OAuthError, PageError,
-                                         UnsupportedMediaType)
+from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, InvalidServiceRequest,
+                                         LtiError, OAuthError, PageError, UnsupportedMediaType)
 from gateway.lti.platform.keys import KeyRing, jwks_document
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH,
                                            LtiSettings)
 from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
+from gateway.nul import holds_nul
 from gateway.sharing.visibility import Visibility
 from gateway.store.models import utcnow
 
@@ -37,6 +39,24 @@ blueprint = Blueprint("lti", __name__)
 
 EXTENSION = "gateway.lti"
 _CONTEXT = "/lti/deployments/<deployment_id>/contexts/<path:context_id>"
+
+
+# Endpoints a browser uses (errors are pages) and the token and registration endpoints (RFC 6749
+# and RFC 7591 bodies); every other endpoint is a service (NRPS, AGS) or a public document.
+_PAGE_ENDPOINTS = frozenset({"lti.authorize", "lti.deep_linking_return"})
+_OAUTH_ENDPOINTS = frozenset({"lti.token", "lti.register"})
+
+
+def _bad_characters(description: str) -> LtiError:
+    """The error that refuses a request carrying a NUL character, in its endpoint's family."""
+    if request.endpoint in _PAGE_ENDPOINTS:
+        return BadRequest(description)
+    if request.endpoint in _OAUTH_ENDPOINTS:
+        return OAuthError(description)
+    return InvalidServiceRequest(description)
+
+
+refuse_nul(blueprint, _bad_characters)
 
 
 def visibility_for_app(app_id: int, district_id: int) -> Visibility:
@@ -175,9 +195,7 @@ def _grant(*scopes: str) -> tokens.ServiceGrant:
 
 
 def _context(grant: tokens.ServiceGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
-    """The service context of the request's path; every NRPS and AGS view goes through here, so
-    its path and query parameters are checked for NUL characters here too."""
-    nrps.check_parameters([*(request.view_args or {}).items(), *request.args.items(multi=True)])
+    """The service context of the request's path (every NRPS and AGS view goes through here)."""
     return tokens.resolve_context(request_session(), grant, deployment_id, context_id,
                                   visibility_for_app)
 
@@ -195,9 +213,12 @@ def _body(*media_types: str) -> Any:
     if request.mimetype not in (*media_types, "application/json"):
         raise UnsupportedMediaType(f"Send the body as {media_types[0]}.")
     try:
-        return orjson.loads(request.get_data())
+        body = orjson.loads(request.get_data())
     except orjson.JSONDecodeError as error:
         raise InvalidServiceRequest("The body is not valid JSON.") from error
+    if holds_nul(body):
+        raise InvalidServiceRequest(NUL_IN_BODY)
+    return body
 
 
 # -- NRPS -------------------------------------------------------------------------------------
@@ -298,6 +319,8 @@ def register() -> Response:
         body = orjson.loads(request.get_data())
     except orjson.JSONDecodeError:
         body = None
+    if holds_nul(body):
+        raise InvalidClientMetadata(NUL_IN_BODY)
     response = dynamic.register_dynamically(request_session(), lti_settings(),
                                             authorization=request.headers.get("Authorization"),
                                             body=body, now=utcnow())

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidRequestError, OAuth2Error
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.session import request_session
+from gateway.http.throttling import client_keys, throttle_store
 from gateway.oauth import server as oauth_server
+from gateway.oauth.credentials import presented_credentials
+from gateway.oauth.errors import TooManyFailedAttempts
 from gateway.store.models import utcnow
+from gateway.throttle import Throttled, check_attempt, record_failure, record_success
 
 blueprint = Blueprint("oauth", __name__)
 
@@ -28,6 +34,23 @@ def _init_server(state) -> None:
     oauth_server.configure_server(
         server, lifetime=lambda: int(current_app.config["TOKEN_LIFETIME_SECONDS"]))
     state.app.extensions[EXTENSION] = server
+
+
+cap_form_size(blueprint)
+refuse_nul(blueprint, lambda description: InvalidRequestError(description=description))
+
+
+@blueprint.errorhandler(OAuth2Error)
+def _handle_oauth_error(error: OAuth2Error) -> Response:
+    """RFC 6749 §5.2 bodies for the errors raised before authlib takes the request."""
+    return current_app.extensions[EXTENSION].handle_error_response(None, error)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _handle_too_large(_error: RequestEntityTooLarge) -> Response:
+    """An oversize body: 413 with an RFC 6749 §5.2 body (invalid_request, the closest code)."""
+    return _handle_oauth_error(InvalidRequestError(description=form_too_large_description(),
+                                                   status_code=413))
 
 
 def _save_token(token: dict, oauth_request) -> None:
@@ -53,4 +76,19 @@ def token():
             raise InvalidRequestError("Missing 'grant_type' parameter.")
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
-    return server.create_token_response()
+    keys = client_keys(presented_credentials(request.headers.get("Authorization"), request.form)[0])
+    try:
+        # Before the secret is checked: during a lockout a correct one is refused too.
+        check_attempt(throttle_store(), keys, utcnow())
+    except Throttled as throttled:
+        return server.handle_error_response(None, TooManyFailedAttempts(throttled.retry_after))
+    response = server.create_token_response()
+    # 401 is invalid_client, and only that (ClientCredentialsGrant answers every failed client
+    # authentication alike): a failure to count. 200 is a success that clears the count.
+    if response.status_code == 401:
+        record_failure(throttle_store(writing=True), keys, utcnow())
+    elif response.status_code == 200:
+        # The token was just written in this transaction (see _save_token): it is a write
+        # transaction already.
+        record_success(throttle_store(), keys)
+    return response

@@ -1,13 +1,17 @@
 """The portal: sign in, see your classes' tools, launch them; sign out. Plain HTML pages.
 
-Sessions are Flask's signed cookies, holding the signed-in user's id and district and a CSRF
-token. Every form carries that token (synchronizer token pattern) and every POST is refused
-without it. The cookie is HttpOnly, SameSite=Lax (so it rides along when a tool sends the browser
+Sessions live in the store (:class:`gateway.store.accounts.PortalSession`); Flask's signed cookie
+holds only the session's random token and a CSRF token. A sign-out, a password change or
+``gateway users revoke-sessions`` ends every session of the person on every worker, so a cookie
+captured before is worth nothing after. Every form carries the CSRF token (synchronizer token
+pattern) and every POST is refused without it. Sign-in attempts are throttled per account and per
+client address (:mod:`gateway.throttle`). The cookie is HttpOnly, SameSite=Lax (so it rides along when a tool sends the browser
 back to the authorization endpoint, a top-level GET, but not on cross-site POSTs) and Secure when
 the gateway is served over HTTPS (``GATEWAY_ISSUER`` starting with ``https://``).
 """
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -15,19 +19,29 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template,
                    request, session, url_for)
 
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from gateway.http import lti as lti_http
+from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.lti import lti_settings, runtime
-from gateway.http.session import request_session
+from gateway.http.session import request_session, write_session
+from gateway.http.throttling import account_keys, login_keys, throttle_store
 from gateway.lti.platform import launch
-from gateway.lti.platform.errors import BadRequest, CsrfFailure, LoginRequired, PageError
+from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, LoginRequired,
+                                         PageError)
 from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
-                                         authenticate, load_user, portal_classes)
+                                         authenticate, end_sessions, portal_classes,
+                                         session_user, start_session)
 from gateway.store.models import utcnow
+from gateway.throttle import Throttled, check_attempt, record_failure, record_success
 
 blueprint = Blueprint("portal", __name__)
 
-SESSION_USER = "portal_user"
+SESSION_TOKEN = "portal_session"
 SESSION_CSRF = "csrf_token"
+
+cap_form_size(blueprint)
+refuse_nul(blueprint, BadRequest)
 
 
 @blueprint.record_once
@@ -67,12 +81,9 @@ def check_csrf() -> None:
 def signed_in_user() -> PortalUser | None:
     """The signed-in person, or None (also when their account may no longer sign in)."""
     if "portal_user" not in g:
-        found = None
-        stored = session.get(SESSION_USER)
-        if isinstance(stored, dict):
-            found = load_user(request_session(), int(stored.get("id", 0)),
-                              int(stored.get("district", 0)))
-        g.portal_user = found
+        token = session.get(SESSION_TOKEN)
+        g.portal_user = (session_user(request_session(), token, utcnow())
+                         if isinstance(token, str) else None)
     return g.portal_user
 
 
@@ -103,25 +114,45 @@ def login() -> Response:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     district = request.form.get("district") or None
+    keys = login_keys(username)
+    try:
+        # Before any password is checked: during a lockout a correct one is refused too.
+        check_attempt(throttle_store(), keys, utcnow())
+    except Throttled as throttled:
+        response = _html(render_template(
+            "login.html", username=username, districts=None,
+            error=f"Too many failed sign-in attempts for this account or from this network. "
+                  f"Try again in {throttled.retry_after} seconds."), 429)
+        response.headers["Retry-After"] = str(throttled.retry_after)
+        return response
     try:
         user = authenticate(request_session(), username, password, district)
     except DistrictChoiceNeeded as choice:
         return _html(render_template("login.html", username=username, districts=choice.districts,
                                      error=None))
     except SignInFailed:
+        record_failure(throttle_store(writing=True), keys, utcnow())
         return _html(render_template("login.html", username=username, districts=None,
                                      error="Unknown username or wrong password."))
-    # A fresh session on sign-in: nothing from before (a planted CSRF token) carries over.
+    store = throttle_store(writing=True)
+    record_success(store, account_keys(username))
+    lifetime = dt.timedelta(seconds=int(current_app.config["PORTAL_SESSION_LIFETIME_SECONDS"]))
+    token = start_session(store.session, user, utcnow(), lifetime)
+    # A fresh cookie on sign-in: nothing from before (a planted CSRF token) carries over.
     session.clear()
-    session[SESSION_USER] = {"id": user.id, "district": user.district_id}
+    session[SESSION_TOKEN] = token
     session[SESSION_CSRF] = secrets.token_urlsafe(32)
     return redirect(url_for("portal.portal"), code=303)
 
 
 @blueprint.post("/logout")
 def logout() -> Response:
-    """Sign out."""
+    """Sign out: every session of the person ends, on every worker (a cookie captured from any of
+    their browsers no longer signs anyone in)."""
     check_csrf()
+    user = signed_in_user()
+    if user is not None:
+        end_sessions(write_session(), user.id)
     session.clear()
     return redirect(url_for("portal.login_form"), code=303)
 
@@ -164,4 +195,12 @@ def start_deep_linking() -> Response:
 
 @blueprint.errorhandler(PageError)
 def _handle_page_error(error: PageError) -> Response:
-    return _html(render_template("lti_error.html", error=error), error.status)
+    response = _html(render_template("lti_error.html", error=error), error.status)
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _handle_too_large(_error: RequestEntityTooLarge) -> Response:
+    return _handle_page_error(FormTooLarge(form_too_large_description()))

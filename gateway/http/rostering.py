@@ -21,7 +21,9 @@ from urllib.parse import quote, urlencode
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
+from gateway.errors import InvalidData
 from gateway.http.auth import authorize_request
+from gateway.http.inputs import refuse_nul
 from gateway.http.session import request_session
 from gateway.http.visibility import visibility_of
 from gateway.oauth import AccessGrant
@@ -37,6 +39,8 @@ blueprint = Blueprint("rostering", __name__)
 CACHE_EXTENSION = "gateway.rostering_cache"
 DOCUMENT_EXTENSION = "gateway.rostering_document"
 DISCOVERY_PATH = BASE_PATH + "/discovery/"
+
+refuse_nul(blueprint, InvalidData)
 
 
 def visibility_for(grant: AccessGrant) -> Visibility:

@@ -37,3 +37,15 @@ def request_session() -> Session:
     if "db_session" not in g:
         g.db_session = get_database().sessionmaker()
     return g.db_session
+
+
+def write_session() -> Session:
+    """The request's session with its reads so far committed, for the writes that follow.
+
+    SQLite cannot turn a read transaction into a write once another worker has written meanwhile
+    (SQLITE_BUSY_SNAPSHOT, a 500 at once); a transaction that starts with its write waits for the
+    lock instead. Only for writes that do not depend on staying atomic with the reads before.
+    """
+    session = request_session()
+    session.commit()
+    return session

@@ -7,10 +7,15 @@ database while letting every API request find its token with one indexed lookup.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
+from typing import Mapping
+from urllib.parse import unquote
 
 from gateway.passwords import hash_password, verify_password
+
 
 def _argument_safe_token(nbytes: int) -> str:
     """``secrets.token_urlsafe(nbytes)`` that never starts with ``-``: credentials are pasted as
@@ -50,3 +55,20 @@ def verify_client_secret(secret: str, stored: str) -> bool:
 def hash_access_token(token: str) -> str:
     """The stored form of an access token: its SHA-256, in hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def presented_credentials(authorization: str | None,
+                          form: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The (client_id, client_secret) a token request presents: from its HTTP Basic header
+    (RFC 6749 §2.3.1, each part form-urlencoded before encoding), else from its form fields.
+    Either may be None; nothing is verified here. Decoded as leniently as authlib decodes it, so
+    that this is the client_id authlib then authenticates."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() == "basic" and encoded.strip():
+        try:
+            decoded = base64.b64decode(encoded.strip()).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, None
+        client_id, colon, secret = decoded.partition(":")
+        return unquote(client_id), (unquote(secret) if colon else None)
+    return form.get("client_id"), form.get("client_secret")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import UsageError
+from gateway.store.private import secure_sqlite_file
 
 DEFAULT_SQLITE_NAME = "gateway.sqlite3"
 
@@ -64,9 +65,10 @@ def _sqlite_connect_hook(ledger_path: str):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if ledger_path != ":memory:" and not os.path.exists(ledger_path):
-            # Owner-only like the store (SQLite gives its -wal and -shm files this file's mode).
-            os.close(os.open(ledger_path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if ledger_path != ":memory:":
+            # Owner-only like the store, before SQLite creates it (its -wal and -shm files take
+            # the database file's mode).
+            secure_sqlite_file(ledger_path)
         cursor.execute(f"ATTACH DATABASE ? AS {LEDGER_SCHEMA}", (ledger_path,))
         cursor.execute(f"PRAGMA {LEDGER_SCHEMA}.journal_mode=WAL")
         cursor.execute(f"PRAGMA {LEDGER_SCHEMA}.synchronous=NORMAL")

@@ -54,8 +54,8 @@ def _invalid(description: str) -> dict:
     ({"limit": "-5"}, "The limit parameter must be a whole number, got '-5'."),
     ({"limit": "0"}, "The limit parameter must be at least 1, got '0'."),
     ({"limit": "1.5"}, "The limit parameter must be a whole number, got '1.5'."),
-    ({"limit": "1\x00"}, "The 'limit' parameter must not contain a NUL character."),
-    ({"offset": "\x00"}, "The 'offset' parameter must not contain a NUL character."),
+    ({"limit": "1\x00"}, "The query parameter 'limit' contains a NUL character, which is not allowed."),
+    ({"offset": "\x00"}, "The query parameter 'offset' contains a NUL character, which is not allowed."),
 ])
 def test_bad_paging_is_a_400(client, tool, token, item, service, params, description):
     response = _services(client, tool, token, item)[service](**params)
@@ -82,7 +82,8 @@ def test_a_huge_limit_is_capped_not_refused(client, tool, token, item, app, serv
 def test_nul_in_a_text_parameter_is_a_400(client, tool, token, item, service, name):
     response = _services(client, tool, token, item)[service](**{name: "a\x00b"})
     assert response.status_code == 400
-    assert response.get_json() == _invalid(f"The {name!r} parameter must not contain a NUL character.")
+    assert response.get_json() == _invalid(
+        f"The query parameter {name!r} contains a NUL character, which is not allowed.")
 
 
 def test_nul_in_a_path_parameter_is_a_400(client, tool, token, item):
@@ -92,8 +93,7 @@ def test_nul_in_a_path_parameter_is_a_400(client, tool, token, item):
                       (f"/lti/deployments/x%00/contexts/k1/lineitems", "deployment_id")):
         response = call(client, "GET", url, token)
         assert response.status_code == 400, url
-        assert response.get_json() == _invalid(
-            f"The {name!r} parameter must not contain a NUL character.")
+        assert response.get_json() == _invalid("The path contains a NUL character, which is not allowed.")
 
 
 def test_the_bearer_check_comes_first(client, tool, item):
@@ -103,8 +103,8 @@ def test_the_bearer_check_comes_first(client, tool, item):
 
 
 @pytest.mark.parametrize("fields, description", [
-    ({"user": "u\x001"}, "userId must not contain a NUL character."),
-    ({"comment": "ok\x00"}, "comment must not contain a NUL character."),
+    ({"user": "u\x001"}, "The body contains a NUL character, which is not allowed."),
+    ({"comment": "ok\x00"}, "The body contains a NUL character, which is not allowed."),
 ])
 def test_nul_in_a_score_is_a_400_and_stores_nothing(client, token, item, database, fields,
                                                     description):
@@ -118,9 +118,9 @@ def test_nul_in_a_score_is_a_400_and_stores_nothing(client, token, item, databas
 def test_nul_in_a_line_item_is_a_400_and_stores_nothing(client, tool, token, item, database):
     base = f"/lti/deployments/{tool.deployment_id}/contexts/k1/lineitems"
     for body, description in (({"label": "a\x00", "scoreMaximum": 1},
-                                "label must not contain a NUL character."),
+                                "The body contains a NUL character, which is not allowed."),
                               ({"label": "a", "scoreMaximum": 1, "resourceLinkId": "\x00"},
-                               "resourceLinkId must not contain a NUL character.")):
+                               "The body contains a NUL character, which is not allowed.")):
         response = call(client, "POST", base, token, body)
         assert response.status_code == 400
         assert response.get_json() == _invalid(description)

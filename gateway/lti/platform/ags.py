@@ -79,9 +79,6 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool = False,
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise InvalidServiceRequest(f"{name} must be a string of at most {limit} characters.")
-    if "\x00" in value:
-        # PostgreSQL cannot store or compare a NUL; no id or label holds one.
-        raise InvalidServiceRequest(f"{name} must not contain a NUL character.")
     return value
 
 

@@ -35,6 +35,7 @@ from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import find_tool_by_client_id, tool_key_lookup
 from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
                                            unverified_claims, verify_tool_jwt)
+from gateway.nul import holds_nul
 from gateway.sharing.contract import app_contract_refusal
 from gateway.store.lti import DeepLinkRequest
 from gateway.store.models import Class
@@ -67,7 +68,7 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
         claimed = unverified_claims(token)
     except TokenRejected as error:
         raise BadRequest(f"The deep linking response is not acceptable: {error}.") from error
-    if _holds_nul(claimed):
+    if holds_nul(claimed):
         # No id, title or URL holds one, and PostgreSQL can neither compare nor store it.
         raise BadRequest("The deep linking response is not acceptable: it contains a NUL character.")
     client_id = claimed.get("iss")
@@ -153,17 +154,6 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
                                       spec=item["lineItem"], now=now)
         outcome.added.append(link.title)
     return outcome
-
-
-def _holds_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character in any string, key or value."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 def _is_link(item: Any) -> bool:

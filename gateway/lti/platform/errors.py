@@ -73,6 +73,13 @@ class CsrfFailure(PageError):
     error = "invalid_request"
 
 
+class FormTooLarge(PageError):
+    """The form sent is larger than any of this site's forms can be (RFC 9110 §15.5.14)."""
+
+    status = 413
+    error = "invalid_request"
+
+
 # -- token and registration endpoints ---------------------------------------------------------
 
 class OAuthError(LtiError):

@@ -11,29 +11,25 @@ administrators of a class) may also start deep linking to add content to that cl
 """
 from __future__ import annotations
 
-import functools
+import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
 from gateway.lti.platform.messages import visible
 from gateway.lti.platform.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
-from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, follows_password_rule,
-                                hash_password, verify_password)
+from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, UNUSABLE_HASH,
+                               follows_password_rule, hash_password, verify_password)
 from gateway.sharing.visibility import Visibility
+from gateway.store.accounts import PortalSession
 from gateway.store.apps import AppClient
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, District, Enrollment, User
-
-
-@functools.lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    """Verified when the username is unknown, so that a wrong username costs as long as a wrong
-    password and response times do not tell which usernames exist."""
-    return hash_password("not a real password, only here to spend time")
 
 
 VisibilityOf = Callable[[int, int], Visibility]
@@ -85,10 +81,14 @@ def authenticate(session: Session, username: str, password: str,
         query = query.where(District.sourced_id == district)
     candidates = session.execute(query).all() if username and password else []
     if not candidates:
-        verify_password(_dummy_hash(), password or "")
+        # The same scrypt work as a wrong password, so response times do not tell which
+        # usernames exist.
+        verify_password(UNUSABLE_HASH, password or "")
         raise SignInFailed("unknown username or wrong password")
+    # An account without a password costs the same work too (it used to answer at once).
     matches = [(user, found) for user, found in candidates
-               if verify_password(user.password_hash, password)]
+               if verify_password(user.password_hash or UNUSABLE_HASH, password)
+               and user.password_hash]
     if not matches:
         raise SignInFailed("unknown username or wrong password")
     if len(matches) > 1:
@@ -96,19 +96,44 @@ def authenticate(session: Session, username: str, password: str,
     return _portal_user(*matches[0])
 
 
-def load_user(session: Session, user_id: int, district_id: int) -> PortalUser | None:
-    """The signed-in person again (None if they may no longer sign in)."""
-    row = session.execute(select(User, District).join(District, District.id == User.district_id)
-                          .where(User.id == user_id, User.district_id == district_id,
-                                 _may_sign_in())).one_or_none()
+def _session_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(session: Session, user: PortalUser, now: dt.datetime,
+                  lifetime: dt.timedelta) -> str:
+    """Open a portal session for ``user`` that ends after ``lifetime`` at the latest; returns the
+    token the browser keeps (the store keeps only its hash)."""
+    # Sessions that have run out are of no use to anyone: dropped as new ones are made.
+    session.execute(delete(PortalSession).where(PortalSession.expires_at <= now))
+    token = secrets.token_urlsafe(32)
+    session.add(PortalSession(token_hash=_session_hash(token), user_id=user.id, created_at=now,
+                              expires_at=now + lifetime))
+    session.flush()
+    return token
+
+
+def session_user(session: Session, token: str, now: dt.datetime) -> PortalUser | None:
+    """The person whose live session ``token`` is (None if it has ended, or if they may no
+    longer sign in)."""
+    row = session.execute(
+        select(User, District)
+        .join(PortalSession, PortalSession.user_id == User.id)
+        .join(District, District.id == User.district_id)
+        .where(PortalSession.token_hash == _session_hash(token), PortalSession.expires_at > now,
+               _may_sign_in())).one_or_none()
     return _portal_user(*row) if row is not None else None
 
 
-def set_password(session: Session, username: str, password: str,
-                 district: str | None = None) -> PortalUser:
-    """Store a new password hash for ``username`` (in ``district``, required if ambiguous)."""
-    if not follows_password_rule(password):
-        raise UsageError(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+def end_sessions(session: Session, user_id: int) -> int:
+    """End every portal session of the user ``user_id``, on every worker; returns how many."""
+    result = session.execute(delete(PortalSession).where(PortalSession.user_id == user_id))
+    session.flush()
+    return result.rowcount
+
+
+def _find_user(session: Session, username: str, district: str | None) -> tuple[User, District]:
+    """The one user called ``username`` (in ``district``, required if ambiguous)."""
     query = (select(User, District).join(District, District.id == User.district_id)
              .where(User.username == username).order_by(District.sourced_id))
     if district:
@@ -120,10 +145,27 @@ def set_password(session: Session, username: str, password: str,
     if len(rows) > 1:
         raise UsageError(f"username {username!r} exists in several districts "
                          f"({', '.join(d.sourced_id for _, d in rows)}): name one with --district")
-    user, found = rows[0]
+    return rows[0]
+
+
+def set_password(session: Session, username: str, password: str,
+                 district: str | None = None) -> PortalUser:
+    """Store a new password hash for ``username`` (in ``district``, required if ambiguous) and end
+    their sessions: whoever signed in with the old password is signed out."""
+    if not follows_password_rule(password):
+        raise UsageError(f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    user, found = _find_user(session, username, district)
     user.password_hash = hash_password(password)
-    session.flush()
+    end_sessions(session, user.id)
     return _portal_user(user, found)
+
+
+def revoke_sessions(session: Session, username: str,
+                    district: str | None = None) -> tuple[PortalUser, int]:
+    """End every portal session of ``username`` (in ``district``, required if ambiguous); returns
+    the person and how many sessions ended."""
+    user, found = _find_user(session, username, district)
+    return _portal_user(user, found), end_sessions(session, user.id)
 
 
 @dataclass(frozen=True)
