@@ -72,10 +72,24 @@ def check_csrf() -> None:
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise CsrfFailure("The form has expired or was not sent from this site; reload and try again.")
     origin = request.headers.get("Origin")
-    if origin and origin != "null":
-        issuer = urlsplit(current_app.config["ISSUER"])
-        if origin.rstrip("/") != f"{issuer.scheme}://{issuer.netloc}":
-            raise CsrfFailure("The form was sent from another site.")
+    if origin and origin != "null" and origin.rstrip("/") not in _own_origins():
+        raise CsrfFailure("The form was sent from another site.")
+
+
+def _own_origins() -> set[str]:
+    """The origins a form of this gateway is sent from: the public one (GATEWAY_ISSUER), and the
+    one this request came to, since the same server answers at every address it listens on
+    (quickstart prints http://127.0.0.1:5000 while the issuer says localhost). A page of
+    another site posting here has its own origin, never the address it posts to."""
+    issuer = urlsplit(current_app.config["ISSUER"])
+    return {f"{issuer.scheme}://{issuer.netloc}", f"{request.scheme}://{request.host}"}
+
+
+@blueprint.app_context_processor
+def _page_context() -> dict[str, object]:
+    """What every page may ask: whether someone is signed in (the error page offers the way back
+    to the portal only then), read only when a page asks."""
+    return {"signed_in": lambda: signed_in_user() is not None}
 
 
 def signed_in_user() -> PortalUser | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,3 +43,22 @@ class Served:
         """End the server and its workers."""
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token in a served page's forms."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def portal_sign_in(base: str, username: str, password: str,
+                   origin: str | None = None) -> tuple[requests.Session, requests.Response]:
+    """A browser's sign-in at ``base``: the form, then its post (with the page's ``Origin``, as
+    browsers send it, when given); the browser and the answer to the post."""
+    browser = requests.Session()
+    csrf = csrf_token(browser.get(f"{base}/login", timeout=10).text)
+    headers = {"Origin": origin, "Referer": f"{base}/login"} if origin else {}
+    response = browser.post(f"{base}/login", allow_redirects=False, timeout=30, headers=headers,
+                            data={"username": username, "password": password, "csrf_token": csrf})
+    return browser, response

@@ -4,7 +4,6 @@ made through the other (or the CLI) ends it on both."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 
@@ -14,18 +13,13 @@ from sqlalchemy import select
 from gateway.cli import cli
 from gateway.store.models import User
 
-from served import Served
+from served import Served, csrf_token, portal_sign_in
 
 PASSWORD = "correct horse battery"
 
 
 def _sign_in(base: str, username: str, password: str = PASSWORD) -> requests.Session:
-    browser = requests.Session()
-    page = browser.get(f"{base}/login", timeout=10).text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = browser.post(f"{base}/login", data={"username": username, "password": password,
-                                                   "csrf_token": csrf},
-                            allow_redirects=False, timeout=30)
+    browser, response = portal_sign_in(base, username, password)
     assert response.status_code == 303, response.text
     return browser
 
@@ -54,7 +48,7 @@ def test_sign_out_password_change_and_revocation_end_sessions_on_every_server(
         captured = browser.cookies.copy()
         assert _signed_in(captured, first.base) and _signed_in(captured, second.base)
         page = browser.get(f"{second.base}/portal", timeout=10).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        csrf = csrf_token(page)
         assert browser.post(f"{second.base}/logout", data={"csrf_token": csrf},
                             allow_redirects=False, timeout=10).status_code == 303
         assert not _signed_in(captured, first.base) and not _signed_in(captured, second.base)
