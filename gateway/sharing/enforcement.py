@@ -105,6 +105,10 @@ class PolicyVisibility:
         force), else None."""
         return self.closed
 
+    def preferred_names(self) -> bool:
+        """The policy's ``names`` choice (preferred by default)."""
+        return self.policy is None or self.policy.names == "preferred"
+
     # -- rows ---------------------------------------------------------------------------------
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:

@@ -11,6 +11,7 @@ The document, with its defaults::
      "grades": ["*"],             # grade codes ("03", "KG"...) or "*"
      "classes": ["*"],            # class sourcedIds or "*"
      "allUsers": false,           # also staff and others (every role) at in-scope schools
+     "names": "preferred",        # LTI given_name/family_name/name: preferred or legal names
      "classRules": [              # optional: a class is in scope if it matches one rule, and a
        {"subject": "Mathematics", #   rule matches if all its conditions hold: a subject of the
         "courseCode": "M3",       #   class or its course; its course's code;
@@ -164,6 +165,9 @@ class Policy:
     contract_end: dt.date | None
     document: dict[str, Any]
     all_users: bool = False
+    # Which first and last names LTI claims and NRPS carry: "preferred" (the SIS's preferred
+    # name where it has one and the policy shares it) or "legal".
+    names: str = "preferred"
 
     @property
     def school_mode(self) -> bool:
@@ -262,6 +266,12 @@ def policy_schema() -> dict[str, Any]:
                                "user holding a non-student role at an in-scope school, and with "
                                "all schools and grades in scope, every user of the district. "
                                "Their demographics follow, if demographics are shared."},
+            "names": {
+                "enum": ["preferred", "legal"], "default": "preferred",
+                "description": "Which names LTI launches (given_name, family_name, name) and "
+                               "NRPS carry: the person's preferred first and last names where "
+                               "the SIS has them and the policy shares preferredFirstName / "
+                               "preferredLastName (the default), or always the legal ones."},
             "classRules": {
                 "type": "array", "description": "If present, only classes matching one of these "
                                                 "rules are in scope (all conditions of a rule must hold).",
@@ -409,7 +419,8 @@ def parse_policy(document: Any) -> Policy:
         pseudonymized=MappingProxyType({k: frozenset(v) for k, v in pseudonymized.items()}),
         scopes=tuple(document["scopes"]) if "scopes" in document else None,
         contract_start=start, contract_end=end,
-        document=copy.deepcopy(document), all_users=bool(document.get("allUsers", False)))
+        document=copy.deepcopy(document), all_users=bool(document.get("allUsers", False)),
+        names=document.get("names", "preferred"))
 
 
 def share_everything_document() -> dict[str, Any]:

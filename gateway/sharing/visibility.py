@@ -34,6 +34,10 @@ class Visibility(Protocol):
         rows (issuing a launch, listing a tool) refuse with this reason; for reads, ``where``
         already hides everything."""
 
+    def preferred_names(self) -> bool:
+        """Whether LTI claims and NRPS carry a person's preferred names where the SIS has them
+        (and :meth:`fields` lets them leave), rather than the legal ones."""
+
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """A predicate over ``table`` (the store table of OneRoster ``entity``: "org", "user",
         "class"...) that selects only the rows the app may see; None when nothing is hidden."""
@@ -66,6 +70,10 @@ class Unrestricted:
     def refusal(self) -> str | None:
         """Never closed."""
         return None
+
+    def preferred_names(self) -> bool:
+        """Preferred names, as people know each other."""
+        return True
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """Nothing hidden."""

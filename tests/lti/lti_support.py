@@ -157,6 +157,9 @@ class MaskingVisibility:
     def refusal(self):
         return None
 
+    def preferred_names(self):
+        return True
+
     def where(self, entity, table):
         if entity == "user":
             return table.c.sourced_id != "u3"

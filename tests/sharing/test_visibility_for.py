@@ -51,7 +51,7 @@ def test_the_stored_policy_applies_and_the_ledger_writes_in_the_session(session,
 
 def test_both_implementations_satisfy_the_contract(session, small):
     # The protocol is structural; both must offer every method the channels call.
-    for name in ("refusal", "where", "fields", "filterable", "resolve_id", "present", "disclosed"):
+    for name in ("refusal", "preferred_names", "where", "fields", "filterable", "resolve_id", "present", "disclosed"):
         assert callable(getattr(Unrestricted(), name))
         assert callable(getattr(PolicyVisibility, name))
 

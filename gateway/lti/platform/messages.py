@@ -35,9 +35,20 @@ def _allowed(record: dict[str, Any], fields: frozenset[str] | None) -> dict[str,
     return record if fields is None else {k: val for k, val in record.items() if k in fields}
 
 
+# Preferred names: REST name, store attribute, and the legal name they stand in for.
+_PREFERRED_NAMES = (("preferredFirstName", "preferred_given_name", "givenName"),
+                    ("preferredLastName", "preferred_family_name", "familyName"))
+
+
 def presented_user(user: User | Any, visibility: Visibility) -> dict[str, Any]:
     """The user's REST fields a launch or NRPS may carry, as this app may receive them (``user``
-    is a :class:`User` or a row with its ``sourced_id``, name, email and username columns)."""
+    is a :class:`User` or a row with its ``sourced_id``, name, email, preferred name and username
+    columns).
+
+    When the app gets preferred names (:meth:`Visibility.preferred_names`), a preferred name the
+    SIS has and the policy shares takes the place of the legal one: only what is sent is
+    presented, so the ledger records exactly that.
+    """
     record: dict[str, Any] = {"sourcedId": user.sourced_id}
     for rest_name, attribute, _ in _USER_FIELDS:
         value = getattr(user, attribute)
@@ -45,7 +56,14 @@ def presented_user(user: User | Any, visibility: Visibility) -> dict[str, Any]:
             record[rest_name] = value
     if user.username:
         record["username"] = user.username
-    return visibility.present("user", _allowed(record, visibility.fields("user")))
+    allowed = visibility.fields("user")
+    if visibility.preferred_names():
+        for rest_name, attribute, legal in _PREFERRED_NAMES:
+            value = getattr(user, attribute)
+            if value and (allowed is None or rest_name in allowed):
+                record[rest_name] = value
+                record.pop(legal, None)
+    return visibility.present("user", _allowed(record, allowed))
 
 
 def person_claims(presented: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +73,10 @@ def person_claims(presented: Mapping[str, Any]) -> dict[str, Any]:
     for rest_name, _, claim in _USER_FIELDS:
         if rest_name in presented:
             claims[claim] = presented[rest_name]
-    name = " ".join(str(presented[n]) for n in ("givenName", "familyName") if presented.get(n))
+    for rest_name, _, legal in _PREFERRED_NAMES:
+        if rest_name in presented:  # in place of the legal name (see presented_user)
+            claims["given_name" if legal == "givenName" else "family_name"] = presented[rest_name]
+    name = " ".join(str(claims[c]) for c in ("given_name", "family_name") if claims.get(c))
     if name:
         claims["name"] = name
     return claims

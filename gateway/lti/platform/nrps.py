@@ -33,7 +33,8 @@ from gateway.store.models import Enrollment, User
 _USERS = User.__table__
 _ENROLLMENTS = Enrollment.__table__
 _MEMBER_COLUMNS = (_USERS.c.id, _USERS.c.sourced_id, _USERS.c.enabled_user, _USERS.c.username,
-                   _USERS.c.given_name, _USERS.c.family_name, _USERS.c.middle_name, _USERS.c.email)
+                   _USERS.c.given_name, _USERS.c.family_name, _USERS.c.middle_name, _USERS.c.email,
+                   _USERS.c.preferred_given_name, _USERS.c.preferred_family_name)
 
 
 @dataclass(frozen=True)
