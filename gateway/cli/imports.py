@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from gateway.http.session import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
-                                            record_import_run)
+                                            record_import_run, rejected_outcome)
 from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
 from gateway.store import StoreBusy
@@ -123,7 +123,8 @@ def _import(database, path: Path, options: ImportOptions, started, run_id: int, 
     except (BundleError, StoreBusy) as exc:
         try:
             with database.session_scope() as session:
-                record_import_run(session, ImportReport(source=str(path)), started,
+                record_import_run(session, ImportReport(source=str(path),
+                                                        outcome=rejected_outcome(dry_run)), started,
                                   message=str(exc), run_id=run_id)
         except OperationalError:
             # After StoreBusy the other import may hold the store still: the message below

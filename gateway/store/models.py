@@ -54,7 +54,8 @@ class ImportRun(Base):
     source: Mapped[str] = mapped_column(Text)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    # running (recorded when the run starts) | applied | rejected | dry-run | failed
+    # running (recorded when the run starts) | applied | rejected | dry-run | dry-run-rejected
+    # | failed
     outcome: Mapped[str] = mapped_column(String(20))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -97,7 +97,8 @@ class ImportReport:
     """The outcome of an import: counts per file, problems, notices."""
 
     source: str
-    outcome: str = "rejected"  # applied | rejected | dry-run
+    # applied | rejected | dry-run (valid, nothing written) | dry-run-rejected
+    outcome: str = "rejected"
     district: str | None = None
     district_name: str | None = None
     files: dict[str, FileCounts] = field(default_factory=dict)
@@ -254,7 +255,7 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
     """
     options = options or ImportOptions()
     now = options.now or utcnow()
-    report = ImportReport(source=str(path))
+    report = ImportReport(source=str(path), outcome=rejected_outcome(options.dry_run))
     limit = options.max_reported_problems
 
     def problem(p: Problem) -> None:
@@ -325,6 +326,11 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
             if report.outcome == "applied":
                 staging.drop_all()
             tuning()
+
+
+def rejected_outcome(dry_run: bool) -> str:
+    """How the history names a refused run: a refused dry run is not a refused import."""
+    return "dry-run-rejected" if dry_run else "rejected"
 
 
 def record_import_run(session: Session, report: ImportReport, started_at: dt.datetime,

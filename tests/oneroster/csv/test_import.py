@@ -313,6 +313,20 @@ def test_import_history_lists_applied_and_rejected_runs(runner, database, tmp_pa
     assert "rejected d1" in listing and "applied  d1" in listing
 
 
+def test_import_history_tells_a_refused_dry_run_from_a_refused_import(runner, database, tmp_path):
+    files = small_district()
+    files["classes"][0]["classType"] = "lecture"
+    bad = write_bundle(tmp_path / "bad", files)
+    assert run_import(runner, bad, "--dry-run").exit_code == 1
+    assert run_import(runner, bad).exit_code == 1
+    assert run_import(runner, tmp_path / "missing", "--dry-run").exit_code == 1  # not a bundle
+    runs = json.loads(runner.invoke(cli, ["imports", "--json"]).output)
+    assert [r["outcome"] for r in runs] == ["dry-run-rejected", "rejected", "dry-run-rejected"]
+    listing = runner.invoke(cli, ["imports"]).output.splitlines()
+    assert [line.split()[2] for line in listing if line.startswith("#")] == [
+        "dry-run-rejected", "rejected", "dry-run-rejected"]
+
+
 def test_report_file_holds_counts_and_problems_as_json(runner, database, tmp_path):
     files = small_district()
     files["courses"][0]["orgSourcedId"] = "s9"
