@@ -187,13 +187,13 @@ def _preview_json(preview: sharing.PolicyPreview) -> dict:
 
 
 @apps_group.command("preview")
-@click.argument("app_id")
+@click.argument("app_id", metavar="APP_OR_CLIENT_ID")
 @click.argument("policy_file", type=click.Path(dir_okay=False))
 @click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def preview_command(app_id: str, policy_file: str, district: str | None, as_json: bool) -> None:
-    """Show what replacing APP_ID's policy with POLICY_FILE would change; changes nothing."""
+    """Show what replacing APP_OR_CLIENT_ID's policy with POLICY_FILE would change; changes nothing."""
     try:
         document = load_policy_file(policy_file)
         with _session_scope() as session:
@@ -210,14 +210,14 @@ def preview_command(app_id: str, policy_file: str, district: str | None, as_json
 
 
 @apps_group.command("policy")
-@click.argument("app_id")
+@click.argument("app_id", metavar="APP_OR_CLIENT_ID")
 @click.argument("policy_file", type=click.Path(dir_okay=False))
 @click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
 @click.option("--allow-unknown", is_flag=True, help=ALLOW_UNKNOWN_HELP)
 @with_appcontext
 def policy_command(app_id: str, policy_file: str, district: str | None,
                    allow_unknown: bool) -> None:
-    """Replace APP_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
+    """Replace APP_OR_CLIENT_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
     try:
         document = load_policy_file(policy_file)
         with _session_scope(write=True) as session:
@@ -246,7 +246,7 @@ def policy_command(app_id: str, policy_file: str, district: str | None,
 
 
 @apps_group.command("show")
-@click.argument("app_id")
+@click.argument("app_id", metavar="APP_OR_CLIENT_ID")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def show_command(app_id: str, as_json: bool) -> None:

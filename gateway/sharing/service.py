@@ -30,11 +30,16 @@ class UnknownApp(UsageError):
 
 # -------------------------------------------------------------------------------- finding apps
 
-def find_app(session: Session, app_id: int | str) -> App:
-    """The app with this id (UnknownApp otherwise)."""
-    app = session.get(App, int(app_id)) if str(app_id).isdigit() else None
+def find_app(session: Session, app_or_client_id: int | str) -> App:
+    """The app with this id, or the app of the client with this client_id (UnknownApp
+    otherwise): every ``gateway apps`` command takes either, as ``apps revoke`` does."""
+    key = str(app_or_client_id)
+    app = session.get(App, int(key)) if key.isdigit() else None
     if app is None:
-        raise UnknownApp(f"no app with id {app_id!r}; see `gateway apps list`")
+        app = session.execute(select(App).join(AppClient, AppClient.app_id == App.id)
+                              .where(AppClient.client_id == key)).scalar_one_or_none()
+    if app is None:
+        raise UnknownApp(f"no app with id or client_id {key!r}; see `gateway apps list`")
     return app
 
 

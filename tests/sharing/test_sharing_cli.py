@@ -120,7 +120,7 @@ def test_policy_replaces_and_reports(create, runner, policy_file, database):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["99", "{file}"], "Error: no app with id '99'; see `gateway apps list`\n"),
+    (["99", "{file}"], "Error: no app with id or client_id '99'; see `gateway apps list`\n"),
     (["{app}", "{file}", "--district", "d9"], "Error: app {app} is not connected to district 'd9'\n"),
 ])
 def test_policy_errors(create, runner, policy_file, args, message):
@@ -266,3 +266,18 @@ def test_ledger_prune_needs_a_retention_and_keeps_verify_green(runner, disclosur
     assert result.output.startswith("district d1: 0 entries since checkpoint 2, chain intact")
     result = runner.invoke(cli, ["ledger", "prune", "--older-than", "30"])
     assert result.output.startswith("district d1: nothing older than ")
+
+
+def test_every_apps_command_takes_the_app_id_or_its_client_id(runner, small, policy_file, database):
+    created = runner.invoke(cli, ["apps", "create", "--district", "d1", "--name", "Reading App",
+                                  "--json", "--policy", policy_file(MINIMUM_POLICY)])
+    ids = json.loads(created.stdout)
+    by_id = runner.invoke(cli, ["apps", "show", str(ids["app_id"]), "--json"])
+    by_client = runner.invoke(cli, ["apps", "show", ids["client_id"], "--json"])
+    assert by_client.exit_code == 0, by_client.output
+    assert by_client.output == by_id.output
+    assert runner.invoke(cli, ["apps", "preview", ids["client_id"],
+                               policy_file(SCHOOL_1)]).exit_code == 0
+    result = runner.invoke(cli, ["apps", "policy", ids["client_id"], policy_file(SCHOOL_1)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"policy of app {ids['app_id']} for district d1 set (revision 2)")
