@@ -49,11 +49,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _ensure_secret_key(app)
 
     from gateway import errors, http
-    from gateway.http import session
+    from gateway import database
 
-    session.init_app(app)
+    database.init_app(app)
     # The SQLite store (and the files SQLite keeps beside it) is created owner-only.
-    protect_sqlite_files(session.get_database(app).engine)
+    protect_sqlite_files(database.get_database(app).engine)
     errors.register_error_handlers(app)
     http.init_app(app)
     return app

@@ -9,28 +9,21 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gateway.cli.context import store_session
 from gateway.errors import UsageError
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.oauth import service
 from gateway.oauth.scopes import DEFAULT_SCOPES
 from gateway.oneroster.vocabulary import SCOPE_PREFIX
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import load_policy_file, parse_policy
 from gateway.sharing.snapshots import settle_snapshots
-from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
 
 @click.group("apps")
 def apps_group() -> None:
     """Manage the apps that read district data through the OneRoster REST service."""
-
-
-def _session_scope(write: bool = False):
-    # ``write``: the command changes the store (on SQLite it waits for a running import).
-    database = get_database(current_app)
-    ensure_schema(database)
-    return database.session_scope(write=write)
 
 
 ALLOW_UNKNOWN_HELP = ("Accept a policy that names schools, grades or classes the district does not "
@@ -76,7 +69,7 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
                 if scopes and set(scopes) != set(policy.scopes):
                     raise UsageError("--scope and the policy's scopes disagree: give one of them")
                 scopes = policy.scopes
-        with _session_scope(write=True) as session:
+        with store_session(write=True) as session:
             now = utcnow()
             created = service.register_app(session, name=name, district_sourced_id=district,
                                            scopes=scopes, now=now)
@@ -112,7 +105,7 @@ def create_command(district: str, name: str, scopes: tuple[str, ...], policy_fil
 @with_appcontext
 def list_command(as_json: bool) -> None:
     """List every app's connection to a district, revoked ones included."""
-    with _session_scope() as session:
+    with store_session() as session:
         connections = service.list_app_connections(session)
     if as_json:
         click.echo(json.dumps([
@@ -141,11 +134,8 @@ def list_command(as_json: bool) -> None:
 @with_appcontext
 def revoke_command(app_or_client_id: str) -> None:
     """Revoke a client (by client_id) or all clients of an app (by app id), and their tokens."""
-    try:
-        with _session_scope(write=True) as session:
-            revocation = service.revoke(session, app_or_client_id, now=utcnow())
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        revocation = service.revoke(session, app_or_client_id, now=utcnow())
     if not revocation.client_ids and not revocation.token_count:
         click.echo(f"{app_or_client_id} was already revoked: nothing changed")
         return
@@ -196,7 +186,7 @@ def preview_command(app_id: str, policy_file: str, district: str | None, as_json
     """Show what replacing APP_OR_CLIENT_ID's policy with POLICY_FILE would change; changes nothing."""
     try:
         document = load_policy_file(policy_file)
-        with _session_scope() as session:
+        with store_session() as session:
             app = sharing.find_app(session, app_id)
             district_id = sharing.app_district_id(session, app.id, district)
             preview = sharing.preview_policy(session, app_id=app.id, district_id=district_id,
@@ -220,7 +210,7 @@ def policy_command(app_id: str, policy_file: str, district: str | None,
     """Replace APP_OR_CLIENT_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
     try:
         document = load_policy_file(policy_file)
-        with _session_scope(write=True) as session:
+        with store_session(write=True) as session:
             app = sharing.find_app(session, app_id)
             district_id = sharing.app_district_id(session, app.id, district)
             label = sharing.district_sourced_id(session, district_id)
@@ -251,11 +241,8 @@ def policy_command(app_id: str, policy_file: str, district: str | None,
 @with_appcontext
 def show_command(app_id: str, as_json: bool) -> None:
     """Show an app: its clients, and per district its policy and what it can see."""
-    try:
-        with _session_scope() as session:
-            shown = sharing.describe_app(session, app_id, utcnow().date())
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session() as session:
+        shown = sharing.describe_app(session, app_id, utcnow().date())
     if as_json:
         click.echo(json.dumps({
             "app_id": shown.app_id, "name": shown.name, "created_at": _iso(shown.created_at),

@@ -5,7 +5,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.store.migrate import current_revision, upgrade_database
 
 

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
                                             record_import_run, rejected_outcome)

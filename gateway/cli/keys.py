@@ -6,13 +6,13 @@ import json
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+from gateway.cli.context import store_session
 from sqlalchemy import select
 
-from gateway.http.session import get_database
 from gateway.lti.platform.keys import derive_encryption_key, rotate_keys
 from gateway.lti.platform.settings import LtiSettings
 from gateway.store.lti import PlatformKey
-from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
 
@@ -21,19 +21,12 @@ def keys_group() -> None:
     """Manage the keys the LTI platform signs launches with."""
 
 
-def _session_scope(write: bool = False):
-    # ``write``: the command changes the store (on SQLite it waits for a running import).
-    database = get_database(current_app)
-    ensure_schema(database)
-    return database.session_scope(write=write)
-
-
 @keys_group.command("rotate")
 @with_appcontext
 def rotate_command() -> None:
     """Start signing with a new key; the old one stays published until its tokens expire."""
     settings = LtiSettings.from_config(current_app.config)
-    with _session_scope(write=True) as session:
+    with store_session(write=True) as session:
         rotation = rotate_keys(session, derive_encryption_key(current_app.config["SECRET_KEY"]),
                                utcnow(), settings.key_window)
     click.echo(f"signing key: {rotation.kid}")
@@ -52,7 +45,7 @@ def list_command(as_json: bool) -> None:
     """List the platform's keys, newest first."""
     settings = LtiSettings.from_config(current_app.config)
     now = utcnow()
-    with _session_scope() as session:
+    with store_session() as session:
         rows = [(k.kid, k.created_at, k.retired_at) for k in session.execute(
             select(PlatformKey).order_by(PlatformKey.created_at.desc())).scalars()]
     entries = []

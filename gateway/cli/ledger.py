@@ -8,23 +8,15 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gateway.cli.context import store_session
 from gateway.errors import UsageError
-from gateway.http.session import get_database
 from gateway.sharing import ledger
-from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, utcnow
 
 
 @click.group("ledger")
 def ledger_group() -> None:
     """The record of what left for which app (FERPA record of disclosures)."""
-
-
-def _session_scope(write: bool = False):
-    # ``write``: the command changes the store (on SQLite it waits for a running import).
-    database = get_database(current_app)
-    ensure_schema(database)
-    return database.session_scope(write=write)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -45,17 +37,14 @@ def _district_label(session, district_id: int) -> str:
 @with_appcontext
 def student_command(sourced_id: str, district: str | None, limit: int, as_json: bool) -> None:
     """Which apps received the records of the user SOURCED_ID, which fields, and when."""
-    try:
-        with _session_scope() as session:
-            district_id = ledger.find_district_id(session, district)
-            found = ledger.student_disclosures(session, district_id, sourced_id, limit=limit)
-            # A person the SIS no longer sends may still have disclosures: only someone with
-            # neither a record nor a disclosure is unknown.
-            if not found.total and not ledger.person_exists(session, district_id, sourced_id):
-                raise UsageError(f"no person with sourcedId {sourced_id!r} in district "
-                                 f"{_district_label(session, district_id)}")
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session() as session:
+        district_id = ledger.find_district_id(session, district)
+        found = ledger.student_disclosures(session, district_id, sourced_id, limit=limit)
+        # A person the SIS no longer sends may still have disclosures: only someone with
+        # neither a record nor a disclosure is unknown.
+        if not found.total and not ledger.person_exists(session, district_id, sourced_id):
+            raise UsageError(f"no person with sourcedId {sourced_id!r} in district "
+                             f"{_district_label(session, district_id)}")
     if as_json:
         click.echo(json.dumps({
             "user": found.user_sourced_id, "total": found.total,
@@ -88,13 +77,10 @@ def student_command(sourced_id: str, district: str | None, limit: int, as_json: 
 @with_appcontext
 def verify_command(district: str | None, as_json: bool) -> None:
     """Recompute the hash chains; exit with status 1 and say where if one is broken."""
-    try:
-        with _session_scope() as session:
-            ids = ([ledger.find_district_id(session, district)] if district
-                   else ledger.ledger_district_ids(session))
-            results = [(_district_label(session, i), ledger.verify_ledger(session, i)) for i in ids]
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session() as session:
+        ids = ([ledger.find_district_id(session, district)] if district
+               else ledger.ledger_district_ids(session))
+        results = [(_district_label(session, i), ledger.verify_ledger(session, i)) for i in ids]
     if as_json:
         click.echo(json.dumps([
             {"district": label, "ok": r.ok, "entries": r.entries, "first_seq": r.first_seq,
@@ -134,14 +120,11 @@ def prune_command(district: str | None, days: int | None) -> None:
                                    "pass --older-than DAYS")
     now = utcnow()
     cutoff = now - dt.timedelta(days=days)
-    try:
-        with _session_scope(write=True) as session:
-            ids = ([ledger.find_district_id(session, district)] if district
-                   else ledger.ledger_district_ids(session))
-            done = [(_district_label(session, i),
-                     ledger.prune_ledger(session, i, before=cutoff, now=now)) for i in ids]
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        ids = ([ledger.find_district_id(session, district)] if district
+               else ledger.ledger_district_ids(session))
+        done = [(_district_label(session, i),
+                 ledger.prune_ledger(session, i, before=cutoff, now=now)) for i in ids]
     for label, pruning in done:
         if pruning.entries:
             click.echo(f"district {label}: removed {pruning.entries} entries older than "

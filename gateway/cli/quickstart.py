@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.cli.serve import run_server
 from gateway.demo import generate_demo_bundle
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.oauth.service import AppCredentials, register_app, rotate_secret
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle, record_import_run
 from gateway.sharing.policy import share_everything_document

@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from gateway.config import DEFAULTS, ENV_PREFIX
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.store.migrate import ensure_schema
 
 

@@ -10,25 +10,17 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gateway.cli.context import store_session
 from gateway.errors import UsageError
-from gateway.http.session import get_database
 from gateway.lti.platform import dynamic, registration
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.vocabulary import SERVICE_SCOPES
-from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
 
 @click.group("tools")
 def tools_group() -> None:
     """Manage the LTI 1.3 tools apps launch into from the portal."""
-
-
-def _session_scope(write: bool = False):
-    # ``write``: the command changes the store (on SQLite it waits for a running import).
-    database = get_database(current_app)
-    ensure_schema(database)
-    return database.session_scope(write=write)
 
 
 def _custom(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -76,7 +68,7 @@ def register_command(app: str, district: str | None, name: str | None, login_url
     try:
         public_jwks = (registration.public_jwks_from(Path(public_key).read_text())
                        if public_key else None)
-        with _session_scope(write=True) as session:
+        with store_session(write=True) as session:
             registered = registration.register_tool(
                 session, app=app, district=district, name=name, login_url=login_url,
                 redirect_uris=redirect_uris, target_link_uri=target_link_uri, jwks_url=jwks_url,
@@ -101,7 +93,7 @@ def register_command(app: str, district: str | None, name: str | None, login_url
 @with_appcontext
 def list_command(as_json: bool) -> None:
     """List every tool with its app, status and deployments."""
-    with _session_scope() as session:
+    with store_session() as session:
         tools = registration.list_tools(session)
     if as_json:
         click.echo(json.dumps([{
@@ -129,12 +121,9 @@ def list_command(as_json: bool) -> None:
 @with_appcontext
 def approve_command(client_id: str) -> None:
     """Approve a tool that registered itself, so it can launch and use services."""
-    try:
-        with _session_scope(write=True) as session:
-            tool = registration.approve_tool(session, client_id, utcnow())
-            name = tool.name
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        tool = registration.approve_tool(session, client_id, utcnow())
+        name = tool.name
     click.echo(f"tool {client_id} ({name}) approved")
 
 
@@ -145,11 +134,8 @@ def approve_command(client_id: str) -> None:
 @with_appcontext
 def deploy_command(client_id: str, district: str) -> None:
     """Deploy tool CLIENT_ID in another district and print the deployment_id."""
-    try:
-        with _session_scope(write=True) as session:
-            deployment_id = registration.deploy_tool(session, client_id, district, utcnow()).deployment_id
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        deployment_id = registration.deploy_tool(session, client_id, district, utcnow()).deployment_id
     click.echo(f"deployment_id: {deployment_id}")
 
 
@@ -166,14 +152,11 @@ def deploy_command(client_id: str, district: str) -> None:
 def place_command(client_id: str, class_id: str, district: str | None, title: str | None,
                   text: str | None, custom: tuple[str, ...], as_json: bool) -> None:
     """Place tool CLIENT_ID in a class: its members see it on the portal."""
-    try:
-        with _session_scope(write=True) as session:
-            link = registration.place_tool(session, client_id=client_id, class_sourced_id=class_id,
-                                           district=district, title=title, text=text,
-                                           custom=_custom(custom), now=utcnow())
-            link_id, link_title = link.link_id, link.title
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        link = registration.place_tool(session, client_id=client_id, class_sourced_id=class_id,
+                                       district=district, title=title, text=text,
+                                       custom=_custom(custom), now=utcnow())
+        link_id, link_title = link.link_id, link.title
     if as_json:
         click.echo(json.dumps({"resource_link_id": link_id, "title": link_title, "class": class_id}))
     else:
@@ -189,12 +172,9 @@ def place_command(client_id: str, class_id: str, district: str | None, title: st
 def invite_command(app: str, district: str | None, tool_url: str | None, as_json: bool) -> None:
     """Make a one-time registration token for LTI Dynamic Registration."""
     settings = LtiSettings.from_config(current_app.config)
-    try:
-        with _session_scope(write=True) as session:
-            token, expires = dynamic.create_registration_token(
-                session, app=app, district=district, settings=settings, now=utcnow())
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        token, expires = dynamic.create_registration_token(
+            session, app=app, district=district, settings=settings, now=utcnow())
     query = urlencode({"openid_configuration": settings.openid_configuration_url,
                        "registration_token": token})
     details = {"openid_configuration": settings.openid_configuration_url,

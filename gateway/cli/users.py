@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.errors import UsageError
-from gateway.http.session import get_database
+from gateway.cli.context import store_session
 from gateway.lti.platform.portal import revoke_sessions, set_password
-from gateway.store.migrate import ensure_schema
 
 
 @click.group("users")
@@ -26,13 +23,8 @@ def set_password_command(username: str, password: str | None, district: str | No
     end."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    database = get_database(current_app)
-    ensure_schema(database)
-    try:
-        with database.session_scope(write=True) as session:
-            user = set_password(session, username, password, district)
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        user = set_password(session, username, password, district)
     click.echo(f"password set for {user.username} ({user.display_name}, {user.district_name})")
 
 
@@ -42,13 +34,8 @@ def set_password_command(username: str, password: str | None, district: str | No
 @with_appcontext
 def revoke_sessions_command(username: str, district: str | None) -> None:
     """End every portal session of USERNAME, on every worker (a stolen cookie stops working)."""
-    database = get_database(current_app)
-    ensure_schema(database)
-    try:
-        with database.session_scope() as session:
-            user, count = revoke_sessions(session, username, district)
-    except UsageError as error:
-        raise click.ClickException(str(error)) from error
+    with store_session(write=True) as session:
+        user, count = revoke_sessions(session, username, district)
     click.echo(f"ended {count} portal session(s) of {user.username} ({user.display_name}, "
                f"{user.district_name})")
 

@@ -5,7 +5,7 @@ from typing import Iterable
 
 from flask import g, request
 
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.oauth import AccessGrant, authenticate_bearer, bearer_token, require_scopes
 from gateway.store.models import utcnow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 from sqlalchemy import func, select
 
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.store.models import District
 
 blueprint = Blueprint("home", __name__)

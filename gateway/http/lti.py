@@ -19,7 +19,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from gateway.http.inputs import NUL_IN_BODY, refuse_nul
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.http.visibility import visibility_of
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
 from gateway.lti.platform import vocabulary as v

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.http.throttling import client_keys, throttle_store
 from gateway.oauth import server as oauth_server
 from gateway.oauth.credentials import presented_credentials

@@ -24,7 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gateway.http import lti as lti_http
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.lti import lti_settings, runtime
-from gateway.http.session import request_session, write_session
+from gateway.database import request_session, write_session
 from gateway.http.throttling import account_keys, login_keys, throttle_store
 from gateway.lti.platform import launch
 from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, LoginRequired,

@@ -24,7 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from gateway.errors import InvalidData
 from gateway.http.auth import authorize_request
 from gateway.http.inputs import refuse_nul
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.http.visibility import visibility_of
 from gateway.oauth import AccessGrant
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint

@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import current_app, request
 
-from gateway.http.session import request_session, write_session
+from gateway.database import request_session, write_session
 from gateway.store.accounts import SqlThrottleStore
 from gateway.throttle import ThrottleKey, ThrottleRule
 
@@ -39,5 +39,5 @@ def client_keys(client_id: str | None) -> list[ThrottleKey]:
 
 def throttle_store(*, writing: bool = False) -> SqlThrottleStore:
     """The failure counters, in the request's session (``writing``: after committing its reads,
-    see :func:`gateway.http.session.write_session`)."""
+    see :func:`gateway.database.write_session`)."""
     return SqlThrottleStore(write_session() if writing else request_session())

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from gateway import sharing
-from gateway.http.session import request_session
+from gateway.database import request_session
 from gateway.sharing.visibility import Visibility
 
 EXTENSION = "gateway.policy_cache"

@@ -1,7 +1,7 @@
 """Persistence: the engine, sessions, migrations and the tables. SQLAlchemy only, no flask.
 
 The Flask binding (one session per request, committed or rolled back once at teardown) lives in
-``gateway.http.session``; commands use :meth:`Database.session_scope`.
+``gateway.database``; commands use :func:`gateway.cli.store_session`.
 """
 from __future__ import annotations
 

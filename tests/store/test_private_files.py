@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway import create_app
-from gateway.http.session import get_database
+from gateway.database import get_database
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District
 
