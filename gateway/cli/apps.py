@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.cli.context import store_session
+from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
 from gateway.database import get_database
 from gateway.oauth import service
@@ -131,11 +131,16 @@ def list_command(as_json: bool) -> None:
 
 @apps_group.command("revoke")
 @click.argument("app_or_client_id")
+@json_option
 @with_appcontext
-def revoke_command(app_or_client_id: str) -> None:
+def revoke_command(app_or_client_id: str, as_json: bool) -> None:
     """Revoke a client (by client_id) or all clients of an app (by app id), and their tokens."""
     with store_session(write=True) as session:
         revocation = service.revoke(session, app_or_client_id, now=utcnow())
+    if as_json:
+        echo_json({"revoked_client_ids": list(revocation.client_ids),
+                   "revoked_tokens": revocation.token_count})
+        return
     if not revocation.client_ids and not revocation.token_count:
         click.echo(f"{app_or_client_id} was already revoked: nothing changed")
         return
@@ -204,9 +209,10 @@ def preview_command(app_id: str, policy_file: str, district: str | None, as_json
 @click.argument("policy_file", type=click.Path(dir_okay=False))
 @click.option("--district", metavar="SOURCEDID", help="The district (default: the app's only one).")
 @click.option("--allow-unknown", is_flag=True, help=ALLOW_UNKNOWN_HELP)
+@json_option
 @with_appcontext
 def policy_command(app_id: str, policy_file: str, district: str | None,
-                   allow_unknown: bool) -> None:
+                   allow_unknown: bool, as_json: bool) -> None:
     """Replace APP_OR_CLIENT_ID's sharing policy for a district with POLICY_FILE, and say what changed."""
     try:
         document = load_policy_file(policy_file)
@@ -229,6 +235,10 @@ def policy_command(app_id: str, policy_file: str, district: str | None,
         raise click.ClickException(str(error)) from error
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if as_json:
+        echo_json({"app_id": app.id, "district": label, "revision": update.revision,
+                   "revoked_tokens": update.revoked_tokens, "preview": _preview_json(preview)})
+        return
     click.echo(f"policy of app {app.id} for district {label} set (revision {update.revision})")
     _echo_preview(preview)
     if update.revoked_tokens:

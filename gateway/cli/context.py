@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Iterator
 
 import click
@@ -11,6 +12,15 @@ from sqlalchemy.orm import Session
 from gateway.database import get_database
 from gateway.errors import UsageError
 from gateway.store.migrate import ensure_schema
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+"""``--json``: every command that prints a result can print it as JSON instead."""
+
+
+def echo_json(value: object) -> None:
+    """Print ``value`` as one line of JSON."""
+    click.echo(json.dumps(value))
 
 
 @contextlib.contextmanager

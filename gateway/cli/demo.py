@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from gateway.demo import DEFAULT_SCHOOLS, DEFAULT_SEED, DEFAULT_STUDENTS, generate_demo_bundle
+from gateway.cli.context import echo_json, json_option
 from gateway.errors import UsageError
 
 
@@ -21,14 +22,16 @@ from gateway.errors import UsageError
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
               help="Random seed: the same arguments always give the same files.")
 @click.option("--force", is_flag=True, help="Write into DIR even if it is not empty.")
-def demo_data_command(out_dir: Path, schools: int, students: int, seed: int, force: bool) -> None:
+@json_option
+def demo_data_command(out_dir: Path, schools: int, students: int, seed: int, force: bool,
+                      as_json: bool) -> None:
     """Write a realistic demo district as a OneRoster 1.2.1 CSV bundle."""
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise click.ClickException(f"{out_dir} is not empty; choose an empty folder, or pass "
                                    "--force to replace the bundle files in it")
     try:
         # A bar only for a person watching: logs and pipes get the summary alone.
-        if sys.stdout.isatty():
+        if sys.stdout.isatty() and not as_json:
             with click.progressbar(length=students, label="Writing students") as bar:
                 bundle = generate_demo_bundle(out_dir, schools=schools, students=students,
                                               seed=seed, progress=bar.update)
@@ -36,6 +39,11 @@ def demo_data_command(out_dir: Path, schools: int, students: int, seed: int, for
             bundle = generate_demo_bundle(out_dir, schools=schools, students=students, seed=seed)
     except UsageError as error:
         raise click.UsageError(error.description) from error
+    if as_json:
+        echo_json({"path": str(bundle.path), "rows": dict(bundle.counts),
+                   "total_rows": bundle.total_rows, "schools": schools, "students": students,
+                   "seed": seed})
+        return
     width = max(len(name) for name in bundle.counts)
     for filename, rows in bundle.counts.items():
         click.echo(f"  {filename:<{width}}  {rows:>12,} rows")

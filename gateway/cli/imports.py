@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from gateway.cli.context import echo_json, json_option
 from gateway.database import get_database
 from gateway.oneroster.csv.bundle import BundleError
 from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
@@ -83,9 +84,10 @@ def district_id_of(session, sourced_id: str | None) -> int:
               help="The district a bundle without an org of type district updates.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="Also write the report (counts and problems) as JSON to this file.")
+@json_option
 @with_appcontext
 def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
-                   report_path: Path | None) -> None:
+                   report_path: Path | None, as_json: bool) -> None:
     """Import a OneRoster 1.2 CSV bundle (a folder or .zip) into the store, all or nothing."""
     database = get_database(current_app)
     ensure_schema(database)
@@ -99,13 +101,13 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     try:
         # On SQLite the run's row waits, like the import, for another import to finish.
         with running_import(database.writer_engine, str(path), started) as run_id:
-            _import(database, path, options, started, run_id, dry_run, report_path)
+            _import(database, path, options, started, run_id, dry_run, report_path, as_json)
     except StoreBusy as exc:
         raise click.ClickException(str(exc)) from None
 
 
 def _import(database, path: Path, options: ImportOptions, started, run_id: int, dry_run: bool,
-            report_path: Path | None) -> None:
+            report_path: Path | None, as_json: bool = False) -> None:
     """The import itself, its run already in the history as running (see import_command)."""
     progress = _ByteProgress()
     try:
@@ -145,17 +147,23 @@ def _import(database, path: Path, options: ImportOptions, started, run_id: int, 
         # The rejected run is recorded in a transaction of its own: the import's was rolled back.
         with database.session_scope() as session:
             record_import_run(session, report, started, run_id=run_id)
-    _print_report(report, dry_run)
     if report_path is not None:
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
-    if report.outcome == "applied":
-        if snapshots_built:
-            settle_snapshots(database.engine)
-            click.echo(f"sharing scopes refreshed for {snapshots_built} app(s)")
-        click.echo("import applied")
-    elif report.outcome == "dry-run":
-        click.echo("dry run: the bundle is valid; nothing was written")
+    refreshed = snapshots_built if report.outcome == "applied" else 0
+    if refreshed:
+        settle_snapshots(database.engine)
+    if as_json:
+        # The report as --report writes it; the exit status still says whether it was refused.
+        echo_json({**report.to_dict(), "sharing_scopes_refreshed": refreshed})
     else:
+        _print_report(report, dry_run)
+        if refreshed:
+            click.echo(f"sharing scopes refreshed for {refreshed} app(s)")
+        if report.outcome == "applied":
+            click.echo("import applied")
+        elif report.outcome == "dry-run":
+            click.echo("dry run: the bundle is valid; nothing was written")
+    if report.outcome not in ("applied", "dry-run"):
         raise SystemExit(1)
 
 

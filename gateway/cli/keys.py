@@ -7,7 +7,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.cli.context import store_session
+from gateway.cli.context import echo_json, json_option, store_session
 from sqlalchemy import select
 
 from gateway.lti.platform.keys import derive_encryption_key, rotate_keys
@@ -22,13 +22,18 @@ def keys_group() -> None:
 
 
 @keys_group.command("rotate")
+@json_option
 @with_appcontext
-def rotate_command() -> None:
+def rotate_command(as_json: bool) -> None:
     """Start signing with a new key; the old one stays published until its tokens expire."""
     settings = LtiSettings.from_config(current_app.config)
     with store_session(write=True) as session:
         rotation = rotate_keys(session, derive_encryption_key(current_app.config["SECRET_KEY"]),
                                utcnow(), settings.key_window)
+    if as_json:
+        echo_json({"kid": rotation.kid, "retired": rotation.retired,
+                   "dropped": list(rotation.dropped)})
+        return
     click.echo(f"signing key: {rotation.kid}")
     if rotation.retired:
         seconds = int(settings.key_window.total_seconds())

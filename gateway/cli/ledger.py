@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.cli.context import store_session
+from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
 from gateway.sharing import ledger
 from gateway.store.models import District, utcnow
@@ -110,8 +110,9 @@ def verify_command(district: str | None, as_json: bool) -> None:
 @click.option("--district", metavar="SOURCEDID", help="Prune one district (default: all).")
 @click.option("--older-than", "days", type=click.IntRange(min=0), metavar="DAYS",
               help="Remove entries older than DAYS (default: GATEWAY_LEDGER_RETENTION_DAYS).")
+@json_option
 @with_appcontext
-def prune_command(district: str | None, days: int | None) -> None:
+def prune_command(district: str | None, days: int | None, as_json: bool) -> None:
     """Remove entries past the retention period, keeping the chain verifiable."""
     if days is None:
         days = current_app.config.get("LEDGER_RETENTION_DAYS")
@@ -125,6 +126,11 @@ def prune_command(district: str | None, days: int | None) -> None:
                else ledger.ledger_district_ids(session))
         done = [(_district_label(session, i),
                  ledger.prune_ledger(session, i, before=cutoff, now=now)) for i in ids]
+    if as_json:
+        echo_json([{"district": label, "removed": pruning.entries,
+                    "checkpoint_seq": pruning.checkpoint_seq, "cutoff": _iso(cutoff)}
+                   for label, pruning in done])
+        return
     for label, pruning in done:
         if pruning.entries:
             click.echo(f"district {label}: removed {pruning.entries} entries older than "

@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gateway.cli.context import store_session
+from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
 from gateway.lti.platform import dynamic, registration
 from gateway.lti.platform.settings import LtiSettings
@@ -118,12 +118,16 @@ def list_command(as_json: bool) -> None:
 
 @tools_group.command("approve")
 @click.argument("client_id")
+@json_option
 @with_appcontext
-def approve_command(client_id: str) -> None:
+def approve_command(client_id: str, as_json: bool) -> None:
     """Approve a tool that registered itself, so it can launch and use services."""
     with store_session(write=True) as session:
         tool = registration.approve_tool(session, client_id, utcnow())
         name = tool.name
+    if as_json:
+        echo_json({"client_id": client_id, "name": name, "status": "approved"})
+        return
     click.echo(f"tool {client_id} ({name}) approved")
 
 
@@ -131,11 +135,15 @@ def approve_command(client_id: str) -> None:
 @click.argument("client_id")
 @click.option("--district", required=True, metavar="SOURCEDID",
               help="Another district the tool's app is connected to.")
+@json_option
 @with_appcontext
-def deploy_command(client_id: str, district: str) -> None:
+def deploy_command(client_id: str, district: str, as_json: bool) -> None:
     """Deploy tool CLIENT_ID in another district and print the deployment_id."""
     with store_session(write=True) as session:
         deployment_id = registration.deploy_tool(session, client_id, district, utcnow()).deployment_id
+    if as_json:
+        echo_json({"client_id": client_id, "district": district, "deployment_id": deployment_id})
+        return
     click.echo(f"deployment_id: {deployment_id}")
 
 
