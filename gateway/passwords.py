@@ -2,7 +2,8 @@
 passwords (hashed on import, never stored in clear) and OAuth client secrets.
 
 Stored form: ``scrypt$n$r$p$salt$hash`` (URL-safe base64), parameters kept so they can grow.
-scrypt at n=2**14, r=8, p=1 needs 16 MiB and about 50 ms: the interactive-login parameters.
+scrypt at n=2**14, r=8, p=1 needs 16 MiB of memory per hash: the parameters commonly used for
+interactive logins.
 """
 from __future__ import annotations
 

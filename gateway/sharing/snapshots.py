@@ -4,8 +4,9 @@ district data version, so that requests probe a table instead of re-deriving the
 Why: a policy's scope (:mod:`gateway.sharing.scope`) is defined over the district's classes,
 grades and enrollments. Evaluated per statement, a district of a million users pays for it on
 every request: the in-scope classes are recomputed (JSON grade tests over every class), and a
-page of visible users in id order walks every invisible user before it (a school-and-grade policy
-on the 1M-user benchmark district: 5 requests/s on SQLite, none within 30 s on PostgreSQL). But
+page of visible users in id order walks every invisible user before it, so a restricted page
+costs in proportion to the district rather than to the page (``benchmarks/rostering_bench.py``
+measures it). But
 the scope only changes when the policy does or when an import changes the district's data, and
 both are rare, so it is computed then and kept:
 
@@ -177,8 +178,8 @@ def settle_snapshots(engine: Engine) -> None:
     ANALYZE) the members table, so that requests probing it get index-only scans at once.
 
     Why: until a vacuum marks the new rows' pages all-visible, every index-only probe of
-    ``scope_members`` also visits the heap (on the 1M-user benchmark, a deep page of a restricted
-    app cost 1.26x the unrestricted one for that alone), and autovacuum comes a minute or more
+    ``scope_members`` also visits the heap (a measurable share of a restricted app's deep pages,
+    see ``benchmarks/rostering_bench.py``), and autovacuum comes a minute or more
     later. VACUUM cannot run inside a transaction, hence a separate call on an autocommit
     connection. SQLite needs nothing. Failures are logged, not raised: the snapshot is valid
     without it, only slower to read."""

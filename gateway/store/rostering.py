@@ -26,7 +26,7 @@ Membership rules (status ``tobedeleted`` is served, so apps can sync deletions):
   enrollments put a user in a class's students or a class in a user's classes. Nested lists that
   follow a record's own reference (a class's school, a course's org) serve every status.
 
-Paging without the two cliffs (see ``../shared/PERFORMANCE.md``):
+Paging without the two cliffs of a large table (a per-request ``COUNT(*)`` and a deep ``OFFSET``):
 
 *Counts.* ``X-Total-Count`` needs the number of matching rows, and ``COUNT(*)`` over a million
 rows costs tens of milliseconds. A district's rows change only through an import, which bumps
