@@ -1,6 +1,6 @@
 """The Flask binding of the store (the flaskr ``db.py`` shape), shared by the HTTP layer and the
 CLI: the app's :class:`~gateway.store.Database`, and for a request one session, committed or
-rolled back once at teardown. Commands open theirs with :func:`gateway.cli.store_session`."""
+rolled back once at teardown. Commands open theirs with :func:`gateway.cli.context.store_session`."""
 from __future__ import annotations
 
 from flask import Flask, current_app, g

@@ -1,7 +1,7 @@
 """Persistence: the engine, sessions, migrations and the tables. SQLAlchemy only, no flask.
 
 The Flask binding (one session per request, committed or rolled back once at teardown) lives in
-``gateway.database``; commands use :func:`gateway.cli.store_session`.
+``gateway.database``; commands use :func:`gateway.cli.context.store_session`.
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ waiting for it up to the option's value in seconds."""
 
 class StoreBusy(UsageError):
     """Another import or command kept the store's write lock longer than this one would wait."""
+
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
