@@ -7,20 +7,21 @@ handler (a plain page for browsers, a JSON body for tools). Absolute URLs come f
 ``GATEWAY_ISSUER`` (:class:`~gateway.lti.platform.settings.LtiSettings`), never from the Host
 header.
 
-What an app may see is decided in one place, :func:`visibility_for_app`.
+What an app may see is decided in one place, :func:`gateway.http.http_context.request_visibility`.
 """
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, render_template, request
 
 from gateway.http.inputs import NUL_IN_BODY, refuse_nul
 from gateway.database import request_session
-from gateway.http.visibility import visibility_of
+from gateway.http import context as http_context
+from gateway.http.context import (LTI_RUNTIME, LtiRuntime, lti_runtime, lti_settings,
+                                  signed_in_user)
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
 from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, InvalidServiceRequest,
@@ -28,16 +29,13 @@ from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, Inva
 from gateway.lti.platform.keys import KeyRing, jwks_document
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
-                                           OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH,
-                                           LtiSettings)
+                                           OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)
 from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
 from gateway.nul import holds_nul
-from gateway.sharing.visibility import Visibility
 from gateway.store.models import utcnow
 
 blueprint = Blueprint("lti", __name__)
 
-EXTENSION = "gateway.lti"
 _CONTEXT = "/lti/deployments/<deployment_id>/contexts/<path:context_id>"
 
 
@@ -59,40 +57,16 @@ def _bad_characters(description: str) -> LtiError:
 refuse_nul(blueprint, _bad_characters)
 
 
-def visibility_for_app(app_id: int, district_id: int) -> Visibility:
-    """What app ``app_id`` may see of district ``district_id`` in LTI (launch claims, NRPS, AGS,
-    the portal's list): its sharing policy there (see :mod:`gateway.http.visibility`)."""
-    return visibility_of(app_id, district_id)
-
-
-@dataclass(frozen=True)
-class LtiRuntime:
-    """The per-application state of the platform: its key ring and the tools' key cache."""
-
-    keyring: KeyRing
-    tool_keys: ToolKeys
-
-
 @blueprint.record_once
 def _init_runtime(state) -> None:
     """Build the key ring and the tool key cache when the blueprint is registered."""
     app: Flask = state.app
     config = app.config
-    app.extensions[EXTENSION] = LtiRuntime(
+    app.extensions[LTI_RUNTIME] = LtiRuntime(
         keyring=KeyRing(config["SECRET_KEY"]),
         tool_keys=ToolKeys(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
                            cache_seconds=float(config["LTI_JWKS_CACHE_SECONDS"]),
                            min_refetch_seconds=float(config["LTI_JWKS_MIN_REFETCH_SECONDS"])))
-
-
-def runtime() -> LtiRuntime:
-    """The current application's :class:`LtiRuntime`."""
-    return current_app.extensions[EXTENSION]
-
-
-def lti_settings() -> LtiSettings:
-    """The platform settings of the current application."""
-    return LtiSettings.from_config(current_app.config)
 
 
 def _json(body: Any, status: int = 200, *, mimetype: str = "application/json",
@@ -124,7 +98,7 @@ def jwks() -> Response:
     document = jwks_document(request_session(), utcnow(), lti_settings().key_window)
     if not document["keys"]:
         # First start: make the signing key now, so tools can fetch it before the first launch.
-        runtime().keyring.current(request_session(), utcnow())
+        lti_runtime().keyring.current(request_session(), utcnow())
         document = jwks_document(request_session(), utcnow(), lti_settings().key_window)
     # Short caching: a tool that caches longer misses a new key after a rotation.
     return _json(document, headers={"Cache-Control": "public, max-age=60"})
@@ -142,12 +116,11 @@ def openid_configuration() -> Response:
 def authorize() -> Response:
     """The OIDC authorization endpoint (Security Framework §5.1.1.2): answers a tool's
     authentication request with a page that form-posts the id_token to the tool."""
-    from gateway.http.portal import signed_in_user
 
     params = request.form if request.method == "POST" else request.args
-    answer = launch.authorize(request_session(), runtime().keyring, lti_settings(),
+    answer = launch.authorize(request_session(), lti_runtime().keyring, lti_settings(),
                               params=params.to_dict(), user=signed_in_user(),
-                              visibility_of=visibility_for_app, now=utcnow())
+                              visibility_of=http_context.request_visibility, now=utcnow())
     fields = {"id_token": answer.id_token}
     if answer.state is not None:
         fields["state"] = answer.state
@@ -170,7 +143,7 @@ def auto_post(action: str, fields: Mapping[str, str]) -> Response:
 @blueprint.post(DEEP_LINKING_RETURN_PATH)
 def deep_linking_return() -> Response:
     """Where tools post deep linking responses (Deep Linking 2.0 §4.5)."""
-    outcome = deeplinking.receive_response(request_session(), runtime().tool_keys, lti_settings(),
+    outcome = deeplinking.receive_response(request_session(), lti_runtime().tool_keys, lti_settings(),
                                            token=request.form.get("JWT", ""), now=utcnow())
     return Response(render_template("deep_linking_done.html", outcome=outcome,
                                     portal_url=lti_settings().portal_url),
@@ -182,7 +155,7 @@ def deep_linking_return() -> Response:
 @blueprint.post(TOKEN_PATH)
 def token() -> Response:
     """Issue a service token to a tool that authenticates with a signed JWT (RFC 7523)."""
-    issued = tokens.issue_service_token(request_session(), runtime().tool_keys, lti_settings(),
+    issued = tokens.issue_service_token(request_session(), lti_runtime().tool_keys, lti_settings(),
                                         form=request.form.to_dict(), now=utcnow())
     return _json(issued.to_body(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -197,7 +170,7 @@ def _grant(*scopes: str) -> tokens.ServiceGrant:
 def _context(grant: tokens.ServiceGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
     """The service context of the request's path (every NRPS and AGS view goes through here)."""
     return tokens.resolve_context(request_session(), grant, deployment_id, context_id,
-                                  visibility_for_app)
+                                  http_context.request_visibility)
 
 
 def _urls(deployment_id: str, context_id: str) -> tuple[str, str]:

@@ -16,14 +16,14 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template,
+from flask import (Blueprint, Flask, Response, current_app, redirect, render_template,
                    request, session, url_for)
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from gateway.http import lti as lti_http
+from gateway.http import context
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
-from gateway.http.lti import lti_settings, runtime
+from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings, signed_in_user
 from gateway.database import request_session, write_session
 from gateway.http.throttling import account_keys, login_keys, throttle_store
 from gateway.lti.platform import launch
@@ -31,13 +31,12 @@ from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, 
                                          PageError)
 from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
                                          authenticate, end_sessions, portal_classes,
-                                         session_user, start_session)
+                                         start_session)
 from gateway.store.models import utcnow
 from gateway.throttle import Throttled, check_attempt, record_failure, record_success
 
 blueprint = Blueprint("portal", __name__)
 
-SESSION_TOKEN = "portal_session"
 SESSION_CSRF = "csrf_token"
 
 cap_form_size(blueprint)
@@ -90,15 +89,6 @@ def _page_context() -> dict[str, object]:
     """What every page may ask: whether someone is signed in (the error page offers the way back
     to the portal only then), read only when a page asks."""
     return {"signed_in": lambda: signed_in_user() is not None}
-
-
-def signed_in_user() -> PortalUser | None:
-    """The signed-in person, or None (also when their account may no longer sign in)."""
-    if "portal_user" not in g:
-        token = session.get(SESSION_TOKEN)
-        g.portal_user = (session_user(request_session(), token, utcnow())
-                         if isinstance(token, str) else None)
-    return g.portal_user
 
 
 def _require_user() -> PortalUser:
@@ -177,7 +167,7 @@ def portal() -> Response:
     user = signed_in_user()
     if user is None:
         return redirect(url_for("portal.login_form"))
-    classes = portal_classes(request_session(), user, lti_http.visibility_for_app)
+    classes = portal_classes(request_session(), user, context.request_visibility)
     return _html(render_template("portal.html", user=user, classes=classes))
 
 
@@ -186,9 +176,9 @@ def start_launch(link_id: str) -> Response:
     """Launch a resource link: off to the tool's OIDC login initiation (Security Framework
     §5.1.1.1)."""
     check_csrf()
-    initiation = launch.begin_launch(request_session(), runtime().keyring, lti_settings(),
+    initiation = launch.begin_launch(request_session(), lti_runtime().keyring, lti_settings(),
                                      user=_require_user(), link_id=link_id,
-                                     visibility_of=lti_http.visibility_for_app, now=utcnow())
+                                     visibility_of=context.request_visibility, now=utcnow())
     return redirect(initiation.location, code=303)
 
 
@@ -201,9 +191,9 @@ def start_deep_linking() -> Response:
     except ValueError as error:
         raise BadRequest("No tool was chosen.") from error
     initiation = launch.begin_deep_linking(
-        request_session(), runtime().keyring, lti_settings(), user=_require_user(),
+        request_session(), lti_runtime().keyring, lti_settings(), user=_require_user(),
         deployment_pk=deployment, class_sourced_id=request.form.get("class", ""),
-        visibility_of=lti_http.visibility_for_app, now=utcnow())
+        visibility_of=context.request_visibility, now=utcnow())
     return redirect(initiation.location, code=303)
 
 

@@ -11,7 +11,7 @@ of the discovery document -- are built from ``app.config["ISSUER"]`` (``GATEWAY_
 gateway's public base URL), never from the request's Host header: they stay right behind a
 reverse proxy, and a forged Host cannot redirect a client.
 
-What an app may see is decided in one place, :func:`visibility_for`.
+What an app may see is decided in one place, :func:`gateway.http.context.request_visibility`.
 """
 from __future__ import annotations
 
@@ -25,13 +25,11 @@ from gateway.errors import InvalidData
 from gateway.http.auth import authorize_request
 from gateway.http.inputs import refuse_nul
 from gateway.database import request_session
-from gateway.http.visibility import visibility_of
-from gateway.oauth import AccessGrant
+from gateway.http import context
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
 from gateway.oneroster.openapi import DOCUMENT_NAME, build_openapi
 from gateway.oneroster.serialize import wrap_collection, wrap_single
 from gateway.oneroster.service import Page, get_record, list_records, parse_collection_params
-from gateway.sharing.visibility import Visibility
 from gateway.store.rostering import PageCache
 
 blueprint = Blueprint("rostering", __name__)
@@ -41,11 +39,6 @@ DOCUMENT_EXTENSION = "gateway.rostering_document"
 DISCOVERY_PATH = BASE_PATH + "/discovery/"
 
 refuse_nul(blueprint, InvalidData)
-
-
-def visibility_for(grant: AccessGrant) -> Visibility:
-    """What the app behind ``grant`` may see of its district (see :mod:`gateway.http.visibility`)."""
-    return visibility_of(grant.app_id, grant.district_id, grant.policy_version)
 
 
 @blueprint.record_once
@@ -101,7 +94,7 @@ def _collection_view(endpoint: Endpoint) -> Callable[..., Response]:
         base = _public_base()
         page: Page = list_records(
             request_session(), endpoint, [path_ids[name] for name in endpoint.path_params], params,
-            district_id=grant.district_id, visibility=visibility_for(grant),
+            district_id=grant.district_id, visibility=context.request_visibility(grant.app_id, grant.district_id, grant.policy_version),
             base_url=base + BASE_PATH, cache=current_app.extensions[CACHE_EXTENSION])
         links = paging_links(base + quote(request.path), list(args.items(multi=True)),
                              page.offset, page.limit, page.total)
@@ -115,7 +108,7 @@ def _single_view(endpoint: Endpoint) -> Callable[..., Response]:
     def view(sourcedId: str) -> Response:
         grant = authorize_request(endpoint.scopes)
         record = get_record(request_session(), endpoint, sourcedId, request.args.getlist("fields"),
-                            district_id=grant.district_id, visibility=visibility_for(grant),
+                            district_id=grant.district_id, visibility=context.request_visibility(grant.app_id, grant.district_id, grant.policy_version),
                             base_url=_public_base() + BASE_PATH,
                             cache=current_app.extensions[CACHE_EXTENSION])
         return _json(wrap_single(endpoint.entity, record))

@@ -9,21 +9,17 @@ which then commits once. If the append fails, the response is replaced by a 500:
 without its record."""
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response, current_app, g, request
 
 from gateway import sharing
 from gateway.database import request_session
-from gateway.sharing.visibility import Visibility
-
-EXTENSION = "gateway.policy_cache"
+from gateway.http.context import POLICY_CACHE
 
 
 def init_app(app: Flask) -> None:
     """Give the app its policy cache (parsed policies by version), and
     record each response's disclosures before it is sent."""
-    app.extensions[EXTENSION] = sharing.PolicyCache()
+    app.extensions[POLICY_CACHE] = sharing.PolicyCache()
     app.after_request(_record_disclosures)
     # A request's visibilities hold its session: they must never outlive it, even where ``g``
     # does (an app context pushed around several requests, see gateway.cli.serve.isolated).
@@ -55,18 +51,3 @@ def _record_disclosures(response: Response) -> Response:
         current_app.logger.exception("could not record a disclosure on %s", request.path)
         return current_app.make_response(current_app.handle_user_exception(error))
     return response
-
-
-def visibility_of(app_id: int, district_id: int,
-                  policy_version: tuple[Any, ...] | None = None) -> Visibility:
-    """What app ``app_id`` may see of district ``district_id`` in this request (made once per
-    app and district per request). ``policy_version``, when the caller has just read it (an
-    access grant carries it), lets the parsed policy be reused instead of read again."""
-    made = g.setdefault("visibilities", {})
-    found = made.get((app_id, district_id))
-    if found is None:
-        found = made[(app_id, district_id)] = sharing.visibility_for(
-            request_session(), app_id=app_id, district_id=district_id,
-            secret_key=current_app.config["SECRET_KEY"], policy_version=policy_version,
-            cache=current_app.extensions[EXTENSION], deferred_ledger=True)
-    return found

@@ -141,5 +141,6 @@ def service_token(client):
 def policy(monkeypatch) -> MaskingVisibility:
     """Make every app see the district through :class:`MaskingVisibility`."""
     visibility = MaskingVisibility()
-    monkeypatch.setattr("gateway.http.lti.visibility_for_app", lambda app_id, district_id: visibility)
+    monkeypatch.setattr("gateway.http.context.request_visibility",
+                        lambda app_id, district_id, policy_version=None: visibility)
     return visibility

@@ -1,5 +1,5 @@
 """The LTI channel under a restrictive sharing policy, enforced through
-:func:`gateway.http.lti.visibility_for_app` as in production.
+:func:`gateway.http.context.request_visibility` as in production.
 
 A policy scoped to one school, sharing names only, masking family names and pseudonymizing user
 ids: launches, NRPS and AGS all see the same pseudonyms, withhold what the policy withholds,

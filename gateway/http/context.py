@@ -1,0 +1,68 @@
+"""The request's context, one way for every blueprint: what an app may see in this request, the
+LTI platform's runtime and settings, and the signed-in person. Blueprints ask here and never
+import each other."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, session
+
+from gateway import sharing
+from gateway.database import request_session
+from gateway.lti.platform.keys import KeyRing
+from gateway.lti.platform.portal import PortalUser, session_user
+from gateway.lti.platform.settings import LtiSettings
+from gateway.lti.platform.toolkeys import ToolKeys
+from gateway.sharing.visibility import Visibility
+from gateway.store.models import utcnow
+
+POLICY_CACHE = "gateway.policy_cache"
+LTI_RUNTIME = "gateway.lti"
+SESSION_TOKEN = "portal_session"
+"""The portal's session cookie key that holds the person's session token."""
+
+
+def request_visibility(app_id: int, district_id: int,
+                       policy_version: tuple[Any, ...] | None = None) -> Visibility:
+    """What app ``app_id`` may see of district ``district_id`` in this request, on every channel
+    (REST, launch claims, NRPS, AGS, the portal's list): its district's sharing policy for it,
+    made once per app and district per request, its disclosures recorded before the response
+    leaves (:mod:`gateway.http.visibility`). ``policy_version``, when the caller has just read it
+    (an access grant carries it), lets the parsed policy be reused instead of read again."""
+    made = g.setdefault("visibilities", {})
+    found = made.get((app_id, district_id))
+    if found is None:
+        found = made[(app_id, district_id)] = sharing.visibility_for(
+            request_session(), app_id=app_id, district_id=district_id,
+            secret_key=current_app.config["SECRET_KEY"], policy_version=policy_version,
+            cache=current_app.extensions[POLICY_CACHE], deferred_ledger=True)
+    return found
+
+
+@dataclass(frozen=True)
+class LtiRuntime:
+    """The per-application state of the platform: its key ring and the tools' key cache."""
+
+    keyring: KeyRing
+    tool_keys: ToolKeys
+
+
+def lti_runtime() -> LtiRuntime:
+    """The current application's :class:`LtiRuntime`."""
+    return current_app.extensions[LTI_RUNTIME]
+
+
+def lti_settings() -> LtiSettings:
+    """The platform settings of the current application."""
+    return LtiSettings.from_config(current_app.config)
+
+
+def signed_in_user() -> PortalUser | None:
+    """The person signed in to the portal, or None (also when their account may no longer sign
+    in, or their session has ended on any worker)."""
+    if "portal_user" not in g:
+        token = session.get(SESSION_TOKEN)
+        g.portal_user = (session_user(request_session(), token, utcnow())
+                         if isinstance(token, str) else None)
+    return g.portal_user
