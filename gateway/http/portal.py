@@ -5,9 +5,10 @@ holds only the session's random token and a CSRF token. A sign-out, a password c
 ``gateway users revoke-sessions`` ends every session of the person on every worker, so a cookie
 captured before is worth nothing after. Every form carries the CSRF token (synchronizer token
 pattern) and every POST is refused without it. Sign-in attempts are throttled per account and per
-client address (:mod:`gateway.throttle`). The cookie is HttpOnly, SameSite=Lax (so it rides along when a tool sends the browser
-back to the authorization endpoint, a top-level GET, but not on cross-site POSTs) and Secure when
-the gateway is served over HTTPS (``GATEWAY_ISSUER`` starting with ``https://``).
+client address (:mod:`gateway.throttle`). The cookie is HttpOnly, SameSite=Lax (so it rides along
+when a tool sends the browser back to the authorization endpoint, a top-level GET, but not on
+cross-site POSTs) and Secure when the gateway is served over HTTPS (``GATEWAY_ISSUER`` starting
+with ``https://``).
 """
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, Response, current_app, redirect, render_template,
                    request, session, url_for)
-
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from gateway.http import context
-from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
-from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings, signed_in_user
 from gateway.database import request_session, write_session
+from gateway.http import context
+from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings, signed_in_user
+from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import account_keys, login_keys, throttle_store
 from gateway.lti.platform import launch
 from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, LoginRequired,

@@ -19,7 +19,7 @@ from gateway.sharing.ledger import canonical_json
 from gateway.sharing.policy import ENTITY_NAMES, SERVED_FIELDS, Policy, parse_policy
 from gateway.sharing.scope import Scope, student_role_exists, teacher_role_exists
 from gateway.sharing.snapshots import refresh_policy_snapshot
-from gateway.store.apps import AccessToken, App, AppClient
+from gateway.store.apps import AccessToken, App, AppClient, live_client_exists
 from gateway.store.models import Class, Course, District, Org, User
 from gateway.store.sharing import SharingPolicy
 
@@ -45,9 +45,7 @@ def find_app(session: Session, app_or_client_id: int | str) -> App:
 
 def app_connected(session: Session, app_id: int, district_id: int) -> bool:
     """Whether the app has a client in the district that is not revoked."""
-    return session.execute(select(AppClient.id).where(
-        AppClient.app_id == app_id, AppClient.district_id == district_id,
-        AppClient.revoked_at.is_(None)).limit(1)).first() is not None
+    return session.execute(select(live_client_exists(app_id, district_id))).scalar_one()
 
 
 def app_district_id(session: Session, app_id: int, district_sourced_id: str | None) -> int:

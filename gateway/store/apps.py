@@ -9,8 +9,10 @@ its own connection. Secrets and tokens are stored only as hashes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.models import Base, utcnow
@@ -62,3 +64,10 @@ class AccessToken(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+def live_client_exists(app_id: Any, district_id: Any) -> ColumnElement[bool]:
+    """SQL: the app (an id or a column) has a client in the district that is not revoked."""
+    return select(AppClient.id).where(AppClient.app_id == app_id,
+                                      AppClient.district_id == district_id,
+                                      AppClient.revoked_at.is_(None)).exists()

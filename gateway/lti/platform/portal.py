@@ -27,7 +27,7 @@ from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, UNUSABL
                                follows_password_rule, hash_password, verify_password)
 from gateway.sharing.visibility import Visibility
 from gateway.store.accounts import PortalSession
-from gateway.store.apps import AppClient
+from gateway.store.apps import live_client_exists
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, District, Enrollment, User
 
@@ -199,11 +199,8 @@ class PortalClass:
 
 def _live_tools(district_id: int):
     """Deployments in the district of approved portal tools whose app is still connected."""
-    connected = select(AppClient.id).where(AppClient.app_id == Tool.app_id,
-                                           AppClient.district_id == Deployment.district_id,
-                                           AppClient.revoked_at.is_(None)).exists()
     return (Deployment.district_id == district_id) & (Tool.status == TOOL_APPROVED) \
-        & Tool.on_portal.is_(True) & connected
+        & Tool.on_portal.is_(True) & live_client_exists(Tool.app_id, Deployment.district_id)
 
 
 def portal_classes(session: Session, user: PortalUser,

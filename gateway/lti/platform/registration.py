@@ -27,7 +27,7 @@ from gateway.errors import UsageError
 from gateway.lti.platform.keys import public_jwk
 from gateway.lti.platform.vocabulary import SERVICE_SCOPES
 from gateway.oauth.scopes import format_scope, parse_scope
-from gateway.store.apps import App, AppClient
+from gateway.store.apps import App, AppClient, live_client_exists
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, District
 
@@ -373,7 +373,7 @@ def live_deployment(session: Session, deployment_pk: int) -> tuple[Tool, Deploym
     row = session.execute(
         select(Tool, Deployment).join(Deployment, Deployment.tool_id == Tool.id)
         .where(Deployment.id == deployment_pk, Tool.status == TOOL_APPROVED,
-               _app_connected(Tool.app_id, Deployment.district_id))).one_or_none()
+               live_client_exists(Tool.app_id, Deployment.district_id))).one_or_none()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -382,12 +382,5 @@ def tool_deployment(session: Session, tool: Tool, deployment_id: str) -> Deploym
     return session.execute(
         select(Deployment).where(Deployment.tool_id == tool.id,
                                  Deployment.deployment_id == deployment_id,
-                                 _app_connected(tool.app_id, Deployment.district_id))
+                                 live_client_exists(tool.app_id, Deployment.district_id))
     ).scalar_one_or_none()
-
-
-def _app_connected(app_id, district_id):
-    """SQL: the app has a client in the district that has not been revoked."""
-    return select(AppClient.id).where(AppClient.app_id == app_id,
-                                      AppClient.district_id == district_id,
-                                      AppClient.revoked_at.is_(None)).exists()
