@@ -9,19 +9,17 @@ import orjson
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from gateway.cli.context import echo_json, json_option
 from gateway.database import get_database
 from gateway.oneroster.csv.bundle import BundleError
-from gateway.oneroster.csv.importer import (ImportOptions, ImportReport, import_bundle,
-                                            record_import_run, rejected_outcome)
+from gateway.importing import run_import
+from gateway.oneroster.csv.importer import ImportOptions, ImportReport
 from gateway.oneroster.csv.limits import ImportLimits
-from gateway.sharing.snapshots import refresh_district_snapshots, settle_snapshots
 from gateway.store import StoreBusy
-from gateway.store.import_runs import INTERRUPTED, interrupted_runs, running_import
+from gateway.store.import_runs import INTERRUPTED, interrupted_runs
 from gateway.store.migrate import ensure_schema
-from gateway.store.models import District, ImportRun, utcnow
+from gateway.store.models import District, ImportRun
 
 
 _INTERRUPTED_MESSAGE = ("its process ({pid} on {host}) ended before the import did; "
@@ -70,11 +68,6 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
         click.echo(report.refusal, err=True)
 
 
-def district_id_of(session, sourced_id: str | None) -> int:
-    """The store id of the district with this sourcedId (the one an import just applied)."""
-    return session.execute(select(District.id).where(District.sourced_id == sourced_id)).scalar_one()
-
-
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print what would change, writing nothing.")
@@ -95,63 +88,17 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
                             mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
                             max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"],
                             limits=ImportLimits.from_config(current_app.config))
-    started = utcnow()
-    # The run is in the history from its start (committed apart), so a run whose process dies
-    # shows as interrupted; each way out below records how it ended instead.
-    try:
-        # On SQLite the run's row waits, like the import, for another import to finish.
-        with running_import(database.writer_engine, str(path), started) as run_id:
-            _import(database, path, options, started, run_id, dry_run, report_path, as_json)
-    except StoreBusy as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _import(database, path: Path, options: ImportOptions, started, run_id: int, dry_run: bool,
-            report_path: Path | None, as_json: bool = False) -> None:
-    """The import itself, its run already in the history as running (see import_command)."""
     progress = _ByteProgress()
     try:
-        # A dry run writes nothing and need not wait for another import.
-        with database.session_scope(write=not dry_run) as session:
-            report = import_bundle(session, path, options, progress)
-            if report.outcome == "applied":
-                # The apps' scopes follow the new data in the same transaction (see
-                # gateway.sharing.snapshots): no request sees the data without them.
-                snapshots_built = refresh_district_snapshots(
-                    session.connection(), district_id_of(session, report.district))
-                record_import_run(session, report, started, run_id=run_id)
-            else:
-                session.rollback()
+        outcome = run_import(database, path, options, progress)
     except (BundleError, StoreBusy) as exc:
-        try:
-            with database.session_scope() as session:
-                record_import_run(session, ImportReport(source=str(path),
-                                                        outcome=rejected_outcome(dry_run)), started,
-                                  message=str(exc), run_id=run_id)
-        except OperationalError:
-            # After StoreBusy the other import may hold the store still: the message below
-            # says why this run ended, and the history will show it interrupted.
-            if not isinstance(exc, StoreBusy):
-                raise
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:
-        # The import's transaction was rolled back; keep a trace of the attempt for admins.
-        with database.session_scope() as session:
-            failed = ImportReport(source=str(path), outcome="failed")
-            record_import_run(session, failed, started, message=f"{type(exc).__name__}: {exc}"[:2000],
-                              run_id=run_id)
-        raise
     finally:
         progress.close()
-    if report.outcome != "applied":
-        # The rejected run is recorded in a transaction of its own: the import's was rolled back.
-        with database.session_scope() as session:
-            record_import_run(session, report, started, run_id=run_id)
+    report = outcome.report
     if report_path is not None:
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
-    refreshed = snapshots_built if report.outcome == "applied" else 0
-    if refreshed:
-        settle_snapshots(database.engine)
+    refreshed = outcome.snapshots_refreshed
     if as_json:
         # The report as --report writes it; the exit status still says whether it was refused.
         echo_json({**report.to_dict(), "sharing_scopes_refreshed": refreshed})
