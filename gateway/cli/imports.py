@@ -13,6 +13,7 @@ from sqlalchemy import select
 from gateway.cli.context import echo_json, json_option
 from gateway.database import get_database
 from gateway.oneroster.csv.bundle import BundleError
+from gateway.formats import FORMATS
 from gateway.importing import run_import
 from gateway.oneroster.csv.importer import ImportOptions, ImportReport
 from gateway.oneroster.csv.limits import ImportLimits
@@ -46,6 +47,8 @@ class _ByteProgress:
 
 
 def _print_report(report: ImportReport, dry_run: bool) -> None:
+    if report.format:
+        click.echo(f"read as {report.format}")
     if report.district:
         click.echo(f"district {report.district} ({report.district_name})")
     if report.files:
@@ -74,17 +77,29 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
 @click.option("--force", is_flag=True, help="Apply a bulk import even if it retires more than the "
               "mass-change threshold of a district's users, classes or enrollments.")
 @click.option("--district", metavar="SOURCEDID",
-              help="The district a bundle without an org of type district updates.")
+              help="The district of a bundle without an org of type district (its orgs without a "
+              "parent become the district's children).")
+@click.option("--district-name", metavar="NAME",
+              help="The name of the --district, to create it on a first import.")
+@click.option("--strict", is_flag=True, help="Refuse what would otherwise be normalized with a notice "
+              "(a date-only timestamp, a value in the wrong case, an unknown manifest key...).")
+@click.option("--format", "format_name", type=click.Choice(sorted(FORMATS)),
+              help="The export format (default: recognized from the files).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="Also write the report (counts and problems) as JSON to this file.")
 @json_option
 @with_appcontext
 def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
+                   district_name: str | None, strict: bool, format_name: str | None,
                    report_path: Path | None, as_json: bool) -> None:
-    """Import a OneRoster 1.2 CSV bundle (a folder or .zip) into the store, all or nothing."""
+    """Import a roster bundle (a folder or .zip) into the store, all or nothing: OneRoster 1.2 or
+    1.1 CSV, or another export format the gateway reads (see --format)."""
     database = get_database(current_app)
     ensure_schema(database)
-    options = ImportOptions(dry_run=dry_run, force=force, district=district,
+    if district_name and not district:
+        raise click.UsageError("--district-name names the district given with --district")
+    options = ImportOptions(dry_run=dry_run, force=force, district=district, district_name=district_name,
+                            strict=strict, format=format_name,
                             mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
                             max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"],
                             limits=ImportLimits.from_config(current_app.config))

@@ -7,11 +7,11 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, bounded_lines, is_field_too_large
-from gateway.oneroster.csv.problems import Problem
+from gateway.oneroster.csv.problems import Notice, Problem
 
 # A manifest names each of the binding's files once, plus a few properties.
 MAX_MANIFEST_ROWS = 1000
@@ -153,9 +153,11 @@ def field_too_long(limits: ImportLimits) -> str:
 
 @dataclass
 class Manifest:
-    """What manifest.csv declares: versions, each file's mode, the source system."""
+    """What manifest.csv declares: its properties, the line each is on, and each data file's mode
+    (set by the format that reads the manifest, which knows its version's files)."""
 
     properties: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
     modes: dict[str, str] = field(default_factory=dict)
 
     def mode(self, name: str) -> str:
@@ -163,14 +165,15 @@ class Manifest:
         return self.modes.get(name, "absent")
 
 
-def read_manifest(bundle: Bundle, problems: list[Problem]) -> Manifest:
-    """Parse and check manifest.csv, appending a :class:`Problem` for each defect found."""
-    name = binding.MANIFEST
-    if name not in bundle.names():
-        raise BundleError(f"{bundle.path}: no {name} (a OneRoster CSV bundle starts with its manifest)")
+def read_manifest(bundle: Bundle, name: str, problems: list[Problem],
+                  notice: Callable[[Notice], None]) -> Manifest | None:
+    """Read the properties of the bundle's manifest (called ``name`` in the bundle), appending a
+    :class:`Problem` for each defect; None when it cannot be read at all. Checking what the
+    properties say is the format's job (:mod:`gateway.formats.oneroster`)."""
     manifest = Manifest()
     limits = bundle.limits
     rows: list[list[str]] = []
+    reader = None
     try:
         with bundle.open_text(name) as handle:
             reader = csv.reader(bounded_lines(handle, limits.max_line_length), strict=True)
@@ -178,53 +181,37 @@ def read_manifest(bundle: Bundle, problems: list[Problem]) -> Manifest:
                 if len(rows) == MAX_MANIFEST_ROWS:
                     problems.append(Problem(name, reader.line_num, None, None,
                                             f"at most {MAX_MANIFEST_ROWS} rows in a manifest"))
-                    return manifest
+                    return None
                 rows.append(row)
     except LineTooLong:
-        problems.append(Problem(name, reader.line_num + 1, None, None, line_too_long(limits)))
-        return manifest
+        problems.append(Problem(name, (reader.line_num if reader else 0) + 1, None, None, line_too_long(limits)))
+        return None
     except csv.Error as exc:
         expected = field_too_long(limits) if is_field_too_large(exc) else f"a readable UTF-8 CSV file ({exc})"
         problems.append(Problem(name, 1, None, None, expected))
-        return manifest
+        return None
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, 1, None, None, f"a readable UTF-8 CSV file ({exc})"))
-        return manifest
-    if not rows or tuple(rows[0]) != binding.MANIFEST_HEADER:
-        problems.append(Problem(name, 1, None, ",".join(rows[0]) if rows else "",
-                                "the header " + ",".join(binding.MANIFEST_HEADER)))
-        return manifest
-    for line, row in enumerate(rows[1:], start=2):
+        return None
+    header = tuple(rows[0]) if rows else ()
+    first_property = 2
+    if header != binding.MANIFEST_HEADER:
+        if tuple(h.strip().lower() for h in header) == tuple(h.lower() for h in binding.MANIFEST_HEADER):
+            notice(Notice(name, 1, None, ",".join(header), ",".join(binding.MANIFEST_HEADER),
+                          "header differs from the binding's only in case or spaces"))
+        else:
+            problems.append(Problem(name, 1, None, ",".join(header), "the header " + ",".join(binding.MANIFEST_HEADER)))
+            # A manifest without its header still says what it says: read its rows all the same.
+            first_property = 1 if len(header) == 2 and "." in header[0] else 2
+    for line, row in enumerate(rows[first_property - 1:], start=first_property):
         if len(row) != 2:
             problems.append(Problem(name, line, None, ",".join(row), "two fields: propertyName,value"))
             continue
         key, value = row[0].strip(), row[1].strip()
         if key in manifest.properties:
-            problems.append(Problem(name, line, "propertyName", key, "each property once"))
+            problems.append(Problem(name, line, "propertyName", key,
+                                    f"each property once (already on line {manifest.lines[key]})"))
             continue
         manifest.properties[key] = value
-        if key.startswith("file."):
-            file_name = key[len("file."):]
-            if file_name not in binding.ALL_FILE_NAMES:
-                problems.append(Problem(name, line, "propertyName", key,
-                                        "file.<name> with a file of the 1.2 CSV binding"))
-            elif value not in binding.FILE_MODES:
-                problems.append(Problem(name, line, "value", value, "absent, bulk or delta"))
-            else:
-                manifest.modes[file_name] = value
-    for key, expected in (("manifest.version", binding.MANIFEST_VERSION),
-                          ("oneroster.version", binding.ONEROSTER_VERSION)):
-        value = manifest.properties.get(key)
-        if value != expected:
-            problems.append(Problem(name, None, key, value, f"{key} = {expected}"))
-    for file_name, mode in manifest.modes.items():
-        filename = f"{file_name}.csv"
-        if mode != "absent" and filename not in bundle.names():
-            problems.append(Problem(name, None, f"file.{file_name}", mode,
-                                    f"{filename} in the bundle, since the manifest lists it as {mode}"))
-    for filename in sorted(bundle.names()):
-        stem = filename[:-4] if filename.endswith(".csv") else None
-        if stem in binding.ALL_FILE_NAMES and manifest.mode(stem) == "absent":
-            problems.append(Problem(name, None, f"file.{stem}", manifest.modes.get(stem, "(missing)"),
-                                    f"bulk or delta, since {filename} is in the bundle"))
+        manifest.lines[key] = line
     return manifest

@@ -34,12 +34,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.formats import plan_bundle
 from gateway.oneroster.csv import binding
-from gateway.oneroster.csv.bundle import (Bundle, BundleError, Manifest, field_too_long, line_too_long,
-                                          read_manifest)
+from gateway.oneroster.csv.bundle import Bundle, BundleError, field_too_long, line_too_long
+from gateway.oneroster.csv.feeds import FeedContext, FileFeed
 from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, field_size_limit, is_field_too_large
-from gateway.oneroster.csv.problems import Problem
-from gateway.oneroster.csv.reader import FileLayout, check_header, iter_csv, read_rows
+from gateway.oneroster.csv.problems import Notice, Notices, Problem
+from gateway.oneroster.csv.reader import FileLayout, compile_row_converter, iter_csv, read_rows
 from gateway.store.models import District, ImportRun, utcnow
 from gateway.store.schema import metadata as store_metadata
 
@@ -66,7 +67,14 @@ class ImportOptions:
 
     dry_run: bool = False
     force: bool = False
+    # The district a bundle without an org of type district belongs to, and its name (needed
+    # only to create it on a first import).
     district: str | None = None
+    district_name: str | None = None
+    # Refuse what would otherwise be normalized with a notice.
+    strict: bool = False
+    # An export format's name (gateway.formats.FORMATS); None recognizes it from the files.
+    format: str | None = None
     mass_change_threshold: float = 0.25
     max_reported_problems: int = 1000
     now: dt.datetime | None = None
@@ -99,12 +107,13 @@ class ImportReport:
     source: str
     # applied | rejected | dry-run (valid, nothing written) | dry-run-rejected
     outcome: str = "rejected"
+    format: str | None = None
     district: str | None = None
     district_name: str | None = None
     files: dict[str, FileCounts] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
-    notices: list[str] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     refusal: str | None = None
 
     @property
@@ -123,11 +132,12 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (the machine-readable report)."""
-        return {"source": self.source, "outcome": self.outcome, "district": self.district,
+        return {"source": self.source, "format": self.format, "outcome": self.outcome,
+                "district": self.district,
                 "files": {k: v.to_dict() for k, v in self.files.items()},
                 "problem_count": self.problem_count,
                 "problems": [p.to_dict() for p in self.problems],
-                "notices": self.notices, "refusal": self.refusal}
+                "notices": [n.to_dict() for n in self.notices], "refusal": self.refusal}
 
 
 class _Staging:
@@ -139,6 +149,8 @@ class _Staging:
         self.metadata = MetaData()
         self.tables: dict[str, Table] = {}
         self.modes: dict[str, str] = {}
+        self.feeds: dict[str, FileFeed] = {}
+        self.source_columns: dict[str, dict[str, str]] = {}
         self.extra: list[Table] = []
         self.with_duplicates: set[str] = set()
         self.rejected = self._create("stg_rejected", [
@@ -164,6 +176,18 @@ class _Staging:
         self.tables[layout.csv_file.name] = table
         self.modes[layout.csv_file.name] = layout.mode
         return table
+
+    def locate(self, name: str, column: str) -> tuple[str, str]:
+        """The file and column the district sent for ``column`` of staged 1.2 file ``name``."""
+        feed = self.feeds.get(name)
+        if feed is None:
+            return f"{name}.csv", column
+        return feed.source, self.source_columns.get(name, {}).get(column, column)
+
+    def source_of(self, name: str) -> str:
+        """The bundle's file that feeds 1.2 file ``name`` (its binding name when not staged)."""
+        feed = self.feeds.get(name)
+        return feed.source if feed is not None else f"{name}.csv"
 
     def create_touched_users(self) -> Table:
         """A table of the users whose embedded roles or profiles change in this import."""
@@ -257,75 +281,119 @@ def import_bundle(session: Session, path: str | Path, options: ImportOptions | N
     now = options.now or utcnow()
     report = ImportReport(source=str(path), outcome=rejected_outcome(options.dry_run))
     limit = options.max_reported_problems
+    notices = Notices()
 
     def problem(p: Problem) -> None:
         report.add_problem(p, limit)
 
     with Bundle(path, options.limits) as bundle, field_size_limit(options.limits.max_field_length):
-        manifest_problems: list[Problem] = []
-        manifest = read_manifest(bundle, manifest_problems)
-        for p in manifest_problems:
-            problem(p)
-        if manifest_problems:
-            return report
-        _note_unsupported_files(manifest, report)
-        layouts = [FileLayout(f, manifest.mode(f.name)) for f in binding.ROSTERING_FILES
-                   if manifest.mode(f.name) != "absent"]
-        if not layouts:
+        try:
+            _import(session, bundle, options, report, problem, notices, now, progress)
+        finally:
+            report.notices = list(notices)
+        return report
+
+
+def _import(session: Session, bundle: Bundle, options: ImportOptions, report: ImportReport,
+            problem: Callable[[Problem], None], notices: Notices, now: dt.datetime,
+            progress: ProgressCallback | None) -> None:
+    """The body of :func:`import_bundle`: sets the report's outcome."""
+    limit = options.max_reported_problems
+    conn = session.connection()
+    org_types = _OrgTypes(conn, options.district)
+    context = FeedContext(problem, notices.add, org_types)
+    plan = plan_bundle(bundle, options.format, context)
+    report.format = plan.format
+    feeds = plan.feeds
+    if not feeds:
+        if not report.problem_count:
             problem(Problem(binding.MANIFEST, None, None, None,
                             "at least one rostering file listed as bulk or delta"))
-            return report
-        for layout in layouts:
-            report.files[layout.csv_file.name] = FileCounts(mode=layout.mode)
+        return
+    for feed in feeds:
+        report.files.setdefault(feed.name, FileCounts(mode=feed.mode))
 
-        conn = session.connection()
-        tuning = _tune_for_bulk_work(conn)
-        staging = _Staging(conn)
-        try:
-            sizes = {l.csv_file.name: bundle.size(l.csv_file.filename) for l in layouts}
-            total_bytes = sum(sizes.values())
-            outer_progress = progress
-            if progress is not None:
-                # The bar covers reading (the data files' bytes, not the manifest's) and then the
-                # merge, weighted by the same bytes: each takes a comparable share of the time.
-                base = bundle.bytes_read[0]
-                progress = lambda done, total: outer_progress(done - base, 2 * total)  # noqa: E731
-            unreadable: set[str] = set()
-            for layout in layouts:
-                if not _stage_file(bundle, layout, staging, problem, total_bytes, progress):
-                    unreadable.add(layout.csv_file.name)
-            district = _resolve_district(session, staging, manifest, options, report, problem)
-            district_id = district.id if district is not None else None
-            _check_duplicates(conn, staging, problem, limit)
-            _check_references(conn, staging, manifest, district_id, unreadable, problem, limit)
-            if report.problem_count:
-                return report
-            assert district is not None
-            _count_changes(conn, staging, report, district.id)
-            refusal = _mass_change_refusal(conn, staging, report, district.id, options)
-            if refusal:
-                report.refusal = refusal
-                return report
-            if options.dry_run:
-                report.outcome = "dry-run"
-                return report
-            merged = [total_bytes]
+    tuning = _tune_for_bulk_work(conn)
+    staging = _Staging(conn)
+    try:
+        sizes: dict[str, int] = {}
+        for feed in feeds:
+            sizes[feed.name] = bundle.size(feed.source)
+        total_bytes = sum(sizes.values())
+        outer_progress = progress
+        if progress is not None:
+            # The bar covers reading (the data files' bytes, not the manifest's) and then the
+            # merge, weighted by the same bytes: each takes a comparable share of the time.
+            base = bundle.bytes_read[0]
+            progress = lambda done, total: outer_progress(done - base, 2 * total)  # noqa: E731
+        unreadable: set[str] = set()
+        for feed in feeds:
+            if not _stage_file(bundle, feed, staging, context, total_bytes, progress):
+                unreadable.add(feed.name)
+            if feed.name == "orgs":
+                org_types.read_staged(staging.tables["orgs"])
+        district = _resolve_district(session, staging, options, report, problem, notices.add, now)
+        district_id = district.id if district is not None else None
+        _check_duplicates(conn, staging, problem, limit)
+        _check_references(conn, staging, district_id, unreadable, problem, limit)
+        if options.strict:
+            for notice in notices:
+                problem(notice.as_problem())
+        if report.problem_count:
+            return
+        assert district is not None
+        _count_changes(conn, staging, report, district.id)
+        refusal = _mass_change_refusal(conn, staging, report, district.id, options)
+        if refusal:
+            report.refusal = refusal
+            return
+        if options.dry_run:
+            report.outcome = "dry-run"
+            return
+        merged = [total_bytes]
 
-            def file_merged(name: str) -> None:
-                merged[0] += sizes[name]
-                if outer_progress is not None:
-                    outer_progress(merged[0], 2 * total_bytes)
+        def file_merged(name: str) -> None:
+            merged[0] += sizes.get(name, 0)
+            if outer_progress is not None:
+                outer_progress(merged[0], 2 * total_bytes)
 
-            _merge(conn, staging, report, district.id, now, file_merged)
-            _refresh_statistics(conn, staging)
-            district.data_version = (district.data_version or 0) + 1
-            session.flush()
-            report.outcome = "applied"
-            return report
-        finally:
-            if report.outcome == "applied":
-                staging.drop_all()
-            tuning()
+        _merge(conn, staging, report, district.id, now, file_merged)
+        _refresh_statistics(conn, staging)
+        district.data_version = (district.data_version or 0) + 1
+        session.flush()
+        report.outcome = "applied"
+    finally:
+        if report.outcome == "applied":
+            staging.drop_all()
+        tuning()
+
+
+class _OrgTypes:
+    """The type of an org by sourcedId, from the bundle's orgs (once staged) or else the store's
+    orgs of the district: what maps a OneRoster 1.1 ``administrator`` role."""
+
+    def __init__(self, conn: Connection, district: str | None) -> None:
+        self.conn = conn
+        self.district = district
+        self.staged: dict[str, str] = {}
+        self.stored: dict[str, str | None] = {}
+
+    def read_staged(self, table: Table) -> None:
+        """Take the types of the orgs staged from the bundle (orgs are few, even for a state)."""
+        self.staged = {sid: kind for sid, kind in _run(self.conn, f"SELECT sourced_id, type FROM {table.name}")}
+        if self.district is None:
+            self.district = next((sid for sid, kind in self.staged.items() if kind == "district"), None)
+
+    def __call__(self, sourced_id: str) -> str | None:
+        found = self.staged.get(sourced_id)
+        if found is not None or self.district is None:
+            return found
+        if sourced_id not in self.stored:
+            self.stored[sourced_id] = _run(self.conn, """
+                SELECT o.type FROM orgs o JOIN districts d ON d.id = o.district_id
+                WHERE d.sourced_id = :district AND o.sourced_id = :org""",
+                district=self.district, org=sourced_id).scalar_one_or_none()
+        return self.stored[sourced_id]
 
 
 def rejected_outcome(dry_run: bool) -> str:
@@ -356,14 +424,6 @@ def record_import_run(session: Session, report: ImportReport, started_at: dt.dat
     return run
 
 
-def _note_unsupported_files(manifest: Manifest, report: ImportReport) -> None:
-    for name in binding.GRADEBOOK_FILES + binding.RESOURCES_FILES:
-        if manifest.mode(name) != "absent":
-            report.notices.append(
-                f"{name}.csv is listed as {manifest.mode(name)} but gradebook and resources files "
-                "are not imported yet: it was not read")
-
-
 def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
     """Give the database working memory sized for bulk work, for this import only; return what
     undoes it. Bounded, whatever the bundle size."""
@@ -388,37 +448,44 @@ def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
     return lambda: conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
 
 
-def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
-                problem: Callable[[Problem], None], total_bytes: int,
-                progress: ProgressCallback | None) -> bool:
-    """Stream one file into its staging table; False if its header made it unreadable."""
-    csv_file = layout.csv_file
+def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: FeedContext,
+                total_bytes: int, progress: ProgressCallback | None) -> bool:
+    """Stream one feed into its staging table; False if its file could not be read."""
+    problem = context.problem
+    csv_file = feed.csv_file
+    layout = FileLayout(csv_file, feed.mode)
     table = staging.create_for(layout)
+    staging.feeds[feed.name] = feed
+    filename = feed.source
     rejected_ids: list[tuple] = []
 
     def on_rejected(sourced_id: str) -> None:
         if len(rejected_ids) < MAX_REMEMBERED_REJECTED:
             rejected_ids.append((csv_file.name, sourced_id))
 
+    # A derived feed re-reads a file another feed reads and reports: it reports nothing of the
+    # file itself (its rows' own problems still are).
+    report_file = (lambda p: None) if feed.derived else problem
     readable = [True]
-    with bundle.open_text(csv_file.filename) as handle:
+    with bundle.open_text(filename) as handle:
         rows = iter_csv(handle, bundle.limits.max_line_length)
         try:
             header = next(rows, None)
         except UnicodeDecodeError as exc:
-            problem(_decode_problem(bundle, csv_file.filename, exc))
+            report_file(_decode_problem(bundle, filename, exc))
             return False
         except (csv.Error, LineTooLong) as exc:
-            problem(Problem(csv_file.filename, 1, None, None, _unreadable(exc, bundle.limits)))
+            report_file(Problem(filename, 1, None, None, _unreadable(exc, bundle.limits)))
             return False
         if header is None:
-            problem(Problem(csv_file.filename, 1, None, None, "a header row"))
+            report_file(Problem(filename, 1, None, None, "a header row"))
             return False
-        header_problems, metadata_columns = check_header(csv_file, list(header))
-        for p in header_problems:
+        opened = feed.open(list(header), context)
+        for p in opened.problems:
             problem(p)
-        if header_problems:
+        if opened.problems:
             return False
+        staging.source_columns[feed.name] = opened.source_columns
 
         def counted(source):
             # Errors of the CSV layer end the file's stream here rather than propagate: on
@@ -434,24 +501,26 @@ def _stage_file(bundle: Bundle, layout: FileLayout, staging: _Staging,
                     yield row
             except UnicodeDecodeError as exc:
                 readable[0] = False
-                problem(_decode_problem(bundle, csv_file.filename, exc))
+                report_file(_decode_problem(bundle, filename, exc))
                 return
             except LineTooLong as exc:
                 # Stopped inside the physical line after the last one the reader took whole.
                 readable[0] = False
-                problem(Problem(csv_file.filename, rows.line_num + 1, None, None,
-                                _unreadable(exc, bundle.limits)))
+                report_file(Problem(filename, rows.line_num + 1, None, None, _unreadable(exc, bundle.limits)))
                 return
             except csv.Error as exc:
                 readable[0] = False
                 # The reader fails where the file ends; the broken record began after the last good one.
-                problem(Problem(csv_file.filename, last_line + 1, None, None, _unreadable(exc, bundle.limits)))
+                report_file(Problem(filename, last_line + 1, None, None, _unreadable(exc, bundle.limits)))
                 return
-            if emitted == 0 and rows.line_num <= 1:
-                problem(Problem(csv_file.filename, 2, None, None,
-                                "at least one data row (list an empty file as absent)"))
+            if rows.line_num <= 1 and not feed.derived:
+                what = (f"every {csv_file.name} record of the district will be marked tobedeleted "
+                        "(the mass-change guard still applies)" if feed.mode == "bulk"
+                        else "nothing in it to change")
+                context.notice(Notice(filename, 1, None, None, None, f"a header and no data rows: {what}"))
 
-        staging.write(table, counted(read_rows(layout, rows, metadata_columns, problem, on_rejected)))
+        staging.write(table, counted(read_rows(layout, opened.rows(rows), opened.metadata_columns, problem,
+                                               on_rejected, context.notice, filename, opened.source_columns)))
     if rejected_ids:
         staging.write(staging.rejected, rejected_ids)
     staging.index(table)
@@ -510,48 +579,92 @@ def _wait_for_other_imports(conn: Connection, district_sourced_id: str) -> None:
                      {"lock_class": IMPORT_LOCK_CLASS, "district": district_sourced_id})
 
 
-def _resolve_district(session: Session, staging: _Staging, manifest: Manifest,
-                      options: ImportOptions, report: ImportReport,
-                      problem: Callable[[Problem], None]) -> District | None:
-    """Find the bundle's district (its org of type district), creating it on first import."""
+def _resolve_district(session: Session, staging: _Staging, options: ImportOptions,
+                      report: ImportReport, problem: Callable[[Problem], None],
+                      notice: Callable[[Notice], None], now: dt.datetime) -> District | None:
+    """Find the bundle's district (its org of type district, or ``--district``), creating it on
+    a first import. A bundle without a district org is placed under ``--district``: the district
+    gets its org record, and the bundle's orgs without a parent become its children."""
     conn = staging.conn
     found: list[tuple[str, str, int]] = []
     orgs = staging.tables.get("orgs")
+    orgs_file = staging.source_of("orgs")
     if orgs is not None:
         found = [tuple(r) for r in _run(conn, f"SELECT sourced_id, name, line FROM {orgs.name} "
                                                "WHERE type = 'district' ORDER BY line")]
     if len(found) > 1:
-        problem(Problem("orgs.csv", found[1][2], "type", "district",
+        problem(Problem(orgs_file, found[1][2], "type", "district",
                         "exactly one org of type district per bundle (found "
                         + ", ".join(sid for sid, _, _ in found) + "); import each district separately"))
         return None
+    placed = False
     if found:
         sourced_id, name, line = found[0]
         if options.district and options.district != sourced_id:
-            problem(Problem("orgs.csv", line, "sourcedId", sourced_id,
+            problem(Problem(orgs_file, line, "sourcedId", sourced_id,
                             f"the district given with --district ({options.district})"))
             return None
     elif options.district:
-        sourced_id, name = options.district, None
+        sourced_id, name, placed = options.district, None, True
     else:
-        problem(Problem("orgs.csv" if orgs is not None else binding.MANIFEST, None, None, None,
-                        "an org of type district in orgs.csv, or --district SOURCEDID for a bundle "
-                        "that updates an existing district"))
+        problem(Problem(orgs_file if orgs is not None else binding.MANIFEST, None, None, None,
+                        "an org of type district in orgs.csv, or --district SOURCEDID (with "
+                        "--district-name NAME when the district is new) for a bundle without one"))
         return None
     _wait_for_other_imports(conn, sourced_id)
     district = session.execute(select(District).where(District.sourced_id == sourced_id)).scalar_one_or_none()
     if district is None:
-        if name is None:
+        name = name or options.district_name
+        if not name:
             problem(Problem(binding.MANIFEST, None, None, sourced_id,
-                            "a district already in the store (this bundle has no orgs.csv row for it)"))
+                            f"--district-name NAME to create district {sourced_id} (it is not in the "
+                            "store yet and the bundle has no org of type district for it)"))
             return None
         district = District(sourced_id=sourced_id, name=name, data_version=0)
         session.add(district)
         session.flush()
     elif name and district.name != name:
         district.name = name
+    elif placed and options.district_name and district.name != options.district_name:
+        district.name = options.district_name
+    if placed:
+        _place_under_district(session, staging, district, report, notice)
     report.district, report.district_name = district.sourced_id, district.name
     return district
+
+
+def _place_under_district(session: Session, staging: _Staging, district: District,
+                          report: ImportReport, notice: Callable[[Notice], None]) -> None:
+    """Give a district named with ``--district`` its org record (staged like a row of the bundle,
+    so that a bulk orgs file keeps it and a re-import finds it unchanged), and make the bundle's
+    orgs without a parent its children."""
+    conn = staging.conn
+    orgs = staging.tables.get("orgs")
+    if orgs is None:
+        stored = _run(conn, "SELECT 1 FROM orgs WHERE district_id = :district AND sourced_id = :sid",
+                      district=district.id, sid=district.sourced_id).first()
+        if stored is not None:
+            return
+        orgs = staging.create_for(FileLayout(binding.ORGS, "delta"))
+        report.files["orgs"] = FileCounts(mode="delta")
+    else:
+        orphans = _run(conn, f"SELECT COUNT(*), MIN(line) FROM {orgs.name} "
+                             "WHERE parent_sourced_id IS NULL AND sourced_id <> :sid",
+                       sid=district.sourced_id).one()
+        if orphans[0]:
+            _run(conn, f"UPDATE {orgs.name} SET parent_sourced_id = :sid "
+                       "WHERE parent_sourced_id IS NULL AND sourced_id <> :sid", sid=district.sourced_id)
+            notice(Notice(staging.source_of("orgs"), orphans[1], "parentSourcedId", "", district.sourced_id,
+                          f"an org without a parent, placed under district {district.sourced_id} "
+                          "(--district)", more=orphans[0] - 1))
+        if _run(conn, f"SELECT 1 FROM {orgs.name} WHERE sourced_id = :sid",
+                sid=district.sourced_id).first() is not None:
+            return
+    convert = compile_row_converter(binding.ORGS, "bulk", [])
+    errors: list = []
+    row = convert([district.sourced_id, "", "", district.name, "district", "", ""], 0, errors, [])
+    assert not errors, errors
+    staging.write(orgs, [row])
 
 
 def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Problem], None],
@@ -564,8 +677,9 @@ def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Pr
             JOIN (SELECT sourced_id, MIN(line) AS first_line FROM {table.name}
                   GROUP BY sourced_id HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id
             WHERE s.line > d.first_line ORDER BY s.line LIMIT :cap""", cap=limit + 1)
+        filename, column = staging.locate(name, "sourcedId")
         for line, sourced_id, first_line in rows:
-            problem(Problem(f"{name}.csv", line, "sourcedId", sourced_id,
+            problem(Problem(filename, line, column, sourced_id,
                             f"a sourcedId not used before in this file (already on line {first_line})"))
 
 
@@ -583,9 +697,8 @@ def _references(staging: _Staging) -> Iterable[tuple[str, str, str, str]]:
             yield name, "sourcedId", f"SELECT line, sourced_id AS ref FROM {table.name}", "users"
 
 
-def _check_references(conn: Connection, staging: _Staging, manifest: Manifest,
-                      district_id: int | None, unreadable: set[str],
-                      problem: Callable[[Problem], None], limit: int) -> None:
+def _check_references(conn: Connection, staging: _Staging, district_id: int | None,
+                      unreadable: set[str], problem: Callable[[Problem], None], limit: int) -> None:
     """Every reference must name a record in the bundle or, unless the bundle replaces that
     type wholesale (bulk), one already in the store."""
     for name, column_name, source, target in _references(staging):
@@ -599,17 +712,18 @@ def _check_references(conn: Connection, staging: _Staging, manifest: Manifest,
         # A row rejected for its own problems still names a record the SIS meant to send.
         conditions.append(f"NOT EXISTS (SELECT 1 FROM {staging.rejected.name} r "
                           f"WHERE r.file = '{target}' AND r.sourced_id = s.ref)")
-        if manifest.mode(target) != "bulk" and district_id is not None:
+        target_mode = staging.modes.get(target, "absent")
+        if target_mode != "bulk" and district_id is not None:
             conditions.append(f"NOT EXISTS (SELECT 1 FROM {target_table} m "
                               "WHERE m.district_id = :district AND m.sourced_id = s.ref)")
         where = " AND ".join(conditions) or "1 = 1"
         rows = _run(conn, f"SELECT s.line, s.ref FROM ({source}) s WHERE {where} "
                           "ORDER BY s.line LIMIT :cap", district=district_id, cap=limit + 1)
-        where_from = (f"{target}.csv" if manifest.mode(target) == "bulk"
-                      else f"{target}.csv or already imported for this district")
+        target_file = staging.source_of(target)
+        where_from = target_file if target_mode == "bulk" else f"{target_file} or already imported for this district"
+        filename, column = staging.locate(name, column_name)
         for line, ref in rows:
-            problem(Problem(f"{name}.csv", line, column_name, ref,
-                            f"the sourcedId of a record in {where_from}"))
+            problem(Problem(filename, line, column, ref, f"the sourcedId of a record in {where_from}"))
 
 
 def _count_changes(conn: Connection, staging: _Staging, report: ImportReport,
@@ -633,17 +747,37 @@ def _count_changes(conn: Connection, staging: _Staging, report: ImportReport,
         counts.changed = changed_total - deleted_by_delta
         counts.deleted = deleted_by_delta
         counts.unchanged = staged - counts.added - changed_total
-        if counts.mode == "bulk":
-            counts.retired = _retired_count(conn, table, store_table, district_id)
+        owner = _replaced_owner(staging, name)
+        if counts.mode == "bulk" or owner:
+            counts.retired = _retired_count(conn, table, store_table, district_id, owner)
             counts.deleted += counts.retired
 
 
-def _retired_count(conn: Connection, table: Table, store_table: str, district_id: int) -> int:
+def _replaced_owner(staging: _Staging, name: str) -> str | None:
+    """For a delta file whose rows replace their owners' rows (the roles of a 1.1 user), the
+    owner column; else None."""
+    feed = staging.feeds.get(name)
+    if feed is None or feed.mode != "delta":
+        return None
+    return feed.replace_by
+
+
+def _retired_condition(table: Table, store_alias: str, owner: str | None) -> str:
+    """The records a file retires: absent from a bulk file, or (``owner``) absent from a delta
+    file that lists their owner."""
+    condition = f"NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = {store_alias}.sourced_id)"
+    if owner:
+        condition += f" AND {store_alias}.{_q(owner)} IN (SELECT {_q(owner)} FROM {table.name})"
+    return condition
+
+
+def _retired_count(conn: Connection, table: Table, store_table: str, district_id: int,
+                   owner: str | None = None) -> int:
     """How many of the district's live records a bulk file leaves out (and so retires)."""
     return _run(conn, f"""
         SELECT COUNT(*) FROM {store_table} m
         WHERE m.district_id = :district AND m.status <> 'tobedeleted'
-          AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = m.sourced_id)
+          AND {_retired_condition(table, "m", owner)}
         """, district=district_id).scalar_one()
 
 
@@ -712,7 +846,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
             _run(conn, f"""
                 UPDATE {store_table} SET status = 'tobedeleted', date_last_modified = :now
                 WHERE district_id = :district AND status <> 'tobedeleted'
-                  AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = {store_table}.sourced_id)
+                  AND {_retired_condition(table, store_table, _replaced_owner(staging, name))}
                 """, district=district_id, now=now)
         for (file_name, column_name), (link_table, owner, target) in LINK_TABLES.items():
             if file_name == name:
@@ -810,12 +944,13 @@ def _collect_touched_users(conn: Connection, staging: _Staging, district_id: int
             SELECT m.user_sourced_id FROM {store_table} m JOIN {table.name} s ON s.sourced_id = m.sourced_id
             WHERE m.district_id = :district AND (m.row_hash <> s.row_hash OR m.status <> s.status)""",
              district=district_id)
-        if staging.modes[name] == "bulk":
-            # Rows a bulk file leaves out are about to be retired.
+        owner = _replaced_owner(staging, name)
+        if staging.modes[name] == "bulk" or owner:
+            # Rows a bulk file leaves out (or a delta's owners no longer have) are about to be retired.
             _run(conn, f"""
                 INSERT INTO {touched.name} (user_sourced_id)
                 SELECT m.user_sourced_id FROM {store_table} m
                 WHERE m.district_id = :district AND m.status <> 'tobedeleted'
-                  AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = m.sourced_id)""",
+                  AND {_retired_condition(table, "m", owner)}""",
                  district=district_id)
     return True

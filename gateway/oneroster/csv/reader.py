@@ -21,7 +21,7 @@ from gateway.oneroster import vocabulary
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.binding import Column, CsvFile
 from gateway.oneroster.csv.limits import bounded_lines
-from gateway.oneroster.csv.problems import Problem
+from gateway.oneroster.csv.problems import Notice, Problem
 from gateway.passwords import PASSWORD_RULE, follows_password_rule, hash_password
 from gateway.store.schema import metadata as store_metadata
 
@@ -298,6 +298,25 @@ def check_header(csv_file: CsvFile, header: list[str]) -> tuple[list[Problem], l
 
 
 _BOOLEANS = {"true": 1, "false": 0}
+_DATE_ONLY = "a date without a time, read as midnight UTC"
+_CASE_ONLY = "differs from the binding's value only in case"
+
+
+def _case_map(allowed: frozenset[str]) -> dict[str, str]:
+    return {value.lower(): value for value in allowed}
+
+
+def _fix_case(cases: dict[str, str], i: int, value: str, errors: list, fixes: list,
+              expected: str) -> str | None:
+    """The binding's value for one that differs from it only in case (noted in ``fixes``), or an
+    error in ``errors``."""
+    fixed = cases.get(value.lower())
+    if fixed is None:
+        errors.append((i, expected))
+        return None
+    fixes.append((i, value, fixed, _CASE_ONLY))
+    return fixed
+
 
 
 def _metadata_json(keys: list[str], values: list[str]) -> str | None:
@@ -306,23 +325,25 @@ def _metadata_json(keys: list[str], values: list[str]) -> str | None:
 
 
 def compile_row_converter(csv_file: CsvFile, mode: str,
-                          metadata_keys: list[str]) -> Callable[[list[str], int, list], tuple]:
-    """Build ``convert(fields, line, errors)``: one row's fields to its staged tuple.
+                          metadata_keys: list[str]) -> Callable[[list[str], int, list, list], tuple]:
+    """Build ``convert(fields, line, errors, fixes)``: one row's fields to its staged tuple.
 
     The function is generated from the binding so that every check of the common kinds (text,
     references, enums, booleans, dates, the status, the length the store keeps, the fingerprint)
     is inline code rather than one Python call per field: conversion is most of an import's
     Python time. Problems go to the ``errors`` list as (column index, expected); the tuple is
-    meaningless when there are any.
+    meaningless when there are any. Values normalized because their meaning is unambiguous (an
+    enumeration value in another case, a date-only dateLastModified) go to ``fixes`` as
+    (column index, value read, value stored, what was done), for the import's notices.
     """
     columns = csv_file.columns
     width = len(columns)
     namespace: dict[str, object] = {
         "_Invalid": _Invalid, "_BOOLEANS": _BOOLEANS, "_EXT": vocabulary.EXTENSION_VALUE.fullmatch,
-        "_fromiso": dt.date.fromisoformat, "_STATUSES": vocabulary.STATUSES,
+        "_fromiso": dt.date.fromisoformat, "_STATUSES": vocabulary.STATUSES, "_fix": _fix_case,
         "_blake2b": hashlib.blake2b, "_from_bytes": int.from_bytes, "_metadata": _metadata_json,
-        "_KEYS": metadata_keys}
-    lines = ["def convert(f, line, errors):"]
+        "_KEYS": metadata_keys, "_STATUS_CASES": _case_map(vocabulary.STATUSES)}
+    lines = ["def convert(f, line, errors, fixes):"]
     results = []
     for i, column in enumerate(columns):
         name = f"v{i}"
@@ -344,16 +365,36 @@ def compile_row_converter(csv_file: CsvFile, mode: str,
                        f"    if not {name}: errors.append(({i}, 'a non-empty value'))"]
         elif kind in ("text", "ref"):
             checks.append(f"    {name} = f[{i}] or None")
-        elif kind == "status" and mode == "bulk":
+        elif kind == "status":
             # Bulk rows leave status blank (1.2.1 CSV §2.3): a blank or active row is active.
-            checks += [f"    {name} = f[{i}] or 'active'",
-                       f"    if {name} not in _STATUSES: errors.append(({i}, 'active or tobedeleted'))"]
+            # Delta rows must say which.
+            if mode == "bulk":
+                checks.append(f"    {name} = f[{i}] or 'active'")
+            else:
+                checks += [f"    {name} = f[{i}]",
+                           f"    if not {name}: errors.append(({i}, "
+                           "'active or tobedeleted (delta rows must carry a status)'))"]
+            checks += [f"    if {name} and {name} not in _STATUSES:",
+                       f"        {name} = _fix(_STATUS_CASES, {i}, {name}, errors, fixes, 'active or tobedeleted')"]
         elif kind == "enum":
             namespace[f"E{i}"] = column.enum
+            namespace[f"L{i}"] = _case_map(column.enum)
             expected = "one of " + ", ".join(sorted(column.enum)) + " (or an ext: value)"
             checks += [f"    {name} = f[{i}] or None",
                        f"    if {name} is None:", missing.format(expected=expected),
-                       f"    elif {name} not in E{i} and not _EXT({name}): errors.append(({i}, {expected!r}))"]
+                       f"    elif {name} not in E{i} and not _EXT({name}):",
+                       f"        {name} = _fix(L{i}, {i}, {name}, errors, fixes, {expected!r})"]
+        elif kind == "datetime":
+            namespace[f"c{i}"] = _converter(column, mode, limit)
+            checks += [f"    {name} = f[{i}]",
+                       f"    if len({name}) == 10 and {name}[4] == '-' and {name}[7] == '-':",
+                       f"        fixes.append(({i}, {name}, {name} + 'T00:00:00Z', {_DATE_ONLY!r}))",
+                       f"        {name} += 'T00:00:00Z'",
+                       "    try:",
+                       f"        {name} = c{i}({name})",
+                       "    except _Invalid as exc:",
+                       f"        errors.append(({i}, str(exc)))",
+                       f"        {name} = None"]
         elif kind == "bool":
             checks += [f"    {name} = f[{i}]",
                        f"    if {name}:",
@@ -397,21 +438,30 @@ def compile_row_converter(csv_file: CsvFile, mode: str,
     return namespace["convert"]  # type: ignore[return-value]
 
 
-def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: list[str],
-              problems: Callable[[Problem], None], rejected: Callable[[str], None]) -> Iterator[tuple]:
+def read_rows(layout: FileLayout, rows: Iterator[tuple[int, list[str]]], metadata_columns: list[str],
+              problems: Callable[[Problem], None], rejected: Callable[[str], None],
+              notices: Callable[[Notice], None] | None = None, source: str | None = None,
+              source_columns: dict[str, str] | None = None) -> Iterator[tuple]:
     """Check and convert each data row of a file (the header already consumed).
+
+    ``rows`` are (line, fields) pairs, the fields in the binding's column order followed by the
+    metadata columns; ``source`` and ``source_columns`` name the file and columns the district
+    sent, when the rows were converted from another form (a OneRoster 1.1 file, another export
+    format), so that problems point at what the district can fix.
 
     Yields one tuple per valid row, in ``layout.staged_columns`` order; reports each invalid
     value through ``problems`` (a row with any problem is not yielded, and its sourcedId, if any,
-    goes to ``rejected`` so that rows referring to it are not reported a second time).
+    goes to ``rejected`` so that rows referring to it are not reported a second time) and each
+    normalized value through ``notices``.
     """
     csv_file = layout.csv_file
-    filename = csv_file.filename
+    filename = source or csv_file.filename
     columns = csv_file.columns
     total_width = len(columns) + len(metadata_columns)
     metadata_keys = [name[len("metadata."):] for name in metadata_columns]
     convert = compile_row_converter(csv_file, layout.mode, metadata_keys)
-    names = [column.name for column in columns] + metadata_columns
+    renamed = source_columns or {}
+    names = [renamed.get(column.name, column.name) for column in columns] + metadata_columns
     secret = {i for i, column in enumerate(columns) if column.kind in _SECRET_KINDS}
     # A rejected row's sourcedId is remembered only if it could be a real one.
     id_length = stored_length(csv_file, columns[0])
@@ -421,10 +471,9 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
             return "(not shown)"
         return value if len(value) <= _SHOWN_VALUE_LENGTH else value[:_SHOWN_VALUE_LENGTH] + "..."
 
-    line = 1
     errors: list[tuple[int, str]] = []
-    for fields in rows:
-        line += 1
+    fixes: list[tuple[int, str, str, str]] = []
+    for line, fields in rows:
         if len(fields) != total_width:
             if len(fields) == 1 and fields[0] == "" or not fields:
                 problems(Problem(filename, line, None, "", "no blank lines inside a CSV file"))
@@ -436,7 +485,12 @@ def read_rows(layout: FileLayout, rows: Iterator[list[str]], metadata_columns: l
             errors += [(i, "text without NUL characters (U+0000)") for i, value in enumerate(fields)
                        if _NUL in value]
         else:
-            staged = convert(fields, line, errors)
+            staged = convert(fields, line, errors, fixes)
+        if fixes:
+            if notices is not None:
+                for i, read, stored, what in fixes:
+                    notices(Notice(filename, line, names[i], shown(i, read), shown(i, stored), what))
+            fixes.clear()
         if errors:
             for i, expected in errors:
                 problems(Problem(filename, line, names[i], shown(i, fields[i]), expected))

@@ -30,12 +30,13 @@ EXPECTED = {
                                "a record in courses.csv",
     "unknown-term-in-class": "classes.csv:2: column termSourcedIds: value 't7', expected the sourcedId of a "
                              "record in academicSessions.csv",
-    "no-district-org": "orgs.csv: expected an org of type district in orgs.csv, or --district SOURCEDID for a "
-                       "bundle that updates an existing district",
-    "wrong-oneroster-version": "manifest.csv: column oneroster.version: value '1.1', expected oneroster.version = 1.2",
-    "file-listed-but-missing": "manifest.csv: column file.demographics: value 'bulk', expected demographics.csv "
+    "no-district-org": "orgs.csv: expected an org of type district in orgs.csv, or --district SOURCEDID (with "
+                       "--district-name NAME when the district is new) for a bundle without one",
+    "wrong-oneroster-version": "manifest.csv:3: column oneroster.version: value '1.0', expected OneRoster 1.1 or "
+                               "1.2 (manifest oneroster.version 1.1 or 1.2); OneRoster 1.0 bundles are not "
+                               "supported: export the bundle as OneRoster 1.2 (or 1.1)",
+    "file-listed-but-missing": "manifest.csv:12: column file.demographics: value 'bulk', expected demographics.csv "
                                "in the bundle, since the manifest lists it as bulk",
-    "empty-file": "userProfiles.csv:2: expected at least one data row (list an empty file as absent)",
     "wrong-field-count": "enrollments.csv:4: value '11 fields', expected 10 fields, one per header column",
     "not-utf8": "users.csv:4: value 'e,Van Hout\ufffdn,,,,,,,09', expected UTF-8 text (byte 0xe9 at position 38 "
                 "of the line is not UTF-8; re-export the file as UTF-8)",

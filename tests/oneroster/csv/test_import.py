@@ -212,7 +212,8 @@ def test_gradebook_files_are_noted_as_not_imported_yet(runner, database, tmp_pat
     (path / "lineItems.csv").write_text("sourcedId\r\nli1\r\n")
     result = run_import(runner, path)
     assert result.exit_code == 0, result.output
-    assert "note: lineItems.csv is listed as bulk but gradebook and resources files are not imported yet" in result.output
+    assert ("column file.lineItems: read 'bulk'; lineItems.csv is not imported yet (gradebook and resources "
+            "files): it was not read") in result.output
 
 
 def test_two_districts_with_the_same_sourced_ids_never_mix(runner, database, tmp_path):
@@ -390,8 +391,8 @@ def test_a_delta_for_an_unknown_district_is_refused(runner, database, tmp_path):
                         "enabledUser": "true", "username": "lisa", "givenName": "Lisa", "familyName": "S"}]}
     result = run_import(runner, write_bundle(tmp_path / "d", delta, modes={"users": "delta"}), "--district", "d9")
     assert result.exit_code == 1
-    assert ("manifest.csv: value 'd9', expected a district already in the store (this bundle has no orgs.csv "
-            "row for it)") in result.output
+    assert ("manifest.csv: value 'd9', expected --district-name NAME to create district d9 (it is not in the "
+            "store yet and the bundle has no org of type district for it)") in result.output
 
 
 def index_definitions(database) -> set[str]:

@@ -1,0 +1,93 @@
+"""Where the rows of each OneRoster 1.2 rostering file come from.
+
+The importer validates and stages rows in the 1.2.1 CSV binding's shape, whatever the district
+sent. A :class:`FileFeed` says which file of the bundle feeds one 1.2 file and how its rows are
+turned into 1.2 rows: unchanged for a 1.2 bundle, converted for a OneRoster 1.1 bundle or another
+export format (see :mod:`gateway.formats`). Problems and notices name the file, line and column
+the district sent, so that it knows what to fix in its own export.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from gateway.oneroster.csv import binding
+from gateway.oneroster.csv.binding import CsvFile
+from gateway.oneroster.csv.problems import Notice, Problem
+from gateway.oneroster.csv.reader import check_header
+
+NumberedRows = Iterator[tuple[int, list[str]]]
+"""(line, fields) pairs: the line of the source file a row was read from (1 is the header)."""
+
+
+@dataclass
+class FeedContext:
+    """What a feed may ask while it converts rows: where to report, and what the bundle and the
+    store already say about orgs (a OneRoster 1.1 ``administrator`` becomes a district or a site
+    administrator by the type of its org)."""
+
+    problem: Callable[[Problem], None]
+    notice: Callable[[Notice], None]
+    org_type: Callable[[str], str | None] = lambda sourced_id: None
+
+
+@dataclass
+class OpenedFeed:
+    """A feed's source file after its header was read: the header's problems (the file is not
+    read further when there are any), the ``metadata.*`` columns kept, the rows as 1.2 rows, and
+    the source's name for each 1.2 column that it names differently."""
+
+    problems: list[Problem]
+    metadata_columns: list[str] = field(default_factory=list)
+    rows: Callable[[Iterator[list[str]]], NumberedRows] = lambda rows: enumerate(rows, start=2)
+    source_columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FileFeed:
+    """One 1.2 rostering file as fed from the bundle.
+
+    ``source``: the bundle's file that is read (``users.csv`` feeds both users and roles in a
+    1.1 bundle). ``open``: given that file's header, how its rows are read. ``replace_by``: for
+    rows derived from an owner (the roles of a 1.1 user), the owner column whose listed owners
+    have exactly the rows fed, so that a delta retires the rows an owner no longer has.
+    """
+
+    csv_file: CsvFile
+    mode: str
+    source: str
+    open: Callable[[list[str], FeedContext], OpenedFeed]
+    replace_by: str | None = None
+    # Derived from a file another feed reads too: that feed reports the file's header and emptiness.
+    derived: bool = False
+
+    @property
+    def name(self) -> str:
+        """The 1.2 file's name (``users``, ``roles``...)."""
+        return self.csv_file.name
+
+
+def same_as_binding(csv_file: CsvFile) -> Callable[[list[str], FeedContext], OpenedFeed]:
+    """The opener of a file in the 1.2 binding's own shape: its header is checked as is and its
+    rows are read unchanged."""
+    def open_feed(header: list[str], context: FeedContext) -> OpenedFeed:
+        problems, metadata = check_header(csv_file, header)
+        return OpenedFeed(problems, metadata)
+    return open_feed
+
+
+def find_file(names: set[str], filename: str, notice: Callable[[Notice], None]) -> str | None:
+    """The bundle's file called ``filename``, or one whose name differs only in case (noted)."""
+    if filename in names:
+        return filename
+    matches = sorted(name for name in names if name.lower() == filename.lower())
+    if len(matches) == 1:
+        notice(Notice(matches[0], None, None, None, None,
+                      f"file name differs from the binding's {filename} only in case; read as {filename}"))
+        return matches[0]
+    return None
+
+
+def rostering_file(name: str) -> CsvFile:
+    """The binding's rostering file called ``name``."""
+    return binding.ROSTERING_BY_NAME[name]
