@@ -113,6 +113,8 @@ class ImportReport:
     files: dict[str, FileCounts] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
+    # The 1.2 file that a bundle file named otherwise feeds (students.csv -> users).
+    aliases: dict[str, str] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     refusal: str | None = None
 
@@ -127,6 +129,8 @@ class ImportReport:
         if len(self.problems) < limit:
             self.problems.append(problem)
         counts = self.files.get(problem.file[:-4]) if problem.file.endswith(".csv") else None
+        if counts is None and problem.file in self.aliases:
+            counts = self.files.get(self.aliases[problem.file])
         if counts is not None and problem.line and problem.line > 1:
             counts.rejected += 1
 
@@ -150,7 +154,12 @@ class _Staging:
         self.tables: dict[str, Table] = {}
         self.modes: dict[str, str] = {}
         self.feeds: dict[str, FileFeed] = {}
-        self.source_columns: dict[str, dict[str, str]] = {}
+        # The feeds staged into each 1.2 file, in order: (line offset, feed, the source's column
+        # names). Another export format may feed one 1.2 file from several of its files (users
+        # from students.csv and teachers.csv): each part's lines are staged after the previous
+        # part's, so that a staged line names one file and one line of it.
+        self.parts: dict[str, list[tuple[int, FileFeed, dict[str, str]]]] = {}
+        self.last_line: dict[str, int] = {}
         self.extra: list[Table] = []
         self.with_duplicates: set[str] = set()
         self.rejected = self._create("stg_rejected", [
@@ -177,17 +186,34 @@ class _Staging:
         self.modes[layout.csv_file.name] = layout.mode
         return table
 
-    def locate(self, name: str, column: str) -> tuple[str, str]:
-        """The file and column the district sent for ``column`` of staged 1.2 file ``name``."""
-        feed = self.feeds.get(name)
-        if feed is None:
-            return f"{name}.csv", column
-        return feed.source, self.source_columns.get(name, {}).get(column, column)
+    def add_part(self, feed: FileFeed) -> int:
+        """Record ``feed`` as the next part of its 1.2 file; return the offset of its lines."""
+        parts = self.parts.setdefault(feed.name, [])
+        offset = self.last_line.get(feed.name, 0)
+        parts.append((offset, feed, {}))
+        self.feeds.setdefault(feed.name, feed)
+        return offset
+
+    def locate(self, name: str, column: str, line: int | None = None) -> tuple[str, int | None, str]:
+        """The file, line and column the district sent for ``column`` of a row staged from
+        1.2 file ``name`` at ``line``."""
+        parts = self.parts.get(name)
+        if not parts:
+            return f"{name}.csv", line, column
+        offset, feed, columns = parts[0]
+        if line is not None:
+            for part in parts:
+                if part[0] < line:
+                    offset, feed, columns = part
+        return feed.source, None if line is None else line - offset, columns.get(column, column)
 
     def source_of(self, name: str) -> str:
-        """The bundle's file that feeds 1.2 file ``name`` (its binding name when not staged)."""
-        feed = self.feeds.get(name)
-        return feed.source if feed is not None else f"{name}.csv"
+        """The bundle's file(s) that feed 1.2 file ``name`` (its binding name when not staged)."""
+        parts = self.parts.get(name)
+        if not parts:
+            return f"{name}.csv"
+        sources = list(dict.fromkeys(feed.source for _, feed, _ in parts))
+        return sources[0] if len(sources) == 1 else ", ".join(sources[:-1]) + " or " + sources[-1]
 
     def create_touched_users(self) -> Table:
         """A table of the users whose embedded roles or profiles change in this import."""
@@ -310,15 +336,19 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
             problem(Problem(binding.MANIFEST, None, None, None,
                             "at least one rostering file listed as bulk or delta"))
         return
+    parts: dict[str, int] = {}
     for feed in feeds:
         report.files.setdefault(feed.name, FileCounts(mode=feed.mode))
+        parts[feed.name] = parts.get(feed.name, 0) + 1
+        # A problem of a file named unlike the 1.2 file it feeds counts as a row of that file.
+        report.aliases.setdefault(feed.source, feed.name)
 
     tuning = _tune_for_bulk_work(conn)
     staging = _Staging(conn)
     try:
         sizes: dict[str, int] = {}
         for feed in feeds:
-            sizes[feed.name] = bundle.size(feed.source)
+            sizes[feed.name] = sizes.get(feed.name, 0) + bundle.size(feed.source)
         total_bytes = sum(sizes.values())
         outer_progress = progress
         if progress is not None:
@@ -328,10 +358,13 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
             progress = lambda done, total: outer_progress(done - base, 2 * total)  # noqa: E731
         unreadable: set[str] = set()
         for feed in feeds:
-            if not _stage_file(bundle, feed, staging, context, total_bytes, progress):
+            if not _stage_file(bundle, feed, staging, context, total_bytes, progress,
+                               shared=parts[feed.name] > 1):
                 unreadable.add(feed.name)
-            if feed.name == "orgs":
+            if feed.name == "orgs" and "orgs" in staging.tables:
                 org_types.read_staged(staging.tables["orgs"])
+        for table in staging.tables.values():
+            staging.index(table)
         district = _resolve_district(session, staging, options, report, problem, notices.add, now)
         district_id = district.id if district is not None else None
         _check_duplicates(conn, staging, problem, limit)
@@ -449,13 +482,16 @@ def _tune_for_bulk_work(conn: Connection) -> Callable[[], None]:
 
 
 def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: FeedContext,
-                total_bytes: int, progress: ProgressCallback | None) -> bool:
-    """Stream one feed into its staging table; False if its file could not be read."""
+                total_bytes: int, progress: ProgressCallback | None, shared: bool = False) -> bool:
+    """Stream one feed into its staging table (after the rows of the feeds before it that feed
+    the same 1.2 file, ``shared``); False if its file could not be read."""
     problem = context.problem
     csv_file = feed.csv_file
     layout = FileLayout(csv_file, feed.mode)
-    table = staging.create_for(layout)
-    staging.feeds[feed.name] = feed
+    table = staging.tables.get(feed.name)
+    if table is None:
+        table = staging.create_for(layout)
+    offset = staging.add_part(feed)
     filename = feed.source
     rejected_ids: list[tuple] = []
 
@@ -485,7 +521,7 @@ def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: Feed
             problem(p)
         if opened.problems:
             return False
-        staging.source_columns[feed.name] = opened.source_columns
+        staging.parts[feed.name][-1][2].update(opened.source_columns)
 
         def counted(source):
             # Errors of the CSV layer end the file's stream here rather than propagate: on
@@ -515,15 +551,24 @@ def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: Feed
                 return
             if rows.line_num <= 1 and not feed.derived:
                 what = (f"every {csv_file.name} record of the district will be marked tobedeleted "
-                        "(the mass-change guard still applies)" if feed.mode == "bulk"
+                        "(the mass-change guard still applies)" if feed.mode == "bulk" and not shared
                         else "nothing in it to change")
                 context.notice(Notice(filename, 1, None, None, None, f"a header and no data rows: {what}"))
 
-        staging.write(table, counted(read_rows(layout, opened.rows(rows), opened.metadata_columns, problem,
-                                               on_rejected, context.notice, filename, opened.source_columns)))
+        staged = read_rows(layout, opened.rows(rows), opened.metadata_columns, problem,
+                           on_rejected, context.notice, filename, opened.source_columns)
+        if offset:
+            staged = ((row[0] + offset,) + row[1:] for row in staged)
+        # A row the feed itself refuses (having said why) is rejected like one the reader refuses.
+        context.reject = on_rejected
+        try:
+            staging.write(table, counted(staged))
+        finally:
+            context.reject = FeedContext.reject
+            # The next part's lines come after every line this one read.
+            staging.last_line[feed.name] = offset + max(rows.line_num, 1)
     if rejected_ids:
         staging.write(staging.rejected, rejected_ids)
-    staging.index(table)
     if progress is not None:
         progress(bundle.bytes_read[0], total_bytes)
     return readable[0]
@@ -593,7 +638,8 @@ def _resolve_district(session: Session, staging: _Staging, options: ImportOption
         found = [tuple(r) for r in _run(conn, f"SELECT sourced_id, name, line FROM {orgs.name} "
                                                "WHERE type = 'district' ORDER BY line")]
     if len(found) > 1:
-        problem(Problem(orgs_file, found[1][2], "type", "district",
+        orgs_file, line, column = staging.locate("orgs", "type", found[1][2])
+        problem(Problem(orgs_file, line, column, "district",
                         "exactly one org of type district per bundle (found "
                         + ", ".join(sid for sid, _, _ in found) + "); import each district separately"))
         return None
@@ -601,7 +647,8 @@ def _resolve_district(session: Session, staging: _Staging, options: ImportOption
     if found:
         sourced_id, name, line = found[0]
         if options.district and options.district != sourced_id:
-            problem(Problem(orgs_file, line, "sourcedId", sourced_id,
+            orgs_file, line, column = staging.locate("orgs", "sourcedId", line)
+            problem(Problem(orgs_file, line, column, sourced_id,
                             f"the district given with --district ({options.district})"))
             return None
     elif options.district:
@@ -654,7 +701,8 @@ def _place_under_district(session: Session, staging: _Staging, district: Distric
         if orphans[0]:
             _run(conn, f"UPDATE {orgs.name} SET parent_sourced_id = :sid "
                        "WHERE parent_sourced_id IS NULL AND sourced_id <> :sid", sid=district.sourced_id)
-            notice(Notice(staging.source_of("orgs"), orphans[1], "parentSourcedId", "", district.sourced_id,
+            orgs_file, line, column = staging.locate("orgs", "parentSourcedId", orphans[1])
+            notice(Notice(orgs_file, line, column, "", district.sourced_id,
                           f"an org without a parent, placed under district {district.sourced_id} "
                           "(--district)", more=orphans[0] - 1))
         if _run(conn, f"SELECT 1 FROM {orgs.name} WHERE sourced_id = :sid",
@@ -677,10 +725,13 @@ def _check_duplicates(conn: Connection, staging: _Staging, problem: Callable[[Pr
             JOIN (SELECT sourced_id, MIN(line) AS first_line FROM {table.name}
                   GROUP BY sourced_id HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id
             WHERE s.line > d.first_line ORDER BY s.line LIMIT :cap""", cap=limit + 1)
-        filename, column = staging.locate(name, "sourcedId")
         for line, sourced_id, first_line in rows:
+            filename, line, column = staging.locate(name, "sourcedId", line)
+            first_file, first_line, _ = staging.locate(name, "sourcedId", first_line)
+            where = "this file" if first_file == filename else f"{staging.source_of(name)}"
+            already = f"line {first_line}" if first_file == filename else f"line {first_line} of {first_file}"
             problem(Problem(filename, line, column, sourced_id,
-                            f"a sourcedId not used before in this file (already on line {first_line})"))
+                            f"a sourcedId not used before in {where} (already on {already})"))
 
 
 def _references(staging: _Staging) -> Iterable[tuple[str, str, str, str]]:
@@ -721,8 +772,8 @@ def _check_references(conn: Connection, staging: _Staging, district_id: int | No
                           "ORDER BY s.line LIMIT :cap", district=district_id, cap=limit + 1)
         target_file = staging.source_of(target)
         where_from = target_file if target_mode == "bulk" else f"{target_file} or already imported for this district"
-        filename, column = staging.locate(name, column_name)
         for line, ref in rows:
+            filename, line, column = staging.locate(name, column_name, line)
             problem(Problem(filename, line, column, ref, f"the sourcedId of a record in {where_from}"))
 
 
