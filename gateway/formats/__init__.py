@@ -67,3 +67,11 @@ def plan_bundle(bundle: Bundle, format_name: str | None, context: FeedContext) -
         fmt = matching[0]
     label, feeds = fmt.plan(bundle, context)
     return Plan(label, feeds)
+
+
+# The other export formats, recognized after OneRoster (imported here, at the end, because
+# they build on the feeds this package's importer consumes).
+from gateway.formats import clever, sds  # noqa: E402
+
+register(Format("sds", sds.TITLE, sds.recognizes, sds.plan))
+register(Format("clever", clever.TITLE, clever.recognizes, clever.plan))
