@@ -340,8 +340,10 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
     for feed in feeds:
         report.files.setdefault(feed.name, FileCounts(mode=feed.mode))
         parts[feed.name] = parts.get(feed.name, 0) + 1
-        # A problem of a file named unlike the 1.2 file it feeds counts as a row of that file.
-        report.aliases.setdefault(feed.source, feed.name)
+        # A problem of a file named unlike the 1.2 file it feeds counts as a row of that file
+        # (the file's own feed's, when derived feeds read it too).
+        if not feed.derived or feed.source not in report.aliases:
+            report.aliases[feed.source] = feed.name
 
     tuning = _tune_for_bulk_work(conn)
     staging = _Staging(conn)
