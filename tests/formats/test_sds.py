@@ -2,6 +2,8 @@
 SDS v2.1 CSV documentation): served over the rostering API, idempotent, dry run, refusals."""
 from __future__ import annotations
 
+import zipfile
+
 from formats_support import replace_in, rewrite
 from gateway.formats import sds
 
@@ -155,3 +157,14 @@ def test_format_clever_on_an_sds_folder_says_what_is_missing(gateway_import, fix
     assert "enrollments.csv:1: column School_id, Section_id, Student_id: expected the required column(s) of " \
            "Clever enrollments.csv in the header" in result.output
     assert store_counts() == EMPTY
+
+
+def test_a_zip_of_the_export_folder_imports_too(gateway_import, fixtures_dir, tmp_path, store_counts):
+    archive = tmp_path / "sds-export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted((fixtures_dir / "sds-v2.1").iterdir()):
+            bundle.write(path, f"sds-export/{path.name}")  # "compress this folder" keeps the folder
+    result = gateway_import(archive)
+    assert result.exit_code == 0, result.output
+    assert "read as SDS v2.1 CSV" in result.output
+    assert store_counts() == IMPORTED

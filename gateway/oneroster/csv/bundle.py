@@ -75,9 +75,14 @@ class Bundle:
                 self._zip.close()
                 raise
             infos = [i for i in self._zip.infolist() if not i.is_dir()]
-            # Zips made by "compress this folder" keep the folder: accept one top-level folder.
+            # Zips made by "compress this folder" keep the folder: accept one top-level folder
+            # (the manifest's, or, for formats without one, the folder every file is in).
             manifests = [i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == binding.MANIFEST]
-            self._prefix = manifests[0][: -len(binding.MANIFEST)] if len(manifests) == 1 else ""
+            folders = {i.filename.split("/", 1)[0] + "/" if "/" in i.filename else "" for i in infos}
+            if len(manifests) == 1:
+                self._prefix = manifests[0][: -len(binding.MANIFEST)]
+            else:
+                self._prefix = folders.pop() if len(folders) == 1 else ""
             self._names = {i.filename[len(self._prefix):]: i.file_size for i in infos
                            if i.filename.startswith(self._prefix) and "/" not in i.filename[len(self._prefix):]}
             sizes = [i.file_size for i in infos]
