@@ -103,15 +103,21 @@ def recognizes(names: set[str]) -> bool:
 
 
 class _People:
-    """The people an import has seen: where each was first listed and a fingerprint of their
-    fields, whether they already hold a role (the first is the primary one) or demographics."""
+    """What the feeds of one import share: where each person was first listed (that row's role
+    is their primary one, and a student's demographics come from it) with a fingerprint of
+    their fields, and the courses and terms already made."""
 
     def __init__(self) -> None:
         self.first: dict[str, tuple[str, int, bytes]] = {}
-        self.with_role: set[str] = set()
-        self.with_demographics: set[str] = set()
         self.courses: dict[str, tuple[int, str]] = {}
         self.terms: set[str] = set()
+
+    def is_first(self, person: str, row: Row) -> bool | None:
+        """Whether ``row`` is where ``person`` was first listed (None: the person was refused)."""
+        first = self.first.get(person)
+        if first is None:
+            return None
+        return first[0] == row.file and first[1] == row.line
 
 
 def plan(bundle: Bundle, context: FeedContext) -> tuple[str, list[FileFeed]]:
@@ -176,24 +182,14 @@ def course_id(school: str, key: str) -> str:
 
 def _term(row: Row, notes: bool) -> tuple[str, str, str] | None:
     """A section's Term_name, Term_start, Term_end (dates as YYYY-MM-DD), or None when it
-    names no term at all."""
+    names no term at all. ``notes``: whether this reading notes converted dates (the terms
+    feed does; the classes feed reads the same cells again)."""
     name = row["Term_name"]
-    if notes:
-        start, end = iso_date(row, "Term_start", month_first=True), iso_date(row, "Term_end", month_first=True)
-    else:
-        start, end = _quiet_date(row["Term_start"]), _quiet_date(row["Term_end"])
+    start = iso_date(row, "Term_start", month_first=True, quiet=not notes)
+    end = iso_date(row, "Term_end", month_first=True, quiet=not notes)
     if not (name or start or end):
         return None
     return name, start, end
-
-
-def _quiet_date(raw: str) -> str:
-    parts = raw.split("/")
-    if len(parts) == 3 and all(p.isdigit() for p in parts):
-        return f"{int(parts[2]):04d}-{int(parts[0]):02d}-{int(parts[1]):02d}"
-    if len(raw) == 8 and raw.isdigit():
-        return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
-    return raw
 
 
 def _terms(people: _People):
@@ -341,10 +337,9 @@ def _roles(source: SourceFile, kind: str, people: _People):
 
     def convert(row: Row) -> dict[str, str] | None:
         user, school = row[id_column], row["School_id"]
-        if not user:
-            return None
-        primary = user not in people.with_role
-        people.with_role.add(user)
+        primary = people.is_first(user, row)
+        if primary is None:
+            return None  # the users feed refused the person, and said why
         return {"sourcedId": derived_id(user, school, role), "userSourcedId": user,
                 "roleType": "primary" if primary else "secondary", "role": role, "orgSourcedId": school}
     return opener(source, binding.ROLES, convert,
@@ -380,9 +375,8 @@ def _demographics(people: _People):
     sensitive fields as its metadata."""
     def convert(row: Row) -> dict[str, str] | None:
         user = row["Student_id"]
-        if not user or user in people.with_demographics:
-            return None
-        people.with_demographics.add(user)
+        if not people.is_first(user, row):
+            return None  # a student's other rows (other schools) repeat the first's fields
         sex, race, hispanic = GENDERS.map(row, "Gender"), RACES.map(row, "Race"), YES_NO.map(row, "Hispanic_Latino")
         if sex is None or race is None or hispanic is None:
             return None

@@ -246,10 +246,11 @@ def derived_id(*parts: str) -> str:
     return "id-" + hashlib.blake2b(joined.encode(), digest_size=20).hexdigest()
 
 
-def iso_date(row: Row, column: str, month_first: bool = False) -> str:
+def iso_date(row: Row, column: str, month_first: bool = False, quiet: bool = False) -> str:
     """The value of a date column as YYYY-MM-DD. Month/day/year dates (Clever's documented form,
-    ``month_first``; the form of SDS's own samples, noted) and YYYYMMDD dates are converted;
-    anything else is passed on for the importer's date check to report."""
+    ``month_first``; the form of SDS's own samples, noted) and YYYYMMDD dates (noted) are
+    converted; anything else is passed on for the importer's date check to report. ``quiet``:
+    no notes (for a second reading of the same cell)."""
     raw = row[column]
     if not raw or _ISO_DATE.fullmatch(raw):
         return raw
@@ -257,13 +258,14 @@ def iso_date(row: Row, column: str, month_first: bool = False) -> str:
     if match:
         month, day, year = (int(g) for g in match.groups())
         converted = f"{year:04d}-{month:02d}-{day:02d}"
-        if not month_first:
+        if not (month_first or quiet):
             row.notice(column, raw, converted, "a month/day/year date, read as YYYY-MM-DD")
         return converted
     match = _COMPACT_DATE.fullmatch(raw)
     if match:
         converted = "-".join(match.groups())
-        row.notice(column, raw, converted, "a YYYYMMDD date, read as YYYY-MM-DD")
+        if not quiet:
+            row.notice(column, raw, converted, "a YYYYMMDD date, read as YYYY-MM-DD")
         return converted
     return raw
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from formats_support import replace_in, rewrite
 from gateway.formats import clever
+from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 
 DISTRICT = ("--district", "riverbend", "--district-name", "Riverbend School District")
 EMPTY = {"orgs": 0, "academic_sessions": 0, "courses": 0, "classes": 0, "users": 0, "roles": 0,
@@ -174,3 +175,16 @@ def test_a_folder_of_no_known_format_names_them_all(gateway_import, tmp_path):
     result = gateway_import(folder)
     assert result.exit_code == 1
     assert clever.TITLE in result.output and "Microsoft School Data Sync v2.1" in result.output
+
+
+def test_the_progress_bar_covers_every_file_read_and_merged(database, fixtures_dir):
+    seen: list[tuple[int, int]] = []
+    with database.session_scope() as session:
+        report = import_bundle(session, fixtures_dir / "clever",
+                               ImportOptions(district="riverbend", district_name="Riverbend School District"),
+                               progress=lambda done, total: seen.append((done, total)))
+        assert report.outcome == "applied"
+    # students.csv, teachers.csv... are read once per 1.2 file they feed, and all of it is merged.
+    total = seen[-1][1]
+    assert seen[-1] == (total, total) and total > 0
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -168,3 +168,12 @@ def test_a_zip_of_the_export_folder_imports_too(gateway_import, fixtures_dir, tm
     assert result.exit_code == 0, result.output
     assert "read as SDS v2.1 CSV" in result.output
     assert store_counts() == IMPORTED
+
+
+def test_strict_refuses_what_would_be_noted(gateway_import, fixtures_dir, store_counts):
+    result = gateway_import(fixtures_dir / "sds-v2.1", "--strict")
+    assert result.exit_code == 1
+    assert ("roles.csv:8: column role: value 'teacherAssistant', expected the binding's exact form (no OneRoster "
+            "1.2 value of its own; read as the closest one; without --strict it would be read as 'aide')"
+            ) in result.output
+    assert store_counts() == EMPTY
