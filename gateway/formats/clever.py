@@ -25,8 +25,8 @@ from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.bundle import Bundle
 from gateway.oneroster.csv.feeds import FeedContext, FileFeed
 from gateway.oneroster.csv.problems import Notice, Problem
-from gateway.formats.sourcefiles import (GRADE_NUMBERS, Mapped, Row, SourceFile, Vocabulary, derived_id,
-                                         is_date, iso_date, locate, opener)
+from gateway.formats.sourcefiles import (GRADE_NUMBERS, ExportFiles, Mapped, Row, SourceFile, Vocabulary,
+                                         derived_id, is_date, iso_date, opener)
 
 NAME = "Clever"
 TITLE = "Clever CSV (schools.csv, students.csv, teachers.csv, sections.csv, enrollments.csv)"
@@ -122,30 +122,17 @@ class _People:
 
 def plan(bundle: Bundle, context: FeedContext) -> tuple[str, list[FileFeed]]:
     """The feeds of a Clever export, in import order (all bulk)."""
-    names = bundle.names()
-    found = {source.filename: locate(names, source.filename, context) for source in FILES}
-    for required in (SCHOOLS, SECTIONS, ENROLLMENTS):
-        if found[required.filename] is None:
-            context.problem(Problem(required.filename, None, None, None,
-                                    f"{required.filename} in the bundle (a {NAME} export holds schools.csv, "
-                                    "students.csv, teachers.csv, sections.csv and enrollments.csv)"))
+    found = ExportFiles(bundle.names(), FILES, (SCHOOLS, SECTIONS, ENROLLMENTS),
+                        f"a {NAME} export holds schools.csv, students.csv, teachers.csv, sections.csv and "
+                        "enrollments.csv", context)
     if found["students.csv"] is None and found["teachers.csv"] is None:
         context.problem(Problem("students.csv", None, None, None,
                                 "students.csv or teachers.csv in the bundle (the people of the export)"))
     if found["admins.csv"] is not None:
         context.notice(Notice(found["admins.csv"], None, None, None, None,
                               "admins.csv is deprecated by Clever (staff.csv replaces it); read all the same"))
-    known = {source.filename.lower() for source in FILES}
-    for other in sorted(names):
-        if other.lower() not in known:
-            context.notice(Notice(other, None, None, None, None, f"not a file of {NAME}'s format; it was not read"))
     people = _People()
-    feeds: list[FileFeed] = []
-
-    def add(csv_file, source: SourceFile, open_feed, derived: bool = False) -> None:
-        filename = found[source.filename]
-        if filename is not None:
-            feeds.append(FileFeed(csv_file, "bulk", filename, open_feed, derived=derived))
+    add = found.add
 
     add(binding.ORGS, SCHOOLS, _schools())
     add(binding.ACADEMIC_SESSIONS, SECTIONS, _terms(people), derived=True)
@@ -158,7 +145,7 @@ def plan(bundle: Bundle, context: FeedContext) -> tuple[str, list[FileFeed]]:
     add(binding.ENROLLMENTS, SECTIONS, _teacher_enrollments(), derived=True)
     add(binding.ENROLLMENTS, ENROLLMENTS, _student_enrollments())
     add(binding.DEMOGRAPHICS, STUDENTS, _demographics(people), derived=True)
-    return f"{NAME} CSV", feeds
+    return f"{NAME} CSV", found.feeds
 
 
 def _schools():

@@ -11,14 +11,14 @@ no 1.2-only user fields: those are left empty.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Iterator
+from typing import Iterator
 
 from gateway.oneroster import vocabulary
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.binding import Column, CsvFile
 from gateway.oneroster.csv.bundle import Bundle, Manifest, read_manifest
 from gateway.oneroster.csv.feeds import (FeedContext, FileFeed, NumberedRows, OpenedFeed,
-                                         find_file, same_as_binding)
+                                         find_file, numbered_rows as _counted_rows, same_as_binding)
 from gateway.oneroster.csv.problems import Notice, Problem
 from gateway.oneroster.csv.reader import check_header, split_list
 
@@ -241,24 +241,6 @@ def _check_v1p1_users_header(header: list[str]) -> tuple[list[Problem], list[str
         problems = [Problem(p.file, p.line, p.column, p.value, p.expected + _VERSION_HINT["1.2"])
                     for p in problems]
     return problems, metadata
-
-
-def _counted_rows(source: Iterator[list[str]], width: int, filename: str,
-                  problem: Callable[[Problem], None] | None) -> Iterator[tuple[int, list[str]]]:
-    """Number the rows of a 1.1 file and set aside those without one field per header column
-    (reported once, by the feed that reports the file's problems)."""
-    line = 1
-    for fields in source:
-        line += 1
-        if len(fields) != width:
-            if problem is not None:
-                if not fields or fields == [""]:
-                    problem(Problem(filename, line, None, "", "no blank lines inside a CSV file"))
-                else:
-                    problem(Problem(filename, line, None, f"{len(fields)} fields",
-                                    f"{width} fields, one per header column"))
-            continue
-        yield line, fields
 
 
 def _v1p1_users(header: list[str], context: FeedContext) -> OpenedFeed:

@@ -21,9 +21,9 @@ from gateway.oneroster import vocabulary
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.bundle import Bundle
 from gateway.oneroster.csv.feeds import FeedContext, FileFeed
-from gateway.oneroster.csv.problems import Notice, Problem
-from gateway.formats.sourcefiles import (GRADE_NUMBERS, Mapped, Row, SourceFile, Vocabulary, derived_id,
-                                         iso_date, locate, opener, read_side_file, same)
+from gateway.oneroster.csv.problems import Problem
+from gateway.formats.sourcefiles import (GRADE_NUMBERS, ExportFiles, Mapped, Row, SourceFile, Vocabulary,
+                                         derived_id, iso_date, opener, read_side_file, same)
 
 NAME = "SDS v2.1"
 TITLE = "Microsoft School Data Sync v2.1 CSV (orgs.csv, users.csv, roles.csv)"
@@ -137,26 +137,11 @@ class _Plan:
 
 def plan(bundle: Bundle, context: FeedContext) -> tuple[str, list[FileFeed]]:
     """The feeds of an SDS v2.1 export, in import order (all bulk)."""
-    names = bundle.names()
-    found = {source.filename: locate(names, source.filename, context) for source in FILES}
-    for required in (ORGS, USERS, ROLES):
-        if found[required.filename] is None:
-            context.problem(Problem(required.filename, None, None, None,
-                                    f"{required.filename} in the bundle ({NAME} exports always hold "
-                                    "orgs.csv, users.csv and roles.csv)"))
-    known = {source.filename.lower() for source in FILES}
-    for other in sorted(names):
-        if other.lower() not in known:
-            context.notice(Notice(other, None, None, None, None, f"not a file of {NAME}; it was not read"))
+    found = ExportFiles(bundle.names(), FILES, (ORGS, USERS, ROLES),
+                        f"{NAME} exports always hold orgs.csv, users.csv and roles.csv", context)
     state = _Plan()
     _read_ahead(bundle, found, state, context)
-    feeds: list[FileFeed] = []
-
-    def add(csv_file, source: SourceFile, open_feed, derived: bool = False) -> None:
-        filename = found[source.filename]
-        if filename is not None:
-            feeds.append(FileFeed(csv_file, "bulk", filename, open_feed, derived=derived))
-
+    add = found.add
     add(binding.ORGS, ORGS, _orgs())
     add(binding.ACADEMIC_SESSIONS, SESSIONS, _sessions())
     add(binding.COURSES, COURSES, _courses())
@@ -167,10 +152,10 @@ def plan(bundle: Bundle, context: FeedContext) -> tuple[str, list[FileFeed]]:
     add(binding.ENROLLMENTS, ENROLLMENTS, _enrollments(state))
     add(binding.DEMOGRAPHICS, DEMOGRAPHICS, _demographics(state))
     add(binding.DEMOGRAPHICS, USER_FLAGS, _flagged_only(state), derived=True)
-    return f"{NAME} CSV", feeds
+    return f"{NAME} CSV", found.feeds
 
 
-def _read_ahead(bundle: Bundle, found: dict[str, str | None], state: _Plan, context: FeedContext) -> None:
+def _read_ahead(bundle: Bundle, found: ExportFiles, state: _Plan, context: FeedContext) -> None:
     """Read the values that 1.2 keeps in another file than SDS: users' grades (roles.csv), the
     school of each class (classes.csv), agents (relationships.csv) and flags (userFlags.csv)."""
     if found["roles.csv"] is not None:

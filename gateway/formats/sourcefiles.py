@@ -20,7 +20,8 @@ from typing import Callable, Iterator
 
 from gateway.oneroster.csv.binding import CsvFile
 from gateway.oneroster.csv.bundle import Bundle
-from gateway.oneroster.csv.feeds import FeedContext, NumberedRows, OpenedFeed, find_file
+from gateway.oneroster.csv.feeds import (FeedContext, FileFeed, NumberedRows, OpenedFeed, find_file,
+                                         numbered_rows)
 from gateway.oneroster.csv.limits import LineTooLong
 from gateway.oneroster.csv.problems import Notice, Problem
 from gateway.oneroster.csv.reader import iter_csv
@@ -135,25 +136,6 @@ class Row:
         self.context.notice(Notice(self.file, self.line, column, read, stored, what))
 
 
-def numbered(source: Iterator[list[str]], width: int, filename: str,
-             problem: Callable[[Problem], None] | None) -> NumberedRows:
-    """Number the data rows of a file (the header is line 1) and set aside those without one
-    field per header column, reported through ``problem`` when given (once per file: only by
-    the feed that reports the file's problems)."""
-    line = 1
-    for fields in source:
-        line += 1
-        if len(fields) != width:
-            if problem is not None:
-                if not fields or fields == [""]:
-                    problem(Problem(filename, line, None, "", "no blank lines inside a CSV file"))
-                else:
-                    problem(Problem(filename, line, None, f"{len(fields)} fields",
-                                    f"{width} fields, one per header column"))
-            continue
-        yield line, fields
-
-
 Converter = Callable[[Row], "dict[str, str] | list[dict[str, str]] | None"]
 
 
@@ -191,7 +173,7 @@ def opener(source: SourceFile, target: CsvFile, convert: Converter, source_colum
         report = None if derived else context.problem
 
         def rows(source_rows: Iterator[list[str]]) -> NumberedRows:
-            for line, fields in numbered(source_rows, head.width, source.filename, report):
+            for line, fields in numbered_rows(source_rows, head.width, source.filename, report):
                 row = Row(head, fields, line, context)
                 converted = convert(row)
                 if converted is None:
@@ -225,16 +207,41 @@ def read_side_file(bundle: Bundle, filename: str, source: SourceFile, context: F
                 for problem in problems if report else ():
                     context.problem(problem)
                 return
-            for line, fields in numbered(rows, head.width, filename, context.problem if report else None):
+            for line, fields in numbered_rows(rows, head.width, filename, context.problem if report else None):
                 yield Row(head, fields, line, context)
     except (UnicodeDecodeError, csv.Error, LineTooLong) as exc:
         if report:
             context.problem(Problem(filename, None, None, None, f"UTF-8 RFC 4180 CSV ({exc})"))
 
 
-def locate(names: set[str], filename: str, context: FeedContext) -> str | None:
-    """The bundle's file called ``filename`` (or named so but for case, noted), if any."""
-    return find_file(names, filename, context.notice)
+class ExportFiles:
+    """The files of one export in a bundle, found by name (or by name but for case, noted),
+    and the feeds planned from them, every one bulk (these formats are full exports)."""
+
+    def __init__(self, names: set[str], files: tuple[SourceFile, ...], required: tuple[SourceFile, ...],
+                 holds: str, context: FeedContext) -> None:
+        self.found = {source.filename: find_file(names, source.filename, context.notice) for source in files}
+        self.feeds: list[FileFeed] = []
+        format_name = files[0].format
+        for source in required:
+            if self.found[source.filename] is None:
+                context.problem(Problem(source.filename, None, None, None,
+                                        f"{source.filename} in the bundle ({holds})"))
+        known = {source.filename.lower() for source in files}
+        for other in sorted(names):
+            if other.lower() not in known:
+                context.notice(Notice(other, None, None, None, None, f"not a file of {format_name}; it was not read"))
+
+    def __getitem__(self, filename: str) -> str | None:
+        """The bundle's name of the format's file ``filename``, or None when it is absent."""
+        return self.found[filename]
+
+    def add(self, csv_file: CsvFile, source: SourceFile, open_feed: Callable[[list[str], FeedContext], OpenedFeed],
+            derived: bool = False) -> None:
+        """Plan a feed of ``csv_file`` from ``source``, when the bundle holds it."""
+        filename = self.found[source.filename]
+        if filename is not None:
+            self.feeds.append(FileFeed(csv_file, "bulk", filename, open_feed, derived=derived))
 
 
 def derived_id(*parts: str) -> str:

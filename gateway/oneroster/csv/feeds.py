@@ -93,6 +93,25 @@ def find_file(names: set[str], filename: str, notice: Callable[[Notice], None]) 
     return None
 
 
+def numbered_rows(source: Iterator[list[str]], width: int, filename: str,
+                  problem: Callable[[Problem], None] | None) -> Iterator[tuple[int, list[str]]]:
+    """Number the data rows of a file converted to 1.2 rows (the header is line 1) and set aside
+    those without one field per header column, reported through ``problem`` when given (once
+    per file: by the feed that reports the file's problems)."""
+    line = 1
+    for fields in source:
+        line += 1
+        if len(fields) != width:
+            if problem is not None:
+                if not fields or fields == [""]:
+                    problem(Problem(filename, line, None, "", "no blank lines inside a CSV file"))
+                else:
+                    problem(Problem(filename, line, None, f"{len(fields)} fields",
+                                    f"{width} fields, one per header column"))
+            continue
+        yield line, fields
+
+
 def rostering_file(name: str) -> CsvFile:
     """The binding's rostering file called ``name``."""
     return binding.ROSTERING_BY_NAME[name]
