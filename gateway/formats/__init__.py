@@ -69,8 +69,8 @@ def plan_bundle(bundle: Bundle, format_name: str | None, context: FeedContext) -
     return Plan(label, feeds)
 
 
-# The other export formats, recognized after OneRoster (imported here, at the end, because
-# they build on the feeds this package's importer consumes).
+# The other export formats, registered once Format and register exist (hence at the end), and so
+# recognized after OneRoster: a bundle with a manifest is OneRoster whatever else it holds.
 from gateway.formats import clever, sds  # noqa: E402
 
 register(Format("sds", sds.TITLE, sds.recognizes, sds.plan))

@@ -52,8 +52,9 @@ class FileFeed:
     """One 1.2 rostering file as fed from the bundle.
 
     ``source``: the bundle's file that is read (``users.csv`` feeds both users and roles in a
-    1.1 bundle). Several feeds may feed one 1.2 file, one after the other (another format's
-    students.csv and teachers.csv both feed users): a plan lists them next to each other. ``open``: given that file's header, how its rows are read. ``replace_by``: for
+    1.1 bundle). Several feeds may feed one 1.2 file, one after the other (Clever's
+    students.csv and teachers.csv both feed users): a plan lists them next to each other.
+    ``open``: given that file's header, how its rows are read. ``replace_by``: for
     rows derived from an owner (the roles of a 1.1 user), the owner column whose listed owners
     have exactly the rows fed, so that a delta retires the rows an owner no longer has.
     """
