@@ -188,3 +188,13 @@ def test_the_progress_bar_covers_every_file_read_and_merged(database, fixtures_d
     total = seen[-1][1]
     assert seen[-1] == (total, total) and total > 0
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_file_names_in_another_case_are_read_with_a_notice(gateway_import, copy_fixture, store_counts):
+    folder = copy_fixture("clever")
+    (folder / "students.csv").rename(folder / "Students.csv")
+    result = gateway_import(folder, *DISTRICT)
+    assert result.exit_code == 0, result.output
+    assert "note: Students.csv: file name differs from the binding's students.csv only in case; read as " \
+           "students.csv" in result.output
+    assert store_counts() == IMPORTED

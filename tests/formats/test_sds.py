@@ -177,3 +177,32 @@ def test_strict_refuses_what_would_be_noted(gateway_import, fixtures_dir, store_
             "1.2 value of its own; read as the closest one; without --strict it would be read as 'aide')"
             ) in result.output
     assert store_counts() == EMPTY
+
+
+def test_sds_values_without_a_12_equivalent_are_kept_as_ext_values_or_the_closest_one(gateway_import, copy_fixture,
+                                                                                      rostering):
+    folder = copy_fixture("sds-v2.1")
+    replace_in(folder / "orgs.csv", "mg-high,Maple Grove High School,school", "mg-high,Maple Grove High School,campus")
+    replace_in(folder / "academicSessions.csv", "fall2025,Fall Semester 2025,semester", "fall2025,Fall Semester 2025,quarter")
+    replace_in(folder / "roles.csv", "u-t2,mg-elem,teacher,sy2026,,TRUE", "u-t2,mg-elem,nurse,sy2026,,TRUE")
+    replace_in(folder / "roles.csv", "s-1005,mg-high,student,sy2026,10", "s-1005,mg-high,Student,sy2026,ps2")
+    result = gateway_import(folder)
+    assert result.exit_code == 0, result.output
+    for note in ("note: orgs.csv:4: column type: read 'campus', stored 'ext:campus'; no OneRoster 1.2 value; kept "
+                 "as an ext: value",
+                 "note: academicSessions.csv:3: column type: read 'quarter', stored 'term'; no OneRoster 1.2 type of "
+                 "its own; read as term",
+                 "note: roles.csv:5: column role: read 'nurse', stored 'ext:nurse'; no OneRoster 1.2 value; kept as an "
+                 "ext: value",
+                 "note: roles.csv:13: column role: read 'Student', stored 'student'; differs from the value 'student' "
+                 "only in case or spaces",
+                 "note: roles.csv:13: column grade: read 'ps2', stored 'ps2'; no CEDS grade code in OneRoster 1.2; "
+                 "kept as given"):
+        assert note in result.output
+    api = rostering("mg-district")
+    assert api.get("/orgs/mg-high")["org"]["type"] == "ext:campus"
+    assert api.get("/terms/fall2025")["academicSession"]["type"] == "term"
+    meera = api.get("/users/u-t2")["user"]
+    assert [(r["role"], r["roleType"], r["org"]["sourcedId"], r["beginDate"], r["endDate"]) for r in meera["roles"]] \
+        == [("ext:nurse", "primary", "mg-elem", "2025-08-25", "2026-06-12")]
+    assert api.get("/users/s-1005")["user"]["grades"] == ["ps2"]
