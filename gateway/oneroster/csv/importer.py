@@ -520,7 +520,8 @@ def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: Feed
                 context.notice(Notice(filename, 1, None, None, None, f"a header and no data rows: {what}"))
 
         staging.write(table, counted(read_rows(layout, opened.rows(rows), opened.metadata_columns, problem,
-                                               on_rejected, context.notice, filename, opened.source_columns)))
+                                               on_rejected, None if feed.derived else context.notice,
+                                               filename, opened.source_columns)))
     if rejected_ids:
         staging.write(staging.rejected, rejected_ids)
     staging.index(table)
