@@ -147,3 +147,19 @@ def test_the_json_report_carries_each_notice_with_its_location_and_values(runner
     notices = json.loads(report_path.read_text())["notices"]
     assert {"file": "classes.csv", "line": 2, "column": "classType", "read": "Scheduled", "stored": "scheduled",
             "what": "differs from the binding's value only in case", "more": 2} in notices
+
+
+def test_user_ids_without_braces_are_read_with_a_notice_and_refused_under_strict(runner, database, tmp_path):
+    files = small_district()
+    files["users"][0]["userIds"] = "local:12345"
+    files["users"][1]["userIds"] = "SIS:1002, LDAP:bart"
+    path = write_bundle(tmp_path / "unbraced", files)
+    strict = _run(runner, path, "--strict")
+    assert strict.exit_code == 1
+    result = _run(runner, path)
+    assert result.exit_code == 0, result.output
+    assert ("users.csv:2: column userIds: read 'local:12345', stored '{local:12345}'; identifiers without their "
+            "braces, read as {type:identifier} (1 more like it)") in _notes(result.output)
+    with database.session_scope() as session:
+        ids = dict(session.execute(select(User.sourced_id, User.user_ids)).all())
+    assert ids["u2"] == [{"type": "SIS", "identifier": "1002"}, {"type": "LDAP", "identifier": "bart"}]
