@@ -125,3 +125,79 @@ def write_bundle(directory: Path, files: Mapping[str, Sequence[Mapping[str, str]
             for row in rows:
                 writer.writerow([row.get(column, "") for column in header])
     return directory
+
+
+V1P1_MANIFEST_FILES = ("academicSessions", "categories", "classes", "classResources", "courses",
+                       "courseResources", "demographics", "enrollments", "lineItems", "orgs", "resources",
+                       "results", "users")
+V1P1_USERS_HEADER = ("sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role",
+                     "username", "userIds", "givenName", "familyName", "middleName", "identifier", "email",
+                     "sms", "phone", "agentSourcedIds", "grades", "password")
+# The 1.2-only user columns a 1.1 export cannot carry.
+V1P2_ONLY_USER_COLUMNS = ("userMasterIdentifier", "preferredGivenName", "preferredMiddleName",
+                          "preferredFamilyName", "primaryOrgSourcedId", "pronouns")
+
+
+def v1p1_district() -> tuple[dict[str, list[dict[str, str]]], dict[str, list[dict[str, str]]]]:
+    """The small district as a OneRoster 1.1 export, and its 1.2 twin converted by hand from the
+    1.1 specification (not by the gateway's code): (1.1 files, 1.2 files).
+
+    The 1.1 users carry their orgs and one role; the twin has one roles.csv row per org (the first
+    primary), 1.1's ``administrator`` as siteAdministrator at a school and districtAdministrator at
+    the district, and none of the 1.2-only user fields.
+    """
+    base = small_district()
+    base["users"] += [
+        {"sourcedId": "a-skinner", "enabledUser": "true", "username": "skinner", "givenName": "Seymour",
+         "familyName": "Skinner", "email": "skinner@example.edu"},
+        {"sourcedId": "a-chalmers", "enabledUser": "true", "username": "chalmers", "givenName": "Gary",
+         "familyName": "Chalmers", "email": "chalmers@example.edu"},
+    ]
+    # 1.1 role and orgs per user; Krabappel teaches at both schools (a secondary role).
+    v1p1_roles = {"u1": ("student", ["s1"]), "u2": ("student", ["s2"]), "u3": ("student", ["s2"]),
+                  "u4": ("student", ["s2"]), "t-hoover": ("teacher", ["s1"]),
+                  "t-krab": ("teacher", ["s2", "s1"]), "p1": ("parent", ["d1"]),
+                  "a-skinner": ("administrator", ["s2"]), "a-chalmers": ("administrator", ["d1"])}
+    v1p2_role = {("administrator", "s2"): "siteAdministrator", ("administrator", "s1"): "siteAdministrator",
+                 ("administrator", "d1"): "districtAdministrator"}
+    v1p1 = {name: rows for name, rows in copy.deepcopy(base).items() if name not in ("roles", "userProfiles")}
+    twin = {name: rows for name, rows in copy.deepcopy(base).items() if name != "userProfiles"}
+    for user in v1p1["users"]:
+        role, orgs = v1p1_roles[user["sourcedId"]]
+        user["role"], user["orgSourcedIds"] = role, ",".join(orgs)
+        for column in V1P2_ONLY_USER_COLUMNS:
+            user.pop(column, None)
+    for user in twin["users"]:
+        for column in V1P2_ONLY_USER_COLUMNS:
+            user.pop(column, None)
+    twin["roles"] = [
+        {"sourcedId": f"{sid}@{org}", "userSourcedId": sid, "roleType": "primary" if i == 0 else "secondary",
+         "role": v1p2_role.get((role, org), role), "orgSourcedId": org}
+        for sid, (role, orgs) in v1p1_roles.items() for i, org in enumerate(orgs)]
+    return v1p1, twin
+
+
+def write_v1p1_bundle(directory: Path, files: Mapping[str, Sequence[Mapping[str, str]]],
+                      modes: Mapping[str, str] | None = None,
+                      manifest_rows: Sequence[tuple[str, str]] | None = None) -> Path:
+    """Write ``files`` as a OneRoster 1.1 bundle: the 1.1 manifest (``manifest_rows`` replaces
+    its property rows verbatim) and the 1.1 headers (users.csv's differs from 1.2's)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    modes = dict(modes or {})
+    for name in files:
+        modes.setdefault(name, "bulk")
+    rows = manifest_rows or ([("manifest.version", "1.0"), ("oneroster.version", "1.1")]
+                             + [(f"file.{name}", modes.get(name, "absent")) for name in V1P1_MANIFEST_FILES]
+                             + [("source.systemName", "Old SIS")])
+    with open(directory / binding.MANIFEST, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(binding.MANIFEST_HEADER)
+        writer.writerows(rows)
+    for name, records in files.items():
+        header = V1P1_USERS_HEADER if name == "users" else binding.ROSTERING_BY_NAME[name].header
+        with open(directory / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for record in records:
+                writer.writerow([record.get(column, "") for column in header])
+    return directory

@@ -283,7 +283,9 @@ def _v1p1_roles(header: list[str], context: FeedContext) -> OpenedFeed:
     expected_role = ("a OneRoster 1.1 role: " + ", ".join(sorted(V1P1_ROLES))
                      + " (or a 1.2 role, or an ext: value)")
 
-    def role_for(raw: str, org: str, line: int) -> str | None:
+    def role_of(raw: str, line: int) -> str | None:
+        """The 1.2 role for a 1.1 value (administrator still to be placed by org), noted when
+        only its case differs, or None after reporting a value that is no role."""
         value = known.get(raw.lower())
         if value is None:
             if raw and vocabulary.EXTENSION_VALUE.fullmatch(raw):
@@ -293,10 +295,13 @@ def _v1p1_roles(header: list[str], context: FeedContext) -> OpenedFeed:
         if value != raw:
             context.notice(Notice("users.csv", line, "role", raw, value,
                                   "differs from the binding's value only in case"))
-        if value == "administrator":
-            return ("districtAdministrator" if context.org_type(org) in DISTRICT_LEVEL_ORG_TYPES
-                    else "siteAdministrator")
         return value
+
+    def placed(role: str, org: str) -> str:
+        if role != "administrator":
+            return role
+        return ("districtAdministrator" if context.org_type(org) in DISTRICT_LEVEL_ORG_TYPES
+                else "siteAdministrator")
 
     def rows(source: Iterator[list[str]]) -> NumberedRows:
         for line, fields in _counted_rows(source, width, "users.csv", None):
@@ -306,12 +311,12 @@ def _v1p1_roles(header: list[str], context: FeedContext) -> OpenedFeed:
                 context.problem(Problem("users.csv", line, "orgSourcedIds", fields[orgs_at],
                                         "at least one org sourcedId (each becomes one of the user's roles)"))
                 continue
+            role = role_of(fields[role_at], line)
+            if role is None:
+                continue
             for position, org in enumerate(orgs):
-                role = role_for(fields[role_at], org, line)
-                if role is None:
-                    break
                 yield line, [role_sourced_id(user, org), fields[status], fields[modified], user,
-                             "primary" if position == 0 else "secondary", role, "", "", org, ""]
+                             "primary" if position == 0 else "secondary", placed(role, org), "", "", org, ""]
     return OpenedFeed([], [], rows, {"sourcedId": "sourcedId", "userSourcedId": "sourcedId",
                                      "roleType": "orgSourcedIds", "role": "role",
                                      "orgSourcedId": "orgSourcedIds"})

@@ -557,8 +557,9 @@ def _stage_file(bundle: Bundle, feed: FileFeed, staging: _Staging, context: Feed
                         else "nothing in it to change")
                 context.notice(Notice(filename, 1, None, None, None, f"a header and no data rows: {what}"))
 
-        staged = read_rows(layout, opened.rows(rows), opened.metadata_columns, problem,
-                           on_rejected, context.notice, filename, opened.source_columns)
+        # A derived feed re-reads a file another feed reads: that feed notes its values.
+        staged = read_rows(layout, opened.rows(rows), opened.metadata_columns, problem, on_rejected,
+                           None if feed.derived else context.notice, filename, opened.source_columns)
         if offset:
             staged = ((row[0] + offset,) + row[1:] for row in staged)
         # A row the feed itself refuses (having said why) is rejected like one the reader refuses.

@@ -302,6 +302,18 @@ _DATE_ONLY = "a date without a time, read as midnight UTC"
 _CASE_ONLY = "differs from the binding's value only in case"
 
 
+_UNBRACED = "identifiers without their braces, read as {type:identifier}"
+_UNBRACED_USER_IDS = re.compile(r"[^{}:,]+:[^{}:,]*(\s*,\s*[^{}:,]+:[^{}:,]*)*")
+
+
+def _braced_user_ids(raw: str) -> str | None:
+    """``type:id,type:id`` as ``{type:id},{type:id}`` (a common export slip, unambiguous when
+    each item has exactly one colon and no braces), or None."""
+    if not _UNBRACED_USER_IDS.fullmatch(raw.strip()):
+        return None
+    return ",".join("{" + item.strip() + "}" for item in raw.split(","))
+
+
 def _case_map(allowed: frozenset[str]) -> dict[str, str]:
     return {value.lower(): value for value in allowed}
 
@@ -413,6 +425,18 @@ def compile_row_converter(csv_file: CsvFile, mode: str,
                        f"            _fromiso({name})",
                        "        except ValueError:",
                        f"            errors.append(({i}, 'a real calendar date YYYY-MM-DD'))"]
+        elif kind == "userids":
+            namespace[f"c{i}"] = _converter(column, mode, limit)
+            namespace["_braced"] = _braced_user_ids
+            checks += ["    try:",
+                       f"        {name} = c{i}(f[{i}])",
+                       "    except _Invalid as exc:",
+                       f"        {name} = _braced(f[{i}])",
+                       f"        if {name} is None:",
+                       f"            errors.append(({i}, str(exc)))",
+                       "        else:",
+                       f"            fixes.append(({i}, f[{i}], {name}, {_UNBRACED!r}))",
+                       f"            {name} = c{i}({name})"]
         else:
             namespace[f"c{i}"] = _converter(column, mode, limit)
             checks += ["    try:",
