@@ -88,7 +88,7 @@ def test_a_sloppy_1p1_export_imports_with_a_notice_for_each_kind_of_fix(runner, 
 
 
 def test_strict_refuses_every_normalization_and_writes_nothing(runner, database, fixtures_dir):
-    result = _run(runner, fixtures_dir / "sis-exports" / "v1p1-sloppy", "--strict", "--report", "-")
+    result = _run(runner, fixtures_dir / "sis-exports" / "v1p1-sloppy", "--strict")
     assert result.exit_code == 1
     problems = _problems(result.output)
     assert ("classes.csv:2: column classType: value 'Scheduled', expected the binding's exact form (differs from "
