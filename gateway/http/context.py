@@ -10,7 +10,7 @@ from flask import current_app, g, session
 
 from gateway import sharing
 from gateway.database import request_session
-from gateway.lti.platform.keys import KeyRing
+from gateway.lti.keys import KeyRing
 from gateway.lti.platform.portal import PortalUser, session_user
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.toolkeys import ToolKeys

@@ -22,11 +22,11 @@ from gateway.database import request_session
 from gateway.http import context as http_context
 from gateway.http.context import (LTI_RUNTIME, LtiRuntime, lti_runtime, lti_settings,
                                   signed_in_user)
+from gateway.lti import vocabulary as v
+from gateway.lti.keys import KeyRing, jwks_document
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
-from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, InvalidServiceRequest,
                                          LtiError, OAuthError, PageError, UnsupportedMediaType)
-from gateway.lti.platform.keys import KeyRing, jwks_document
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)

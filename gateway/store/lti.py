@@ -3,7 +3,7 @@ placed, the single-use values it has seen, service tokens, and the gradebook too
 
 - ``lti_platform_keys``: RSA keys the platform signs with. The private key is stored only
   encrypted (AES-GCM under a key derived from ``GATEWAY_SECRET_KEY``, see
-  :mod:`gateway.lti.platform.keys`); a key retired by rotation stays published until every token
+  :mod:`gateway.lti.keys`); a key retired by rotation stays published until every token
   it signed has expired.
 - ``lti_tools``: an app's LTI tool (LTI 1.3 Core §3.1 "tool"): its OAuth client_id, where its
   login initiation and redirect URIs are, how to get its public keys, and whether an admin has

@@ -2,12 +2,12 @@
 settings it needs, and a :class:`~gateway.sharing.visibility.Visibility` wherever roster data
 leaves.
 
-- :mod:`~gateway.lti.platform.vocabulary`: claim names, scopes, media types, LIS role URIs;
+- :mod:`~gateway.lti.vocabulary`: claim names, scopes, media types, LIS role URIs;
 - :mod:`~gateway.lti.platform.errors`: the errors, each with its status and body;
-- :mod:`~gateway.lti.platform.keys`: the platform's signing keys (encrypted at rest) and JWKS;
+- :mod:`~gateway.lti.keys`: the platform's signing keys (encrypted at rest) and JWKS;
 - :mod:`~gateway.lti.platform.toolkeys`: tools' public keys, fetched and cached, and the
   verification of the JWTs tools sign;
-- :mod:`~gateway.lti.platform.replay`: single-use values (hints, nonces, ``jti``);
+- :mod:`~gateway.lti.replay`: single-use values (hints, nonces, ``jti``);
 - :mod:`~gateway.lti.platform.registration`: tools, deployments, placements;
 - :mod:`~gateway.lti.platform.dynamic`: LTI Dynamic Registration;
 - :mod:`~gateway.lti.platform.portal`: portal sign-in and what a user may launch;

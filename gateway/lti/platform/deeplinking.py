@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.lti.platform.ags import create_line_item_for_link
 from gateway.lti.platform.errors import BadRequest
 from gateway.lti.platform.registration import (InvalidToolSetting, add_resource_link,

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import replay
+from gateway.lti import replay
 from gateway.lti.platform.errors import (InsufficientScope, InvalidClient, InvalidGrant,
                                          InvalidScope, InvalidToken, OAuthError, ServiceNotFound,
                                          UnauthorizedClient)
@@ -29,7 +29,7 @@ from gateway.lti.platform.registration import tool_deployment
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
                                            unverified_claims, verify_tool_jwt)
-from gateway.lti.platform.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
+from gateway.lti.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
 from gateway.oauth.scopes import format_scope, parse_scope
 from gateway.sharing.contract import app_contract_refusal
 from gateway.sharing.visibility import Visibility

@@ -25,7 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from joserfc.jws import extract_compact
 
-from gateway.lti.platform.vocabulary import ALGORITHM
+from gateway.lti.vocabulary import ALGORITHM
 
 JwksFetcher = Callable[[str], Mapping[str, Any]]
 
