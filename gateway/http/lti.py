@@ -30,7 +30,7 @@ from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, Inva
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)
-from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
+from gateway.lti.signed import JwksCache, http_fetcher
 from gateway.nul import holds_nul
 from gateway.store.models import utcnow
 
@@ -64,7 +64,7 @@ def _init_runtime(state) -> None:
     config = app.config
     app.extensions[LTI_RUNTIME] = LtiRuntime(
         keyring=KeyRing(config["SECRET_KEY"]),
-        tool_keys=ToolKeys(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
+        tool_keys=JwksCache(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
                            cache_seconds=float(config["LTI_JWKS_CACHE_SECONDS"]),
                            min_refetch_seconds=float(config["LTI_JWKS_MIN_REFETCH_SECONDS"])))
 

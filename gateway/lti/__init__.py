@@ -6,6 +6,7 @@ Provisioning, Assignment and Grade, Deep Linking and Dynamic Registration servic
 endpoints are in :mod:`gateway.http.lti` and the portal's pages in :mod:`gateway.http.portal`.
 
 What either role needs lives here, beside the roles: :mod:`~gateway.lti.vocabulary` (the names
-the specifications fix), :mod:`~gateway.lti.keys` (the gateway's own signing keys) and
-:mod:`~gateway.lti.replay` (single-use values).
+the specifications fix), :mod:`~gateway.lti.keys` (the gateway's own signing keys),
+:mod:`~gateway.lti.signed` (the other party's keys, and the verification of every JWT it signs)
+and :mod:`~gateway.lti.replay` (single-use values).
 """

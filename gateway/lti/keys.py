@@ -3,7 +3,8 @@
 LTI Security Framework §6.1: each party signs its messages with RS256 and publishes its public
 keys, each with a ``kid``, at a JWKS URL (the gateway's is ``/.well-known/jwks.json``); the other
 party picks the key by the ``kid`` of the JWT header. A key's ``kid`` is its RFC 7638 thumbprint.
-The platform role signs its launches with these keys.
+The platform role signs its launches with these keys; the other party's keys are
+:mod:`gateway.lti.signed`'s.
 
 At rest the private key is encrypted with AES-256-GCM under a key derived from
 ``GATEWAY_SECRET_KEY`` by HKDF-SHA256 (RFC 5869), the key's ``kid`` bound in as associated data

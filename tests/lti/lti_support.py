@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from gateway.lti.keys import public_jwk
-from gateway.lti.platform.toolkeys import KeyFetchError
+from gateway.lti.signed import KeyFetchError
 
 ISSUER = "http://gateway.test"
 PASSWORD = "correct horse battery"

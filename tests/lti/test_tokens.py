@@ -201,3 +201,64 @@ def test_grant_and_assertion_type_are_required(client, tool):
     assert_invalid_client(request_token(client, client_assertion(tool), client_assertion_type="x"),
                           "client_assertion_type=")
     assert_invalid_client(request_token(client, "not.a.jwt"), "not a compact JWS")
+
+
+def refusal(description: str) -> dict:
+    return {"error": "invalid_client",
+            "error_description": f"The client assertion is not acceptable: {description}."}
+
+
+@pytest.mark.parametrize("claims, description", [
+    ({"aud": f"{ISSUER}/oauth/token"}, f"its aud must be exactly {ISSUER}/lti/token"),
+    ({"aud": [f"{ISSUER}/lti/token", ISSUER]}, f"its aud must be exactly {ISSUER}/lti/token"),
+    ({"iat": -120, "exp": -30}, "the token has expired (exp)"),
+    ({"iat": 30, "exp": 90}, "the token was issued in the future (iat)"),
+    ({"nbf": 60}, "the token is not valid yet (nbf)"),
+    ({"iat": -400}, "the token was issued more than 300 seconds ago (iat)"),
+])
+def test_each_refused_claim_has_the_rfc_6749_body(client, tool, claims, description):
+    now = int(time.time())
+    timed = {name: now + value if name in ("iat", "exp", "nbf") else value
+             for name, value in claims.items()}
+
+    response = request_token(client, client_assertion(tool, **timed))
+
+    assert response.status_code == 401
+    assert response.get_json() == refusal(description)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+
+
+def test_a_bad_signature_has_the_rfc_6749_body(client, tool):
+    assertion = client_assertion(tool)
+    header, payload, signature = assertion.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+
+    response = request_token(client, f"{header}.{payload}.{flipped}")
+
+    assert response.status_code == 401
+    assert response.get_json() == refusal("the token's signature does not verify")
+
+
+def test_a_replayed_jti_has_the_rfc_6749_body(client, tool):
+    assertion = client_assertion(tool)
+    assert request_token(client, assertion).status_code == 200
+
+    response = request_token(client, assertion)
+
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "invalid_client", "error_description":
+                                   "The client assertion has already been used (jti)."}
+    # A new assertion with the same jti is the same replay.
+    response = request_token(client, client_assertion(tool, jti=jwt.decode(
+        assertion, tool.keys.private).claims["jti"]))
+    assert response.get_json()["error_description"] == (
+        "The client assertion has already been used (jti).")
+
+
+def test_a_refused_token_request_does_not_spend_its_assertion(client, tool):
+    assertion = client_assertion(tool)
+    roster = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly"
+    assert request_token(client, assertion, scope=roster).status_code == 400
+
+    assert request_token(client, assertion).status_code == 200
