@@ -1,5 +1,5 @@
 """Service tokens: the token endpoint's client credentials grant with a JWT client assertion, and
-the bearer check of the NRPS and AGS endpoints.
+the realm of the NRPS and AGS endpoints in the gateway's one bearer check.
 
 LTI Security Framework §4.1 and RFC 7523 §2.2/§3: a tool asks for a token with
 ``grant_type=client_credentials``, ``client_assertion_type=urn:ietf:params:oauth:client-
@@ -13,10 +13,8 @@ tool is allowed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import select
@@ -32,13 +30,22 @@ from gateway.lti.platform.registration import tool_deployment
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.signed import ClientAssertion, JwksCache, KeyLookup, TokenRejected
 from gateway.lti.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
+from gateway.oauth.bearer import AccessGrant, BearerRealm
+from gateway.oauth.credentials import generate_access_token
 from gateway.oauth.scopes import format_scope, parse_scope
+from gateway.oauth.service import record_token
 from gateway.sharing.contract import app_contract_refusal
 from gateway.sharing.visibility import Visibility
-from gateway.store.lti import TOOL_APPROVED, Deployment, ServiceToken, Tool
+from gateway.store.apps import TOKEN_LTI
+from gateway.store.lti import TOOL_APPROVED, Deployment, Tool
 from gateway.store.models import Class
 
-REALM = "lti"
+SERVICES = BearerRealm(
+    name="lti", token_kind=TOKEN_LTI,
+    missing="A service access token is required: send Authorization: Bearer <token>.",
+    unauthorized=InvalidToken, forbidden=InsufficientScope)
+"""The NRPS and AGS endpoints: tokens from the LTI token endpoint, RFC 6749 §5.2-shaped bodies
+(:mod:`gateway.oauth.bearer` checks them, as it checks the OneRoster REST service's)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,6 @@ class IssuedToken:
         """The JSON body of the token response."""
         return {"access_token": self.access_token, "token_type": "Bearer",
                 "expires_in": self.expires_in, "scope": self.scope}
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a service token: hex SHA-256 (tokens are 256 random bits)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def find_tool_by_client_id(session: Session, client_id: str) -> Tool | None:
@@ -151,11 +153,9 @@ def issue_service_token(session: Session, tool_keys: JwksCache, settings: LtiSet
                         expires_at=expires.replace(tzinfo=None), now=now)
     except replay.Replayed as error:
         raise InvalidClient(_REPLAYED) from error
-    token = secrets.token_urlsafe(32)
-    session.add(ServiceToken(token_hash=hash_token(token), tool_id=tool.id,
-                             scope=format_scope(scopes), issued_at=now,
-                             expires_at=now + dt.timedelta(seconds=settings.service_token_lifetime)))
-    session.flush()
+    token = generate_access_token()
+    record_token(session, tool, access_token=token, scope=format_scope(scopes),
+                 expires_in=settings.service_token_lifetime, now=now)
     return IssuedToken(token, settings.service_token_lifetime, format_scope(scopes))
 
 
@@ -187,50 +187,6 @@ def _issued_scopes(allowed: list[str], asked: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ServiceGrant:
-    """What a valid service token lets its tool do."""
-
-    tool: Tool
-    scopes: frozenset[str]
-
-
-def _challenge(error: str | None = None, scope: str | None = None) -> dict[str, str]:
-    value = f'Bearer realm="{REALM}"'
-    if error:
-        value += f', error="{error}"'
-    if scope:
-        value += f', scope="{scope}"'
-    return {"WWW-Authenticate": value}
-
-
-def authenticate_service(session: Session, authorization: str | None,
-                         now: dt.datetime) -> ServiceGrant:
-    """The grant of an ``Authorization: Bearer`` service token (RFC 6750 §2.1)."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise InvalidToken("A service access token is required: send Authorization: Bearer <token>.",
-                           headers=_challenge())
-    row = session.execute(
-        select(ServiceToken, Tool).join(Tool, Tool.id == ServiceToken.tool_id)
-        .where(ServiceToken.token_hash == hash_token(token))).one_or_none()
-    if row is None or row[1].status != TOOL_APPROVED:
-        raise InvalidToken("The access token is not recognised.", headers=_challenge("invalid_token"))
-    if row[0].expires_at <= now:
-        raise InvalidToken("The access token has expired.", headers=_challenge("invalid_token"))
-    return ServiceGrant(tool=row[1], scopes=frozenset(parse_scope(row[0].scope)))
-
-
-def require_scope(grant: ServiceGrant, any_of: Iterable[str]) -> None:
-    """Pass if the token holds one of ``any_of``; :class:`InsufficientScope` otherwise."""
-    needed = sorted(set(any_of))
-    if not grant.scopes.intersection(needed):
-        listed = " ".join(needed)
-        raise InsufficientScope(f"This operation requires one of these scopes: {listed}",
-                                headers=_challenge("insufficient_scope", listed))
-
-
-@dataclass(frozen=True)
 class ServiceContext:
     """A context (class) of a deployment, as a service request names it."""
 
@@ -241,22 +197,24 @@ class ServiceContext:
     visibility: Visibility
 
 
-def resolve_context(session: Session, grant: ServiceGrant, deployment_id: str, context_id: str,
+def resolve_context(session: Session, grant: AccessGrant, deployment_id: str, context_id: str,
                     visibility_of: VisibilityOf) -> ServiceContext:
-    """The class behind ``context_id`` (the id the app knows it by) in the tool's deployment
-    ``deployment_id``; :class:`ServiceNotFound` unless the class exists and the app may see it."""
-    deployment = tool_deployment(session, grant.tool, deployment_id)
+    """The class behind ``context_id`` (the id the app knows it by) in the deployment
+    ``deployment_id`` of the tool an LTI token was issued to; :class:`ServiceNotFound` unless the
+    class exists and the app may see it, :class:`InvalidToken` outside the district's contract."""
+    tool = session.get_one(Tool, grant.tool_id)
+    deployment = tool_deployment(session, tool, deployment_id)
     if deployment is None:
         raise ServiceNotFound("This tool has no deployment with that id.")
-    visibility = visibility_of(grant.tool.app_id, deployment.district_id)
+    visibility = visibility_of(tool.app_id, deployment.district_id)
     refusal = visibility.refusal()
     if refusal is not None:
-        raise InvalidToken(refusal, headers=_challenge("invalid_token"))
+        raise SERVICES.invalid_token(refusal)
     stored = visibility.resolve_id("class", context_id)
     klass = session.execute(select(Class).where(
         Class.district_id == deployment.district_id, Class.sourced_id == stored,
         Class.status == "active")).scalar_one_or_none() if stored is not None else None
     if klass is None or not visible(session, visibility, "class", Class.__table__, klass.id):
         raise ServiceNotFound("No such context.")
-    return ServiceContext(grant.tool, deployment, klass, context_id, visibility)
+    return ServiceContext(tool, deployment, klass, context_id, visibility)
 
