@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from gateway.cli.context import echo_json, json_option, store_session
 from sqlalchemy import select
 
-from gateway.lti.platform.keys import derive_encryption_key, rotate_keys
+from gateway.lti.keys import derive_encryption_key, rotate_keys
 from gateway.lti.platform.settings import LtiSettings
 from gateway.store.lti import PlatformKey
 from gateway.store.models import utcnow

@@ -14,7 +14,7 @@ from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
 from gateway.lti.platform import dynamic, registration
 from gateway.lti.platform.settings import LtiSettings
-from gateway.lti.platform.vocabulary import SERVICE_SCOPES
+from gateway.lti.vocabulary import SERVICE_SCOPES
 from gateway.store.models import utcnow
 
 

@@ -1,4 +1,4 @@
-"""Bearer-token protection for the REST service's views."""
+"""Bearer-token protection for the API views: the OneRoster REST service and the LTI services."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -6,18 +6,22 @@ from typing import Iterable
 from flask import g, request
 
 from gateway.database import request_session
-from gateway.oauth import AccessGrant, authenticate_bearer, bearer_token, require_scopes
+from gateway.oauth import (ONEROSTER, AccessGrant, BearerRealm, authenticate_bearer, bearer_token,
+                           require_scopes)
 from gateway.store.models import utcnow
 
 
-def authorize_request(required_scopes: Iterable[str]) -> AccessGrant:
-    """The grant of this request's bearer token, which must hold one of ``required_scopes``.
+def authorize_request(required_scopes: Iterable[str],
+                      realm: BearerRealm = ONEROSTER) -> AccessGrant:
+    """The grant of this request's bearer token, which must be of ``realm``'s kind and hold one
+    of ``required_scopes``.
 
-    Raises :class:`gateway.errors.Unauthorized` (401) or :class:`gateway.errors.Forbidden` (403);
-    the grant is also left on ``flask.g.access_grant`` for the rest of the request.
+    Raises ``realm``'s 401 or 403 error (for the REST service :class:`gateway.errors.Unauthorized`
+    and :class:`gateway.errors.Forbidden`); the grant is also left on ``flask.g.access_grant`` for
+    the rest of the request.
     """
     grant = authenticate_bearer(request_session(), bearer_token(request.headers.get("Authorization")),
-                                utcnow())
-    require_scopes(grant, required_scopes)
+                                utcnow(), realm)
+    require_scopes(grant, required_scopes, realm)
     g.access_grant = grant
     return grant

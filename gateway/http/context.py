@@ -10,10 +10,10 @@ from flask import current_app, g, session
 
 from gateway import sharing
 from gateway.database import request_session
-from gateway.lti.platform.keys import KeyRing
+from gateway.lti.keys import KeyRing
 from gateway.lti.platform.portal import PortalUser, session_user
 from gateway.lti.platform.settings import LtiSettings
-from gateway.lti.platform.toolkeys import ToolKeys
+from gateway.lti.signed import JwksCache
 from gateway.sharing.visibility import Visibility
 from gateway.store.models import utcnow
 
@@ -45,7 +45,7 @@ class LtiRuntime:
     """The per-application state of the platform: its key ring and the tools' key cache."""
 
     keyring: KeyRing
-    tool_keys: ToolKeys
+    tool_keys: JwksCache
 
 
 def lti_runtime() -> LtiRuntime:

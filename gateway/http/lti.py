@@ -20,18 +20,20 @@ from flask import Blueprint, Flask, Response, render_template, request
 from gateway.http.inputs import NUL_IN_BODY, refuse_nul
 from gateway.database import request_session
 from gateway.http import context as http_context
+from gateway.http.auth import authorize_request
 from gateway.http.context import (LTI_RUNTIME, LtiRuntime, lti_runtime, lti_settings,
                                   signed_in_user)
+from gateway.lti import vocabulary as v
+from gateway.lti.keys import KeyRing, jwks_document
 from gateway.lti.platform import ags, deeplinking, dynamic, launch, nrps, tokens
-from gateway.lti.platform import vocabulary as v
 from gateway.lti.platform.errors import (BadRequest, InvalidClientMetadata, InvalidServiceRequest,
                                          LtiError, OAuthError, PageError, UnsupportedMediaType)
-from gateway.lti.platform.keys import KeyRing, jwks_document
 from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)
-from gateway.lti.platform.toolkeys import ToolKeys, http_fetcher
+from gateway.lti.signed import JwksCache, http_fetcher
 from gateway.nul import holds_nul
+from gateway.oauth import AccessGrant
 from gateway.store.models import utcnow
 
 blueprint = Blueprint("lti", __name__)
@@ -64,7 +66,7 @@ def _init_runtime(state) -> None:
     config = app.config
     app.extensions[LTI_RUNTIME] = LtiRuntime(
         keyring=KeyRing(config["SECRET_KEY"]),
-        tool_keys=ToolKeys(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
+        tool_keys=JwksCache(http_fetcher(float(config["LTI_JWKS_FETCH_TIMEOUT_SECONDS"])),
                            cache_seconds=float(config["LTI_JWKS_CACHE_SECONDS"]),
                            min_refetch_seconds=float(config["LTI_JWKS_MIN_REFETCH_SECONDS"])))
 
@@ -160,14 +162,11 @@ def token() -> Response:
     return _json(issued.to_body(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _grant(*scopes: str) -> tokens.ServiceGrant:
-    grant = tokens.authenticate_service(request_session(), request.headers.get("Authorization"),
-                                        utcnow())
-    tokens.require_scope(grant, scopes)
-    return grant
+def _grant(*scopes: str) -> AccessGrant:
+    return authorize_request(scopes, tokens.SERVICES)
 
 
-def _context(grant: tokens.ServiceGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
+def _context(grant: AccessGrant, deployment_id: str, context_id: str) -> tokens.ServiceContext:
     """The service context of the request's path (every NRPS and AGS view goes through here)."""
     return tokens.resolve_context(request_session(), grant, deployment_id, context_id,
                                   http_context.request_visibility)

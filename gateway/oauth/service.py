@@ -1,4 +1,5 @@
-"""Connected apps and their credentials: register, list, revoke, and record issued tokens.
+"""Connected apps and their credentials: register, list, revoke, and record the tokens issued to
+their clients and LTI tools.
 
 Every function takes the session and flushes; the caller (a request's teardown or a CLI command)
 commits once.
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 from gateway.errors import UsageError
 from gateway.oauth import credentials
 from gateway.oauth.scopes import DEFAULT_SCOPES, GRANTABLE_SCOPES, format_scope, parse_scope
-from gateway.store.apps import AccessToken, App, AppClient
+from gateway.store.apps import TOKEN_LTI, TOKEN_ONEROSTER, AccessToken, App, AppClient
+from gateway.store.lti import Tool
 from gateway.store.models import District
 
 
@@ -168,12 +170,16 @@ def find_active_client(session: Session, client_id: str) -> AppClient | None:
                                 AppClient.revoked_at.is_(None))).scalar_one_or_none()
 
 
-def record_token(session: Session, client: AppClient, *, access_token: str, scope: str,
+def record_token(session: Session, owner: AppClient | Tool, *, access_token: str, scope: str,
                  expires_in: int, now: dt.datetime) -> AccessToken:
-    """Store an issued token (its hash only), valid for ``expires_in`` seconds from ``now``."""
-    token = AccessToken(token_hash=credentials.hash_access_token(access_token),
-                        app_client_id=client.id, district_id=client.district_id, scope=scope,
-                        issued_at=now, expires_at=now + dt.timedelta(seconds=expires_in))
+    """Store an issued token (its hash only), valid for ``expires_in`` seconds from ``now``: a
+    OneRoster token for its client's district, or an LTI service token for a tool."""
+    if isinstance(owner, AppClient):
+        owned = dict(kind=TOKEN_ONEROSTER, app_client_id=owner.id, district_id=owner.district_id)
+    else:
+        owned = dict(kind=TOKEN_LTI, tool_id=owner.id)
+    token = AccessToken(token_hash=credentials.hash_access_token(access_token), scope=scope,
+                        issued_at=now, expires_at=now + dt.timedelta(seconds=expires_in), **owned)
     session.add(token)
     session.flush()
     return token

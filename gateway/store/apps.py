@@ -1,17 +1,22 @@
 """Tables for connected apps: the apps, their OAuth clients (one per district they serve) and the
-access tokens issued to those clients.
+access tokens issued to an app's clients and to its LTI tools.
 
 An app is a learning application; an :class:`AppClient` is that app's connection to one district,
 carrying the credentials it authenticates with and the scopes the district granted. Connecting the
 same app to a second district is a second client row, so each district controls (and can revoke)
-its own connection. Secrets and tokens are stored only as hashes.
+its own connection. An app's LTI tools are in :mod:`gateway.store.lti`. Secrets and tokens are
+stored only as hashes.
+
+Every access token the gateway issues is one :class:`AccessToken` row, whichever token endpoint
+issued it; its ``kind`` says which service takes it (``gateway.oauth.bearer`` checks them all).
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text,
+                        select)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,19 +52,45 @@ class AppClient(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+TOKEN_ONEROSTER = "oneroster"
+"""A token ``/oauth/token`` issued to an app's client: it reads one district on the OneRoster
+REST service."""
+TOKEN_LTI = "lti"
+"""A token the LTI token endpoint issued to a tool: it calls the LTI Advantage services (NRPS,
+AGS) in the districts the tool is deployed in."""
+
+
 class AccessToken(Base):
-    """A bearer token issued to a client, known only by its SHA-256 hash."""
+    """A bearer token the gateway issued, known only by its SHA-256 hash: to an app's client
+    (kind ``oneroster``, for one district) or to an LTI tool (kind ``lti``)."""
 
     __tablename__ = "access_tokens"
-    __table_args__ = (Index("ix_access_tokens_app_client_id", "app_client_id"),)
+    __table_args__ = (
+        Index("ix_access_tokens_app_client_id", "app_client_id"),
+        Index("ix_access_tokens_tool_id", "tool_id"),
+        # Each kind has its owner, and only that one: a token is never both or neither.
+        CheckConstraint(
+            f"(kind = '{TOKEN_ONEROSTER}' AND app_client_id IS NOT NULL AND district_id IS NOT NULL"
+            f" AND tool_id IS NULL) OR (kind = '{TOKEN_LTI}' AND tool_id IS NOT NULL"
+            " AND app_client_id IS NULL AND district_id IS NULL)",
+            name="ck_access_tokens_owner"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Hex SHA-256 of the token: every API request looks its token up by this unique index.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    app_client_id: Mapped[int] = mapped_column(ForeignKey("app_clients.id", ondelete="CASCADE"))
-    # The district the token reads. Today it is always its client's district; it is kept on the
-    # token so that a client later serving several districts still issues single-district tokens.
-    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    # oneroster | lti: the service that takes the token; any other refuses it as unknown.
+    kind: Mapped[str] = mapped_column(String(16))
+    app_client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_clients.id", ondelete="CASCADE"), nullable=True)
+    tool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lti_tools.id", ondelete="CASCADE", name="fk_access_tokens_tool_id"),
+        nullable=True)
+    # The district a OneRoster token reads. Today it is always its client's district; it is kept
+    # on the token so that a client later serving several districts still issues single-district
+    # tokens. None for an LTI token: each service call names a deployment, which fixes it.
+    district_id: Mapped[int | None] = mapped_column(
+        ForeignKey("districts.id", ondelete="CASCADE"), nullable=True)
     scope: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -1,9 +1,10 @@
 """Tables of the LTI 1.3 platform: its signing keys, the tools apps register, where tools are
-placed, the single-use values it has seen, service tokens, and the gradebook tools write to.
+placed, the single-use values it has seen, and the gradebook tools write to. The service tokens
+issued to tools are access tokens like any other (:class:`gateway.store.apps.AccessToken`).
 
 - ``lti_platform_keys``: RSA keys the platform signs with. The private key is stored only
   encrypted (AES-GCM under a key derived from ``GATEWAY_SECRET_KEY``, see
-  :mod:`gateway.lti.platform.keys`); a key retired by rotation stays published until every token
+  :mod:`gateway.lti.keys`); a key retired by rotation stays published until every token
   it signed has expired.
 - ``lti_tools``: an app's LTI tool (LTI 1.3 Core §3.1 "tool"): its OAuth client_id, where its
   login initiation and redirect URIs are, how to get its public keys, and whether an admin has
@@ -14,7 +15,6 @@ placed, the single-use values it has seen, service tokens, and the gradebook too
   by deep linking; what the portal lists and a launch names.
 - ``lti_used_values``: every single-use value seen (message hints, nonces, client assertion
   ``jti``s), kept until it could no longer be accepted anyway.
-- ``lti_access_tokens``: service tokens issued to tools, known only by their SHA-256 hash.
 - ``lti_registration_tokens``: one-time tokens for LTI Dynamic Registration.
 - ``lti_deep_link_requests``: the ``data`` of each deep linking request, which the tool's
   response must echo (Deep Linking 2.0 §4.4.1); single use.
@@ -136,20 +136,6 @@ class UsedValue(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
     # After this the value would be refused as expired anyway, so the row can go.
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
-class ServiceToken(Base):
-    """A bearer token for the LTI Advantage services, known only by its SHA-256 hash."""
-
-    __tablename__ = "lti_access_tokens"
-    __table_args__ = (Index("ix_lti_access_tokens_tool", "tool_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    tool_id: Mapped[int] = mapped_column(ForeignKey("lti_tools.id", ondelete="CASCADE"))
-    scope: Mapped[str] = mapped_column(Text)
-    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from gateway.lti.platform.keys import public_jwk
-from gateway.lti.platform.toolkeys import KeyFetchError
+from gateway.lti.keys import public_jwk
+from gateway.lti.signed import KeyFetchError
 
 ISSUER = "http://gateway.test"
 PASSWORD = "correct horse battery"

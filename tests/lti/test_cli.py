@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
 from gateway.cli import cli
-from gateway.lti.platform.keys import public_jwk
+from gateway.lti.keys import public_jwk
 from gateway.passwords import verify_password
 from gateway.store.lti import Deployment, ResourceLink, Tool
 from gateway.store.models import User

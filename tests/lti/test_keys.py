@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from gateway.cli import cli
-from gateway.lti.platform.keys import (KeyDecryptionError, KeyRing, decrypt_private_key,
+from gateway.lti.keys import (KeyDecryptionError, KeyRing, decrypt_private_key,
                                        derive_encryption_key, jwks_document, rotate_keys)
 from gateway.store.lti import PlatformKey
 from gateway.store.models import utcnow

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import update
 
-from gateway.store.lti import ServiceToken
+from gateway.store.apps import AccessToken
 
 from lti_support import ISSUER
 
@@ -108,7 +108,7 @@ def test_bearer_token_checks(client, tool, make_tool, service_token, database):
         response = get(client, bad, token)
         assert response.status_code == 404, bad
     with database.session_scope() as session:
-        session.execute(update(ServiceToken).values(
+        session.execute(update(AccessToken).values(
             expires_at=dt.datetime(2000, 1, 1)))
     response = get(client, url, token)
     assert response.status_code == 401

@@ -11,8 +11,13 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from sqlalchemy import select, update
 
-from gateway.lti.platform.tokens import hash_token
-from gateway.store.lti import ServiceToken, Tool
+from gateway.oauth import service
+from gateway.oauth.credentials import hash_access_token
+from gateway.sharing.policy import share_everything_document
+from gateway.sharing.service import set_policy
+from gateway.store.apps import AccessToken
+from gateway.store.lti import Tool
+from gateway.store.models import utcnow
 
 from lti_support import ISSUER, ToolKeyPair, client_assertion
 
@@ -50,8 +55,8 @@ def test_token_for_a_valid_assertion(client, tool, database):
         "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
         "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly", SCORE, NRPS]
     with database.session_scope() as session:
-        [stored] = session.execute(select(ServiceToken)).scalars().all()
-    assert stored.token_hash == hash_token(body["access_token"])
+        [stored] = session.execute(select(AccessToken)).scalars().all()
+    assert stored.token_hash == hash_access_token(body["access_token"])
 
 
 def test_scopes_are_limited_to_what_the_tool_is_allowed(client, tool, make_tool):
@@ -201,3 +206,103 @@ def test_grant_and_assertion_type_are_required(client, tool):
     assert_invalid_client(request_token(client, client_assertion(tool), client_assertion_type="x"),
                           "client_assertion_type=")
     assert_invalid_client(request_token(client, "not.a.jwt"), "not a compact JWS")
+
+
+def refusal(description: str) -> dict:
+    return {"error": "invalid_client",
+            "error_description": f"The client assertion is not acceptable: {description}."}
+
+
+@pytest.mark.parametrize("claims, description", [
+    ({"aud": f"{ISSUER}/oauth/token"}, f"its aud must be exactly {ISSUER}/lti/token"),
+    ({"aud": [f"{ISSUER}/lti/token", ISSUER]}, f"its aud must be exactly {ISSUER}/lti/token"),
+    ({"iat": -120, "exp": -30}, "the token has expired (exp)"),
+    ({"iat": 30, "exp": 90}, "the token was issued in the future (iat)"),
+    ({"nbf": 60}, "the token is not valid yet (nbf)"),
+    ({"iat": -400}, "the token was issued more than 300 seconds ago (iat)"),
+])
+def test_each_refused_claim_has_the_rfc_6749_body(client, tool, claims, description):
+    now = int(time.time())
+    timed = {name: now + value if name in ("iat", "exp", "nbf") else value
+             for name, value in claims.items()}
+
+    response = request_token(client, client_assertion(tool, **timed))
+
+    assert response.status_code == 401
+    assert response.get_json() == refusal(description)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+
+
+def test_a_bad_signature_has_the_rfc_6749_body(client, tool):
+    assertion = client_assertion(tool)
+    header, payload, signature = assertion.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+
+    response = request_token(client, f"{header}.{payload}.{flipped}")
+
+    assert response.status_code == 401
+    assert response.get_json() == refusal("the token's signature does not verify")
+
+
+def test_a_replayed_jti_has_the_rfc_6749_body(client, tool):
+    assertion = client_assertion(tool)
+    assert request_token(client, assertion).status_code == 200
+
+    response = request_token(client, assertion)
+
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "invalid_client", "error_description":
+                                   "The client assertion has already been used (jti)."}
+    # A new assertion with the same jti is the same replay.
+    response = request_token(client, client_assertion(tool, jti=jwt.decode(
+        assertion, tool.keys.private).claims["jti"]))
+    assert response.get_json()["error_description"] == (
+        "The client assertion has already been used (jti).")
+
+
+def test_a_refused_token_request_does_not_spend_its_assertion(client, tool):
+    assertion = client_assertion(tool)
+    roster = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly"
+    assert request_token(client, assertion, scope=roster).status_code == 400
+
+    assert request_token(client, assertion).status_code == 200
+
+
+def test_service_tokens_and_oneroster_tokens_serve_only_their_own_service(client, tool, database,
+                                                                         service_token):
+    with database.session_scope() as session:
+        app = service.register_app(session, name="Reader", district_sourced_id="d1", scopes=None,
+                                   now=utcnow())
+        set_policy(session, app_id=app.app_id, district_id=1,
+                   document=share_everything_document(), now=utcnow())
+    response = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(app.client_id, app.client_secret))
+    roster_token = response.get_json()["access_token"]
+    lti_token = service_token(tool)
+    roster_url = "/ims/oneroster/rostering/v1p2/classes/k2/students"
+    nrps_url = f"/lti/deployments/{tool.deployment_id}/contexts/k2/memberships"
+    assert client.get(roster_url, headers=bearer(roster_token)).status_code == 200
+    assert client.get(nrps_url, headers=bearer(lti_token)).status_code == 200
+
+    response = client.get(roster_url, headers=bearer(lti_token))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="oneroster", error="invalid_token"'
+    assert response.get_json() == {
+        "imsx_codeMajor": "failure", "imsx_severity": "error",
+        "imsx_description": "The access token is not recognised.",
+        "imsx_CodeMinor": {"imsx_codeMinorField": [
+            {"imsx_codeMinorFieldName": "TargetEndSystem",
+             "imsx_codeMinorFieldValue": "unauthorisedrequest"}]}}
+
+    response = client.get(nrps_url, headers=bearer(roster_token))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="lti", error="invalid_token"'
+    assert response.get_json() == {"error": "invalid_token",
+                                   "error_description": "The access token is not recognised."}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,15 +1,30 @@
 """The schema is created by migrations and matches the models."""
 from __future__ import annotations
 
+import datetime as dt
+import os
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 import pytest
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
+from sqlalchemy.exc import IntegrityError
 
+from gateway import create_app
 from gateway.cli import cli
-from gateway.store import LEDGER_SCHEMA, ledger_database_path
-from gateway.store.migrate import current_revision, is_up_to_date
+from gateway.lti.platform import registration
+from gateway.oauth import service
+from gateway.oauth.credentials import hash_access_token
+from gateway.oneroster.csv.importer import ImportOptions, import_bundle
+from gateway.sharing.policy import share_everything_document
+from gateway.sharing.service import set_policy
+from gateway.store import LEDGER_SCHEMA, Database, ledger_database_path
+from gateway.store.migrate import alembic_config, current_revision, is_up_to_date, upgrade_database
+from gateway.store.models import utcnow
 from gateway.store.schema import metadata
+
+from bundles import small_district, write_bundle
 
 LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_entry_users", "ledger_user_index",
                  "ledger_checkpoints")
@@ -62,20 +77,14 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0009" in result.output
+    assert "at revision 0011" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0009"
+    assert current_revision(database) == "0011"
 
 
-def test_upgrading_removes_credential_passwords_kept_in_clear(tmp_path):
-    # 0008: earlier imports kept userProfiles.csv passwords in clear; the upgrade removes them.
-    import os
-
-    from sqlalchemy import text
-
-    from gateway.store import Database
-    from gateway.store.migrate import upgrade_database
-
+@pytest.fixture
+def unmigrated_database(tmp_path):
+    """An empty database of this test's own (PostgreSQL: a schema of its own), at no revision."""
     base_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     schema = f"gateway_migrate_{os.getpid()}"
     if base_url:
@@ -87,19 +96,139 @@ def test_upgrading_removes_credential_passwords_kept_in_clear(tmp_path):
     else:
         url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     database = Database(url)
-    try:
-        upgrade_database(database, "0006")
+    yield database
+    database.dispose()
+    if base_url:
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_upgrading_removes_credential_passwords_kept_in_clear(unmigrated_database):
+    # 0008: earlier imports kept userProfiles.csv passwords in clear; the upgrade removes them.
+    database = unmigrated_database
+    upgrade_database(database, "0006")
+    with database.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO user_profiles (district_id, sourced_id, status, date_last_modified, row_hash, "
+            "user_sourced_id, profile_type, vendor_id, credential_type, username, password) VALUES "
+            "(1, 'up1', 'active', '2026-12-01 00:00:00', 0, 'u1', 'lms', 'acme', 'password', 'eh', 'clear-Secret')"))
+    upgrade_database(database)
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT username, password FROM user_profiles")).all() == [("eh", None)]
+
+
+# -- 0011: one token table ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["lti", "oneroster", "other"])
+def test_a_token_without_the_owner_its_kind_names_is_refused(database, kind):
+    with pytest.raises(IntegrityError, match="ck_access_tokens_owner|CHECK|check"):
         with database.engine.begin() as conn:
             conn.execute(text(
-                "INSERT INTO user_profiles (district_id, sourced_id, status, date_last_modified, row_hash, "
-                "user_sourced_id, profile_type, vendor_id, credential_type, username, password) VALUES "
-                "(1, 'up1', 'active', '2026-12-01 00:00:00', 0, 'u1', 'lms', 'acme', 'password', 'eh', 'clear-Secret')"))
-        upgrade_database(database)
-        with database.engine.connect() as conn:
-            assert conn.execute(text("SELECT username, password FROM user_profiles")).all() == [("eh", None)]
+                "INSERT INTO access_tokens (token_hash, kind, scope, issued_at, expires_at) "
+                "VALUES ('h', :kind, '', '2026-12-01 00:00:00', '2026-12-01 01:00:00')"),
+                {"kind": kind})
+
+
+ROSTER_TOKEN, SERVICE_TOKEN = "issued-by-oauth-token-before-0011", "issued-by-lti-token-before-0011"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+def downgrade_database(database: Database, revision: str) -> None:
+    config = alembic_config(database.url)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def issue_tokens_at_0009(database: Database, tmp_path) -> dict[str, str]:
+    """At 0009: the small district, an app connected to it with an LTI tool, and one token of
+    each kind in its own table, as the token endpoints then wrote them. Returns the tool's ids."""
+    upgrade_database(database, "0009")
+    now = utcnow()
+    with database.session_scope() as session:
+        import_bundle(session, write_bundle(tmp_path / "bundle", small_district()),
+                      ImportOptions(force=True))
+        app = service.register_app(session, name="Math Tool", district_sourced_id="d1",
+                                   scopes=None, now=now)
+        tool = registration.register_tool(
+            session, app=app.app_id, district=None, name="Math Tool",
+            login_url="https://tool.example/login", redirect_uris=["https://tool.example/launch"],
+            target_link_uri="https://tool.example/launch", jwks_url="https://tool.example/jwks",
+            now=now)
+        session.execute(text(
+            "INSERT INTO access_tokens (token_hash, app_client_id, district_id, scope, issued_at, "
+            "expires_at) SELECT :hash, id, district_id, scope, :now, :expires FROM app_clients"),
+            {"hash": hash_access_token(ROSTER_TOKEN), "now": now,
+             "expires": now + dt.timedelta(hours=1)})
+        session.execute(text(
+            "INSERT INTO lti_access_tokens (token_hash, tool_id, scope, issued_at, expires_at) "
+            "SELECT :hash, id, scope, :now, :expires FROM lti_tools"),
+            {"hash": hash_access_token(SERVICE_TOKEN), "now": now,
+             "expires": now + dt.timedelta(hours=1)})
+    return {"app_id": app.app_id, "deployment_id": tool.deployment_id}
+
+
+def call_with_each_token(database: Database, tmp_path, world) -> dict[tuple[str, str], int]:
+    """The status of a OneRoster read and of an NRPS read, with each token, on the migrated store."""
+    app = create_app({"TESTING": True, "DATABASE_URL": database.url, "SECRET_KEY": "test-secret-key",
+                      "ISSUER": "http://gateway.test", "INSTANCE_PATH": str(tmp_path / "instance")})
+    try:
+        with app.extensions["gateway.db"].session_scope() as session:
+            set_policy(session, app_id=world["app_id"], district_id=1,
+                       document=share_everything_document(), now=utcnow())
+        client = app.test_client()
+        urls = {"oneroster": "/ims/oneroster/rostering/v1p2/classes/k2/students",
+                "nrps": f"/lti/deployments/{world['deployment_id']}/contexts/k2/memberships"}
+        return {(service_name, token): client.get(url, headers={
+                    "Authorization": f"Bearer {token}"}).status_code
+                for service_name, url in urls.items() for token in (ROSTER_TOKEN, SERVICE_TOKEN)}
     finally:
-        database.dispose()
-        if base_url:
-            with admin.engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            admin.dispose()
+        app.extensions["gateway.db"].dispose()
+
+
+def test_0011_moves_the_tokens_of_both_kinds_and_they_keep_working(unmigrated_database, tmp_path):
+    database = unmigrated_database
+    world = issue_tokens_at_0009(database, tmp_path)
+
+    upgrade_database(database)
+
+    with database.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT kind, app_client_id IS NOT NULL, tool_id IS NOT NULL, district_id "
+            "FROM access_tokens ORDER BY kind")).all()
+    assert rows == [("lti", False, True, None), ("oneroster", True, False, 1)]
+    assert "lti_access_tokens" not in inspect(database.engine).get_table_names()
+    # Each token serves its own service, as before, and is unknown to the other.
+    assert call_with_each_token(database, tmp_path, world) == {
+        ("oneroster", ROSTER_TOKEN): 200, ("oneroster", SERVICE_TOKEN): 401,
+        ("nrps", ROSTER_TOKEN): 401, ("nrps", SERVICE_TOKEN): 200}
+
+
+def test_0011_downgrades_to_two_token_tables(unmigrated_database, tmp_path):
+    database = unmigrated_database
+    issue_tokens_at_0009(database, tmp_path)
+    upgrade_database(database)
+    with database.engine.begin() as conn:
+        before = conn.execute(text("SELECT token_hash, tool_id, scope, issued_at, expires_at "
+                                   "FROM access_tokens WHERE kind = 'lti'")).all()
+        # A revoked LTI token stays behind: the old table cannot say it is revoked.
+        conn.execute(text(
+            "INSERT INTO access_tokens (token_hash, kind, tool_id, scope, issued_at, expires_at, "
+            "revoked_at) SELECT 'revoked', kind, tool_id, scope, issued_at, expires_at, issued_at "
+            "FROM access_tokens WHERE kind = 'lti'"))
+
+    downgrade_database(database, "0009")
+
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT token_hash, tool_id, scope, issued_at, expires_at "
+                                 "FROM lti_access_tokens")).all() == before
+        assert conn.execute(text("SELECT token_hash FROM access_tokens")).scalars().all() == [
+            hash_access_token(ROSTER_TOKEN)]
+        columns = {column["name"] for column in inspect(conn).get_columns("access_tokens")}
+    assert not {"kind", "tool_id"} & columns
+    # And up again: the same store as a direct upgrade.
+    upgrade_database(database)
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT kind FROM access_tokens ORDER BY kind")).scalars().all() == [
+            "lti", "oneroster"]

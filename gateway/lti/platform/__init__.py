@@ -2,12 +2,7 @@
 settings it needs, and a :class:`~gateway.sharing.visibility.Visibility` wherever roster data
 leaves.
 
-- :mod:`~gateway.lti.platform.vocabulary`: claim names, scopes, media types, LIS role URIs;
 - :mod:`~gateway.lti.platform.errors`: the errors, each with its status and body;
-- :mod:`~gateway.lti.platform.keys`: the platform's signing keys (encrypted at rest) and JWKS;
-- :mod:`~gateway.lti.platform.toolkeys`: tools' public keys, fetched and cached, and the
-  verification of the JWTs tools sign;
-- :mod:`~gateway.lti.platform.replay`: single-use values (hints, nonces, ``jti``);
 - :mod:`~gateway.lti.platform.registration`: tools, deployments, placements;
 - :mod:`~gateway.lti.platform.dynamic`: LTI Dynamic Registration;
 - :mod:`~gateway.lti.platform.portal`: portal sign-in and what a user may launch;
@@ -16,4 +11,11 @@ leaves.
 - :mod:`~gateway.lti.platform.tokens`: service tokens (client credentials, JWT assertions);
 - :mod:`~gateway.lti.platform.nrps`, :mod:`~gateway.lti.platform.ags`,
   :mod:`~gateway.lti.platform.deeplinking`: the LTI Advantage services.
+
+It shares with the tool role, from :mod:`gateway.lti`: :mod:`~gateway.lti.vocabulary` (claim
+names, scopes, media types, LIS role URIs), :mod:`~gateway.lti.keys` (the gateway's signing keys,
+encrypted at rest, and its JWKS), :mod:`~gateway.lti.signed` (the other party's public keys,
+fetched and cached, and the verification of the JWTs it signs: here tools' client assertions and
+deep linking responses) and :mod:`~gateway.lti.replay` (single-use values: hints, nonces,
+``jti``).
 """

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.lti.platform.errors import Conflict, InvalidServiceRequest, ServiceNotFound
 from gateway.lti.platform.messages import enrollment_roles, lineitem_url, presented_user
 from gateway.lti.platform.nrps import page_url, parse_paging

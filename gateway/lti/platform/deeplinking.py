@@ -26,15 +26,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.lti.platform.ags import create_line_item_for_link
 from gateway.lti.platform.errors import BadRequest
 from gateway.lti.platform.registration import (InvalidToolSetting, add_resource_link,
                                                check_content_url, tool_deployment)
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import find_tool_by_client_id, tool_key_lookup
-from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
-                                           unverified_claims, verify_tool_jwt)
+from gateway.lti.signed import JwksCache, TokenRejected, unverified_claims, verify_message
 from gateway.nul import holds_nul
 from gateway.sharing.contract import app_contract_refusal
 from gateway.store.lti import DeepLinkRequest
@@ -59,7 +58,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSettings, *,
+def receive_response(session: Session, tool_keys: JwksCache, settings: LtiSettings, *,
                      token: str, now: dt.datetime) -> DeepLinkingOutcome:
     """Verify a deep linking response JWT and store its content items (Deep Linking 2.0 §4.5)."""
     if not token:
@@ -76,13 +75,10 @@ def receive_response(session: Session, tool_keys: ToolKeys, settings: LtiSetting
     if tool is None:
         raise BadRequest("The deep linking response does not come from a registered tool.")
     try:
-        claims = verify_tool_jwt(token, tool_key_lookup(tool_keys, tool))
-        if claims.get("iss") != tool.client_id:
-            raise TokenRejected("its iss must be the tool's client_id")
-        if not single_audience(claims, settings.issuer):
-            raise TokenRejected(f"its aud must be exactly {settings.issuer}")
-        check_times(claims, now.replace(tzinfo=dt.timezone.utc).timestamp(), settings.leeway,
-                    settings.assertion_max_age, settings.deep_linking_lifetime)
+        claims = verify_message(token, tool_key_lookup(tool_keys, tool), issuer=tool.client_id,
+                                audience=settings.issuer, now=now, leeway=settings.leeway,
+                                max_age=settings.assertion_max_age,
+                                max_lifetime=settings.deep_linking_lifetime)
         if not _str(claims.get("nonce")):
             raise TokenRejected("it must carry a nonce")
         if claims.get(v.MESSAGE_TYPE) != v.DEEP_LINKING_RESPONSE:

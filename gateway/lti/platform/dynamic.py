@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.lti.platform.errors import (InvalidClientMetadata, InvalidRedirectUri,
                                          InvalidRegistrationToken)
 from gateway.lti.platform.messages import PRODUCT_FAMILY_CODE, PRODUCT_VERSION

@@ -26,10 +26,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import replay
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import replay
+from gateway.lti import vocabulary as v
+from gateway.lti.keys import KeyRing, UntrustedToken
 from gateway.lti.platform.errors import BadRequest, LoginRequired, NotAllowed, WrongUser
-from gateway.lti.platform.keys import KeyRing, UntrustedToken
 from gateway.lti.platform.messages import (Launch, build_claims, enrollment_roles, presented_user,
                                            visible_to)
 from gateway.lti.platform.portal import PortalUser, VisibilityOf

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.oauth.scopes import parse_scope
 from gateway.sharing.visibility import Visibility
 from gateway.store.lti import Deployment, LineItem, ResourceLink, Tool

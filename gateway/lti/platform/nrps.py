@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.errors import InvalidData
-from gateway.lti.platform import vocabulary as v
+from gateway.lti import vocabulary as v
 from gateway.lti.platform.errors import InvalidServiceRequest
 from gateway.lti.platform.messages import context_claim, person_claims, presented_class, presented_user
 from gateway.lti.platform.settings import LtiSettings

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
 from gateway.lti.platform.messages import visible
-from gateway.lti.platform.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
+from gateway.lti.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
 from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, UNUSABLE_HASH,
                                follows_password_rule, hash_password, verify_password)
 from gateway.sharing.visibility import Visibility

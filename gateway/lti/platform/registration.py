@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
-from gateway.lti.platform.keys import public_jwk
-from gateway.lti.platform.vocabulary import SERVICE_SCOPES
+from gateway.lti.keys import public_jwk
+from gateway.lti.vocabulary import SERVICE_SCOPES
 from gateway.oauth.scopes import format_scope, parse_scope
 from gateway.store.apps import App, AppClient, live_client_exists
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from gateway.lti.platform.keys import publication_window
+from gateway.lti.keys import publication_window
 
 # Paths of the platform's endpoints under the issuer.
 JWKS_PATH = "/.well-known/jwks.json"
@@ -53,7 +53,7 @@ class LtiSettings:
 
     @property
     def key_window(self) -> dt.timedelta:
-        """How long a retired signing key stays published (see :mod:`~gateway.lti.platform.keys`)."""
+        """How long a retired signing key stays published (see :mod:`~gateway.lti.keys`)."""
         return publication_window([self.id_token_lifetime, self.hint_lifetime], self.leeway)
 
     def url(self, path: str) -> str:

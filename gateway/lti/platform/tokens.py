@@ -1,25 +1,26 @@
 """Service tokens: the token endpoint's client credentials grant with a JWT client assertion, and
-the bearer check of the NRPS and AGS endpoints.
+the realm of the NRPS and AGS endpoints in the gateway's one bearer check.
 
 LTI Security Framework §4.1 and RFC 7523 §2.2/§3: a tool asks for a token with
 ``grant_type=client_credentials``, ``client_assertion_type=urn:ietf:params:oauth:client-
 assertion-type:jwt-bearer`` and a ``client_assertion`` it signed. The assertion must be signed
 RS256 by a key the tool publishes, its ``iss`` and ``sub`` are the tool's client_id, its ``aud``
 exactly this token endpoint's URL, its ``jti`` used once, its ``iat`` recent and its ``exp``
-near. The token carries only LTI service scopes the tool is allowed.
+near: authlib's RFC 7523 support verifies it, with the gateway's own rules
+(:class:`gateway.lti.signed.ClientAssertion`). The token carries only LTI service scopes the
+tool is allowed.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Mapping
 
+from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.lti.platform import replay
+from gateway.lti import replay
 from gateway.lti.platform.errors import (InsufficientScope, InvalidClient, InvalidGrant,
                                          InvalidScope, InvalidToken, OAuthError, ServiceNotFound,
                                          UnauthorizedClient)
@@ -27,17 +28,24 @@ from gateway.lti.platform.messages import visible
 from gateway.lti.platform.portal import VisibilityOf
 from gateway.lti.platform.registration import tool_deployment
 from gateway.lti.platform.settings import LtiSettings
-from gateway.lti.platform.toolkeys import (TokenRejected, ToolKeys, check_times, single_audience,
-                                           unverified_claims, verify_tool_jwt)
-from gateway.lti.platform.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
+from gateway.lti.signed import ClientAssertion, JwksCache, KeyLookup, TokenRejected
+from gateway.lti.vocabulary import CLIENT_ASSERTION_TYPE, SERVICE_SCOPES
+from gateway.oauth.bearer import AccessGrant, BearerRealm
+from gateway.oauth.credentials import generate_access_token
 from gateway.oauth.scopes import format_scope, parse_scope
+from gateway.oauth.service import record_token
 from gateway.sharing.contract import app_contract_refusal
 from gateway.sharing.visibility import Visibility
-from gateway.store.lti import TOOL_APPROVED, Deployment, ServiceToken, Tool
+from gateway.store.apps import TOKEN_LTI
+from gateway.store.lti import TOOL_APPROVED, Deployment, Tool
 from gateway.store.models import Class
 
-MAX_JTI_LENGTH = 255
-REALM = "lti"
+SERVICES = BearerRealm(
+    name="lti", token_kind=TOKEN_LTI,
+    missing="A service access token is required: send Authorization: Bearer <token>.",
+    unauthorized=InvalidToken, forbidden=InsufficientScope)
+"""The NRPS and AGS endpoints: tokens from the LTI token endpoint, RFC 6749 §5.2-shaped bodies
+(:mod:`gateway.oauth.bearer` checks them, as it checks the OneRoster REST service's)."""
 
 
 @dataclass(frozen=True)
@@ -54,27 +62,80 @@ class IssuedToken:
                 "expires_in": self.expires_in, "scope": self.scope}
 
 
-def hash_token(token: str) -> str:
-    """The stored form of a service token: hex SHA-256 (tokens are 256 random bits)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def find_tool_by_client_id(session: Session, client_id: str) -> Tool | None:
     """The approved tool with this client_id."""
     return session.execute(select(Tool).where(Tool.client_id == client_id,
                                               Tool.status == TOOL_APPROVED)).scalar_one_or_none()
 
 
-def tool_key_lookup(tool_keys: ToolKeys, tool: Tool):
+def tool_key_lookup(tool_keys: JwksCache, tool: Tool) -> KeyLookup:
     """A ``kid -> key`` function over the tool's registered keys or JWKS URL."""
-    return lambda kid: tool_keys.key(kid, jwks_url=tool.jwks_url, public_jwks=tool.public_jwks)
+    return tool_keys.lookup(jwks_url=tool.jwks_url, public_jwks=tool.public_jwks)
 
 
-def _timestamp(now: dt.datetime) -> float:
-    return now.replace(tzinfo=dt.timezone.utc).timestamp()
+class ToolClient(ClientMixin):
+    """A :class:`Tool` as authlib's client authentication sees it."""
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = tool
+
+    def get_client_id(self) -> str:
+        """The tool's client_id."""
+        return self.tool.client_id
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """Tools authenticate at the token endpoint with a signed JWT only (Security Framework
+        §4.1)."""
+        return endpoint == "token" and method == ClientAssertion.CLIENT_AUTH_METHOD
 
 
-def issue_service_token(session: Session, tool_keys: ToolKeys, settings: LtiSettings, *,
+@dataclass
+class _AssertionRequest:
+    """The part of a token request authlib's client authentication reads (and writes)."""
+
+    form: Mapping[str, str]
+    client: ToolClient | None = None
+
+
+_REPLAYED = "The client assertion has already been used (jti)."
+
+
+def authenticate_tool(session: Session, tool_keys: JwksCache, settings: LtiSettings, *,
+                      form: Mapping[str, str], now: dt.datetime) -> tuple[Tool, dict[str, Any]]:
+    """The tool a token request's client assertion authenticates, and the assertion's claims
+    (RFC 7523 §2.2 and §3, :class:`~gateway.lti.signed.ClientAssertion`);
+    :class:`InvalidClient` otherwise. The ``jti`` is checked, not yet spent."""
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+        raise InvalidClient(f"Authenticate with client_assertion_type={CLIENT_ASSERTION_TYPE} "
+                            "and a signed client_assertion (RFC 7523 §2.2).")
+
+    def query_client(client_id: str) -> ToolClient:
+        tool = find_tool_by_client_id(session, client_id)
+        if tool is None:
+            raise InvalidClient("The client assertion's issuer is not a registered tool.")
+        return ToolClient(tool)
+
+    def jti_used(client_id: str, jti: str) -> bool:
+        if replay.was_used(session, replay.JTI, client_id, jti):
+            raise InvalidClient(_REPLAYED)
+        return False
+
+    assertion = ClientAssertion(audience=settings.token_endpoint, now=now, leeway=settings.leeway,
+                                max_age=settings.assertion_max_age, jti_used=jti_used,
+                                keys_of=lambda client: tool_key_lookup(tool_keys, client.tool))
+    request = _AssertionRequest(form)
+    try:
+        client = assertion(query_client, request)
+        if client is None:  # authlib's answer to an empty assertion
+            raise TokenRejected("the token is not a compact JWS (RFC 7515 §7.1)")
+        if form.get("client_id") not in (None, "", client.tool.client_id):
+            raise TokenRejected("the client_id parameter names another client")
+    except TokenRejected as error:
+        raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
+    return client.tool, assertion.claims
+
+
+def issue_service_token(session: Session, tool_keys: JwksCache, settings: LtiSettings, *,
                         form: Mapping[str, str], now: dt.datetime) -> IssuedToken:
     """Authenticate a tool by its client assertion and issue a service token (RFC 7523 §2.2)."""
     grant_type = form.get("grant_type")
@@ -82,46 +143,19 @@ def issue_service_token(session: Session, tool_keys: ToolKeys, settings: LtiSett
         raise OAuthError("The grant_type parameter is missing.")
     if grant_type != "client_credentials":
         raise InvalidGrant("Only the client_credentials grant is supported.")
-    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
-        raise InvalidClient(f"Authenticate with client_assertion_type={CLIENT_ASSERTION_TYPE} "
-                            "and a signed client_assertion (RFC 7523 §2.2).")
-    assertion = form.get("client_assertion") or ""
-    try:
-        claimed = unverified_claims(assertion)
-    except TokenRejected as error:
-        raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
-    client_id = claimed.get("iss")
-    tool = find_tool_by_client_id(session, client_id) if isinstance(client_id, str) else None
-    if tool is None:
-        raise InvalidClient("The client assertion's issuer is not a registered tool.")
-    try:
-        claims = verify_tool_jwt(assertion, tool_key_lookup(tool_keys, tool))
-        if claims.get("iss") != tool.client_id or claims.get("sub") != tool.client_id:
-            raise TokenRejected("its iss and sub must both be the client_id")
-        if form.get("client_id") not in (None, "", tool.client_id):
-            raise TokenRejected("the client_id parameter names another client")
-        if not single_audience(claims, settings.token_endpoint):
-            raise TokenRejected(f"its aud must be exactly {settings.token_endpoint}")
-        check_times(claims, _timestamp(now), settings.leeway, settings.assertion_max_age,
-                    settings.assertion_max_age)
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
-            raise TokenRejected("it must carry a jti")
-    except TokenRejected as error:
-        raise InvalidClient(f"The client assertion is not acceptable: {error}.") from error
+    tool, claims = authenticate_tool(session, tool_keys, settings, form=form, now=now)
     _require_contract(session, tool, now)
     scopes = _issued_scopes(parse_scope(tool.scope), parse_scope(form.get("scope")))
+    # Spent only now: a request refused above leaves its assertion usable for a corrected one.
     expires = dt.datetime.fromtimestamp(claims["exp"] + settings.leeway, dt.timezone.utc)
     try:
-        replay.use_once(session, replay.JTI, tool.client_id, jti,
+        replay.use_once(session, replay.JTI, tool.client_id, claims["jti"],
                         expires_at=expires.replace(tzinfo=None), now=now)
     except replay.Replayed as error:
-        raise InvalidClient("The client assertion has already been used (jti).") from error
-    token = secrets.token_urlsafe(32)
-    session.add(ServiceToken(token_hash=hash_token(token), tool_id=tool.id,
-                             scope=format_scope(scopes), issued_at=now,
-                             expires_at=now + dt.timedelta(seconds=settings.service_token_lifetime)))
-    session.flush()
+        raise InvalidClient(_REPLAYED) from error
+    token = generate_access_token()
+    record_token(session, tool, access_token=token, scope=format_scope(scopes),
+                 expires_in=settings.service_token_lifetime, now=now)
     return IssuedToken(token, settings.service_token_lifetime, format_scope(scopes))
 
 
@@ -153,50 +187,6 @@ def _issued_scopes(allowed: list[str], asked: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ServiceGrant:
-    """What a valid service token lets its tool do."""
-
-    tool: Tool
-    scopes: frozenset[str]
-
-
-def _challenge(error: str | None = None, scope: str | None = None) -> dict[str, str]:
-    value = f'Bearer realm="{REALM}"'
-    if error:
-        value += f', error="{error}"'
-    if scope:
-        value += f', scope="{scope}"'
-    return {"WWW-Authenticate": value}
-
-
-def authenticate_service(session: Session, authorization: str | None,
-                         now: dt.datetime) -> ServiceGrant:
-    """The grant of an ``Authorization: Bearer`` service token (RFC 6750 §2.1)."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise InvalidToken("A service access token is required: send Authorization: Bearer <token>.",
-                           headers=_challenge())
-    row = session.execute(
-        select(ServiceToken, Tool).join(Tool, Tool.id == ServiceToken.tool_id)
-        .where(ServiceToken.token_hash == hash_token(token))).one_or_none()
-    if row is None or row[1].status != TOOL_APPROVED:
-        raise InvalidToken("The access token is not recognised.", headers=_challenge("invalid_token"))
-    if row[0].expires_at <= now:
-        raise InvalidToken("The access token has expired.", headers=_challenge("invalid_token"))
-    return ServiceGrant(tool=row[1], scopes=frozenset(parse_scope(row[0].scope)))
-
-
-def require_scope(grant: ServiceGrant, any_of: Iterable[str]) -> None:
-    """Pass if the token holds one of ``any_of``; :class:`InsufficientScope` otherwise."""
-    needed = sorted(set(any_of))
-    if not grant.scopes.intersection(needed):
-        listed = " ".join(needed)
-        raise InsufficientScope(f"This operation requires one of these scopes: {listed}",
-                                headers=_challenge("insufficient_scope", listed))
-
-
-@dataclass(frozen=True)
 class ServiceContext:
     """A context (class) of a deployment, as a service request names it."""
 
@@ -207,22 +197,24 @@ class ServiceContext:
     visibility: Visibility
 
 
-def resolve_context(session: Session, grant: ServiceGrant, deployment_id: str, context_id: str,
+def resolve_context(session: Session, grant: AccessGrant, deployment_id: str, context_id: str,
                     visibility_of: VisibilityOf) -> ServiceContext:
-    """The class behind ``context_id`` (the id the app knows it by) in the tool's deployment
-    ``deployment_id``; :class:`ServiceNotFound` unless the class exists and the app may see it."""
-    deployment = tool_deployment(session, grant.tool, deployment_id)
+    """The class behind ``context_id`` (the id the app knows it by) in the deployment
+    ``deployment_id`` of the tool an LTI token was issued to; :class:`ServiceNotFound` unless the
+    class exists and the app may see it, :class:`InvalidToken` outside the district's contract."""
+    tool = session.get_one(Tool, grant.tool_id)
+    deployment = tool_deployment(session, tool, deployment_id)
     if deployment is None:
         raise ServiceNotFound("This tool has no deployment with that id.")
-    visibility = visibility_of(grant.tool.app_id, deployment.district_id)
+    visibility = visibility_of(tool.app_id, deployment.district_id)
     refusal = visibility.refusal()
     if refusal is not None:
-        raise InvalidToken(refusal, headers=_challenge("invalid_token"))
+        raise SERVICES.invalid_token(refusal)
     stored = visibility.resolve_id("class", context_id)
     klass = session.execute(select(Class).where(
         Class.district_id == deployment.district_id, Class.sourced_id == stored,
         Class.status == "active")).scalar_one_or_none() if stored is not None else None
     if klass is None or not visible(session, visibility, "class", Class.__table__, klass.id):
         raise ServiceNotFound("No such context.")
-    return ServiceContext(grant.tool, deployment, klass, context_id, visibility)
+    return ServiceContext(tool, deployment, klass, context_id, visibility)
 

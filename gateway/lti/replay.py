@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,13 @@ def use_once(session: Session, kind: str, issuer: str, value: str, *, expires_at
         raise Replayed(f"this {kind} has already been used") from error
     if secrets.randbelow(_PRUNE_ONE_IN) == 0:
         prune_used_values(session, now)
+
+
+def was_used(session: Session, kind: str, issuer: str, value: str) -> bool:
+    """Whether ``value`` (from ``issuer``) has been recorded as used: a check before the work
+    whose end :func:`use_once` records it (which alone decides between concurrent uses)."""
+    return session.execute(select(UsedValue.kind).where(
+        UsedValue.kind == kind, UsedValue.value == _key(kind, issuer, value))).first() is not None
 
 
 def prune_used_values(session: Session, now: dt.datetime) -> int:
