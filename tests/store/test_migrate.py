@@ -62,9 +62,9 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0009" in result.output
+    assert "at revision 0010" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0009"
+    assert current_revision(database) == "0010"
 
 
 def test_upgrading_removes_credential_passwords_kept_in_clear(tmp_path):
