@@ -9,13 +9,17 @@ pull is simply tried again from the same point.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import (DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from gateway.store.models import Base
+from gateway.store.models import Base, District, Role, UserProfile
+
+TOBEDELETED = "tobedeleted"
+# Bound parameters per IN list: well inside every backend's limit.
+_IDS_PER_QUERY = 500
 
 
 class SisSource(Base):
@@ -68,3 +72,21 @@ def claim_due_source(session: Session, source_id: int, now: dt.datetime,
     claimed = session.execute(update(SisSource).where(
         SisSource.id == source_id, SisSource.next_due_at <= now).values(next_due_at=next_due_at))
     return claimed.rowcount == 1
+
+
+def active_user_parts(session: Session, district_sourced_id: str,
+                      user_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The active roles and user profiles the district's ``user_ids`` hold in the store, by
+    table name (``roles``, ``user_profiles``), each row by column name."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    district = select(District.id).where(District.sourced_id == district_sourced_id).scalar_subquery()
+    for model in (Role, UserProfile):
+        table = model.__table__
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(user_ids), _IDS_PER_QUERY):
+            rows += [dict(row) for row in session.execute(select(table).where(
+                table.c.district_id == district,
+                table.c.user_sourced_id.in_(user_ids[start:start + _IDS_PER_QUERY]),
+                table.c.status != TOBEDELETED)).mappings()]
+        found[table.name] = rows
+    return found
