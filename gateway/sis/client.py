@@ -18,13 +18,15 @@ import email.utils
 import re
 import time
 from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import orjson
 import requests
 
 from gateway.errors import GatewayError
-from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS
+from gateway.oneroster.vocabulary import (SCOPE_ROSTER, SCOPE_ROSTER_CORE,
+                                          SCOPE_ROSTER_DEMOGRAPHICS)
+from gateway.urls import url_origin
 
 PAGE_SIZE = 1000
 # The binding's default limit: every server takes it.
@@ -95,13 +97,6 @@ def _short_reason(error: Exception) -> str:
     if isinstance(error, requests.exceptions.SSLError):
         return "TLS handshake or certificate check failed"
     return "the connection failed"
-
-
-def origin(url: str) -> tuple[str, str]:
-    """``(scheme, host:port)`` of ``url``, ports made explicit, to compare two addresses."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
 
 
 def _server_date(response: requests.Response) -> dt.datetime | None:
@@ -193,7 +188,8 @@ class OneRosterClient:
         url = self.token_url
         for scopes in SCOPE_CHOICES:
             response = self._send("POST", url, auth=self._credentials, allow_redirects=False,
-                                  data={"grant_type": "client_credentials", "scope": " ".join(scopes)})
+                                  data={"grant_type": "client_credentials",
+                                        "scope": " ".join(scopes)})
             body = self._json(response)
             error = body.get("error") if isinstance(body, dict) else None
             if response.status_code == 200:
@@ -204,15 +200,16 @@ class OneRosterClient:
             if response.status_code == 401 or error in ("invalid_client", "unauthorized_client"):
                 raise CredentialsRefused(
                     f"the token endpoint {url} refused the client credentials "
-                    f"({response.status_code} {error or 'unauthorized'}): check the client_id and secret")
+                    f"({response.status_code} {error or 'unauthorized'}): check the client_id "
+                    "and secret")
             if response.status_code == 429:
                 raise SourceFailed(f"the token endpoint {url} refuses this client for now after "
                                    f"failed attempts (429); try again in "
                                    f"{response.headers.get('Retry-After', 'a few')} s")
             if 300 <= response.status_code < 400:
-                raise NotOneRoster(f"the token endpoint {url} redirects to "
-                                   f"{response.headers.get('Location', 'elsewhere')}: give the token "
-                                   "URL itself with --token-url")
+                location = response.headers.get("Location", "elsewhere")
+                raise NotOneRoster(f"the token endpoint {url} redirects to {location}: give the "
+                                   "token URL itself with --token-url")
             raise NotOneRoster(f"{url} answered {response.status_code}"
                                f"{' (' + error + ')' if error else ''}, not as an OAuth 2.0 token "
                                "endpoint: give the SIS's token URL with --token-url")
@@ -229,7 +226,8 @@ class OneRosterClient:
                                "uses bearer tokens")
         self._token = body["access_token"]
         expires_in = body.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and expires_in > 0 else 3600.0
+        valid = isinstance(expires_in, (int, float)) and expires_in > 0
+        lifetime = float(expires_in) if valid else 3600.0
         self._token_expires = self._clock() + max(lifetime - TOKEN_MARGIN_SECONDS, lifetime / 2)
         # RFC 6749 §5.1: a server that omits scope granted what was asked.
         scope = body.get("scope")
@@ -298,7 +296,8 @@ class OneRosterClient:
         records = body[collection]
         if not all(isinstance(record, dict) and isinstance(record.get("sourcedId"), str)
                    for record in records):
-            raise NotOneRoster(f"{url}: a record of {collection!r} is not an object with a sourcedId")
+            raise NotOneRoster(f"{url}: a record of {collection!r} is not an object with a "
+                               "sourcedId")
         return records
 
     def pages(self, collection: str, filter: str | None = None
@@ -306,7 +305,7 @@ class OneRosterClient:
         """Each page of ``collection`` (optionally with a ``filter``): its records and the
         total the server announced (None if it announces none)."""
         url = f"{self.base_url}/{collection}"
-        query: dict[str, str] = {"limit": str(self.page_size), **({"filter": filter} if filter else {})}
+        query = {"limit": str(self.page_size), **({"filter": filter} if filter else {})}
         params: dict[str, str] | None = query
         received = 0
         visited: set[str] = set()
@@ -327,7 +326,7 @@ class OneRosterClient:
             next_url = urljoin(response.url, linked) if linked else None
             # Links to another address are ignored: the token is never sent elsewhere.
             links_usable = "Link" in response.headers and (
-                next_url is None or origin(next_url) == origin(self.base_url))
+                next_url is None or url_origin(next_url) == url_origin(self.base_url))
             if links_usable:
                 more = next_url is not None
             elif total is not None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import re
 import shutil
 import tempfile
@@ -40,11 +39,13 @@ from gateway.oneroster.serialize import format_datetime
 from gateway.oneroster.vocabulary import SCOPE_ROSTER_DEMOGRAPHICS
 from gateway.sis.bundle import COLLECTIONS, USER_PARTS, BundleWriter, Collection
 from gateway.sis.client import AccessRefused, OneRosterClient, SourceError
-from gateway.sis.secrets import SecretUnreadable, open_client_secret, seal_client_secret, secrets_key
+from gateway.sis.secrets import (SecretUnreadable, open_client_secret, seal_client_secret,
+                                 secrets_key)
 from gateway.store import Database, StoreBusy
 from gateway.store.models import utcnow
 from gateway.store.sources import (SisSource, active_user_parts, claim_due_source, due_source_ids,
                                    list_sources)
+from gateway.urls import is_loopback_host
 
 SOURCE_LABEL_PREFIX = "oneroster-rest:"
 ROSTERING_PATH_MARK = "/ims/oneroster/"
@@ -54,8 +55,6 @@ MIN_INTERVAL_SECONDS = 5 * 60
 MAX_INTERVAL_SECONDS = 366 * 86400
 _INTERVAL = re.compile(r"(\d+)\s*([mhd])")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
-# Hosts a plain http:// address may name: the secret never crosses a network in clear.
-_LOOPBACK_NAMES = ("localhost",)
 
 
 class UnknownSource(UsageError):
@@ -125,15 +124,6 @@ def format_interval(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, what: str) -> str:
     """``url`` without a trailing slash, if it is an absolute https URL (http only to this
     host: the client secret and the rosters never cross a network in clear)."""
@@ -145,7 +135,7 @@ def check_url(url: str, what: str) -> str:
                             "--client-secret)")
     if parts.query or parts.fragment:
         raise InvalidSource(f"{what} {url!r}: the address alone, without ?query or #fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InvalidSource(f"{what} {url!r}: https:// (plain http is accepted only for this "
                             "host, localhost or 127.0.0.1: the client secret and the rosters "
                             "would cross the network in clear)")
@@ -216,7 +206,7 @@ def describe_source(source: SisSource) -> dict[str, Any]:
             "district_name": source.district_name, "oneroster_url": source.base_url,
             "token_url": source.token_url, "client_id": source.client_id,
             "every": format_interval(source.interval_seconds),
-            "next_due_at": _iso(source.next_due_at), "deltas_since": _iso(source.synced_through),
+            "next_due_at": _iso(source.next_due_at), "synced_through": _iso(source.synced_through),
             "last_started_at": _iso(source.last_started_at),
             "last_finished_at": _iso(source.last_finished_at),
             "last_outcome": source.last_outcome, "last_message": source.last_message,
