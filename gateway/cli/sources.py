@@ -124,7 +124,8 @@ def list_command(as_json: bool) -> None:
         last = (f"last pull {s['last_started_at']} {s['last_outcome']}"
                 + (f" (import run #{s['last_import_run']})" if s['last_import_run'] else "")
                 if s["last_started_at"] else "never pulled")
-        since = f"; deltas since {s['deltas_since']}" if s["deltas_since"] else "; next pull is full"
+        since = (f"; synced through {s['synced_through']}" if s["synced_through"]
+                 else "; the next pull is a full one")
         click.echo(f"    {last}; next due {s['next_due_at']}{since}")
         if s["last_message"]:
             click.echo(f"    {s['last_message']}")
@@ -136,11 +137,13 @@ def _print_outcome(outcome: PullOutcome) -> None:
         # Failed before anything was imported: the reason, in one line, is all there is to say.
         click.echo(f"Error: source {outcome.source_id}: {outcome.message}", err=True)
         return
-    since = f" changed since {outcome.since.isoformat(timespec='milliseconds')}Z" if outcome.since else ""
+    since = (f" changed since {outcome.since.isoformat(timespec='milliseconds')}Z"
+             if outcome.since else "")
     click.echo(f"source {outcome.source_id}: {outcome.mode} pull of {outcome.district} from "
                f"{outcome.url}{since}")
     if outcome.rows:
-        click.echo("  read " + ", ".join(f"{name} {count:,}" for name, count in outcome.rows.items()))
+        click.echo("  read " + ", ".join(f"{name} {count:,}"
+                                         for name, count in outcome.rows.items()))
     for notice in outcome.notices:
         click.echo(f"  note: {notice}")
     report = outcome.report
@@ -166,7 +169,8 @@ def _print_outcome(outcome: PullOutcome) -> None:
 @json_option
 @with_appcontext
 def run_command(source_id: int | None, due: bool, full: bool, force: bool, as_json: bool) -> None:
-    """Pull source SOURCE_ID now, or with --due every source that is due; exit 1 if a pull failed."""
+    """Pull source SOURCE_ID now, or with --due every source that is due (exit 1 if a pull
+    failed)."""
     if (source_id is None) == (not due):
         raise click.UsageError("give a source id or --due (not both)")
     if due and (full or force):

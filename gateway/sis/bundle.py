@@ -39,8 +39,8 @@ def _rest_names(csv_file: CsvFile, *field_maps: Mapping[str, FieldSpec]) -> tupl
     where REST has none: passwords, and the columns a user's parts get from the user)."""
     by_column = {spec.column: spec.name for field_map in field_maps for spec in field_map.values()
                  if spec.column is not None and spec.served}
-    return tuple(None if column.kind in ("password", "discarded") else by_column.get(column.attribute)
-                 for column in csv_file.columns)
+    return tuple(None if column.kind in ("password", "discarded")
+                 else by_column.get(column.attribute) for column in csv_file.columns)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ COLLECTIONS: tuple[Collection, ...] = tuple(
 """The collections a pull reads, in the order the importer needs them (references first)."""
 
 _ROLE_NAMES = _rest_names(binding.ROLES, FIELD_MAPS["role"])
-_PROFILE_NAMES = _rest_names(binding.USER_PROFILES, FIELD_MAPS["userProfile"], FIELD_MAPS["credential"])
+_PROFILE_NAMES = _rest_names(binding.USER_PROFILES, FIELD_MAPS["userProfile"],
+                             FIELD_MAPS["credential"])
 
 
 def role_sourced_id(user: str, org: str, role: str) -> str:
@@ -139,7 +140,8 @@ class BundleWriter:
         self.current_parts = current_parts
         self.rows: dict[str, int] = {f.name: 0 for f in binding.ROSTERING_FILES}
         self.notices: list[str] = []
-        self._metadata_keys: dict[str, dict[str, None]] = {f.name: {} for f in binding.ROSTERING_FILES}
+        self._metadata_keys: dict[str, dict[str, None]] = {
+            f.name: {} for f in binding.ROSTERING_FILES}
         self._spills: dict[str, IO[bytes]] = {}
         self._extra_credentials = 0
 
@@ -232,9 +234,9 @@ class BundleWriter:
             for row in current.get(name, ()):
                 if row["sourcedId"] in written[name]:
                     continue
-                self._spill(csv_file, [TOBEDELETED if column.name == "status"
-                                       else row.get(column.name, "") for column in csv_file.columns],
-                            None)
+                retired = [TOBEDELETED if column.name == "status" else row.get(column.name, "")
+                           for column in csv_file.columns]
+                self._spill(csv_file, retired, None)
 
     # ---------------------------------------------------------------------------------- files
 

@@ -79,7 +79,8 @@ def active_user_parts(session: Session, district_sourced_id: str,
     """The active roles and user profiles the district's ``user_ids`` hold in the store, by
     table name (``roles``, ``user_profiles``), each row by column name."""
     found: dict[str, list[dict[str, Any]]] = {}
-    district = select(District.id).where(District.sourced_id == district_sourced_id).scalar_subquery()
+    district = select(District.id).where(
+        District.sourced_id == district_sourced_id).scalar_subquery()
     for model in (Role, UserProfile):
         table = model.__table__
         rows: list[dict[str, Any]] = []

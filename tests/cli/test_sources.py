@@ -233,7 +233,7 @@ def test_a_wrong_secret_or_an_unreachable_source_fails_in_one_line_and_is_record
     with database.session_scope() as session:
         assert session.execute(select(func.count()).select_from(District)).scalar_one() == 0
     listed = json.loads(invoke(runner, "sources", "list", "--json").stdout)
-    assert [(s["last_outcome"], s["deltas_since"]) for s in listed] == [("failed", None)] * 2
+    assert [(s["last_outcome"], s["synced_through"]) for s in listed] == [("failed", None)] * 2
 
 
 @pytest.fixture
