@@ -282,6 +282,68 @@ def test_demographics_the_source_keeps_back_are_left_out_with_a_notice(runner, r
     assert "demographics.csv" not in result.output and "users.csv" in result.output
 
 
+def sis_records(base: str) -> dict[str, list[dict[str, Any]]]:
+    """A small district as a SIS other than this gateway serves it (metadata included)."""
+    def ref(kind: str, path: str, sourced_id: str) -> dict[str, str]:
+        return {"href": f"{base}/{path}/{sourced_id}", "sourcedId": sourced_id, "type": kind}
+    stamp = {"status": "active", "dateLastModified": "2026-11-01T08:00:00.000Z"}
+    return {
+        "orgs": [{"sourcedId": "district-1", **stamp, "name": "Lakeside", "type": "district",
+                  "identifier": "L1"},
+                 {"sourcedId": "sch-1", **stamp, "name": "Lakeside High", "type": "school",
+                  "identifier": "LH", "parent": ref("org", "orgs", "district-1")}],
+        "academicSessions": [{"sourcedId": "y1", **stamp, "title": "2026-2027", "type": "schoolYear",
+                              "startDate": "2026-08-15", "endDate": "2027-06-15",
+                              "schoolYear": "2027"}],
+        "courses": [{"sourcedId": "c1", **stamp, "title": "Algebra", "courseCode": "ALG",
+                     "org": ref("org", "orgs", "sch-1"),
+                     "schoolYear": ref("academicSession", "academicSessions", "y1")}],
+        "classes": [{"sourcedId": "k1", **stamp, "title": "Algebra 1", "classType": "scheduled",
+                     "course": ref("course", "courses", "c1"), "school": ref("org", "orgs", "sch-1"),
+                     "terms": [ref("academicSession", "academicSessions", "y1")]}],
+        "users": [{"sourcedId": "t1", **stamp, "enabledUser": True, "username": "ada",
+                   "givenName": "Ada", "familyName": "Lovelace", "metadata": {"room": "12"},
+                   "roles": [{"roleType": "primary", "role": "teacher",
+                              "org": ref("org", "orgs", "sch-1")}]},
+                  {"sourcedId": "s1", **stamp, "enabledUser": "true", "username": "alan",
+                   "givenName": "Alan", "familyName": "Turing", "grades": ["09"],
+                   "roles": [{"roleType": "primary", "role": "student",
+                              "org": ref("org", "orgs", "sch-1")}]}],
+        "enrollments": [{"sourcedId": "e1", **stamp, "role": "teacher", "primary": "true",
+                         "user": ref("user", "users", "t1"), "class": ref("class", "classes", "k1"),
+                         "school": ref("org", "orgs", "sch-1")},
+                        {"sourcedId": "e2", **stamp, "role": "student",
+                         "user": ref("user", "users", "s1"), "class": ref("class", "classes", "k1"),
+                         "school": ref("org", "orgs", "sch-1")}],
+    }
+
+
+def test_a_sis_that_refuses_demographics_is_pulled_without_them(runner, database, stub):
+    url = f"{stub.base}{ROSTERING}"
+    records = sis_records(url)
+
+    def answer(request):
+        if request.path == "/oauth/token":
+            return token_answer(request)
+        collection = request.path.rsplit("/", 1)[1]
+        if collection == "demographics":
+            return Answer(403, {"imsx_codeMajor": "failure", "imsx_severity": "error",
+                                "imsx_description": "not in this client's contract"})
+        return Answer(200, {collection: records[collection]},
+                      headers={"X-Total-Count": str(len(records[collection]))})
+    stub.routes["answer"] = answer
+    source = add_source(runner, url, {"client_id": "c", "client_secret": "s"})
+    result = invoke(runner, "sources", "run", str(source))
+    assert result.exit_code == 0, result.output
+    assert "  note: demographics were not pulled: the source refused them (403)\n" in result.output
+    assert "  users.csv            bulk   +2 ~0 =0 -0\n" in result.output
+    with database.session_scope() as session:
+        users = {u.sourced_id: u for u in session.execute(select(User)).scalars()}
+    assert users["t1"].extension_metadata == {"room": "12"}
+    assert (users["t1"].enabled_user, users["s1"].enabled_user, users["s1"].grades) == (
+        True, True, ["09"])
+
+
 def test_run_due_pulls_only_the_sources_that_are_due(runner, remote):
     pulled = add_source(runner, remote.url, remote.credentials(), "--every", "1d")
     assert invoke(runner, "sources", "run", str(pulled)).exit_code == 0
