@@ -49,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_COUNT": 0,
     # Days of disclosure-ledger entries `gateway ledger prune` keeps; None keeps them all.
     "LEDGER_RETENTION_DAYS": None,
+    # Pulls from a SIS's OneRoster REST service (`gateway sources`): how long one request may
+    # take, and how far before the last applied pull's start a delta asks from. The overlap
+    # covers a SIS transaction that stamped records before that start but committed after the
+    # pull read them (a large import does); records fetched twice change nothing.
+    "SIS_PULL_TIMEOUT_SECONDS": 60.0,
+    "SIS_PULL_OVERLAP_SECONDS": 3600,
     # LTI 1.3 platform. Every JWT time check allows this much clock skew and no more (small and
     # explicit; servers kept in time by NTP are well within it).
     "LTI_CLOCK_LEEWAY_SECONDS": 10,
@@ -95,6 +101,8 @@ _CONVERTERS = {
     "THROTTLE_LOCKOUT_SECONDS": int,
     "PROXY_COUNT": int,
     "LEDGER_RETENTION_DAYS": int,
+    "SIS_PULL_TIMEOUT_SECONDS": float,
+    "SIS_PULL_OVERLAP_SECONDS": int,
     "LTI_CLOCK_LEEWAY_SECONDS": int,
     "LTI_ID_TOKEN_LIFETIME_SECONDS": int,
     "LTI_MESSAGE_HINT_LIFETIME_SECONDS": int,

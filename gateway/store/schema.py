@@ -3,6 +3,7 @@ from gateway.store import accounts  # noqa: F401  (registers the portal session 
 from gateway.store import apps  # noqa: F401  (registers the app/client tables)
 from gateway.store import lti  # noqa: F401  (registers the LTI platform and gradebook tables)
 from gateway.store import sharing  # noqa: F401  (registers the policy and ledger tables)
+from gateway.store import sources  # noqa: F401  (registers the SIS source table)
 from gateway.store.models import Base
 
 metadata = Base.metadata

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import requests
@@ -21,14 +22,23 @@ def free_port() -> int:
 
 
 class Served:
-    """``python -m gateway ARGS --port P`` in a process group of its own, answering /healthz."""
+    """``python -m gateway ARGS --port P`` in a process group of its own, answering /healthz.
 
-    def __init__(self, env: dict[str, str], args: Sequence[str], *, timeout: float = 60) -> None:
+    ``log``: a file for what the server prints (its access log among it), else it is dropped.
+    """
+
+    def __init__(self, env: dict[str, str], args: Sequence[str], *, timeout: float = 60,
+                 log: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *args, "--port", str(self.port)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        output = open(log, "wb") if log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", *args, "--port", str(self.port)], env=env,
+                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if log is not None:
+                output.close()
         deadline = time.monotonic() + timeout
         while True:
             try:

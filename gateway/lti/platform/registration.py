@@ -11,7 +11,6 @@ Every function takes the session and flushes; the caller commits once.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from gateway.oauth.scopes import format_scope, parse_scope
 from gateway.store.apps import App, AppClient, live_client_exists
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, District
+from gateway.urls import DEFAULT_PORTS, is_loopback_host, url_origin
 
 
 class UnknownApp(UsageError):
@@ -83,17 +83,6 @@ class Registered:
     status: str
 
 
-def _loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, what: str) -> str:
     """``url`` if it is an absolute https URL without fragment (http only to loopback, for
     development); :class:`InvalidToolSetting` otherwise."""
@@ -101,29 +90,11 @@ def check_url(url: str, what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
         raise InvalidToolSetting(f"{what} must be an absolute https URL without fragment: {url!r}")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InvalidToolSetting(f"{what} must use https (http is allowed to localhost only): {url!r}")
     if parts.username or parts.password:
         raise InvalidToolSetting(f"{what} must not carry credentials: {url!r}")
     return url
-
-
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def url_origin(url: str) -> str | None:
-    """The origin (RFC 6454 §4) of an absolute http(s) URL as ``scheme://host:port`` (scheme and
-    host lowercased, the default port written out); None when the URL has none (relative, another
-    scheme, no host, a port that is not a number)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    try:
-        port = parts.port or _DEFAULT_PORTS[scheme]
-    except ValueError:
-        return None
-    return f"{scheme}://{parts.hostname}:{port}"
 
 
 def tool_origins(tool: Tool) -> list[str]:
@@ -135,7 +106,7 @@ def tool_origins(tool: Tool) -> list[str]:
 
 def _shown(origin: str) -> str:
     """An origin as people write it: without its scheme's default port."""
-    return origin.removesuffix(f":{_DEFAULT_PORTS[origin.split(':', 1)[0]]}")
+    return origin.removesuffix(f":{DEFAULT_PORTS[origin.split(':', 1)[0]]}")
 
 
 def check_content_url(tool: Tool, url: str) -> str:
