@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Flask, Response, render_template, request
 
 from gateway.http.inputs import NUL_IN_BODY, refuse_nul
+from gateway.http.limits import charge_app
 from gateway.database import request_session
 from gateway.http import context as http_context
 from gateway.http.context import (LTI_RUNTIME, LtiRuntime, lti_runtime, lti_settings,
@@ -163,6 +164,7 @@ def token() -> Response:
 def _grant(*scopes: str) -> tokens.ServiceGrant:
     grant = tokens.authenticate_service(request_session(), request.headers.get("Authorization"),
                                         utcnow())
+    charge_app(grant.tool.app_id)
     tokens.require_scope(grant, scopes)
     return grant
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import requests
@@ -23,12 +24,15 @@ def free_port() -> int:
 class Served:
     """``python -m gateway ARGS --port P`` in a process group of its own, answering /healthz."""
 
-    def __init__(self, env: dict[str, str], args: Sequence[str], *, timeout: float = 60) -> None:
+    def __init__(self, env: dict[str, str], args: Sequence[str], *, timeout: float = 60,
+                 log: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *args, "--port", str(self.port)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # ``log``: the server's standard error (its log lines) goes to that file.
+        with open(log or os.devnull, "ab") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", *args, "--port", str(self.port)], env=env,
+                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
