@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import build_settings
+from gateway.logs import configure_logging
 from gateway.store.private import (PRIVATE_FILE_MODE, create_private_file, make_private_folder,
                                    protect_sqlite_files)
 
@@ -38,6 +39,8 @@ def _ensure_secret_key(app: Flask) -> None:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then ``GATEWAY_*`` environment variables, then ``config``."""
     settings = build_settings(config)
+    # Before Flask makes app.logger, which would otherwise get a handler of its own.
+    configure_logging(str(settings["LOG_FORMAT"]))
     app = Flask(__name__, instance_path=_instance_path(settings))
     app.config.update(settings)
     if int(app.config["PROXY_COUNT"]):

@@ -77,7 +77,45 @@ DEFAULTS: dict[str, Any] = {
     # NRPS and AGS page sizes.
     "LTI_DEFAULT_LIMIT": 100,
     "LTI_MAX_LIMIT": 1000,
+    # Redis, for what every web process of every host must agree on (today the rate-limit
+    # counters). Empty: embedded mode, one host, counters in each process's memory.
+    "REDIS_URL": "",
+    # Put before every key the gateway writes, so gateways (or test runs) sharing a Redis never
+    # collide.
+    "REDIS_KEY_PREFIX": "gateway:",
+    # Rate limits (a token bucket: BURST requests at once, refilled at PER_SECOND; 0 disables).
+    # Per app, over its OneRoster REST calls and its tools' LTI service calls together: a full
+    # sync of a large district, one page after another, stays under 100 pages a second, and the
+    # burst absorbs a few parallel streams.
+    "APP_RATE_PER_SECOND": 100.0,
+    "APP_RATE_BURST": 1000,
+    # Per client address, at each of the token endpoints and at sign-in, successes counted too
+    # (each costs a scrypt hash or a signature check). Room for a school behind one address
+    # whose students sign in at the start of a class.
+    "IP_RATE_PER_SECOND": 5.0,
+    "IP_RATE_BURST": 150,
+    # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
+    # a bearer token /metrics requires when set, the log format (json or text) and one access
+    # line per request.
+    "METRICS": True,
+    "METRICS_TOKEN": "",
+    "LOG_FORMAT": "json",
+    "ACCESS_LOG": True,
 }
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def boolean(raw: str) -> bool:
+    """A yes/no setting from the environment: 1/true/yes/on or 0/false/no/off."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(raw)
+
 
 # Settings that arrive from the environment as strings and must be converted.
 _CONVERTERS = {
@@ -115,6 +153,12 @@ _CONVERTERS = {
     "LTI_REGISTRATION_TOKEN_LIFETIME_SECONDS": int,
     "LTI_DEFAULT_LIMIT": int,
     "LTI_MAX_LIMIT": int,
+    "APP_RATE_PER_SECOND": float,
+    "APP_RATE_BURST": int,
+    "IP_RATE_PER_SECOND": float,
+    "IP_RATE_BURST": int,
+    "METRICS": boolean,
+    "ACCESS_LOG": boolean,
 }
 
 ENV_PREFIX = "GATEWAY_"

@@ -1,12 +1,18 @@
 """The Flask binding of the store (the flaskr ``db.py`` shape), shared by the HTTP layer and the
 CLI: the app's :class:`~gateway.store.Database`, and for a request one session, committed or
-rolled back once at teardown. Commands open theirs with :func:`gateway.cli.context.store_session`."""
+rolled back once at teardown. Commands open theirs with :func:`gateway.cli.context.store_session`.
+Also the app's Redis client, when ``GATEWAY_REDIS_URL`` names one."""
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from gateway.redis_client import connect_redis
 from gateway.store import Database, default_database_url
+
+REDIS = "gateway.redis"
 
 
 def init_app(app: Flask) -> None:
@@ -14,6 +20,8 @@ def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
     app.config["DATABASE_URL"] = url
     app.extensions["gateway.db"] = Database(url, app.config["STORE_WRITE_WAIT_SECONDS"])
+    redis_url = app.config.get("REDIS_URL")
+    app.extensions[REDIS] = connect_redis(redis_url) if redis_url else None
 
     @app.teardown_request
     def _finish_session(error):
@@ -32,6 +40,11 @@ def init_app(app: Flask) -> None:
 def get_database(app: Flask | None = None) -> Database:
     """The :class:`Database` bound to ``app`` (default: the current app)."""
     return (app or current_app).extensions["gateway.db"]
+
+
+def get_redis(app: Flask | None = None) -> Any | None:
+    """The Redis client of ``app`` (default: the current app), or None in embedded mode."""
+    return (app or current_app).extensions[REDIS]
 
 
 def request_session() -> Session:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from gateway.store.schema import metadata
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_DATABASE_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +117,65 @@ def client(app):
 def runner(app):
     """A CLI runner bound to the app."""
     return app.test_cli_runner()
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (``GATEWAY_TEST_REDIS_URL``, default 127.0.0.1:6379). Tests that need it
+    are skipped when it does not answer, except on CI (``CI=true``), where it must."""
+    if not _redis_answers(REDIS_URL):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis at {REDIS_URL} does not answer, and CI=true needs it")
+        pytest.skip(f"Redis at {REDIS_URL} does not answer")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url) -> str:
+    """A key prefix of this test's own, so parallel runs on one Redis never collide; its keys
+    are removed afterwards."""
+    import redis
+
+    prefix = f"gateway-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A redis:// URL on a local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Another application on the test database with ``settings`` on top of the tests' own
+    (limits, Redis, logging...); disposed of after the test."""
+    made = []
+
+    def make(**settings):
+        application = create_app({"TESTING": True, "DATABASE_URL": database_url,
+                                  "INSTANCE_PATH": str(tmp_path / f"instance-{len(made) + 10}"),
+                                  "SECRET_KEY": "test-secret-key", "ISSUER": "http://gateway.test",
+                                  **settings})
+        made.append(application)
+        return application
+    yield make
+    for application in made:
+        application.extensions["gateway.db"].dispose()

@@ -1,14 +1,18 @@
 """``gateway serve``: serve the app with gunicorn (a production WSGI server, not the dev server)."""
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
-from typing import Any, Callable
+import shutil
+import tempfile
+from typing import Any, Callable, Iterator
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from gateway import metrics
 from gateway.config import DEFAULTS, ENV_PREFIX
 from gateway.database import get_database
 from gateway.store.migrate import ensure_schema
@@ -29,6 +33,29 @@ def isolated(app: Flask) -> Callable[..., Any]:
     return serve
 
 
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[str | None]:
+    """With several workers, have them count their metrics in a private temporary directory
+    (prometheus_client's multiprocess mode), so that a scrape answered by any worker sums them
+    all; removed when serving ends. Yields the directory, or None (one worker counts alone, or
+    ``PROMETHEUS_MULTIPROC_DIR`` was set by whoever started the gateway, who keeps it)."""
+    if workers < 2 or metrics.multiprocess_dir() is not None:
+        yield None
+        return
+    # mkdtemp: owner-only (0700), a fresh name; the counts are nobody else's business.
+    directory = tempfile.mkdtemp(prefix="gateway-metrics-")
+    metrics.use_multiprocess_dir(directory)
+    owner = os.getpid()
+    try:
+        yield directory
+    finally:
+        # gunicorn's workers are forked inside this block and leave it as they exit (by
+        # SystemExit): only the master, which made the directory, removes it, when it stops.
+        if os.getpid() == owner:
+            metrics.use_multiprocess_dir(None)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
     """Serve ``app`` with gunicorn in this process until interrupted.
 
@@ -47,12 +74,18 @@ def run_server(app, host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
-            self.cfg.set("accesslog", "-")
+            # No gunicorn access log: it writes the full URL, query string included, and queries
+            # carry filters such as email='...': personal data must not reach the logs. The
+            # gateway writes its own access line per request, without the query, with the
+            # request id (gateway.http.observe).
+            self.cfg.set("accesslog", None)
+            self.cfg.set("child_exit", lambda _arbiter, worker: metrics.worker_exited(worker.pid))
 
         def load(self):
             return isolated(app)
 
-    _Server().run()
+    with shared_metrics(workers):
+        _Server().run()
 
 
 @click.command("serve")

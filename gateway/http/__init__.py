@@ -5,11 +5,19 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register every blueprint of the gateway, and the policy cache they share."""
-    from gateway.http import headers, home, lti, oauth, portal, rostering, visibility
+    """Register every blueprint of the gateway, the policy cache and rate limits they share,
+    and what every request leaves behind (request id, access line, metrics)."""
+    from gateway.http import (headers, home, limits, lti, oauth, observe, ops, portal, rostering,
+                              visibility)
 
+    # Outermost: it times and logs the whole request, and ids every response, errors included.
+    app.wsgi_app = observe.Observer(app.wsgi_app, access_log=bool(app.config["ACCESS_LOG"]),
+                                    metrics=bool(app.config["METRICS"]))
+    # First of the hooks: a request over its limit is refused before anything else is done.
+    limits.init_app(app)
     visibility.init_app(app)
     headers.init_app(app)
+    app.register_blueprint(ops.blueprint)
     app.register_blueprint(home.blueprint)
     app.register_blueprint(lti.blueprint)
     app.register_blueprint(oauth.blueprint)

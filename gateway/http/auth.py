@@ -6,6 +6,7 @@ from typing import Iterable
 from flask import g, request
 
 from gateway.database import request_session
+from gateway.http.limits import charge_app
 from gateway.oauth import (ONEROSTER, AccessGrant, BearerRealm, authenticate_bearer, bearer_token,
                            require_scopes)
 from gateway.store.models import utcnow
@@ -17,11 +18,12 @@ def authorize_request(required_scopes: Iterable[str],
     of ``required_scopes``.
 
     Raises ``realm``'s 401 or 403 error (for the REST service :class:`gateway.errors.Unauthorized`
-    and :class:`gateway.errors.Forbidden`); the grant is also left on ``flask.g.access_grant`` for
-    the rest of the request.
+    and :class:`gateway.errors.Forbidden`), or :class:`gateway.errors.TooManyRequests` (429, the
+    app's rate limit); the grant is also left on ``flask.g.access_grant`` for the rest of the request.
     """
     grant = authenticate_bearer(request_session(), bearer_token(request.headers.get("Authorization")),
                                 utcnow(), realm)
+    charge_app(grant.app_id)
     require_scopes(grant, required_scopes, realm)
     g.access_grant = grant
     return grant

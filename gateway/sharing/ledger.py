@@ -38,6 +38,7 @@ from sqlalchemy import (Dialect, Text, bindparam, cast, delete, func, insert, se
                         union_all, update)
 from sqlalchemy.orm import Session
 
+from gateway.metrics import count_ledger_append
 from gateway.store.apps import App
 from gateway.store.models import District, User, utcnow
 from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead,
@@ -251,6 +252,9 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
         cursor.close()
     if seq - indexed_seq >= INDEX_BATCH:
         _index_tail(session, district_id, indexed_seq, seq)
+    # Counted when appended to the transaction: the rare request whose commit then fails is
+    # counted too (and answered with a 500).
+    count_ledger_append(channel)
     return seq
 
 

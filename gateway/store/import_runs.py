@@ -18,7 +18,7 @@ import os
 import socket
 from typing import Iterable, Iterator
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -88,3 +88,18 @@ def interrupted_runs(conn: Connection, runs: Iterable[ImportRun]) -> set[int]:
     host = socket.gethostname()
     return {run.id for run in running
             if run.host == host and run.pid is not None and not _process_exists(run.pid)}
+
+
+def import_history_totals(conn: Connection) -> list[tuple[str, int, int, float]]:
+    """Per outcome of the import history: (outcome, runs, finished runs, their seconds in all).
+    One aggregate over the history table (a few rows a day), for the metrics scrape."""
+    started, finished = ImportRun.__table__.c.started_at, ImportRun.__table__.c.finished_at
+    if conn.dialect.name == "postgresql":
+        seconds = func.extract("epoch", finished - started)
+    else:
+        # SQLite keeps times as text; julianday() reads them (days, with fractions).
+        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+    rows = conn.execute(select(ImportRun.__table__.c.outcome, func.count(), func.count(finished),
+                               func.coalesce(func.sum(seconds), 0.0))
+                        .group_by(ImportRun.__table__.c.outcome)).all()
+    return [(outcome, runs, done, float(total)) for outcome, runs, done, total in rows]

@@ -2,6 +2,7 @@
 the schema."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -37,10 +38,26 @@ def current_revision(database: Database) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    # The migration scripts ship with the package: read once per process.
+    return ScriptDirectory.from_config(alembic_config(""))
+
+
+def head_revision() -> str:
+    """The newest revision of the schema this code knows."""
+    return _scripts().get_current_head()
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations (a database at an unknown one was
+    migrated by newer code)."""
+    return any(script.revision == revision for script in _scripts().walk_revisions())
+
+
 def is_up_to_date(database: Database) -> bool:
     """Whether the database is at the newest revision."""
-    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
-    return current_revision(database) == head
+    return current_revision(database) == head_revision()
 
 
 def ensure_schema(database: Database) -> None:
