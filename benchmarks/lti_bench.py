@@ -38,7 +38,7 @@ from sqlalchemy import text  # noqa: E402
 
 from gateway import create_app  # noqa: E402
 from gateway.lti.platform import registration  # noqa: E402
-from gateway.lti.platform.keys import public_jwk  # noqa: E402
+from gateway.lti.keys import public_jwk  # noqa: E402
 from gateway.lti.platform.portal import set_password  # noqa: E402
 from gateway.oauth import service  # noqa: E402
 from gateway.oneroster.csv import binding  # noqa: E402

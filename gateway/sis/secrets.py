@@ -1,7 +1,7 @@
 """The client secrets of SIS sources, encrypted at rest.
 
 AES-256-GCM under a key derived from ``GATEWAY_SECRET_KEY`` by HKDF-SHA256 (RFC 5869), as the LTI
-platform's signing keys are (:mod:`gateway.lti.platform.keys`), rather than a key file of its own:
+platform's signing keys are (:mod:`gateway.lti.keys`), rather than a key file of its own:
 one secret to keep and back up, and every host that runs ``gateway sources run`` against a shared
 PostgreSQL store can read the secrets when they share ``GATEWAY_SECRET_KEY``, whatever their
 instance folders hold.
