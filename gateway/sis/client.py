@@ -309,6 +309,7 @@ class OneRosterClient:
         params: dict[str, str] | None = query
         received = 0
         visited: set[str] = set()
+        previous: list[str] = []
         while True:
             response = self._get(url, params)
             if (not visited and response.status_code == 400
@@ -317,6 +318,12 @@ class OneRosterClient:
                 query["limit"] = str(FALLBACK_PAGE_SIZE)
                 continue
             records = self._check(response, collection)
+            ids = [record["sourcedId"] for record in records]
+            if ids and ids == previous:
+                # A server that ignores offset answers every page alike: it would never end.
+                raise PagingInconsistent(f"{response.url}: the same records as the page before; "
+                                         "the source ignores the paging parameters")
+            previous = ids
             visited.add(response.url)
             announced = response.headers.get("X-Total-Count", "").strip()
             total = int(announced) if announced.isdigit() else None

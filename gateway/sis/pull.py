@@ -18,7 +18,6 @@ transaction or not at all, and recorded in the import history (``gateway imports
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -418,20 +417,15 @@ def _stored_text(value: Any) -> str:
     return str(value)
 
 
-def _supports_district_name() -> bool:
-    return "district_name" in {f.name for f in dataclasses.fields(ImportOptions)}
-
-
 def _import(database: Database, plan: _Plan, settings: PullSettings, folder: Path,
             started: dt.datetime, outcome: PullOutcome, force: bool,
             progress: PullProgress | None) -> None:
     """Import the pulled bundle the one way imports run, into ``outcome``."""
-    options = ImportOptions(force=force, district=plan.district,
+    # The district's name creates it on a first pull from a SIS that serves no district org.
+    options = ImportOptions(force=force, district=plan.district, district_name=plan.district_name,
                             mass_change_threshold=settings.mass_change_threshold,
                             max_reported_problems=settings.max_reported_problems,
                             limits=settings.limits, now=outcome.stamp)
-    if plan.district_name and _supports_district_name():
-        options.district_name = plan.district_name  # type: ignore[attr-defined]
     try:
         imported = run_import(database, folder, options,
                               progress.importing if progress is not None else None,

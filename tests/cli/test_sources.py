@@ -344,6 +344,23 @@ def test_a_sis_that_refuses_demographics_is_pulled_without_them(runner, database
         True, True, ["09"])
 
 
+def test_a_sis_without_a_district_org_creates_the_district_named_on_add(runner, database, stub):
+    url = f"{stub.base}{ROSTERING}"
+    records = sis_records(url)
+    records["orgs"] = [{**records["orgs"][1], "parent": None}]  # the school alone
+    records["demographics"] = []
+    stub.routes["answer"] = lambda r: token_answer(r) if r.path == "/oauth/token" else Answer(
+        200, {(c := r.path.rsplit("/", 1)[1]): records[c]},
+        headers={"X-Total-Count": str(len(records[c]))})
+    source = add_source(runner, url, {"client_id": "c", "client_secret": "s"},
+                        "--district-name", "Lakeside Schools")
+    result = invoke(runner, "sources", "run", str(source))
+    assert result.exit_code == 0, result.output
+    with database.session_scope() as session:
+        district = session.execute(select(District)).scalar_one()
+    assert (district.sourced_id, district.name) == ("district-1", "Lakeside Schools")
+
+
 def test_run_due_pulls_only_the_sources_that_are_due(runner, remote):
     pulled = add_source(runner, remote.url, remote.credentials(), "--every", "1d")
     assert invoke(runner, "sources", "run", str(pulled)).exit_code == 0

@@ -120,11 +120,26 @@ def test_a_server_that_says_more_without_a_count_ends_at_its_empty_page(serve):
     assert len(stub.gets("/users")) == 2
 
 
+def test_a_server_that_ignores_offset_is_an_error_not_an_endless_pull(serve):
+    def answer(request: Seen) -> Answer:
+        if request.path == "/oauth/token":
+            return token_answer(request)
+        return Answer(body={"users": USERS[:2]})  # no links, no count, offset ignored
+    stub = serve(answer)
+    with pytest.raises(PagingInconsistent) as error:
+        read_all(client_of(stub))
+    assert str(error.value) == (f"{stub.base}{ROSTERING}/users?limit=1000&offset=2: the same "
+                                "records as the page before; the source ignores the paging "
+                                "parameters")
+
+
 def test_a_next_link_that_repeats_is_an_error(serve):
     def answer(request: Seen) -> Answer:
         if request.path == "/oauth/token":
             return token_answer(request)
-        return Answer(body={"users": USERS[:2]},
+        # Page 2 names itself as the next page.
+        page = USERS[2:4] if request.query.get("page") else USERS[:2]
+        return Answer(body={"users": page},
                       headers={"Link": f'<{ROSTERING}/users?page=2>; rel="next"'})
     stub = serve(answer)
     with pytest.raises(PagingInconsistent) as error:
