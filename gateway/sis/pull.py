@@ -235,6 +235,9 @@ class PullOutcome:
     notices: list[str] = field(default_factory=list)
     report: ImportReport | None = None
     requests: int = 0
+    # The path and query of each rostering request, in order: what the pull asked the SIS for
+    # (filters by dateLastModified only, never a person).
+    requested: list[str] = field(default_factory=list)
     snapshots_refreshed: int = 0
     # The time the import stamps on what it changes (a delta's rows carry it too).
     stamp: dt.datetime | None = None
@@ -249,7 +252,7 @@ class PullOutcome:
         return {"source": self.source_id, "district": self.district, "oneroster_url": self.url,
                 "mode": self.mode, "since": _iso_ms(self.since), "outcome": self.outcome,
                 "message": self.message, "import_run": self.import_run_id, "rows": self.rows,
-                "requests": self.requests, "notices": self.notices,
+                "requests": self.requests, "requested": self.requested, "notices": self.notices,
                 "sharing_scopes_refreshed": self.snapshots_refreshed,
                 "report": self.report.to_dict() if self.report else None}
 
@@ -363,6 +366,7 @@ def _fetch(database: Database, plan: _Plan, secret: str, settings: PullSettings,
     finally:
         writer.close()
         outcome.requests = len(client.requested)
+        outcome.requested = [_path_and_query(url) for url in client.requested]
     outcome.notices += writer.notices
     if outcome.mode == "bulk" and not outcome.rows:
         raise SourceError(f"{plan.base_url} holds no records at all for this client; nothing "
@@ -499,3 +503,8 @@ def run_due_sources(database: Database, settings: PullSettings, now: dt.datetime
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
+
+
+def _path_and_query(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
