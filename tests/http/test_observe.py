@@ -49,7 +49,7 @@ def test_error_responses_carry_the_request_id_too(client, make_app):
     assert [r.status_code for r in responses] == [401, 404, 404, 405, 400]
     assert all(r.headers["X-Request-Id"] == "err-1" for r in responses)
 
-    limited = make_app(IP_RATE_PER_SECOND=1, IP_RATE_BURST=1).test_client()
+    limited = make_app(IP_RATE_PER_SECOND=0.1, IP_RATE_BURST=1).test_client()
     limited.post("/login", data={})
     refused = limited.post("/login", data={}, headers=sent)
     assert refused.status_code == 429

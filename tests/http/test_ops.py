@@ -155,7 +155,7 @@ def test_metrics_count_imports_from_the_import_history(client, runner, tmp_path)
 
 
 def test_metrics_count_refusals_by_rate_limits(make_app):
-    client = make_app(IP_RATE_PER_SECOND=1, IP_RATE_BURST=1).test_client()
+    client = make_app(IP_RATE_PER_SECOND=0.1, IP_RATE_BURST=1).test_client()
     before = value(scrape(client), "gateway_rate_limited_total", limit="address")
     client.post("/oauth/token", data={})
     assert client.post("/oauth/token", data={}).status_code == 429

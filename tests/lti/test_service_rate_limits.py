@@ -19,13 +19,13 @@ USERS = "/ims/oneroster/rostering/v1p2/users"
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    """The test app with small limits: an app's burst of 3 at 1 per second, 2 token requests
-    per client address at 1 per second."""
+    """The test app with small limits: an app's burst of 3, 2 token requests per client
+    address, each refilled at one per 10 seconds (slow enough that no test sees a refill)."""
     application = create_app({
         "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
         "INSTANCE_PATH": str(tmp_path / "instance"), "ISSUER": "http://gateway.test",
-        "APP_RATE_PER_SECOND": 1, "APP_RATE_BURST": 3,
-        "IP_RATE_PER_SECOND": 1, "IP_RATE_BURST": 2})
+        "APP_RATE_PER_SECOND": 0.1, "APP_RATE_BURST": 3,
+        "IP_RATE_PER_SECOND": 0.1, "IP_RATE_BURST": 2})
     yield application
     application.extensions["gateway.db"].dispose()
 
@@ -54,11 +54,11 @@ def memberships(client, tool, token: str):
 
 def assert_service_busy(response) -> None:
     assert response.status_code == 429
-    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Retry-After"] == "10"
     assert response.headers["Content-Type"] == "application/json"
     assert response.get_json() == {
         "error": "temporarily_unavailable",
-        "error_description": "Too many requests from this app; try again in 1 second."}
+        "error_description": "Too many requests from this app; try again in 10 seconds."}
 
 
 def test_service_calls_over_the_apps_burst_get_the_services_429(client, tool, service_token):
@@ -94,11 +94,11 @@ def test_lti_token_requests_from_one_address_are_limited(client, tool):
     assert [ask().status_code, ask().status_code] == [200, 200]
     refused = ask()
     assert refused.status_code == 429
-    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["Retry-After"] == "10"
     assert refused.headers["Cache-Control"] == "no-store"
     assert refused.get_json() == {
         "error": "temporarily_unavailable",
-        "error_description": "Too many token requests from this address; try again in 1 second."}
+        "error_description": "Too many token requests from this address; try again in 10 seconds."}
     # Both token endpoints count against one bucket per address.
     assert client.post("/oauth/token", data={"grant_type": "client_credentials"}
                        ).status_code == 429
