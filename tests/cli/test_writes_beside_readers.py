@@ -26,8 +26,10 @@ SECRET_KEY = "test-secret-key"
 
 
 def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
+    # The reader reads as fast as it can for as long as the writes take: the app's rate limit
+    # (tested apart, tests/http/test_rate_limits.py) is off so that every read is a real one.
     return dict(os.environ, GATEWAY_DATABASE_URL=database_url, GATEWAY_SECRET_KEY=SECRET_KEY,
-                GATEWAY_INSTANCE_PATH=str(tmp_path / "instance"))
+                GATEWAY_INSTANCE_PATH=str(tmp_path / "instance"), GATEWAY_APP_RATE_PER_SECOND="0")
 
 
 def _gateway(env: dict[str, str], *args: str) -> subprocess.Popen:
