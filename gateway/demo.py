@@ -495,7 +495,8 @@ def _school_kinds(schools: int) -> list[tuple[str, tuple[str, ...]]]:
             + [("High School", HIGH_GRADES)] * high)
 
 
-def _plan(rng: random.Random, schools: int, students: int, year: int) -> _DistrictPlan:
+def _plan(rng: random.Random, schools: int, students: int, year: int,
+          district_sourced_id: str = "district-1") -> _DistrictPlan:
     name, domain, state, towns, area_code, fips = rng.choice(_DISTRICTS)
     lea = f"{fips}{rng.randrange(10_000, 100_000)}"
     sessions = _sessions(year)
@@ -544,7 +545,7 @@ def _plan(rng: random.Random, schools: int, students: int, year: int) -> _Distri
                     courses.append(_CoursePlan(offering, f"course-{stem}", f"class-{stem}-", count,
                                                sections, rng.randrange(sections), term_ids, begin, end))
                 grade_plan.slots.append(courses)
-    return _DistrictPlan(name, f"{domain}.example", state, towns, area_code, "district-1", lea,
+    return _DistrictPlan(name, f"{domain}.example", state, towns, area_code, district_sourced_id, lea,
                          plans, sessions)
 
 
@@ -658,11 +659,14 @@ class _FileWriter:
 
 def generate_demo_bundle(out_dir: Path | str, *, schools: int = DEFAULT_SCHOOLS,
                          students: int = DEFAULT_STUDENTS, seed: int = DEFAULT_SEED,
-                         progress: ProgressCallback | None = None) -> DemoBundle:
+                         progress: ProgressCallback | None = None,
+                         district_sourced_id: str = "district-1") -> DemoBundle:
     """Write a demo district of ``schools`` schools and ``students`` students into ``out_dir``
     as a OneRoster 1.2.1 CSV bundle (bulk), deterministically for ``seed``.
 
     ``progress`` is called with the number of students written since its previous call.
+    ``district_sourced_id`` names the district's org, so that several demo districts, each from
+    its own seed, can share one store (the scale benchmark imports ten).
     The folder is created if needed; bundle files already in it are replaced.
     """
     if schools < 1:
@@ -674,7 +678,7 @@ def generate_demo_bundle(out_dir: Path | str, *, schools: int = DEFAULT_SCHOOLS,
     # The manifest is written last, so a run that stops half-way leaves no bundle that looks whole.
     (directory / binding.MANIFEST).unlink(missing_ok=True)
     rng = random.Random(seed)
-    plan = _plan(rng, schools, students, SCHOOL_YEAR)
+    plan = _plan(rng, schools, students, SCHOOL_YEAR, district_sourced_id)
 
     with ExitStack() as stack:
         def open_file(csv_file: binding.CsvFile, *fields: str) -> _FileWriter:
