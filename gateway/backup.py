@@ -87,7 +87,10 @@ class BackupError(UsageError):
 
 
 class RestoreError(UsageError):
-    """A restore was refused; nothing was changed. The message says why."""
+    """A restore was refused; nothing was changed. The message says why, and that."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(f"{description}\nNothing was restored.")
 
 
 def _quiet(_message: str) -> None:
@@ -485,7 +488,7 @@ def _extract(archive_path: Path, work: Path, progress: Progress) -> dict[str, An
                 done += member.size
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise RestoreError(f"{archive_path} is damaged or truncated, or could not be extracted "
-                           f"({error}); nothing was restored") from error
+                           f"({error})") from error
     if manifest is None:
         raise RestoreError(f"{archive_path} is empty: not a gateway backup")
     for name, expected in manifest["files"].items():
@@ -494,7 +497,7 @@ def _extract(archive_path: Path, work: Path, progress: Progress) -> dict[str, An
                                "archive is truncated or was altered")
         if seen[name] != expected.get("sha256"):
             raise RestoreError(f"{name} in {archive_path} does not match its checksum in the "
-                               "manifest: the archive was damaged or altered; nothing was restored")
+                               "manifest: the archive was damaged or altered")
     return manifest
 
 
@@ -538,12 +541,11 @@ def _check_secret(manifest: dict[str, Any], work: Path, secret_key: str,
         raise RestoreError("GATEWAY_SECRET_KEY is set, and is not the key this backup was made "
                            "with: the restored instance would use it instead of the archive's "
                            "secret_key file. Unset it (or set the original key) and restore "
-                           "again; nothing was restored")
+                           "again")
     raise RestoreError("this backup was made with GATEWAY_SECRET_KEY set, and the key in effect "
                        "now is another one: without the original key pseudonyms change and the "
                        "encrypted signing keys and SIS secrets cannot be read. Set "
-                       "GATEWAY_SECRET_KEY to the original key and restore again; nothing was "
-                       "restored")
+                       "GATEWAY_SECRET_KEY to the original key and restore again")
 
 
 def _verify_restored(database: Database, recorded: list[ChainHead], kept: list[ChainHead] | None,
@@ -554,8 +556,7 @@ def _verify_restored(database: Database, recorded: list[ChainHead], kept: list[C
         for schema in ("main", LEDGER_SCHEMA):
             result = session.connection().exec_driver_sql(f"PRAGMA {schema}.quick_check").scalar()
             if result != "ok":
-                raise RestoreError(f"the restored {schema} database is damaged ({result}); "
-                                   "nothing was restored")
+                raise RestoreError(f"the restored {schema} database is damaged ({result})")
         names = dict(session.execute(select(District.id, District.sourced_id)).all())
         chains = []
         problems = []
@@ -573,7 +574,7 @@ def _verify_restored(database: Database, recorded: list[ChainHead], kept: list[C
         if kept:
             problems += [message for _, message in check_heads(session, kept, exact=False)]
     if problems:
-        raise RestoreError("the restored ledger does not verify; nothing was restored:\n  "
+        raise RestoreError("the restored ledger does not verify:\n  "
                            + "\n  ".join(problems[:20])
                            + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""))
     return tuple(chains)
@@ -602,7 +603,7 @@ def restore_sqlite(archive: str | os.PathLike[str], *, database_url: str,
     if occupied and not force:
         raise RestoreError(f"the store at {store} is not empty: {'; '.join(occupied)} hold data. "
                            "Restore into an empty instance, or pass --force to replace it (stop "
-                           "every gateway process using it first); nothing was restored")
+                           "every gateway process using it first)")
     from_instance = secret_key_from_instance(instance, secret_key)
     store.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".gateway-restore-", dir=store.parent))
