@@ -6,6 +6,7 @@ restored secret key). A damaged or altered archive is refused and leaves nothing
 the README's pg_dump / pg_restore procedure as written, into a database of the test's own."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -257,7 +258,6 @@ def _rewrite(archive: Path, out: Path, change, *, fix_checksums: bool) -> Path:
     change(folder)
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     if fix_checksums:
-        import hashlib
         for name in manifest["files"]:
             manifest["files"][name]["sha256"] = hashlib.sha256(
                 (folder / name).read_bytes()).hexdigest()
