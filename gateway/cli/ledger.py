@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gateway.backup import check_heads, load_heads, read_chain_heads
 from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
 from gateway.sharing import ledger
@@ -71,24 +72,52 @@ def student_command(sourced_id: str, district: str | None, limit: int, as_json: 
                        f"{e.endpoint} {e.entity}: {', '.join(e.fields)}")
 
 
+@ledger_group.command("heads")
+@json_option
+@with_appcontext
+def heads_command(as_json: bool) -> None:
+    """Print each district's chain head (last seq and hash): keep the output apart from backups
+    to check a restored ledger against (`ledger verify --heads FILE`)."""
+    with store_session() as session:
+        heads = read_chain_heads(session)
+    if as_json:
+        echo_json([head.as_json() for head in heads])
+        return
+    for head in heads:
+        click.echo(f"district {head.district}: head {head.seq} {head.hash}")
+
+
 @ledger_group.command("verify")
 @click.option("--district", metavar="SOURCEDID", help="Verify one district (default: all).")
+@click.option("--heads", "heads_file", type=click.Path(dir_okay=False, exists=True),
+              help="Also check that each chain reaches these heads (`ledger heads --json` "
+                   "output kept apart, or a backup's manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
-def verify_command(district: str | None, as_json: bool) -> None:
+def verify_command(district: str | None, heads_file: str | None, as_json: bool) -> None:
     """Recompute the hash chains; exit with status 1 and say where if one is broken."""
     with store_session() as session:
         ids = ([ledger.find_district_id(session, district)] if district
                else ledger.ledger_district_ids(session))
         results = [(_district_label(session, i), ledger.verify_ledger(session, i)) for i in ids]
+        kept = load_heads(heads_file) if heads_file else []
+        if district:
+            kept = [head for head in kept if head.district == district]
+        head_problems = check_heads(session, kept, exact=False)
     if as_json:
         click.echo(json.dumps([
             {"district": label, "ok": r.ok, "entries": r.entries, "first_seq": r.first_seq,
              "last_seq": r.last_seq, "head_seq": r.head_seq, "head_hash": r.head_hash,
              "checkpoint_seq": r.checkpoint_seq, "problem_count": r.problem_count,
              "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message}
-                          for p in r.problems]}
+                          for p in r.problems],
+             **({"kept_head_problems": [message for name, message in head_problems
+                                        if name == label]} if heads_file else {})}
             for label, r in results]))
+        labels = {label for label, _ in results}
+        for name, message in head_problems:
+            if name not in labels:
+                click.echo(message, err=True)
     else:
         for label, r in results:
             since = f" since checkpoint {r.checkpoint_seq}" if r.checkpoint_seq is not None else ""
@@ -102,7 +131,11 @@ def verify_command(district: str | None, as_json: bool) -> None:
                 click.echo(f"  {p.message}", err=True)
             if r.problem_count > len(r.problems):
                 click.echo(f"  ... and {r.problem_count - len(r.problems)} more", err=True)
-    if not all(r.ok for _, r in results):
+        if heads_file and not head_problems:
+            click.echo(f"every kept head in {heads_file} is in the ledger")
+        for _, message in head_problems:
+            click.echo(message, err=True)
+    if not all(r.ok for _, r in results) or head_problems:
         raise SystemExit(1)
 
 
