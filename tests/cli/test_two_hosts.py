@@ -1,7 +1,8 @@
 """Two hosts of one gateway: two `gateway serve` processes (two workers each) on different ports
 over one PostgreSQL and one Redis, and a `gateway worker`. Whatever one host does, the other
 agrees with at once: a token issued by one is honoured by the other and, once revoked through
-one (the CLI against its configuration), refused by both on the next request; an LTI launch
+one (the CLI against its configuration), refused by both on the next request, and so is a new
+sharing policy in force on both at once; an LTI launch
 begun on one completes on the other, and its one-time hint cannot be replayed on either; an
 import queued on one (with the CLI: there is no upload over HTTP yet) is run by the worker, and
 both then serve the new data, whatever they had cached before.
@@ -175,7 +176,21 @@ def test_two_hosts_agree_on_tokens_launches_and_imported_data(shared_database_ur
         for host in (a, b):
             listed = _users(host.base, token)
             assert listed.headers["X-Total-Count"] == "8"
-            assert _users(host.base, token, "/u9").json()["user"]["givenName"] == "Nelson"
+            user = _users(host.base, token, "/u9").json()["user"]
+            assert (user["givenName"], user["familyName"]) == ("Nelson", "Muntz")
+
+        # A narrower policy set through B's configuration: both hosts, whose policy caches
+        # held the old revision, share only what it names from their next request on.
+        policy = tmp_path / "narrower.json"
+        policy.write_text('{"schools": ["*"], "allUsers": true, '
+                          '"fields": {"user": ["sourcedId", "givenName"]}}')
+        narrowed = subprocess.run([sys.executable, "-m", "gateway", "apps", "policy", client_id,
+                                   str(policy)], env=env_b, capture_output=True, text=True,
+                                  timeout=60)
+        assert narrowed.returncode == 0, narrowed.stderr
+        for host in (a, b):
+            user = _users(host.base, token, "/u9").json()["user"]
+            assert (user["givenName"], "familyName" in user) == ("Nelson", False)
 
         # Revoked through A's configuration: refused by both on their next request (the README's
         # bound: tokens are looked up in the database on every request, nothing is cached).
