@@ -11,7 +11,8 @@ Counted by the process that does the work:
 * ``gateway_ledger_appends_total{channel}``: disclosure-ledger entries appended.
 * ``gateway_rate_limited_total{limit}``: requests refused by a rate limit (``app``, ``address``).
 
-Read from the store at scrape time (imports run in the CLI's own process, which nobody scrapes):
+Read from the store at scrape time (imports run in the CLI's or a job worker's process, which
+nobody scrapes):
 ``gateway_imports_total{outcome}`` and ``gateway_import_duration_seconds{outcome}`` (count and
 sum of finished runs), from the import history. Other scrape-time families (the job queues'
 depth) are added through :data:`ScrapeSource` functions.

@@ -25,25 +25,33 @@ def queue_redis() -> Any | None:
     return connect_queue_redis(url) if url else None
 
 
+def queue_job(redis: Any, kind: str, params: dict[str, Any]) -> str:
+    """Queue a job of ``kind`` on the app's queues; its id."""
+    return enqueue_job(redis, current_app.config["REDIS_KEY_PREFIX"], kind, params,
+                       default_timeout=int(current_app.config["JOB_TIMEOUT_SECONDS"]))
+
+
+def waited_job(redis: Any, job_id: str, progress: Any = None) -> dict[str, Any]:
+    """The result of queued job ``job_id``, waited for; a job that failed for good is the
+    command's error."""
+    try:
+        return wait_for_job(redis, job_id, progress)
+    except JobFailed as failure:
+        raise click.ClickException(f"job {job_id} failed: {failure}") from None
+
+
 def run_or_queue(kind: str, params: dict[str, Any], *, wait: bool, progress: Any = None
                  ) -> tuple[str | None, dict[str, Any] | None]:
     """Run a job of ``kind`` the app's way: queued when Redis is configured (and, with ``wait``,
-    waited for), else at once in this process. Returns ``(job id or None, result or None)``;
-    a queued job that failed for good is the command's error."""
+    waited for), else at once in this process. Returns ``(job id or None, result or None)``."""
     redis = queue_redis()
     if redis is None:
         database = get_database(current_app)
         context = JobContext(database, current_app.config, current_app.instance_path,
                              progress=progress)
         return None, run_job(kind, params, context)
-    job_id = enqueue_job(redis, current_app.config["REDIS_KEY_PREFIX"], kind, params,
-                         default_timeout=int(current_app.config["JOB_TIMEOUT_SECONDS"]))
-    if not wait:
-        return job_id, None
-    try:
-        return job_id, wait_for_job(redis, job_id, progress)
-    except JobFailed as failure:
-        raise click.ClickException(f"job {job_id} failed: {failure}") from None
+    job_id = queue_job(redis, kind, params)
+    return job_id, waited_job(redis, job_id, progress) if wait else None
 
 
 def _queues(_ctx, _param, value: str | None) -> tuple[str, ...]:

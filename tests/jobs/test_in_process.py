@@ -106,3 +106,37 @@ def test_a_delta_applied_twice_changes_nothing_the_second_time(app, database, tm
     assert counts[1] == {"mode": "delta", "added": 0, "changed": 0, "unchanged": 2, "deleted": 0,
                          "rejected": 0}
     assert stored == after_first
+
+
+def test_a_scope_rebuild_job_rebuilds_the_restricting_policies_of_its_district(app, database,
+                                                                                tmp_path):
+    from gateway.oauth import service
+    from gateway.sharing.service import set_policy
+    from gateway.store.models import utcnow
+    from gateway.store.sharing import ScopeMember, ScopeSnapshot
+
+    path = write_bundle(tmp_path / "bundle", small_district())
+    context = JobContext(database, app.config, app.instance_path)
+    run_job("import", import_params(str(path), source="b", options=IMPORT_OPTIONS,
+                                    settings=app.config, spooled=False), context)
+    with database.session_scope(write=True) as session:
+        for name, document in (("School one", {"schools": ["s1"], "fields": {"user": ["*"]}}),
+                               ("Everything", {"schools": ["*"], "allUsers": True,
+                                               "fields": {"user": ["*"]}})):
+            created = service.register_app(session, name=name, district_sourced_id="d1",
+                                           scopes=None, now=utcnow())
+            set_policy(session, app_id=created.app_id, district_id=1, document=document,
+                       now=utcnow())
+    # Scopes are current: nothing to build.
+    assert run_job("snapshots", {"district": "d1"}, context) == {"district": "d1",
+                                                                  "snapshots_refreshed": 0}
+    # Lost (as in a store upgraded from before scopes were stored): the restricting policy's
+    # scope is built again; the whole-district one needs none.
+    with database.session_scope(write=True) as session:
+        session.execute(ScopeMember.__table__.delete())
+        session.execute(ScopeSnapshot.__table__.delete())
+    assert run_job("snapshots", {"district": "d1"}, context) == {"district": "d1",
+                                                                  "snapshots_refreshed": 1}
+    with database.session_scope() as session:
+        assert session.execute(select(func.count()).select_from(ScopeSnapshot)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(ScopeMember)).scalar_one() > 0

@@ -126,3 +126,27 @@ def test_a_job_killed_on_every_attempt_fails_with_the_reason_and_changes_nothing
     # The failed job keeps its spooled bundle (for a look, or to queue again); the worker lives on.
     assert [folder.name.startswith("import-") for folder in (tmp_path / "spool").iterdir()] == [True]
     assert worker.process.poll() is None
+
+
+def test_a_worker_killed_mid_import_leaves_its_work_horse_to_finish_the_job(
+        queued_app, start_worker, database, queue_settings, large_bundle):
+    """The work horse is a process group of its own: SIGKILL of the worker alone (not of its
+    group, as a supervisor stopping the whole unit does) does not stop the import half-way."""
+    runner = queued_app.test_cli_runner()
+    worker = start_worker()
+    job_id = json.loads(runner.invoke(cli, ["import", "--no-wait", "--json",
+                                            str(large_bundle)]).output)["job"]
+    redis = connect_queue_redis(queue_settings["REDIS_URL"])
+
+    def importing():
+        progress = fetch_job(redis, job_id).meta.get("progress")
+        return progress and 0 < progress["done"] < progress["total"]
+
+    wait_until(importing, timeout=120, what="the import to be under way")
+    os.kill(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=30)
+    wait_until(lambda: fetch_job(redis, job_id).get_status() == "finished", timeout=300,
+               what="the orphaned work horse to finish")
+    users, runs = _store_counts(database)
+    assert runs == [("applied", str(large_bundle))]
+    assert fetch_job(redis, job_id).return_value()["report"]["files"]["users"]["added"] == users
