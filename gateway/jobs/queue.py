@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import resource
 import socket
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def connect_queue_redis(url: str) -> Any:
     read."""
     import redis
 
-    return redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(url, socket_connect_timeout=5)
 
 
 def _queue(redis: Any, prefix: str, name: str) -> Any:
@@ -126,6 +127,9 @@ def perform(kind_name: str, params: dict[str, Any]) -> dict[str, Any]:
         return run_job(kind_name, params, context)
     finally:
         database.dispose()
+        # The horse's peak resident memory (Linux: KiB), for listings and capacity planning.
+        job.meta["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        job.save_meta()
 
 
 def job_notes(redis: Any, prefix: str, job_id: str) -> tuple[int, dict[str, Any]]:
@@ -143,8 +147,19 @@ def run_worker(redis: Any, prefix: str, settings: Mapping[str, Any], instance_pa
     from rq import Worker
     from rq.serializers import JSONSerializer
 
+    class PromptWorker(Worker):
+        """RQ's worker, listening for its commands (stop a job, shut down) in one-second waits
+        instead of RQ 3's minute: stopping a worker otherwise waits out that minute at times
+        (the listening thread is still in its wait when the worker closes its connection)."""
+
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(
+                sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler)
+
     _setup = WorkerSetup(dict(settings), instance_path)
-    worker = Worker([_queue(redis, prefix, queue) for queue in queues], connection=redis,
+    worker = PromptWorker([_queue(redis, prefix, queue) for queue in queues], connection=redis,
                     serializer=JSONSerializer, name=name,
                     default_result_ttl=RESULT_TTL_SECONDS)
     return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
@@ -171,7 +186,9 @@ def describe_job(job: Any, state: str | None = None, attempts: int | None = None
         "ended_at": _iso(job.ended_at), "progress": meta.get("progress"),
         "attempts": meta.get("attempts", 0) if attempts is None else attempts,
         "retries_left": job.retries_left,
-        "host": meta.get("host"), "pid": meta.get("pid"), "reason": None, "result": None}
+        "host": meta.get("host"), "pid": meta.get("pid"),
+        "peak_memory_mb": round(meta["peak_rss_kb"] / 1024) if meta.get("peak_rss_kb") else None,
+        "reason": None, "result": None}
     if described["status"] == "failed":
         result = job.latest_result()
         text = (result.exc_string if result is not None else None) or ""
@@ -221,9 +238,14 @@ def wait_for_job(redis: Any, job_id: str, progress: Any = None,
     """Wait until job ``job_id`` has finished and return its result, calling ``progress(done,
     total)`` as its progress changes; :class:`JobFailed` when it failed for good (a job that
     will be retried is waited for through its retries)."""
+    from rq.exceptions import NoSuchJobError
+
     shown = None
     while True:
-        job = fetch_job(redis, job_id)
+        try:
+            job = fetch_job(redis, job_id)
+        except NoSuchJobError:
+            raise JobFailed("the job is no longer in Redis (removed, or Redis lost it)") from None
         status = str(getattr(job.get_status(), "value", job.get_status()))
         reported = (job.meta or {}).get("progress")
         if progress is not None and reported and reported != shown:
