@@ -210,9 +210,12 @@ def list_jobs(redis: Any, prefix: str, queues: Iterable[str] = QUEUES,
     listed: list[dict[str, Any]] = []
     for name in queues:
         queue = _queue(redis, prefix, name)
+        # The started list first: reading it requeues or fails the abandoned jobs, which the
+        # other lists then show where they went.
+        started = queue.started_job_registry.get_job_ids()
         by_state = {
             "queued": queue.get_job_ids(),
-            "started": queue.started_job_registry.get_job_ids(),
+            "started": started,
             "scheduled": queue.scheduled_job_registry.get_job_ids(),
             "failed": queue.failed_job_registry.get_job_ids(desc=True),
             "finished": queue.finished_job_registry.get_job_ids(0, finished_limit - 1, desc=True),

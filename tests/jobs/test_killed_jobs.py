@@ -150,3 +150,39 @@ def test_a_worker_killed_mid_import_leaves_its_work_horse_to_finish_the_job(
     users, runs = _store_counts(database)
     assert runs == [("applied", str(large_bundle))]
     assert fetch_job(redis, job_id).return_value()["report"]["files"]["users"]["added"] == users
+
+
+@pytest.mark.slow
+def test_a_job_whose_worker_and_work_horse_died_is_retried_once_its_heartbeat_stops(
+        queued_app, start_worker, database, queue_settings, large_bundle):
+    """A host lost with its worker and horse: nothing answers for the started job. Once its
+    heartbeat has lapsed (RQ: about 90 s), listing the jobs requeues it (a retry was left), and
+    another worker imports it whole."""
+    runner = queued_app.test_cli_runner()
+    worker = start_worker()
+    job_id = json.loads(runner.invoke(cli, ["import", "--no-wait", "--json",
+                                            str(large_bundle)]).output)["job"]
+    redis = connect_queue_redis(queue_settings["REDIS_URL"])
+
+    def importing():
+        meta = fetch_job(redis, job_id).meta
+        return meta if (meta.get("progress") or {}).get("done") else None
+
+    horse = wait_until(importing, timeout=120, what="the import to be under way")["pid"]
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
+    worker.process.wait(timeout=30)
+
+    def listed_status():
+        jobs = json.loads(runner.invoke(cli, ["jobs", "--json"]).output)
+        return next(job["status"] for job in jobs if job["id"] == job_id)
+
+    assert listed_status() == "started"
+    wait_until(lambda: listed_status() == "queued", timeout=150,
+               what="the abandoned job to be requeued")
+    start_worker()
+    wait_until(lambda: fetch_job(redis, job_id).get_status() == "finished", timeout=300,
+               what="the retry to finish")
+    users, runs = _store_counts(database)
+    assert runs == [(INTERRUPTED, str(large_bundle)), ("applied", str(large_bundle))]
+    assert fetch_job(redis, job_id).return_value()["report"]["files"]["users"]["added"] == users
