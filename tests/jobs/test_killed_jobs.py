@@ -32,17 +32,29 @@ def large_bundle(tmp_path_factory):
     return folder
 
 
+def _queued(runner, bundle) -> str:
+    """Queue an import of ``bundle`` without waiting for it; the job's id."""
+    queued = runner.invoke(cli, ["import", "--no-wait", "--json", str(bundle)])
+    assert queued.exit_code == 0, queued.output
+    return json.loads(queued.output)["job"]
+
+
+def _under_way(redis, job_id: str, attempt: int = 1) -> dict:
+    """The job's meta once ``attempt`` of it has read part of the bundle (not all of it)."""
+    def reading():
+        # The meta of a killed attempt stays until the retry's horse starts.
+        meta = fetch_job(redis, job_id).meta
+        progress = meta.get("progress")
+        return (meta if meta.get("attempts") == attempt and progress
+                and 0 < progress["done"] < progress["total"] else None)
+
+    return wait_until(reading, timeout=120, what=f"attempt {attempt} to be importing")
+
+
 def _kill_mid_import(redis, job_id: str, attempt: int) -> int:
     """SIGKILL the work horse of ``attempt`` of the job once it has read part of the bundle;
     the pid killed."""
-    def reading():
-        meta = fetch_job(redis, job_id).meta
-        progress = meta.get("progress")
-        # The meta of a killed attempt stays until the retry's horse starts.
-        return (meta.get("attempts") == attempt and progress
-                and 0 < progress["done"] < progress["total"] and meta["pid"])
-
-    pid = wait_until(reading, timeout=120, what=f"attempt {attempt} to be importing")
+    pid = _under_way(redis, job_id, attempt)["pid"]
     os.kill(pid, signal.SIGKILL)
     return pid
 
@@ -60,8 +72,7 @@ def test_a_killed_work_horse_is_retried_and_its_import_applied_once(
         queued_app, start_worker, database, queue_settings, large_bundle):
     runner = queued_app.test_cli_runner()
     worker = start_worker()
-    queued = runner.invoke(cli, ["import", "--no-wait", "--json", str(large_bundle)])
-    job_id = json.loads(queued.output)["job"]
+    job_id = _queued(runner, large_bundle)
     redis = connect_queue_redis(queue_settings["REDIS_URL"])
     _kill_mid_import(redis, job_id, attempt=1)
 
@@ -134,15 +145,9 @@ def test_a_worker_killed_mid_import_leaves_its_work_horse_to_finish_the_job(
     group, as a supervisor stopping the whole unit does) does not stop the import half-way."""
     runner = queued_app.test_cli_runner()
     worker = start_worker()
-    job_id = json.loads(runner.invoke(cli, ["import", "--no-wait", "--json",
-                                            str(large_bundle)]).output)["job"]
+    job_id = _queued(runner, large_bundle)
     redis = connect_queue_redis(queue_settings["REDIS_URL"])
-
-    def importing():
-        progress = fetch_job(redis, job_id).meta.get("progress")
-        return progress and 0 < progress["done"] < progress["total"]
-
-    wait_until(importing, timeout=120, what="the import to be under way")
+    _under_way(redis, job_id)
     os.kill(worker.process.pid, signal.SIGKILL)
     worker.process.wait(timeout=30)
     wait_until(lambda: fetch_job(redis, job_id).get_status() == "finished", timeout=300,
@@ -160,15 +165,9 @@ def test_a_job_whose_worker_and_work_horse_died_is_retried_once_its_heartbeat_st
     another worker imports it whole."""
     runner = queued_app.test_cli_runner()
     worker = start_worker()
-    job_id = json.loads(runner.invoke(cli, ["import", "--no-wait", "--json",
-                                            str(large_bundle)]).output)["job"]
+    job_id = _queued(runner, large_bundle)
     redis = connect_queue_redis(queue_settings["REDIS_URL"])
-
-    def importing():
-        meta = fetch_job(redis, job_id).meta
-        return meta if (meta.get("progress") or {}).get("done") else None
-
-    horse = wait_until(importing, timeout=120, what="the import to be under way")["pid"]
+    horse = _under_way(redis, job_id)["pid"]
     os.killpg(worker.process.pid, signal.SIGKILL)
     os.kill(horse, signal.SIGKILL)
     worker.process.wait(timeout=30)
