@@ -117,7 +117,6 @@ def sis_pull_job(context: JobContext, params: Mapping[str, Any]) -> dict[str, An
 
     class _Progress:
         def fetched(self, collection: str, done: int, total: int | None) -> None:
-            context.note(stage=f"reading {collection}")
             context.progress(done, total or done)
 
         def importing(self, done: int, total: int) -> None:

@@ -11,7 +11,6 @@ from gateway.cli import cli
 from gateway.store.models import ImportRun, User
 
 from bundles import small_district, write_bundle
-from workers import wait_until
 
 
 def _jobs(runner) -> list[dict]:
