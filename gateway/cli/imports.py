@@ -11,11 +11,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from gateway.cli.context import echo_json, json_option
-from gateway.cli.jobs import run_or_queue
+from gateway.cli.jobs import queue_job, queue_redis, waited_job
 from gateway.database import get_database
 from gateway.formats import FORMATS
 from gateway.jobs import JobContext, run_job
-from gateway.jobs.kinds import import_params
+from gateway.jobs.kinds import discard_spooled, import_params
 from gateway.jobs.spool import spool_bundle, spool_folder
 from gateway.oneroster.csv.importer import ImportReport
 from gateway.store.import_runs import INTERRUPTED, interrupted_runs
@@ -119,7 +119,13 @@ def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
     progress = _ByteProgress()
     try:
         if queued:
-            job_id, result = run_or_queue("import", params, wait=not no_wait, progress=progress)
+            redis = queue_redis()
+            try:
+                job_id = queue_job(redis, "import", params)
+            except click.ClickException:
+                discard_spooled(params)  # nothing was queued
+                raise
+            result = None if no_wait else waited_job(redis, job_id, progress)
         else:
             # No queue (or nothing to queue): the same job, here and now.
             context = JobContext(database, config, current_app.instance_path, progress=progress)

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from gateway.cli.context import echo_json, json_option
 from gateway.database import get_database
-from gateway.jobs import QUEUES, JobContext, run_job
+from gateway.jobs import QUEUES
 from gateway.jobs.queue import (JobFailed, connect_queue_redis, enqueue_job, list_jobs,
                                 run_worker, wait_for_job)
 from gateway.store.migrate import ensure_schema
@@ -26,9 +26,16 @@ def queue_redis() -> Any | None:
 
 
 def queue_job(redis: Any, kind: str, params: dict[str, Any]) -> str:
-    """Queue a job of ``kind`` on the app's queues; its id."""
-    return enqueue_job(redis, current_app.config["REDIS_KEY_PREFIX"], kind, params,
-                       default_timeout=int(current_app.config["JOB_TIMEOUT_SECONDS"]))
+    """Queue a job of ``kind`` on the app's queues; its id. A Redis that does not answer is the
+    command's error."""
+    from redis.exceptions import RedisError
+
+    try:
+        return enqueue_job(redis, current_app.config["REDIS_KEY_PREFIX"], kind, params,
+                           default_timeout=int(current_app.config["JOB_TIMEOUT_SECONDS"]))
+    except (RedisError, OSError) as error:
+        raise click.ClickException(f"the job queue (GATEWAY_REDIS_URL) does not answer: "
+                                   f"{error}; nothing was queued") from None
 
 
 def waited_job(redis: Any, job_id: str, progress: Any = None) -> dict[str, Any]:
@@ -38,20 +45,6 @@ def waited_job(redis: Any, job_id: str, progress: Any = None) -> dict[str, Any]:
         return wait_for_job(redis, job_id, progress)
     except JobFailed as failure:
         raise click.ClickException(f"job {job_id} failed: {failure}") from None
-
-
-def run_or_queue(kind: str, params: dict[str, Any], *, wait: bool, progress: Any = None
-                 ) -> tuple[str | None, dict[str, Any] | None]:
-    """Run a job of ``kind`` the app's way: queued when Redis is configured (and, with ``wait``,
-    waited for), else at once in this process. Returns ``(job id or None, result or None)``."""
-    redis = queue_redis()
-    if redis is None:
-        database = get_database(current_app)
-        context = JobContext(database, current_app.config, current_app.instance_path,
-                             progress=progress)
-        return None, run_job(kind, params, context)
-    job_id = queue_job(redis, kind, params)
-    return job_id, waited_job(redis, job_id, progress) if wait else None
 
 
 def _queues(_ctx, _param, value: str | None) -> tuple[str, ...]:

@@ -71,7 +71,7 @@ def import_bundle_job(context: JobContext, params: Mapping[str, Any]) -> dict[st
     refused unread (not a bundle, the store busy too long)."""
     earlier = _applied_before(context)
     if earlier is not None:
-        _unspool(params)
+        discard_spooled(params)
         return earlier
     settings = params["settings"]
     options = ImportOptions(**params["options"],
@@ -86,18 +86,19 @@ def import_bundle_job(context: JobContext, params: Mapping[str, Any]) -> dict[st
         outcome = run_import(context.database, params["path"], options, context.progress,
                              source=params["source"], on_start=started)
     except (BundleError, StoreBusy) as error:
-        _unspool(params)
+        discard_spooled(params)
         runs = context.notes.get("import_runs") or [None]
         return {"report": None, "run_id": runs[-1], "snapshots_refreshed": 0,
                 "error": str(error)}
     # A run that raised otherwise keeps its spooled bundle: the job may be retried.
-    _unspool(params)
+    discard_spooled(params)
     return {"report": outcome.report.to_dict(), "district_name": outcome.report.district_name,
             "run_id": outcome.run_id, "snapshots_refreshed": outcome.snapshots_refreshed,
             "error": None}
 
 
-def _unspool(params: Mapping[str, Any]) -> None:
+def discard_spooled(params: Mapping[str, Any]) -> None:
+    """Remove an import job's spooled copy of its bundle, if it has one."""
     if params.get("spooled"):
         # The job's own folder in the spool (see gateway.jobs.spool).
         shutil.rmtree(Path(params["path"]).parent, ignore_errors=True)

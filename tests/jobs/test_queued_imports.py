@@ -107,3 +107,17 @@ def test_worker_refuses_unknown_queues(queued_app):
     result = queued_app.test_cli_runner().invoke(cli, ["worker", "--queues", "imports,mail"])
     assert result.exit_code == 2
     assert "the queues are imports, default" in result.output
+
+
+def test_an_import_is_not_queued_while_redis_does_not_answer(make_app, closed_port_url, database,
+                                                             tmp_path):
+    app = make_app(REDIS_URL=closed_port_url, SPOOL_DIR=str(tmp_path / "spool"))
+    path = write_bundle(tmp_path / "bundle", small_district())
+    result = app.test_cli_runner().invoke(cli, ["import", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the job queue (GATEWAY_REDIS_URL) does not answer: ")
+    assert result.output.rstrip().endswith("; nothing was queued")
+    # Its spooled copy is gone with it, and nothing was imported.
+    assert list((tmp_path / "spool").iterdir()) == []
+    with database.session_scope() as session:
+        assert session.execute(select(func.count()).select_from(ImportRun)).scalar_one() == 0
