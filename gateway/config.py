@@ -94,6 +94,13 @@ DEFAULTS: dict[str, Any] = {
     # whose students sign in at the start of a class.
     "IP_RATE_PER_SECOND": 5.0,
     "IP_RATE_BURST": 150,
+    # Background jobs (gateway.jobs), on queues in the Redis above; without it they run in the
+    # command that starts them. One attempt of a job may run this long before its work horse is
+    # killed (a bulk import of a 1M-student district takes well under an hour).
+    "JOB_TIMEOUT_SECONDS": 4 * 3600,
+    # Where a queued import's bundle waits for its worker; empty: spool/ in the instance folder.
+    # With workers on other hosts: storage every host mounts at the same path.
+    "SPOOL_DIR": "",
     # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
     # a bearer token /metrics requires when set, the log format (json or text) and one access
     # line per request.
@@ -157,6 +164,7 @@ _CONVERTERS = {
     "APP_RATE_BURST": int,
     "IP_RATE_PER_SECOND": float,
     "IP_RATE_BURST": int,
+    "JOB_TIMEOUT_SECONDS": int,
     "METRICS": boolean,
     "ACCESS_LOG": boolean,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -32,7 +33,8 @@ class ImportOutcome:
 
 def run_import(database: Database, path: str | Path, options: ImportOptions,
                progress: ProgressCallback | None = None, source: str | None = None,
-               started_at: dt.datetime | None = None) -> ImportOutcome:
+               started_at: dt.datetime | None = None,
+               on_start: Callable[[int], None] | None = None) -> ImportOutcome:
     """Import the bundle at ``path`` and record the run in the import history (as ``source``,
     by default the path).
 
@@ -40,6 +42,9 @@ def run_import(database: Database, path: str | Path, options: ImportOptions,
     another writer holds the store too long; either way the run is recorded as refused. Any other
     failure is recorded as ``failed`` and re-raised. The store changes only when the report's
     outcome is ``applied``.
+
+    ``on_start`` is called with the run's id once the run is in the history, before anything is
+    imported: a job notes it, so that a retry can tell whether the run it retries was applied.
     """
     label = source or str(path)
     started = started_at or utcnow()
@@ -48,6 +53,8 @@ def run_import(database: Database, path: str | Path, options: ImportOptions,
     # On SQLite the run's row waits, like the import, for another import to finish.
     with running_import(database.writer_engine, label, started) as run_id:
         refreshed = 0
+        if on_start is not None:
+            on_start(run_id)
         try:
             # A dry run writes nothing and need not wait for another import.
             with database.session_scope(write=not options.dry_run) as session:

@@ -11,10 +11,11 @@ Counted by the process that does the work:
 * ``gateway_ledger_appends_total{channel}``: disclosure-ledger entries appended.
 * ``gateway_rate_limited_total{limit}``: requests refused by a rate limit (``app``, ``address``).
 
-Read from the store at scrape time (imports run in the CLI's own process, which nobody scrapes):
+Read from the store at scrape time (imports run in the CLI's or a job worker's process, which
+nobody scrapes):
 ``gateway_imports_total{outcome}`` and ``gateway_import_duration_seconds{outcome}`` (count and
-sum of finished runs), from the import history. Other scrape-time families (the job queue's
-depth, once there is a job queue) are added through :data:`ScrapeSource` functions.
+sum of finished runs), from the import history. Other scrape-time families (the job queues'
+depth) are added through :data:`ScrapeSource` functions.
 
 Several worker processes (``gateway serve --workers N``): prometheus_client's multiprocess mode,
 each process writing its counts to files in ``PROMETHEUS_MULTIPROC_DIR`` and a scrape summing
@@ -166,8 +167,8 @@ class ImportRunsCollector:
 ScrapeSource = Callable[[Any, Any], Iterable[Any]]
 """A function from the app's :class:`~gateway.store.Database` and Redis client (None in embedded
 mode) to more metric families (prometheus_client ``Metric`` objects), called at each scrape: the
-hook for counts kept in the store or Redis, such as a job queue's depth
-(``gateway_job_queue_depth``, not exported yet: there is no job queue)."""
+hook for counts kept in the store or Redis, such as the job queues' depth
+(``gateway_job_queue_depth``, see :func:`gateway.jobs.queue.job_queue_families`)."""
 
 
 class Families:

@@ -11,13 +11,13 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from gateway.cli.context import echo_json, json_option
+from gateway.cli.jobs import queue_job, queue_redis, waited_job
 from gateway.database import get_database
-from gateway.oneroster.csv.bundle import BundleError
 from gateway.formats import FORMATS
-from gateway.importing import run_import
-from gateway.oneroster.csv.importer import ImportOptions, ImportReport
-from gateway.oneroster.csv.limits import ImportLimits
-from gateway.store import StoreBusy
+from gateway.jobs import JobContext, run_job
+from gateway.jobs.kinds import discard_spooled, import_params
+from gateway.jobs.spool import spool_bundle, spool_folder
+from gateway.oneroster.csv.importer import ImportReport
 from gateway.store.import_runs import INTERRUPTED, interrupted_runs
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import District, ImportRun
@@ -87,38 +87,74 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
               help="The export format (default: recognized from the files).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="Also write the report (counts and problems) as JSON to this file.")
+@click.option("--no-wait", is_flag=True, help="With a job queue (GATEWAY_REDIS_URL): queue the "
+              "import, print the job's id and return (`gateway jobs` follows it).")
 @json_option
 @with_appcontext
 def import_command(path: Path, dry_run: bool, force: bool, district: str | None,
                    district_name: str | None, strict: bool, format_name: str | None,
-                   report_path: Path | None, as_json: bool) -> None:
+                   report_path: Path | None, no_wait: bool, as_json: bool) -> None:
     """Import a roster bundle (a folder or .zip) into the store, all or nothing: OneRoster 1.2 or
-    1.1 CSV, or another export format the gateway reads (see --format)."""
+    1.1 CSV, or another export format the gateway reads (see --format).
+
+    With GATEWAY_REDIS_URL set the import is a job: the bundle is copied into the spool
+    (GATEWAY_SPOOL_DIR), queued, run by a `gateway worker`, and waited for here."""
     database = get_database(current_app)
     ensure_schema(database)
     if district_name and not district:
         raise click.UsageError("--district-name names the district given with --district")
-    options = ImportOptions(dry_run=dry_run, force=force, district=district, district_name=district_name,
-                            strict=strict, format=format_name,
-                            mass_change_threshold=current_app.config["MASS_CHANGE_THRESHOLD"],
-                            max_reported_problems=current_app.config["IMPORT_MAX_REPORTED_ERRORS"],
-                            limits=ImportLimits.from_config(current_app.config))
+    config = current_app.config
+    options = {"dry_run": dry_run, "force": force, "district": district,
+               "district_name": district_name, "strict": strict, "format": format_name}
+    queued = bool(config.get("REDIS_URL")) and path.exists()
+    if queued:
+        # A worker on another host reads the copy; a path that does not exist is refused the
+        # usual way, in this process, without queuing anything.
+        bundle = spool_bundle(path, spool_folder(config, current_app.instance_path))
+        params = import_params(str(bundle), source=str(path), options=options, settings=config,
+                               spooled=True)
+    else:
+        params = import_params(str(path), source=str(path), options=options, settings=config,
+                               spooled=False)
     progress = _ByteProgress()
     try:
-        outcome = run_import(database, path, options, progress)
-    except (BundleError, StoreBusy) as exc:
-        raise click.ClickException(str(exc)) from None
+        if queued:
+            redis = queue_redis()
+            try:
+                job_id = queue_job(redis, "import", params)
+            except click.ClickException:
+                discard_spooled(params)  # nothing was queued
+                raise
+            result = None if no_wait else waited_job(redis, job_id, progress)
+        else:
+            # No queue (or nothing to queue): the same job, here and now.
+            context = JobContext(database, config, current_app.instance_path, progress=progress)
+            job_id, result = None, run_job("import", params, context)
     finally:
         progress.close()
-    report = outcome.report
+    if result is None:
+        if as_json:
+            echo_json({"job": job_id})
+        else:
+            click.echo(f"queued as job {job_id} (`gateway jobs` shows how it goes)")
+        return
+    if result["error"]:
+        raise click.ClickException(result["error"])
+    report = ImportReport.from_dict(result["report"])
+    report.district_name = result.get("district_name")
     if report_path is not None:
         report_path.write_bytes(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2))
-    refreshed = outcome.snapshots_refreshed
+    refreshed = result["snapshots_refreshed"]
     if as_json:
         # The report as --report writes it; the exit status still says whether it was refused.
-        echo_json({**report.to_dict(), "sharing_scopes_refreshed": refreshed})
+        echo_json({**report.to_dict(), "sharing_scopes_refreshed": refreshed,
+                   **({"job": job_id} if job_id else {})})
     else:
+        if job_id:
+            click.echo(f"job {job_id}")
         _print_report(report, dry_run)
+        if result.get("note"):
+            click.echo(f"note: {result['note']}")
         if refreshed:
             click.echo(f"sharing scopes refreshed for {refreshed} app(s)")
         if report.outcome == "applied":

@@ -12,9 +12,11 @@ from flask.cli import with_appcontext
 from gateway.cli.context import echo_json, json_option, store_session
 from gateway.database import get_database
 from gateway.errors import UsageError
-from gateway.sis.pull import (PullOutcome, PullSettings, add_source, describe_source,
-                              describe_sources, parse_interval, remove_source, run_due_sources,
-                              run_source)
+from gateway.cli.jobs import queue_job, queue_redis
+from gateway.jobs.queue import JobFailed, wait_for_job
+from gateway.sis.pull import (PullSettings, add_source, claim_due_sources, describe_source,
+                              describe_sources, get_source, parse_interval, remove_source,
+                              run_due_sources, run_source)
 from gateway.store.migrate import ensure_schema
 from gateway.store.models import utcnow
 
@@ -131,33 +133,59 @@ def list_command(as_json: bool) -> None:
             click.echo(f"    {s['last_message']}")
 
 
-def _print_outcome(outcome: PullOutcome) -> None:
-    run = f" (import run #{outcome.import_run_id})" if outcome.import_run_id else ""
-    if outcome.report is None and not outcome.ok:
+def _print_outcome(outcome: dict) -> None:
+    """A pull's outcome (as ``PullOutcome.to_dict`` gives it, here or from a worker)."""
+    run = f" (import run #{outcome['import_run']})" if outcome["import_run"] else ""
+    ok = outcome["outcome"] == "applied"
+    report = outcome["report"]
+    if report is None and not ok:
         # Failed before anything was imported: the reason, in one line, is all there is to say.
-        click.echo(f"Error: source {outcome.source_id}: {outcome.message}", err=True)
+        click.echo(f"Error: source {outcome['source']}: {outcome['message']}", err=True)
         return
-    since = (f" changed since {outcome.since.isoformat(timespec='milliseconds')}Z"
-             if outcome.since else "")
-    click.echo(f"source {outcome.source_id}: {outcome.mode} pull of {outcome.district} from "
-               f"{outcome.url}{since}")
-    if outcome.rows:
+    since = f" changed since {outcome['since']}" if outcome["since"] else ""
+    click.echo(f"source {outcome['source']}: {outcome['mode']} pull of {outcome['district']} "
+               f"from {outcome['oneroster_url']}{since}")
+    if outcome["rows"]:
         click.echo("  read " + ", ".join(f"{name} {count:,}"
-                                         for name, count in outcome.rows.items()))
-    for notice in outcome.notices:
+                                         for name, count in outcome["rows"].items()))
+    for notice in outcome["notices"]:
         click.echo(f"  note: {notice}")
-    report = outcome.report
     if report is not None:
-        for name, counts in report.files.items():
-            click.echo(f"  {name + '.csv':<20} {counts.mode:<6} +{counts.added} ~{counts.changed} "
-                       f"={counts.unchanged} -{counts.deleted}")
-    if outcome.snapshots_refreshed:
-        click.echo(f"  sharing scopes refreshed for {outcome.snapshots_refreshed} app(s)")
-    if outcome.ok:
-        click.echo(f"  {outcome.message or 'import applied'}{run}")
+        for name, counts in report["files"].items():
+            click.echo(f"  {name + '.csv':<20} {counts['mode']:<6} +{counts['added']} "
+                       f"~{counts['changed']} ={counts['unchanged']} -{counts['deleted']}")
+    if outcome["sharing_scopes_refreshed"]:
+        click.echo(f"  sharing scopes refreshed for {outcome['sharing_scopes_refreshed']} app(s)")
+    if ok:
+        click.echo(f"  {outcome['message'] or 'import applied'}{run}")
     else:
-        click.echo(f"Error: source {outcome.source_id}: {outcome.outcome}: {outcome.message}{run}",
-                   err=True)
+        click.echo(f"Error: source {outcome['source']}: {outcome['outcome']}: "
+                   f"{outcome['message']}{run}", err=True)
+
+
+def _queued_pulls(source_id: int | None, due: bool, full: bool, force: bool,
+                  wait: bool) -> tuple[list[str], list[dict]]:
+    """Queue the pulls (with --due, those claimed now); their job ids and, with ``wait``,
+    their outcomes, or a failed job's reason, in order."""
+    redis = queue_redis()
+    database = get_database(current_app)
+    if due:
+        ids = claim_due_sources(database)
+    else:
+        with store_session() as session:
+            get_source(session, source_id)  # an unknown id is the command's error
+        ids = [source_id]
+    jobs = [queue_job(redis, "sis-pull", {"source_id": i, "full": full, "force": force})
+            for i in ids]
+    outcomes = []
+    if wait:
+        for source, job_id in zip(ids, jobs):
+            try:
+                outcomes.append(wait_for_job(redis, job_id))
+            except JobFailed as failure:
+                outcomes.append({"source": source, "outcome": "failed", "import_run": None,
+                                 "report": None, "message": f"job {job_id} failed: {failure}"})
+    return jobs, outcomes
 
 
 @sources_group.command("run")
@@ -166,38 +194,52 @@ def _print_outcome(outcome: PullOutcome) -> None:
 @click.option("--full", is_flag=True, help="A full (bulk) pull even where a delta would do.")
 @click.option("--force", is_flag=True, help="Apply a full pull that retires more than the "
               "mass-change threshold of the district's users, classes or enrollments.")
+@click.option("--no-wait", is_flag=True, help="With a job queue (GATEWAY_REDIS_URL): queue the "
+              "pulls, print their job ids and return.")
 @json_option
 @with_appcontext
-def run_command(source_id: int | None, due: bool, full: bool, force: bool, as_json: bool) -> None:
+def run_command(source_id: int | None, due: bool, full: bool, force: bool, no_wait: bool,
+                as_json: bool) -> None:
     """Pull source SOURCE_ID now, or with --due every source that is due (exit 1 if a pull
-    failed)."""
+    failed). With GATEWAY_REDIS_URL set, each pull is a job run by a `gateway worker`, waited
+    for here unless --no-wait."""
     if (source_id is None) == (not due):
         raise click.UsageError("give a source id or --due (not both)")
     if due and (full or force):
         raise click.UsageError("--full and --force go with one source's id, not --due")
     database = get_database(current_app)
     ensure_schema(database)
-    settings = PullSettings.from_config(current_app.config, current_app.instance_path)
     bars = _PullBars()
     try:
-        if due:
-            outcomes = run_due_sources(database, settings, progress=bars)
+        if current_app.config.get("REDIS_URL"):
+            jobs, pulled = _queued_pulls(source_id, due, full, force, wait=not no_wait)
+            if no_wait:
+                if as_json:
+                    echo_json(jobs)
+                else:
+                    click.echo(f"queued {len(jobs)} pull(s): {' '.join(jobs)}" if jobs
+                               else "no source is due")
+                return
         else:
-            outcomes = [run_source(database, source_id, settings, force=force, full=full,
-                                   progress=bars)]
+            settings = PullSettings.from_config(current_app.config, current_app.instance_path)
+            if due:
+                outcomes = run_due_sources(database, settings, progress=bars)
+            else:
+                outcomes = [run_source(database, source_id, settings, force=force, full=full,
+                                       progress=bars)]
+            pulled = [outcome.to_dict() for outcome in outcomes if outcome is not None]
     except UsageError as error:
         raise click.ClickException(str(error)) from None
     finally:
         bars.close()
-    pulled = [outcome for outcome in outcomes if outcome is not None]
     if as_json:
-        echo_json([o.to_dict() for o in pulled] if due else pulled[0].to_dict())
+        echo_json(pulled if due else pulled[0])
     elif due and not pulled:
         click.echo("no source is due")
     else:
         for outcome in pulled:
             _print_outcome(outcome)
-    if any(not outcome.ok for outcome in pulled):
+    if any(outcome["outcome"] != "applied" for outcome in pulled):
         raise SystemExit(1)
 
 

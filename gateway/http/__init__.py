@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     visibility.init_app(app)
     headers.init_app(app)
     app.register_blueprint(ops.blueprint)
+    ops.init_app(app)
     app.register_blueprint(home.blueprint)
     app.register_blueprint(lti.blueprint)
     app.register_blueprint(oauth.blueprint)

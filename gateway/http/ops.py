@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from gateway.database import get_database, get_redis
+from gateway.jobs.queue import job_queue_families
 from gateway.metrics import (Families, ImportRunsCollector, ImportTotals, ScrapeSource,
                              render_metrics)
 from gateway.readiness import check_readiness
@@ -34,6 +35,14 @@ def add_scrape_source(app: Flask, source: ScrapeSource) -> None:
     :data:`gateway.metrics.ScrapeSource`): where counts kept in the store or Redis, such as a job
     queue's depth, join the metrics."""
     app.extensions.setdefault(SCRAPE_SOURCES, []).append(source)
+
+
+def init_app(app: Flask) -> None:
+    """With job queues (Redis configured), their depth joins ``/metrics``
+    (``gateway_job_queue_depth{queue,state}``)."""
+    if app.config.get("REDIS_URL"):
+        add_scrape_source(app, functools.partial(job_queue_families,
+                                                 str(app.config["REDIS_KEY_PREFIX"])))
 
 
 def _json(body: object, status: int = 200) -> Response:

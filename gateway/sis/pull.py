@@ -505,6 +505,21 @@ def run_due_sources(database: Database, settings: PullSettings, now: dt.datetime
     return outcomes
 
 
+def claim_due_sources(database: Database, now: dt.datetime | None = None) -> list[int]:
+    """Claim every source due at ``now`` for a pull queued as a job: its next pull is moved one
+    interval on now, as a pull does when it starts, so that a scheduler run on two hosts (or
+    twice) queues each due pull once. The ids claimed."""
+    now = now or utcnow()
+    claimed = []
+    with database.session_scope(write=True) as session:
+        for source_id in due_source_ids(session, now):
+            source = session.get(SisSource, source_id)
+            if source is not None and claim_due_source(
+                    session, source_id, now, now + dt.timedelta(seconds=source.interval_seconds)):
+                claimed.append(source_id)
+    return claimed
+
+
 def _path_and_query(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")

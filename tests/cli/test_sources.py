@@ -409,3 +409,45 @@ def test_the_secret_is_kept_encrypted_and_never_shown(runner, database):
     assert (again.exit_code, again.output) == (1, "Error: no source 1 (see `gateway sources list`)\n")
     unknown = invoke(runner, "sources", "run", "7")
     assert (unknown.exit_code, unknown.output) == (1, "Error: no source 7 (see `gateway sources list`)\n")
+
+
+def test_with_a_queue_due_pulls_are_jobs_queued_once_and_run_by_a_worker(
+        make_app, database, database_url, remote, redis_url, redis_prefix, tmp_path):
+    from workers import WorkerProcess, remove_queues
+
+    queued = make_app(REDIS_URL=redis_url, REDIS_KEY_PREFIX=redis_prefix,
+                      SPOOL_DIR=str(tmp_path / "spool"))
+    runner = queued.test_cli_runner()
+    source = add_source(runner, remote.url, remote.credentials(), "--every", "1d")
+    env = dict(os.environ, GATEWAY_DATABASE_URL=database_url, GATEWAY_SECRET_KEY="test-secret-key",
+               GATEWAY_REDIS_URL=redis_url, GATEWAY_REDIS_KEY_PREFIX=redis_prefix,
+               GATEWAY_INSTANCE_PATH=str(tmp_path / "worker"), GATEWAY_LOG_FORMAT="text")
+    try:
+        # Queued without a worker yet: the claim moved the source's next pull on, so a second
+        # scheduler run (another host's cron) queues nothing.
+        first = invoke(runner, "sources", "run", "--due", "--no-wait", "--json")
+        assert first.exit_code == 0, first.output
+        [job_id] = json.loads(first.stdout)
+        assert invoke(runner, "sources", "run", "--due", "--no-wait").output == "no source is due\n"
+        worker = WorkerProcess(env, tmp_path / "worker.log", "--burst")
+        assert worker.process.wait(timeout=300) == 0, worker.output()
+        [job] = json.loads(invoke(runner, "jobs", "--json").stdout)
+        assert (job["id"], job["kind"], job["status"]) == (job_id, "sis-pull", "finished")
+        assert job["description"] == f"pull SIS source {source}"
+        outcome = job["result"]
+        assert (outcome["source"], outcome["mode"], outcome["outcome"]) == (source, "bulk",
+                                                                            "applied")
+        with database.session_scope() as session:
+            # district-1 is the only district of this store.
+            assert session.execute(select(func.count()).select_from(User)).scalar_one() == (
+                outcome["report"]["files"]["users"]["added"]) > 0
+
+        # One source's pull, waited for: a delta, through a worker, printed as in-process.
+        worker = WorkerProcess(env, tmp_path / "worker.log")
+        second = invoke(runner, "sources", "run", str(source))
+        worker.stop()
+        assert second.exit_code == 0, second.output + worker.output()
+        assert second.output.startswith(f"source {source}: delta pull of district-1 from "
+                                        f"{remote.url} changed since ")
+    finally:
+        remove_queues(redis_url, redis_prefix)

@@ -26,7 +26,7 @@ import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam,
                         select, text)
@@ -142,6 +142,16 @@ class ImportReport:
                 "problem_count": self.problem_count,
                 "problems": [p.to_dict() for p in self.problems],
                 "notices": [n.to_dict() for n in self.notices], "refusal": self.refusal}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ImportReport":
+        """The report of :meth:`to_dict` (what a job hands back from the worker that ran it)."""
+        return cls(source=data["source"], outcome=data["outcome"], format=data.get("format"),
+                   district=data.get("district"), district_name=data.get("district_name"),
+                   files={name: FileCounts(**counts) for name, counts in data["files"].items()},
+                   problems=[Problem(**p) for p in data["problems"]],
+                   problem_count=data["problem_count"],
+                   notices=[Notice(**n) for n in data["notices"]], refusal=data.get("refusal"))
 
 
 class _Staging:
