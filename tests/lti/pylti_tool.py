@@ -13,8 +13,6 @@ import threading
 import typing as t
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, abort, jsonify, request
 from pylti1p3.contrib.flask import (FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest,
                                    FlaskServiceConnector)
@@ -25,6 +23,8 @@ from pylti1p3.launch_data_storage.cache import CacheDataStorage
 from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfDict
+
+from lti_support import pem_pair
 
 
 class _DictCache:
@@ -66,12 +66,7 @@ class ToolState:
     cache: _DictCache = field(default_factory=_DictCache)
 
     def __post_init__(self) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_pem = key.private_bytes(serialization.Encoding.PEM,
-                                             serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()).decode()
-        self.public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.private_pem, self.public_pem = pem_pair()
 
     def config(self) -> ToolConfDict:
         """pylti1p3's configuration of the one platform this tool is registered with."""

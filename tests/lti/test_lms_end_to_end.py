@@ -1,0 +1,180 @@
+"""End to end over real HTTP, the gateway as an LTI 1.3 tool: an LMS built on ``lti1p3platform``
+launches the gateway, which matches the person and the course to the SIS data and brokers the
+launch to an app's pylti1p3 tool; a ``requests`` session with cookies is the browser.
+
+LMS /start -> gateway /lms/login -> LMS /auth -> id_token posted to gateway /lms/launch -> the
+app's OIDC login -> gateway /lti/authorize -> id_token posted to the app (which validates it and
+reads the NRPS roster).
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from gateway.store.lms import LmsLink, LmsPerson
+from gateway.store.lti import ResourceLink
+from gateway.store.sharing import LedgerEntry
+
+from lms_peer import INSTRUCTOR, LEARNER, LmsState, make_lms
+from lti_support import forms
+from test_end_to_end import gateway, register_with_cli, serve
+from test_end_to_end import platform, tool_state  # noqa: F401  (the same served gateway and app)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def lms(platform):
+    """The LMS on a real port, knowing Bart (with his SIS id) and Edna (with only her email)."""
+    state = LmsState(gateway_url=platform.config["ISSUER"])
+    state.people = {
+        "bart-lms": {"sub": "lms-bart", "roles": [LEARNER], "name": "Bart S.",
+                     "email": "bart@lms.example", "sourcedid": "u2"},
+        "edna-lms": {"sub": "lms-edna", "roles": [INSTRUCTOR], "name": "Edna K.",
+                     "email": "EDNA@example.edu"},
+        "stranger": {"sub": "lms-stranger", "roles": [LEARNER], "name": "Nobody Known",
+                     "email": "nobody@lms.example"}}
+    state.context = {"id": "lms-course-9", "title": "Biology (LMS)", "sourcedid": "k2"}
+    state.link = {"id": "lms-link-1", "title": "Cell quiz"}
+    with serve(make_lms(state)) as server:
+        state.base_url = f"http://127.0.0.1:{server.server_port}"
+        yield state
+
+
+def register_lms(platform, lms: LmsState) -> dict:
+    base = lms.base_url
+    return json.loads(gateway(platform, "lms", "register", "--district", "d1", "--issuer", base,
+                              "--client-id", lms.client_id, "--auth-url", base + "/auth",
+                              "--token-url", base + "/token", "--jwks-url", base + "/jwks",
+                              "--deployment-id", lms.deployment_id, "--match", "email=email",
+                              "--json"))
+
+
+def post_form(browser, page: requests.Response) -> requests.Response:
+    """What the browser does with an auto-posting page: post its form."""
+    [form] = forms(page.text)
+    return browser.post(form["action"], data=form["fields"])
+
+
+def launch_from_lms(browser, lms: LmsState, login_hint: str) -> requests.Response:
+    """The LMS starts a launch; the browser follows it to the gateway's answer."""
+    answer = browser.get(lms.base_url + f"/start/{login_hint}")
+    assert answer.status_code == 200, answer.text
+    assert urlsplit(answer.url).path == "/auth"
+    return post_form(browser, answer)
+
+
+def test_lms_launch_is_brokered_to_the_app(platform, lms, tool_state, app_id, database):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.custom = {"gateway_app": str(app_id)}
+
+    with requests.Session() as browser:
+        authorization = launch_from_lms(browser, lms, "bart-lms")
+        assert authorization.status_code == 200, authorization.text
+        # The gateway's launch went through the app's login back to the gateway as platform.
+        assert urlsplit(authorization.url).path == "/lti/authorize"
+        launched = post_form(browser, authorization)
+        assert launched.status_code == 200, launched.text
+        claims = launched.json()
+    # The app sees the OneRoster identity and class, not what the LMS said.
+    assert claims["sub"] == "u2" and claims["name"] == "Bart Simpson"
+    assert claims["email"] != "bart@lms.example"
+    assert claims["context"]["id"] == "k2" and claims["context"]["title"] == "Biology 1"
+    raw = tool_state.launches[-1]
+    assert raw["iss"] == platform.config["ISSUER"]
+    assert lms.base_url not in json.dumps(raw)
+    assert "lms-bart" not in json.dumps(raw) and "lms-course-9" not in json.dumps(raw)
+
+    roster = requests.get(tool_state.base_url + "/roster",
+                          params={"launch_id": claims["launch_id"]}).json()
+    assert sorted(m["user_id"] for m in roster) == ["t-krab", "u2", "u3"]
+
+    with database.session_scope() as session:
+        person = session.get(LmsPerson, (1, "lms-bart"))
+        link = session.execute(select(LmsLink)).scalar_one()
+        gateway_link = session.execute(select(ResourceLink)).scalar_one()
+        entries = list(session.execute(select(LedgerEntry).where(
+            LedgerEntry.channel == "lti", LedgerEntry.endpoint == "launch")).scalars())
+    assert (person.user_sourced_id, person.matched_by) == ("u2", "person_sourcedid")
+    assert (link.app_id, link.gateway_link_id) == (app_id, gateway_link.link_id)
+    assert (gateway_link.class_sourced_id, gateway_link.source, gateway_link.title) == (
+        "k2", "lms", "Cell quiz")
+    # The brokered launch is in the disclosure ledger, as every platform launch is.
+    assert len(entries) == 1 and entries[0].app_id == app_id
+
+
+def test_person_matched_by_an_email_rule_and_remembered(platform, lms, tool_state, app_id,
+                                                        database):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.custom = {"gateway_app": str(app_id)}
+    with requests.Session() as browser:
+        launched = post_form(browser, launch_from_lms(browser, lms, "edna-lms"))
+    assert launched.json()["sub"] == "t-krab"
+    with database.session_scope() as session:
+        person = session.get(LmsPerson, (1, "lms-edna"))
+    assert (person.user_sourced_id, person.matched_by) == ("t-krab", "email")
+
+
+def test_unmatched_person_gets_a_page_and_is_listed(platform, lms, tool_state, app_id):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.custom = {"gateway_app": str(app_id)}
+    with requests.Session() as browser:
+        answer = launch_from_lms(browser, lms, "stranger")
+    assert answer.status_code == 403
+    assert "no match for you" in answer.text
+    assert urlsplit(answer.url).path == "/lms/launch"
+    listed = json.loads(gateway(platform, "lms", "unmatched", "--json"))
+    assert [(r["kind"], r["lms_id"], r["label"]) for r in listed] == [
+        ("user", "lms-stranger", "Nobody Known nobody@lms.example")]
+    assert tool_state.launches == []
+
+
+def test_teacher_picks_the_app_for_a_new_link(platform, lms, tool_state, app_id, database):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    with requests.Session() as browser:
+        picker = launch_from_lms(browser, lms, "edna-lms")
+        assert picker.status_code == 200 and "Choose the app for Biology 1" in picker.text
+        [form] = forms(picker.text)
+        assert form["fields"]["app"] == str(app_id)
+        authorization = browser.post(platform.config["ISSUER"] + form["action"],
+                                     data=form["fields"])
+        launched = post_form(browser, authorization)
+    assert launched.json()["sub"] == "t-krab"
+    # The link remembers the app: Bart, a student, launches it straight away.
+    with requests.Session() as bart:
+        launched = post_form(bart, launch_from_lms(bart, lms, "bart-lms"))
+    assert launched.json()["sub"] == "u2"
+
+
+def test_deep_linking_from_the_lms_answers_a_link_back_at_the_gateway(platform, lms, tool_state,
+                                                                     app_id):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.deep_linking = True
+    with requests.Session() as browser:
+        picker = launch_from_lms(browser, lms, "edna-lms")
+        [form] = forms(picker.text)
+        answer = browser.post(platform.config["ISSUER"] + form["action"], data=form["fields"])
+        assert answer.status_code == 200, answer.text
+        done = post_form(browser, answer)
+    assert done.text == "received"
+    [token] = lms.deep_link_responses
+    import jwt as pyjwt
+    keys = requests.get(platform.config["ISSUER"] + "/.well-known/jwks.json").json()["keys"]
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    [jwk] = [k for k in keys if k["kid"] == kid]
+    claims = pyjwt.decode(token, pyjwt.PyJWK(jwk).key, algorithms=["RS256"],
+                          audience=lms.base_url)
+    assert claims["iss"] == lms.client_id
+    [item] = claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    assert item["type"] == "ltiResourceLink"
+    assert item["url"] == platform.config["ISSUER"] + "/lms/launch"
+    assert item["custom"] == {"gateway_app": str(app_id)}
