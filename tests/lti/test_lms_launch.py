@@ -228,3 +228,56 @@ def test_login_from_an_unregistered_lms_is_refused(client, lms_key):
         "client_id": CLIENT})
     assert response.status_code == 400
     assert "not registered" in response.text
+
+
+# -- across workers and hosts --------------------------------------------------------------------
+
+def _worker(app, jwks_server):
+    """Another worker: its own app and key cache, the same LMS JWKS."""
+    app.extensions["gateway.lti"].tool_keys.fetch = jwks_server
+    return app.test_client()
+
+
+def _launch_on_another_worker(client, other, lms_key, app_id):
+    request = login(client)
+    # The browser carries the state cookie pylti1p3 set at login to whichever host answers.
+    name = f"lti1p3-{request['state']}"
+    other.set_cookie(name, client.get_cookie(name).value)
+    token = lms_key.sign(claims_for(request, app_id))
+    first = post_launch(other, token, request["state"])
+    again = post_launch(client, token, request["state"])
+    return first, again
+
+
+def test_login_and_launch_on_different_workers_share_the_store(client, second_app, lms_key, tool,
+                                                                app_id, jwks_server):
+    first, again = _launch_on_another_worker(client, _worker(second_app, jwks_server), lms_key,
+                                             app_id)
+    assert first.status_code == 303, first.text
+    # The state is spent for every worker.
+    assert again.status_code == 400 and "already used" in again.text
+
+
+def test_launch_values_in_redis_when_configured(app, client, database_url, tmp_path, redis_url,
+                                                redis_prefix, lms_key, tool, app_id, jwks_server):
+    from gateway import create_app
+
+    def redis_app(name):
+        return create_app({**{k: app.config[k] for k in ("TESTING", "SECRET_KEY", "ISSUER")},
+                           "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                           "REDIS_KEY_PREFIX": redis_prefix,
+                           "INSTANCE_PATH": str(tmp_path / name)})
+    one, two = redis_app("redis-1"), redis_app("redis-2")
+    try:
+        first, again = _launch_on_another_worker(_worker(one, jwks_server),
+                                                 _worker(two, jwks_server), lms_key, app_id)
+        assert first.status_code == 303, first.text
+        assert again.status_code == 400 and "already used" in again.text
+        import redis
+        keys = redis.Redis.from_url(redis_url).keys(redis_prefix + "lms:*")
+        # pylti1p3's nonce and launch data went to Redis, not to the store.
+        assert any(b"lti1p3-nonce-" in key for key in keys)
+        assert any(b"lti1p3-" in key and b"nonce" not in key for key in keys)
+    finally:
+        for made in (one, two):
+            made.extensions["gateway.db"].dispose()
