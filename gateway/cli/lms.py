@@ -8,7 +8,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gateway.cli.context import echo_json, json_option, store_session
-from gateway.lti.tool import registry
+from gateway.http.context import LTI_RUNTIME, lms_runtime
+from gateway.lti.tool import grades, registry
 from gateway.store.models import utcnow
 
 
@@ -146,6 +147,46 @@ def unmatched_command(platform_id: int | None, as_json: bool) -> None:
     for row in shown:
         click.echo(f"{row['kind']:<8}LMS {row['platform']}  {row['lms_id']}  {row['label']}  "
                    f"(last seen {row['last_seen']})")
+
+
+@lms_group.command("grades")
+@click.option("--failed", "failed_only", is_flag=True,
+              help="Only scores given up on, or still retrying after an error.")
+@json_option
+@with_appcontext
+def grades_command(failed_only: bool, as_json: bool) -> None:
+    """List the scores forwarded (or to be forwarded) to LMS gradebooks."""
+    with store_session() as session:
+        shown = grades.list_forwards(session, failed_only=failed_only)
+    if as_json:
+        echo_json(shown)
+        return
+    if not shown:
+        click.echo("no grades" + (" failed" if failed_only else " forwarded yet"))
+    for row in shown:
+        click.echo(f"{row['id']}  {row['status']:<8}LMS {row['platform']} link {row['lms_link']}  "
+                   f"student {row['student']}  attempts {row['attempts']}"
+                   + (f"  error: {row['last_error']}" if row["last_error"] else ""))
+
+
+@lms_group.command("retry-grades")
+@click.option("--id", "forward_ids", type=int, multiple=True,
+              help="Put this given-up score back in the queue first (repeatable).")
+@with_appcontext
+def retry_grades_command(forward_ids: tuple[int, ...]) -> None:
+    """Send the queued scores whose next attempt is due (run it from cron, every minute)."""
+    runtime = lms_runtime(current_app)
+    keyring = current_app.extensions[LTI_RUNTIME].keyring
+    sent = failed = 0
+    with store_session(write=True) as session:
+        for forward_id in forward_ids:
+            grades.retry_forward(session, forward_id, utcnow())
+        for row in grades.due_forwards(session, utcnow()):
+            if grades.deliver(session, runtime.http, keyring, runtime.tokens, row, utcnow()):
+                sent += 1
+            else:
+                failed += 1
+    click.echo(f"{sent} sent, {failed} failed (see `gateway lms grades --failed`)")
 
 
 def register(cli: click.Group) -> None:

@@ -3,6 +3,7 @@ LTI platform's runtime and settings, and the signed-in person. Blueprints ask he
 import each other."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +67,49 @@ def signed_in_user() -> PortalUser | None:
         g.portal_user = (session_user(request_session(), token, utcnow())
                          if isinstance(token, str) else None)
     return g.portal_user
+
+
+LMS_RUNTIME = "gateway.lms"
+
+
+@dataclass(frozen=True)
+class LmsRuntime:
+    """The per-application state of the tool role: service tokens from LMSs, the HTTP client."""
+
+    tokens: Any
+    http: Any
+
+
+def lms_runtime(app: Any = None) -> LmsRuntime:
+    """The application's :class:`LmsRuntime`, made on first use."""
+    app = app or current_app
+    runtime = app.extensions.get(LMS_RUNTIME)
+    if runtime is None:
+        import requests
+
+        from gateway.lti.tool.grades import ServiceTokens
+
+        runtime = app.extensions[LMS_RUNTIME] = LmsRuntime(ServiceTokens(), requests.Session())
+    return runtime
+
+
+def forward_grades_after(response: Any, forward_ids: list[int]) -> None:
+    """Send queued grades to their LMS once ``response`` has gone out and the request's
+    transaction is committed: the app's score request never waits on the LMS, and a failure
+    stays queued for ``gateway lms retry-grades``."""
+    from gateway.database import get_database
+    from gateway.lti.tool import grades
+
+    app = current_app._get_current_object()
+
+    def send() -> None:
+        try:
+            with app.app_context():
+                runtime, keyring = lms_runtime(app), app.extensions[LTI_RUNTIME].keyring
+                with get_database(app).session_scope(write=True) as session:
+                    for row in grades.due_forwards(session, utcnow(), forward_ids):
+                        grades.deliver(session, runtime.http, keyring, runtime.tokens, row,
+                                       utcnow())
+        except Exception:  # noqa: BLE001 -- nobody is waiting: log it, the row stays queued
+            logging.getLogger("gateway.lms").exception("forwarding grades to the LMS failed")
+    response.call_on_close(send)

@@ -32,6 +32,7 @@ from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)
 from gateway.lti.signed import JwksCache, http_fetcher
+from gateway.lti.tool import grades
 from gateway.nul import holds_nul
 from gateway.oauth import AccessGrant
 from gateway.store.models import utcnow
@@ -266,8 +267,17 @@ def delete_line_item(deployment_id: str, context_id: str, item_id: str) -> Respo
 def post_score(deployment_id: str, context_id: str, item_id: str) -> Response:
     """Publish a score (AGS 2.0 §3.4)."""
     context = _context(_grant(v.SCOPE_SCORE), deployment_id, context_id)
-    ags.post_score(request_session(), context, item_id, _body(v.AGS_SCORE), utcnow())
-    return Response(status=204)
+    body, now = _body(v.AGS_SCORE), utcnow()
+    result = ags.post_score(request_session(), context, item_id, body, now)
+    response = Response(status=204)
+    # On a link an LMS launched, the score goes on to the LMS's gradebook too.
+    forward = grades.queue_score(request_session(), tool_id=context.tool.id,
+                                 district_id=context.deployment.district_id,
+                                 line_item_sourced_id=item_id,
+                                 student_sourced_id=result.student_sourced_id, score=body, now=now)
+    if forward is not None:
+        http_context.forward_grades_after(response, [forward])
+    return response
 
 
 @blueprint.get(_CONTEXT + "/lineitems/<item_id>/results")

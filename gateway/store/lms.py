@@ -12,6 +12,8 @@ were matched to, and the short-lived values of a launch in progress.
   remembered, so later launches do not depend on the LMS sending the same claims.
 - ``lms_links``: each LMS resource link seen, the gateway app it launches, and the gateway's own
   resource link in the OneRoster class it brokers to.
+- ``lms_grade_forwards``: each score an app posted on a brokered link, to be sent on to the LMS's
+  line item (AGS), with its attempts, its next try and the last error, until sent or given up.
 - ``lms_launch_values``: state, nonces and launch data of launches in progress (pylti1p3's launch
   data storage when no Redis is configured), each with its expiry, so that the login and the
   launch may reach different workers or hosts.
@@ -21,7 +23,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.models import Base, utcnow
@@ -128,3 +131,31 @@ class LmsLaunchValue(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+FORWARD_PENDING = "pending"
+FORWARD_SENT = "sent"
+FORWARD_FAILED = "failed"
+
+
+class LmsGradeForward(Base):
+    """A score on its way back to the LMS (AGS 2.0 §3.4), retried with backoff until sent."""
+
+    __tablename__ = "lms_grade_forwards"
+    __table_args__ = (Index("ix_lms_grade_forwards_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lms_platforms.id", ondelete="CASCADE"))
+    lms_link_id: Mapped[str] = mapped_column(String(255))
+    # The app whose tool posted the score (the ledger entry names it).
+    app_id: Mapped[int] = mapped_column(Integer)
+    student_sourced_id: Mapped[str] = mapped_column(String(255))
+    # The AGS score as the LMS will receive it (userId is the LMS's id of the student).
+    score: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | sent | failed (given up after the last attempt)
+    status: Mapped[str] = mapped_column(String(16), default=FORWARD_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -11,6 +11,7 @@ import typing as t
 from dataclasses import dataclass, field
 from html import escape
 
+import jwt as pyjwt
 from flask import Flask, abort, jsonify, redirect, request
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
@@ -21,6 +22,7 @@ from lti_support import pem_pair
 
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 
 
 @dataclass
@@ -40,6 +42,12 @@ class LmsState:
     custom: dict[str, str] = field(default_factory=dict)
     deep_linking: bool = False
     deep_link_responses: list[str] = field(default_factory=list)
+    # Assignment and Grade Services: offered on launches; scores received; how many score posts
+    # to answer 503 before taking them (to test the gateway's retries).
+    ags: bool = True
+    scores: list[dict[str, t.Any]] = field(default_factory=list)
+    unavailable: int = 0
+    tokens_issued: int = 0
 
     def __post_init__(self) -> None:
         self.private_pem, self.public_pem = pem_pair()
@@ -124,6 +132,8 @@ def make_lms(state: LmsState) -> Flask:
             launch.set_resource_link_claim(state.link["id"], title=state.link["title"])
         if state.custom:
             launch.set_custom_parameters_claim(state.custom)
+        if state.ags:
+            launch.set_ags(state.base_url + "/lineitems", state.base_url + "/lineitems/li-1")
         launch.set_extra_claims(extra)
         return launch.lti_launch()
 
@@ -131,5 +141,37 @@ def make_lms(state: LmsState) -> Flask:
     def deep_link_return():
         state.deep_link_responses.append(request.form["JWT"])
         return "received"
+
+    @app.post("/token")
+    def token():
+        config = _Config(state=state)
+        config.get_registration()
+        try:
+            answer = config.get_access_token(request.form.to_dict())
+        except Exception:  # noqa: BLE001 -- any refusal of lti1p3platform is a 400
+            abort(400)
+        # lti1p3platform 0.1.8 does not check the assertion's audience: this LMS does.
+        claims = pyjwt.decode(request.form["client_assertion"], options={"verify_signature": False})
+        if (claims.get("aud") != state.base_url + "/token"
+                or claims.get("iss") != state.client_id or claims.get("sub") != state.client_id):
+            abort(400)
+        state.tokens_issued += 1
+        return jsonify(answer)
+
+    @app.post("/lineitems/<item>/scores")
+    def scores(item: str):
+        config = _Config(state=state)
+        config.get_registration()
+        bearer = request.headers.get("Authorization", "")
+        if not bearer.startswith("Bearer ") or not config.validate_token(
+                bearer[len("Bearer "):], allowed_scopes=[SCORE]):
+            abort(401)
+        if request.mimetype != "application/vnd.ims.lis.v1.score+json":
+            abort(415)
+        if state.unavailable > 0:
+            state.unavailable -= 1
+            abort(503)
+        state.scores.append({"lineitem": item, **request.get_json(force=True)})
+        return "", 204
 
     return app

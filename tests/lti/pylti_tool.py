@@ -197,7 +197,8 @@ def make_tool(state: ToolState) -> Flask:
 
     @app.post("/score")
     def score():
-        ags = _cached_launch().get_ags()
+        message = _cached_launch()
+        ags = message.get_ags()
         timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         grade = (Grade().set_score_given(float(request.args["score"])).set_score_maximum(100)
                  .set_timestamp(timestamp).set_activity_progress("Completed")
@@ -205,6 +206,10 @@ def make_tool(state: ToolState) -> Flask:
                  .set_comment("graded by the pylti1p3 tool"))
         column = (LineItem().set_tag("quiz").set_score_maximum(50).set_label("Quiz")
                   .set_resource_id("quiz-1"))
+        if request.args.get("for_link"):
+            # A column of the launched link (AGS 2.0 §3.2.8 resourceLinkId).
+            column.set_resource_link_id(message.get_launch_data()[
+                "https://purl.imsglobal.org/spec/lti/claim/resource_link"]["id"])
         ags.put_grade(grade, column)
         item = ags.find_lineitem_by_tag("quiz")
         return jsonify({"lineitem": item.get_id(), "results": list(ags.get_grades(item))})

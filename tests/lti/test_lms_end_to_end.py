@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import select
 
 from gateway.store.lms import LmsLink, LmsPerson
+from gateway.cli import cli
 from gateway.store.lti import ResourceLink
 from gateway.store.sharing import LedgerEntry
 
@@ -45,13 +46,20 @@ def lms(platform):
         yield state
 
 
+def gateway_json(platform, *args: str):
+    """A ``gateway ... --json`` command's answer (its stdout only: the served gateway's threads
+    may log to stderr meanwhile)."""
+    result = platform.test_cli_runner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def register_lms(platform, lms: LmsState) -> dict:
     base = lms.base_url
-    return json.loads(gateway(platform, "lms", "register", "--district", "d1", "--issuer", base,
-                              "--client-id", lms.client_id, "--auth-url", base + "/auth",
-                              "--token-url", base + "/token", "--jwks-url", base + "/jwks",
-                              "--deployment-id", lms.deployment_id, "--match", "email=email",
-                              "--json"))
+    return gateway_json(platform, "lms", "register", "--district", "d1", "--issuer", base,
+                        "--client-id", lms.client_id, "--auth-url", base + "/auth",
+                        "--token-url", base + "/token", "--jwks-url", base + "/jwks",
+                        "--deployment-id", lms.deployment_id, "--match", "email=email")
 
 
 def post_form(browser, page: requests.Response) -> requests.Response:
@@ -130,7 +138,7 @@ def test_unmatched_person_gets_a_page_and_is_listed(platform, lms, tool_state, a
     assert answer.status_code == 403
     assert "no match for you" in answer.text
     assert urlsplit(answer.url).path == "/lms/launch"
-    listed = json.loads(gateway(platform, "lms", "unmatched", "--json"))
+    listed = gateway_json(platform, "lms", "unmatched")
     assert [(r["kind"], r["lms_id"], r["label"]) for r in listed] == [
         ("user", "lms-stranger", "Nobody Known nobody@lms.example")]
     assert tool_state.launches == []
@@ -178,3 +186,67 @@ def test_deep_linking_from_the_lms_answers_a_link_back_at_the_gateway(platform, 
     assert item["type"] == "ltiResourceLink"
     assert item["url"] == platform.config["ISSUER"] + "/lms/launch"
     assert item["custom"] == {"gateway_app": str(app_id)}
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    """Until ``condition()`` holds: the gateway forwards grades after answering the app."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the grade never reached the LMS"
+        time.sleep(0.05)
+
+
+def retry(platform, *args: str) -> str:
+    result = platform.test_cli_runner().invoke(cli, ["lms", "retry-grades", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def launch_and_score(platform, lms, tool_state, app_id) -> None:
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.custom = {"gateway_app": str(app_id)}
+    with requests.Session() as browser:
+        claims = post_form(browser, launch_from_lms(browser, lms, "bart-lms")).json()
+    scored = requests.post(tool_state.base_url + "/score", params={
+        "launch_id": claims["launch_id"], "user_id": "u2", "score": "80", "for_link": "1"})
+    assert scored.status_code == 200, scored.text
+
+
+def test_a_score_the_app_posts_reaches_the_lms_gradebook(platform, lms, tool_state, app_id,
+                                                         database):
+    launch_and_score(platform, lms, tool_state, app_id)
+    wait_for(lambda: lms.scores)
+    [score] = lms.scores
+    # In the LMS's terms: its line item of the link, its id of the student.
+    assert score["lineitem"] == "li-1" and score["userId"] == "lms-bart"
+    assert (score["scoreGiven"], score["scoreMaximum"], score["gradingProgress"]) == (
+        80.0, 100, "FullyGraded")
+    assert score["comment"] == "graded by the pylti1p3 tool"
+    listed = gateway_json(platform, "lms", "grades")
+    wait_for(lambda: gateway_json(platform, "lms", "grades")[0]["status"] == "sent")
+    assert listed[0]["student"] == "u2"
+    with database.session_scope() as session:
+        entries = list(session.execute(select(LedgerEntry).where(
+            LedgerEntry.channel == "lms")).scalars())
+    assert [(e.app_id, e.endpoint, e.entity) for e in entries] == [
+        (app_id, "grade_forward", "result")]
+
+
+def test_a_grade_the_lms_refuses_is_retried_and_shown_to_the_admin(platform, lms, tool_state,
+                                                                   app_id):
+    lms.unavailable = 1
+    launch_and_score(platform, lms, tool_state, app_id)
+    wait_for(lambda: gateway_json(platform, "lms", "grades", "--failed"))
+    [failed] = gateway_json(platform, "lms", "grades", "--failed")
+    assert (failed["status"], failed["attempts"]) == ("pending", 1)
+    assert failed["last_error"] == "the LMS scores endpoint answered 503"
+    assert lms.scores == []
+    # Not due yet: the command leaves it for later.
+    assert retry(platform) == "0 sent, 0 failed (see `gateway lms grades --failed`)\n"
+    # The admin sends it now.
+    assert retry(platform, "--id", str(failed["id"])).startswith("1 sent")
+    assert [s["userId"] for s in lms.scores] == ["lms-bart"]
+    assert gateway_json(platform, "lms", "grades", "--failed") == []

@@ -1,5 +1,6 @@
 """The LTI 1.3 tool role: LMS platforms per district, their deployments, the LMS people, contexts
-and resource links seen (with their OneRoster matches) and the values of launches in progress.
+and resource links seen (with their OneRoster matches), the values of launches in progress and
+the grades on their way back to the LMS.
 
 Revision ID: 0014
 Revises: 0011
@@ -73,9 +74,29 @@ def upgrade() -> None:
         sa.Column('expires_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('key'))
     op.create_index('ix_lms_launch_values_expires', 'lms_launch_values', ['expires_at'])
+    op.create_table(
+        'lms_grade_forwards',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('platform_id', sa.Integer(), nullable=False),
+        sa.Column('lms_link_id', sa.String(length=255), nullable=False),
+        sa.Column('app_id', sa.Integer(), nullable=False),
+        sa.Column('student_sourced_id', sa.String(length=255), nullable=False),
+        sa.Column('score', sa.JSON(), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+        sa.Column('last_error', sa.Text(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('sent_at', sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['platform_id'], ['lms_platforms.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'))
+    op.create_index('ix_lms_grade_forwards_due', 'lms_grade_forwards',
+                    ['status', 'next_attempt_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_lms_grade_forwards_due', table_name='lms_grade_forwards')
+    op.drop_table('lms_grade_forwards')
     op.drop_index('ix_lms_launch_values_expires', table_name='lms_launch_values')
     op.drop_table('lms_launch_values')
     op.drop_table('lms_links')
