@@ -143,7 +143,8 @@ def main() -> None:
     parser.add_argument("--postgresql-url", default=DEFAULT_PG)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
+    backends = {"both": ("sqlite", "postgresql")}.get(args.backend, (args.backend,))
+    for backend in backends:
         run(backend, args)
     print(f"({dt.datetime.now().isoformat(timespec='seconds')}, Python {sys.version.split()[0]}; "
           "brokered CPU leaves out the LMS's own signing)")
