@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, session
+from flask import current_app, g, request, session
 
 from gateway import sharing
 from gateway.database import request_session
@@ -70,6 +70,29 @@ def signed_in_user() -> PortalUser | None:
 
 
 LMS_RUNTIME = "gateway.lms"
+LMS_LAUNCH_COOKIE = "gateway_lms_launch"
+"""The cookie that carries an LMS-brokered launch's short session to the authorization endpoint
+(and nowhere else: its path is that endpoint's)."""
+
+
+def lms_launch_user() -> PortalUser | None:
+    """The person an LMS launch in this browser was brokered for, while its short session lasts."""
+    token = request.cookies.get(LMS_LAUNCH_COOKIE)
+    return session_user(request_session(), token, utcnow()) if token else None
+
+
+def lms_origins() -> str:
+    """The origins of every registered LMS (``frame-ancestors`` of pages shown in their frames),
+    or ``'none'``."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    from gateway.store.lms import LmsPlatform
+
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in (
+        urlsplit(url) for url in request_session().execute(select(LmsPlatform.auth_url)).scalars())})
+    return " ".join(origins) or "'none'"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import secrets
 from typing import Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session
+from flask import (Blueprint, Response, current_app, g, redirect, render_template, request,
+                   url_for)
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
 
 from gateway.database import get_redis, request_session
 from gateway.http import context
-from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings
+from gateway.http.context import lti_runtime, lti_settings
 from gateway.http.inputs import cap_form_size, refuse_nul
 from gateway.lti import vocabulary as v
 from gateway.lti.platform import launch as platform_launch
@@ -54,31 +55,30 @@ def _pylti_request() -> FlaskRequest:
     return FlaskRequest(request_is_secure=lti_settings().issuer.startswith("https://"))
 
 
-def _frame_ancestors(platform: LmsPlatform | None) -> str:
-    """The LMS's origin may frame the tool's pages; nobody else may."""
-    if platform is None:
-        return "'none'"
-    parts = urlsplit(platform.auth_url)
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
 def _page(html: str, platform: LmsPlatform | None, status: int = 200,
           script_nonce: str | None = None) -> Response:
+    """A tool-role page: framed by the LMS it answers (by any registered LMS while that is not
+    known yet), by nobody else; no X-Frame-Options (see :mod:`gateway.http.headers`)."""
     script = f"script-src 'nonce-{script_nonce}'; " if script_nonce else ""
-    csp = (f"default-src 'none'; {script}frame-ancestors {_frame_ancestors(platform)}; "
-           "base-uri 'none'")
+    ancestors = _origin(platform.auth_url) if platform is not None else context.lms_origins()
+    csp = f"default-src 'none'; {script}frame-ancestors {ancestors}; base-uri 'none'"
     return Response(html, status=status, mimetype="text/html",
                     headers={"Cache-Control": "no-store", "Content-Security-Policy": csp,
-                             "Referrer-Policy": "no-referrer",
-                             # Browsers that know CSP ignore it; older ones get no framing at all
-                             # rather than framing by anyone.
-                             "X-Frame-Options": "SAMEORIGIN" if platform is None else "ALLOWALL"})
+                             "Referrer-Policy": "no-referrer"})
+
+
+def _script_page(template: str, platform: LmsPlatform, **values) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    return _page(render_template(template, nonce=nonce, **values), platform, script_nonce=nonce)
 
 
 def _auto_post(action: str, fields: Mapping[str, str], platform: LmsPlatform) -> Response:
-    nonce = secrets.token_urlsafe(16)
-    return _page(render_template("auto_post.html", action=action, fields=fields, nonce=nonce),
-                 platform, script_nonce=nonce)
+    return _script_page("auto_post.html", platform, action=action, fields=fields)
 
 
 class _Login(FlaskOIDCLogin):
@@ -92,10 +92,16 @@ class _Launch(FlaskMessageLaunch):
     (``azp`` with an ``aud`` array; pylti1p3 takes ``aud[0]``)."""
 
     client_id: str | None = None
+    # The state was checked through LTI platform storage, not pylti1p3's cookie.
+    state_checked: bool = False
 
     def get_client_id(self) -> str:
         """The audience the gateway verified."""
         return self.client_id or super().get_client_id()
+
+    def validate_state(self) -> "_Launch":
+        """pylti1p3's cookie check, unless platform storage stood in for the cookie."""
+        return self if self.state_checked else super().validate_state()
 
     def validate_jwt_signature(self) -> "_Launch":
         """Done already, with the gateway's key cache."""
@@ -104,17 +110,39 @@ class _Launch(FlaskMessageLaunch):
 
 @blueprint.route("/lms/login", methods=["GET", "POST"])
 def login() -> Response:
-    """OIDC third-party initiated login from an LMS (Security Framework §5.1.1.1)."""
+    """OIDC third-party initiated login from an LMS (Security Framework §5.1.1.1).
+
+    Over HTTPS the answer is a page: with LTI platform storage (``lti_storage_target``) it keeps
+    the state's binding in the LMS's storage before going on; without, it checks that the
+    browser keeps the gateway's cookies inside the LMS's frame, and offers a new window if not.
+    """
     storage = _storage()
     oidc = _Login(_pylti_request(), _conf(), launch_data_storage=storage)
     try:
         answer = oidc.get_redirect_object(lti_settings().url(LAUNCH_PATH))
     except (OIDCException, LtiException) as error:
         raise tool.LaunchRefused(f"This LMS is not registered with the gateway ({error}).") from error
+    values = request.values
     query = parse_qs(urlsplit(answer.get_redirect_url()).query)
-    tool.remember_state(storage.cache, state=query["state"][0], nonce=query["nonce"][0],
-                        issuer=request.values.get("iss", ""), client_id=query["client_id"][0])
-    return answer.do_redirect()
+    state, target = query["state"][0], values.get("lti_storage_target")
+    binding = tool.remember_state(storage.cache, state=state, nonce=query["nonce"][0],
+                                  issuer=values.get("iss", ""), client_id=query["client_id"][0],
+                                  storage_target=target)
+    secure = lti_settings().issuer.startswith("https://")
+    if not target and (not secure or values.get("lti1p3_new_window")):
+        return answer.do_redirect()
+    platform = tool.find_platform(request_session(), values.get("iss", ""),
+                                  query["client_id"][0])
+    new_window = {k: values[k] for k in ("iss", "login_hint", "target_link_uri", "client_id",
+                                         "lti_message_hint", "lti_deployment_id") if k in values}
+    settings = {"auth_url": answer.get_redirect_url(), "storage_target": target,
+                "platform_origin": _origin(platform.auth_url), "binding": binding,
+                "storage_key": tool.storage_key(state)}
+    page = _script_page("lms_login.html", platform, settings=settings,
+                        new_window_url=url_for("lms.login", lti1p3_new_window="1", **new_window))
+    # pylti1p3's cookies (the state) ride on the page as they would on the redirect.
+    oidc._cookie_service.update_response(page)
+    return page
 
 
 @blueprint.post(LAUNCH_PATH)
@@ -126,13 +154,34 @@ def launch() -> Response:
     verified = tool.verify_id_token(db, lti_runtime().tool_keys, request.form.get("id_token", ""),
                                     now=now, leeway=settings.leeway,
                                     max_age=settings.id_token_lifetime)
-    g.lms_platform = verified.platform
+    g.lms_platform = platform = verified.platform
     storage = _storage()
-    tool.consume_state(db, storage.cache, state=request.form.get("state", ""),
-                       claims=verified.claims, platform=verified.platform, now=now,
-                       leeway=settings.leeway)
+    state = request.form.get("state", "")
+    checked = False
+    if request.cookies.get(f"lti1p3-{state}") != state:
+        # The browser did not keep the state cookie (an LMS frame blocking third-party cookies).
+        target = tool.pending_storage_target(storage.cache, state)
+        if target is None:
+            raise tool.LaunchRefused("Your browser blocked the gateway inside the course page. "
+                                     "Open the link in a new window.")
+        binding = request.form.get("lti_storage_binding")
+        if binding is None:
+            # Read the binding back from the LMS's platform storage, then post again.
+            return _script_page("lms_storage_check.html", platform, action=LAUNCH_PATH,
+                                id_token=request.form.get("id_token", ""), state=state,
+                                settings={"storage_target": target,
+                                          "platform_origin": _origin(platform.auth_url),
+                                          "storage_key": tool.storage_key(state)})
+        # Only the gateway's own page posts the binding (a forged cross-site post has another
+        # Origin), and only a browser holding it in the LMS's storage can have read it.
+        if request.headers.get("Origin") != _origin(settings.issuer):
+            raise tool.LaunchRefused("This launch was not sent by the gateway's page.")
+        tool.check_binding(storage.cache, state, binding)
+        checked = True
+    tool.consume_state(db, storage.cache, state=state, claims=verified.claims, platform=platform,
+                       now=now, leeway=settings.leeway)
     message = _Launch(_pylti_request(), _conf(), launch_data_storage=storage)
-    message.client_id = verified.platform.client_id
+    message.client_id, message.state_checked = platform.client_id, checked
     try:
         claims = message.get_launch_data()
     except LtiException as error:
@@ -170,13 +219,20 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     initiation = platform_launch.begin_launch(db, lti_runtime().keyring, lti_settings(),
                                               user=user, link_id=link_id,
                                               visibility_of=context.request_visibility, now=now)
-    # The app's login comes back to the platform's authorization endpoint as this person: the
-    # launch signs them in to a short session, as a portal sign-in would.
-    lifetime = dt.timedelta(seconds=int(current_app.config["PORTAL_SESSION_LIFETIME_SECONDS"]))
-    token = start_session(db, user, now, lifetime)
-    session.clear()
-    session[SESSION_TOKEN] = token
-    return redirect(initiation.location, code=303)
+    # The app's login comes back to the platform's authorization endpoint as this person: a
+    # short session (the message hint's lifetime) in a cookie only that endpoint receives, sent
+    # from inside the LMS's frame too over HTTPS (SameSite=None; Partitioned). It does not sign
+    # the person in to the portal.
+    settings = lti_settings()
+    lifetime = settings.hint_lifetime + settings.leeway
+    token = start_session(db, user, now, dt.timedelta(seconds=lifetime))
+    response = redirect(initiation.location, code=303)
+    secure = settings.issuer.startswith("https://")
+    response.set_cookie(context.LMS_LAUNCH_COOKIE, token, max_age=lifetime,
+                        path=urlsplit(settings.authorization_endpoint).path, httponly=True,
+                        secure=secure, samesite="None" if secure else "Lax",
+                        partitioned=secure)
+    return response
 
 
 @blueprint.post(PICK_PATH)

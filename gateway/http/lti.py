@@ -121,21 +121,28 @@ def authorize() -> Response:
     authentication request with a page that form-posts the id_token to the tool."""
 
     params = request.form if request.method == "POST" else request.args
+    user, framed_by = signed_in_user(), "'none'"
+    brokered = http_context.lms_launch_user()
+    if brokered is not None and (user is None or user.id == brokered.id):
+        # A launch an LMS brokered: it runs inside the LMS's frame (LTI tool role).
+        user, framed_by = brokered, http_context.lms_origins()
     answer = launch.authorize(request_session(), lti_runtime().keyring, lti_settings(),
-                              params=params.to_dict(), user=signed_in_user(),
+                              params=params.to_dict(), user=user,
                               visibility_of=http_context.request_visibility, now=utcnow())
     fields = {"id_token": answer.id_token}
     if answer.state is not None:
         fields["state"] = answer.state
-    return auto_post(answer.redirect_uri, fields)
+    return auto_post(answer.redirect_uri, fields, frame_ancestors=framed_by)
 
 
-def auto_post(action: str, fields: Mapping[str, str]) -> Response:
+def auto_post(action: str, fields: Mapping[str, str], *,
+              frame_ancestors: str = "'none'") -> Response:
     """A page that posts ``fields`` to ``action`` as soon as it loads (a button without
-    JavaScript). Its CSP lets only that one inline script run and forbids framing; it sets no
+    JavaScript). Its CSP lets only that one inline script run and forbids framing (but by
+    ``frame_ancestors``: the registered LMSs, for a launch one of them brokered); it sets no
     ``form-action``, which browsers also apply to the redirects a tool answers the post with."""
     nonce = secrets.token_urlsafe(16)
-    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; "
+    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {frame_ancestors}; "
            "base-uri 'none'")
     return Response(render_template("auto_post.html", action=action, fields=fields, nonce=nonce),
                     mimetype="text/html",

@@ -19,6 +19,7 @@ from gateway.store.models import utcnow
 
 from lti_support import ToolKeyPair
 
+
 ISSUER = "https://lms.example"
 CLIENT = "gw-client"
 DEPLOYMENT = "dep-1"

@@ -22,6 +22,9 @@ LTI Security Framework §5.1.1, seen from the tool's side:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -79,13 +82,8 @@ class StoreToolConf(ToolConfAbstract):
         return True
 
     def _platform(self, iss: str, client_id: str | None) -> LmsPlatform | None:
-        query = select(LmsPlatform).where(LmsPlatform.issuer == iss)
-        if client_id:
-            return self.session.execute(query.where(LmsPlatform.client_id == client_id)
-                                        ).scalar_one_or_none()
-        found = list(self.session.execute(query.limit(2)).scalars())
         # An issuer with several clients must say which (login's client_id).
-        return found[0] if len(found) == 1 else None
+        return find_platform(self.session, iss, client_id)
 
     def registration(self, platform: LmsPlatform) -> Registration:
         """The pylti1p3 registration of ``platform``, signing with the gateway's key."""
@@ -131,10 +129,52 @@ def deployment_registered(session: Session, platform: LmsPlatform, deployment_id
 
 # -- state and nonce ---------------------------------------------------------------------------
 
-def remember_state(cache: Any, *, state: str, nonce: str, issuer: str, client_id: str) -> None:
-    """Keep what the launch for ``state`` must match (its nonce, who it was asked of)."""
-    cache.set(STATE_KEY + state, {"nonce": nonce, "iss": issuer, "client_id": client_id},
-              STATE_SECONDS)
+def remember_state(cache: Any, *, state: str, nonce: str, issuer: str, client_id: str,
+                   storage_target: str | None = None) -> str | None:
+    """Keep what the launch for ``state`` must match (its nonce, who it was asked of). With LTI
+    platform storage (``storage_target``), also a random binding the browser keeps in the LMS's
+    storage instead of a cookie; returned, and only its hash is kept here."""
+    record: dict[str, Any] = {"nonce": nonce, "iss": issuer, "client_id": client_id}
+    binding = None
+    if storage_target:
+        binding = secrets.token_urlsafe(24)
+        record["binding"] = _digest(binding)
+        record["storage_target"] = storage_target
+    cache.set(STATE_KEY + state, record, STATE_SECONDS)
+    return binding
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def storage_key(state: str) -> str:
+    """The key of a launch's binding in the LMS's platform storage."""
+    return "gateway_state_" + state
+
+
+def pending_storage_target(cache: Any, state: str) -> str | None:
+    """The platform storage frame a login in progress used, if it used one."""
+    record = cache.get(STATE_KEY + state) if state else None
+    return record.get("storage_target") if isinstance(record, dict) else None
+
+
+def check_binding(cache: Any, state: str, binding: str) -> None:
+    """The binding the browser read back from the LMS's platform storage must be the login's."""
+    record = cache.get(STATE_KEY + state) if state else None
+    if (not isinstance(record, dict) or not isinstance(record.get("binding"), str)
+            or not hmac.compare_digest(record["binding"], _digest(binding))):
+        raise LaunchRefused("This launch could not be checked with your course page; launch it "
+                            "again from the course.")
+
+
+def find_platform(session: Session, issuer: str, client_id: str | None) -> LmsPlatform | None:
+    """The LMS registered as ``issuer`` and ``client_id`` (or the issuer's only client)."""
+    query = select(LmsPlatform).where(LmsPlatform.issuer == issuer)
+    if client_id:
+        return session.execute(query.where(LmsPlatform.client_id == client_id)).scalar_one_or_none()
+    found = list(session.execute(query.limit(2)).scalars())
+    return found[0] if len(found) == 1 else None
 
 
 def consume_state(session: Session, cache: Any, *, state: str, claims: Mapping[str, Any],
