@@ -8,6 +8,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gateway.cli.context import echo_json, json_option, store_session
+from gateway.database import get_database
+from gateway.store.migrate import ensure_schema
 from gateway.http.context import LTI_RUNTIME, lms_runtime
 from gateway.lti.tool import grades, registry
 from gateway.store.models import utcnow
@@ -70,7 +72,20 @@ def list_command(district: str | None, as_json: bool) -> None:
         click.echo("no LMS yet: add one with `gateway lms register`")
     for p in shown:
         click.echo(f"{p['id']}  {p['district']}  {p['issuer']}  client {p['client_id']}  "
-                   f"deployments {','.join(p['deployment_ids'])}")
+                   f"deployments {','.join(p['deployment_ids'])}  {p['status']}")
+
+
+@lms_group.command("approve")
+@click.argument("platform_id", type=int)
+@click.option("--deployment-id", "deployment_ids", multiple=True,
+              help="A deployment id to accept (when the LMS sent none; repeatable).")
+@with_appcontext
+def approve_command(platform_id: int, deployment_ids: tuple[str, ...]) -> None:
+    """Approve an LMS that registered itself (LTI Dynamic Registration)."""
+    with store_session(write=True) as session:
+        platform = registry.approve_platform(session, platform_id, deployment_ids)
+        issuer = platform.issuer
+    click.echo(f"LMS {platform_id} ({issuer}) approved: its launches are accepted")
 
 
 @lms_group.command("remove")
@@ -177,15 +192,13 @@ def retry_grades_command(forward_ids: tuple[int, ...]) -> None:
     """Send the queued scores whose next attempt is due (run it from cron, every minute)."""
     runtime = lms_runtime(current_app)
     keyring = current_app.extensions[LTI_RUNTIME].keyring
-    sent = failed = 0
-    with store_session(write=True) as session:
-        for forward_id in forward_ids:
-            grades.retry_forward(session, forward_id, utcnow())
-        for row in grades.due_forwards(session, utcnow()):
-            if grades.deliver(session, runtime.http, keyring, runtime.tokens, row, utcnow()):
-                sent += 1
-            else:
-                failed += 1
+    if forward_ids:
+        with store_session(write=True) as session:
+            for forward_id in forward_ids:
+                grades.retry_forward(session, forward_id, utcnow())
+    ensure_schema(get_database(current_app))
+    sent, failed = grades.forward_due(get_database(current_app), runtime.http, keyring,
+                                      runtime.tokens, utcnow)
     click.echo(f"{sent} sent, {failed} failed (see `gateway lms grades --failed`)")
 
 

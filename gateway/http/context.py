@@ -129,10 +129,8 @@ def forward_grades_after(response: Any, forward_ids: list[int]) -> None:
         try:
             with app.app_context():
                 runtime, keyring = lms_runtime(app), app.extensions[LTI_RUNTIME].keyring
-                with get_database(app).session_scope(write=True) as session:
-                    for row in grades.due_forwards(session, utcnow(), forward_ids):
-                        grades.deliver(session, runtime.http, keyring, runtime.tokens, row,
-                                       utcnow())
+                grades.forward_due(get_database(app), runtime.http, keyring, runtime.tokens,
+                                   utcnow, forward_ids)
         except Exception:  # noqa: BLE001 -- nobody is waiting: log it, the row stays queued
             logging.getLogger("gateway.lms").exception("forwarding grades to the LMS failed")
     response.call_on_close(send)

@@ -18,7 +18,7 @@ from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequ
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
 
-from gateway.database import get_redis, request_session
+from gateway.database import get_redis, request_session, write_session
 from gateway.http import context
 from gateway.http.context import lti_runtime, lti_settings
 from gateway.http.inputs import cap_form_size, refuse_nul
@@ -27,7 +27,8 @@ from gateway.lti.platform import launch as platform_launch
 from gateway.lti.platform.errors import BadRequest, NotAllowed, PageError
 from gateway.lti.platform.portal import portal_user, start_session
 from gateway.lti.tool import launch as tool
-from gateway.lti.tool.registry import LAUNCH_PATH, PICK_PATH
+from gateway.lti.tool import dynamic
+from gateway.lti.tool.registry import LAUNCH_PATH, PICK_PATH, REGISTER_PATH
 from gateway.lti.tool.storage import LaunchStorage, RedisCache, StoreCache
 from gateway.store.lms import LmsLink, LmsPlatform
 from gateway.store.models import utcnow
@@ -270,6 +271,19 @@ def pick() -> Response:
     link = tool.lms_link(db, platform, claims, now)
     link.app_id = chosen.app_id
     return _broker(platform, claims, link, klass, person, now)
+
+
+@blueprint.get(REGISTER_PATH)
+def register() -> Response:
+    """LTI Dynamic Registration started from the LMS (DR 1.0 §3): the LMS is kept pending until
+    an admin approves it; the page tells the LMS to close its registration window."""
+    district_id = dynamic.registration_district(request_session(), request.args.get("district", ""))
+    platform = dynamic.register_with_lms(
+        write_session(), context.lms_runtime().http, issuer=lti_settings().issuer,
+        district_id=district_id,
+        configuration_url=request.args.get("openid_configuration", ""),
+        registration_token=request.args.get("registration_token"), now=utcnow())
+    return _script_page("lms_registered.html", platform, platform_id=platform.id)
 
 
 @blueprint.errorhandler(PageError)

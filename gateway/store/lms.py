@@ -5,6 +5,8 @@ were matched to, and the short-lived values of a launch in progress.
   the client_id it gave the gateway (a hosted Canvas uses one issuer for every institution, so
   one issuer may have several client_ids, each a row), its OIDC authorization, token and JWKS
   URLs, and how its people are matched when ``lis.person_sourcedid`` is absent.
+  A platform that registered itself (LTI Dynamic Registration) stays ``pending``, its launches
+  refused, until an admin approves it.
 - ``lms_deployments``: the deployment ids (Core §3.1.3) an LMS may launch with; any other is
   refused.
 - ``lms_people`` / ``lms_contexts``: each LMS user and LMS context seen, with the OneRoster user
@@ -54,7 +56,15 @@ class LmsPlatform(Base):
     # A custom parameter carrying the OneRoster class sourcedId, when the LMS sends no
     # lis.course_section_sourcedid.
     class_claim: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # approved | pending (registered dynamically from the LMS, until an admin approves it)
+    status: Mapped[str] = mapped_column(String(16), default="approved")
+    # What LTI Dynamic Registration exchanged (the LMS's configuration, its answer), for review.
+    registration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+PLATFORM_APPROVED = "approved"
+PLATFORM_PENDING = "pending"
 
 
 class LmsDeployment(Base):

@@ -32,7 +32,7 @@ def test_register_list_and_add_a_deployment(runner, district):
         "jwks_url": LMS + "/api/lti/security/jwks",
         "match_rules": [{"field": "email", "claim": "email"},
                         {"field": "sourcedId", "claim": "custom.sis_id"}],
-        "class_claim": "custom.section", "deployment_ids": ["dep-1"]}
+        "class_claim": "custom.section", "status": "approved", "deployment_ids": ["dep-1"]}
     # The same issuer and client again: one more deployment, not a second LMS.
     register(runner, deployment="dep-2")
     # One issuer, another client_id (a hosted Canvas): a second registration.
@@ -40,7 +40,7 @@ def test_register_list_and_add_a_deployment(runner, district):
     listed = json.loads(lms(runner, "list", "--json"))
     assert [(p["id"], p["client_id"], p["deployment_ids"]) for p in listed] == [
         (1, "c-1", ["dep-1", "dep-2"]), (2, "c-2", ["dep-1"])]
-    assert "canvas.example  client c-1  deployments dep-1,dep-2" in lms(runner, "list")
+    assert "canvas.example  client c-1  deployments dep-1,dep-2  approved" in lms(runner, "list")
 
 
 def test_bad_rule_and_unknown_district_are_refused(runner, district):

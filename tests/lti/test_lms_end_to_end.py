@@ -22,7 +22,7 @@ from gateway.store.sharing import LedgerEntry
 
 from lms_peer import INSTRUCTOR, LEARNER, LmsState, make_lms
 from lti_support import forms
-from test_end_to_end import gateway, register_with_cli, serve
+from test_end_to_end import gateway, register_with_cli, serve, serve_gateway
 from test_end_to_end import platform, tool_state  # noqa: F401  (the same served gateway and app)
 
 pytestmark = pytest.mark.slow
@@ -250,3 +250,51 @@ def test_a_grade_the_lms_refuses_is_retried_and_shown_to_the_admin(platform, lms
     assert retry(platform, "--id", str(failed["id"])).startswith("1 sent")
     assert [s["userId"] for s in lms.scores] == ["lms-bart"]
     assert gateway_json(platform, "lms", "grades", "--failed") == []
+
+
+@pytest.fixture
+def other_gateway(database_url, tmp_path, district):
+    """A second gateway on its own port, playing the LMS whose registration the first answers
+    (the gateway's platform role implements LTI Dynamic Registration; pylti1p3's tool is
+    tested against it in test_end_to_end.py)."""
+    with serve_gateway(database_url, tmp_path / "other", "other-secret") as app:
+        yield app
+
+
+def test_dynamic_registration_started_from_the_lms(platform, other_gateway, app_id):
+    invitation = gateway_json(other_gateway, "tools", "invite", "--app", str(app_id), "--url",
+                              platform.config["ISSUER"] + "/lms/register?district=d1")
+    with requests.Session() as admin:
+        page = admin.get(invitation["open"])
+    assert page.status_code == 200, page.text
+    assert "org.imsglobal.lti.close" in page.text and "gateway lms approve 1" in page.text
+    [pending] = gateway_json(platform, "lms", "list")
+    lms_issuer = other_gateway.config["ISSUER"]
+    assert (pending["issuer"], pending["status"], pending["auth_url"], pending["jwks_url"]) == (
+        lms_issuer, "pending", lms_issuer + "/lti/authorize", lms_issuer + "/.well-known/jwks.json")
+    assert len(pending["deployment_ids"]) == 1
+    # The LMS registered the gateway as one of its tools, with the tool role's URLs.
+    [tool] = gateway_json(other_gateway, "tools", "list")
+    assert (tool["client_id"], tool["status"]) == (pending["client_id"], "pending")
+    assert tool["login_url"] == platform.config["ISSUER"] + "/lms/login"
+    assert tool["redirect_uris"] == [platform.config["ISSUER"] + "/lms/launch"]
+    # Pending: its logins are refused until an admin approves it.
+    login = {"iss": lms_issuer, "login_hint": "x", "client_id": pending["client_id"],
+             "target_link_uri": platform.config["ISSUER"] + "/lms/launch"}
+    refused = requests.get(platform.config["ISSUER"] + "/lms/login", params=login,
+                           allow_redirects=False)
+    assert refused.status_code == 400
+    assert gateway(platform, "lms", "approve", "1").startswith("LMS 1 (" + lms_issuer)
+    accepted = requests.get(platform.config["ISSUER"] + "/lms/login", params=login,
+                            allow_redirects=False)
+    assert accepted.status_code == 302
+    assert accepted.headers["Location"].startswith(lms_issuer + "/lti/authorize?")
+
+
+def test_registration_from_a_configuration_outside_its_issuer_is_refused(platform, lms):
+    # lti1p3platform's LMS serves no OpenID configuration: a JWKS is not one.
+    answer = requests.get(platform.config["ISSUER"] + "/lms/register", params={
+        "district": "d1", "openid_configuration": lms.base_url + "/jwks"})
+    assert answer.status_code == 400
+    assert "not under its issuer" in answer.text
+    assert gateway_json(platform, "lms", "list") == []

@@ -4,12 +4,13 @@ stored in the gradebook (as every score is) and forwarded to the LMS's line item
 - :func:`queue_score` (in the app's score request): one ``lms_grade_forwards`` row per score on a
   brokered link, the score already in the LMS's terms (``userId`` is the LMS's id of the student,
   which the gateway learnt when the student launched from the LMS).
-- :func:`deliver` (after the response, and by ``gateway lms retry-grades``): a service token from
-  the LMS's token endpoint, asked for with a client assertion the gateway signs (RFC 7523; LTI
+- :func:`forward_due` (after the response, and by ``gateway lms retry-grades``): a service token
+  from the LMS's token endpoint, asked for with a client assertion the gateway signs (RFC 7523; LTI
   Security Framework §4.1), then the score POSTed to the line item's ``/scores`` (AGS 2.0
   §3.4). A failure is kept with its error and retried later, each wait twice the one before,
   until :data:`MAX_ATTEMPTS`; then it stays ``failed`` for the admin (``gateway lms grades
-  --failed``). Each score sent is a disclosure-ledger entry (channel ``lms``).
+  --failed``). Each score sent is a disclosure-ledger entry (channel ``lms``). No write
+  transaction is open while an LMS answers.
 
 No web framework here; the HTTP client is passed in (``requests`` in production).
 """
@@ -128,57 +129,72 @@ def scores_url(lineitem_url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
 
 
-def _lineitem(session: Session, http: Any, token: str, link: LmsLink, score: Mapping[str, Any]) -> str:
-    """The LMS line item of the link: the one its launch named, else one the gateway makes in the
-    LMS's container for the link (AGS 2.0 §3.2.5) and remembers."""
-    ags = dict(link.lms_ags or {})
-    if isinstance(ags.get("lineitem"), str):
-        return ags["lineitem"]
-    if not isinstance(ags.get("lineitems"), str):
-        raise DeliveryError("the LMS offered no grade service on this link")
+@dataclass
+class Outgoing:
+    """A queued score with what sending it needs, read in one (read) transaction; and, once
+    tried, what became of it."""
+
+    forward_id: int
+    platform: LmsPlatform
+    lms_ags: dict[str, Any]
+    lms_link_id: str
+    score: dict[str, Any]
+    lineitem: str | None = None
+    error: str | None = None
+
+
+def _post(http: Any, url: str, what: str, **kwargs: Any) -> Any:
     try:
-        response = http.post(ags["lineitems"], timeout=TIMEOUT_SECONDS, json={
-            "label": "Score", "scoreMaximum": score.get("scoreMaximum") or 100,
-            "resourceLinkId": link.lms_link_id}, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": v.AGS_LINEITEM})
+        return http.post(url, timeout=TIMEOUT_SECONDS, **kwargs)
     except OSError as error:
-        raise DeliveryError(f"the LMS line items could not be reached: {error}") from error
+        raise DeliveryError(f"the LMS {what} could not be reached: {error}") from error
+
+
+def _lineitem(http: Any, token: str, out: Outgoing) -> str:
+    """The LMS line item of the link: the one its launch named, else one the gateway makes in the
+    LMS's container for the link (AGS 2.0 §3.2.5), remembered when the outcome is recorded."""
+    if isinstance(out.lms_ags.get("lineitem"), str):
+        return out.lms_ags["lineitem"]
+    if not isinstance(out.lms_ags.get("lineitems"), str):
+        raise DeliveryError("the LMS offered no grade service on this link")
+    response = _post(http, out.lms_ags["lineitems"], "line items", json={
+        "label": "Score", "scoreMaximum": out.score.get("scoreMaximum") or 100,
+        "resourceLinkId": out.lms_link_id}, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": v.AGS_LINEITEM})
     if response.status_code not in (200, 201):
         raise DeliveryError(f"the LMS refused to create a line item ({response.status_code})")
     made = response.json().get("id")
     if not isinstance(made, str):
         raise DeliveryError("the LMS's new line item has no id")
-    link.lms_ags = {**ags, "lineitem": made}
     return made
 
 
-def _send(session: Session, http: Any, keyring: KeyRing, tokens: ServiceTokens,
-          row: LmsGradeForward, now: dt.datetime) -> None:
-    platform = session.get(LmsPlatform, row.platform_id)
-    link = session.get(LmsLink, (row.platform_id, row.lms_link_id))
-    if platform is None or link is None:
-        raise DeliveryError("the LMS or its link is no longer registered")
-    scope = " ".join((v.SCOPE_SCORE, v.SCOPE_LINEITEM))
-    token = tokens.get(session, http, keyring, platform, scope, now)
-    url = scores_url(_lineitem(session, http, token, link, row.score))
+def attempt(session: Session, http: Any, keyring: KeyRing, tokens: ServiceTokens,
+            out: Outgoing, now: dt.datetime) -> Outgoing:
+    """Send one score (``session`` only reads: the signing key); the outcome is set on ``out``."""
     try:
-        response = http.post(url, json=row.score, timeout=TIMEOUT_SECONDS, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": v.AGS_SCORE})
-    except OSError as error:
-        raise DeliveryError(f"the LMS scores endpoint could not be reached: {error}") from error
-    if response.status_code not in (200, 201, 202, 204):
-        raise DeliveryError(f"the LMS scores endpoint answered {response.status_code}")
-
-
-def deliver(session: Session, http: Any, keyring: KeyRing, tokens: ServiceTokens,
-            row: LmsGradeForward, now: dt.datetime) -> bool:
-    """Try to send one queued score; True if the LMS took it. A failure is recorded with the next
-    attempt's time (doubling waits), or as given up after :data:`MAX_ATTEMPTS`."""
-    row.attempts += 1
-    try:
-        _send(session, http, keyring, tokens, row, now)
+        scope = " ".join((v.SCOPE_SCORE, v.SCOPE_LINEITEM))
+        token = tokens.get(session, http, keyring, out.platform, scope, now)
+        out.lineitem = _lineitem(http, token, out)
+        response = _post(http, scores_url(out.lineitem), "scores endpoint", json=out.score,
+                         headers={"Authorization": f"Bearer {token}",
+                                  "Content-Type": v.AGS_SCORE})
+        if response.status_code not in (200, 201, 202, 204):
+            raise DeliveryError(f"the LMS scores endpoint answered {response.status_code}")
     except (DeliveryError, ValueError) as error:
-        row.last_error = str(error)[:1000]
+        out.error = str(error)[:1000]
+    return out
+
+
+def record_outcome(session: Session, out: Outgoing, now: dt.datetime) -> bool:
+    """Store what became of an attempt: sent (and a ledger entry), or the error and the next
+    attempt's time (doubling waits), or given up after :data:`MAX_ATTEMPTS`."""
+    row = session.get(LmsGradeForward, out.forward_id)
+    if row is None or row.status != FORWARD_PENDING:
+        return False
+    row.attempts += 1
+    if out.error is not None:
+        row.last_error = out.error
         if row.attempts >= MAX_ATTEMPTS:
             row.status = FORWARD_FAILED
         else:
@@ -187,13 +203,45 @@ def deliver(session: Session, http: Any, keyring: KeyRing, tokens: ServiceTokens
         session.flush()
         return False
     row.status, row.sent_at, row.last_error = FORWARD_SENT, now, None
-    platform = session.get(LmsPlatform, row.platform_id)
-    record_disclosure(session, app_id=row.app_id, district_id=platform.district_id,
+    link = session.get(LmsLink, (row.platform_id, row.lms_link_id))
+    if link is not None and out.lineitem and (link.lms_ags or {}).get("lineitem") != out.lineitem:
+        link.lms_ags = {**(link.lms_ags or {}), "lineitem": out.lineitem}
+    record_disclosure(session, app_id=row.app_id, district_id=out.platform.district_id,
                       channel="lms", endpoint="grade_forward", entity="result",
                       fields=sorted(k for k in row.score if k != "userId"),
                       users=[row.student_sourced_id], record_count=1, now=now)
     session.flush()
     return True
+
+
+def forward_due(database: Any, http: Any, keyring: KeyRing, tokens: ServiceTokens,
+                clock: Callable[[], dt.datetime], ids: list[int] | None = None) -> tuple[int, int]:
+    """Send the queued scores that are due (only ``ids``, when given): read them, talk to the
+    LMSs with no write transaction open (an LMS may take seconds; SQLite has one writer), then
+    record every outcome in one write. Returns (sent, failed)."""
+    with database.session_scope() as session:
+        outgoing = []
+        for row in due_forwards(session, clock(), ids):
+            platform = session.get(LmsPlatform, row.platform_id)
+            link = session.get(LmsLink, (row.platform_id, row.lms_link_id))
+            if platform is None or link is None:
+                outgoing.append(Outgoing(row.id, platform, {}, row.lms_link_id, dict(row.score),
+                                         error="the LMS or its link is no longer registered"))
+                continue
+            session.expunge(platform)
+            outgoing.append(Outgoing(row.id, platform, dict(link.lms_ags or {}), row.lms_link_id,
+                                     dict(row.score)))
+        for out in outgoing:
+            if out.error is None:
+                attempt(session, http, keyring, tokens, out, clock())
+    sent = failed = 0
+    with database.session_scope(write=True) as session:
+        for out in outgoing:
+            if record_outcome(session, out, clock()):
+                sent += 1
+            else:
+                failed += 1
+    return sent, failed
 
 
 def due_forwards(session: Session, now: dt.datetime, ids: list[int] | None = None,

@@ -39,7 +39,8 @@ from gateway.lti import vocabulary as v
 from gateway.lti.platform.errors import BadRequest, NotAllowed, PageError
 from gateway.lti.signed import JwksCache, TokenRejected, unverified_claims, verify_signature
 from gateway.store.apps import App, live_client_exists
-from gateway.store.lms import LmsContext, LmsDeployment, LmsLink, LmsPerson, LmsPlatform
+from gateway.store.lms import (PLATFORM_APPROVED, LmsContext, LmsDeployment, LmsLink, LmsPerson,
+                               LmsPlatform)
 from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
 from gateway.store.models import Class, User
 
@@ -170,7 +171,8 @@ def check_binding(cache: Any, state: str, binding: str) -> None:
 
 def find_platform(session: Session, issuer: str, client_id: str | None) -> LmsPlatform | None:
     """The LMS registered as ``issuer`` and ``client_id`` (or the issuer's only client)."""
-    query = select(LmsPlatform).where(LmsPlatform.issuer == issuer)
+    query = select(LmsPlatform).where(LmsPlatform.issuer == issuer,
+                                      LmsPlatform.status == PLATFORM_APPROVED)
     if client_id:
         return session.execute(query.where(LmsPlatform.client_id == client_id)).scalar_one_or_none()
     found = list(session.execute(query.limit(2)).scalars())
@@ -232,9 +234,8 @@ def audience(claims: Mapping[str, Any]) -> str:
 
 def platform_of(session: Session, claims: Mapping[str, Any]) -> LmsPlatform | None:
     """The LMS that issued already verified ``claims`` (a launch restored from storage)."""
-    return session.execute(select(LmsPlatform).where(
-        LmsPlatform.issuer == claims.get("iss"),
-        LmsPlatform.client_id == audience(claims))).scalar_one_or_none()
+    issuer = claims.get("iss")
+    return find_platform(session, issuer, audience(claims)) if isinstance(issuer, str) else None
 
 
 def verify_id_token(session: Session, keys: JwksCache, token: str, *, now: dt.datetime,
@@ -246,8 +247,7 @@ def verify_id_token(session: Session, keys: JwksCache, token: str, *, now: dt.da
         raise LaunchRefused(f"The id_token is not acceptable: {error}.") from error
     issuer = unverified.get("iss")
     client_id = audience(unverified)
-    platform = session.execute(select(LmsPlatform).where(
-        LmsPlatform.issuer == issuer, LmsPlatform.client_id == client_id)).scalar_one_or_none()
+    platform = find_platform(session, issuer, client_id) if isinstance(issuer, str) else None
     if platform is None:
         raise LaunchRefused("The id_token is not for an LMS registered with this gateway "
                             "(its iss and aud).")

@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from gateway.errors import UsageError
 from gateway.lti import vocabulary as v
 from gateway.lti.platform.registration import check_url
-from gateway.store.lms import LmsContext, LmsDeployment, LmsPerson, LmsPlatform
+from gateway.store.lms import (PLATFORM_APPROVED, LmsContext, LmsDeployment, LmsPerson,
+                               LmsPlatform)
 from gateway.store.models import Class, District, User
 
 # Paths of the tool role's endpoints under the issuer.
 LOGIN_PATH = "/lms/login"
+REGISTER_PATH = "/lms/register"
 LAUNCH_PATH = "/lms/launch"
 PICK_PATH = "/lms/pick"
 
@@ -99,7 +101,7 @@ def platform_json(session: Session, platform: LmsPlatform) -> dict[str, Any]:
             "issuer": platform.issuer, "client_id": platform.client_id,
             "auth_url": platform.auth_url, "token_url": platform.token_url,
             "jwks_url": platform.jwks_url, "match_rules": platform.match_rules,
-            "class_claim": platform.class_claim,
+            "class_claim": platform.class_claim, "status": platform.status,
             "deployment_ids": sorted(session.execute(select(LmsDeployment.deployment_id).where(
                 LmsDeployment.platform_id == platform.id)).scalars())}
 
@@ -117,6 +119,22 @@ def find_platform(session: Session, platform_id: int) -> LmsPlatform:
     platform = session.get(LmsPlatform, platform_id)
     if platform is None:
         raise UsageError(f"no LMS platform {platform_id}")
+    return platform
+
+
+def approve_platform(session: Session, platform_id: int,
+                     deployment_ids: Sequence[str] = ()) -> LmsPlatform:
+    """Approve an LMS that registered itself: its launches are accepted from now on."""
+    platform = find_platform(session, platform_id)
+    platform.status = PLATFORM_APPROVED
+    known = set(session.execute(select(LmsDeployment.deployment_id).where(
+        LmsDeployment.platform_id == platform.id)).scalars())
+    for deployment_id in deployment_ids:
+        if deployment_id not in known:
+            session.add(LmsDeployment(platform_id=platform.id, deployment_id=deployment_id))
+    session.flush()
+    if not known and not deployment_ids:
+        raise UsageError(f"LMS {platform_id} sent no deployment id: name one with --deployment-id")
     return platform
 
 
@@ -189,6 +207,7 @@ def lms_configuration(issuer: str) -> dict[str, Any]:
         "redirect_uris": [issuer + LAUNCH_PATH],
         "target_link_uri": issuer + LAUNCH_PATH,
         "jwks_url": issuer + "/.well-known/jwks.json",
+        "dynamic_registration_url": issuer + REGISTER_PATH + "?district=DISTRICT_SOURCEDID",
         "placements": [
             {"message_type": v.RESOURCE_LINK_REQUEST, "target_link_uri": issuer + LAUNCH_PATH},
             {"message_type": v.DEEP_LINKING_REQUEST, "target_link_uri": issuer + LAUNCH_PATH,

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column('jwks_url', sa.Text(), nullable=False),
         sa.Column('match_rules', sa.JSON(), nullable=False),
         sa.Column('class_claim', sa.String(length=255), nullable=True),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('registration', sa.JSON(), nullable=True),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(['district_id'], ['districts.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
