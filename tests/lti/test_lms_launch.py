@@ -282,3 +282,23 @@ def test_launch_values_in_redis_when_configured(app, client, database_url, tmp_p
     finally:
         for made in (one, two):
             made.extensions["gateway.db"].dispose()
+
+
+def test_a_removed_lms_is_refused(client, lms_key, tool, app_id, runner):
+    request = login(client)
+    assert runner.invoke(cli, ["lms", "remove", "1"]).exit_code == 0
+    response = post_launch(client, lms_key.sign(claims_for(request, app_id)), request["state"])
+    assert response.status_code == 400
+    assert "not for an LMS registered with this gateway" in response.text
+
+
+def test_a_student_on_a_link_without_an_app_is_told_to_wait(launch):
+    response = launch(**{CLAIM + "custom": None})
+    assert response.status_code == 403
+    assert "Your teacher has not chosen the app for this link yet" in response.text
+
+
+def test_a_link_naming_an_app_not_deployed_in_the_district_is_refused(launch):
+    response = launch(**{CLAIM + "custom": {"gateway_app": "999"}})
+    assert response.status_code == 403
+    assert "not available in your district" in response.text

@@ -431,7 +431,9 @@ def lms_link(session: Session, platform: LmsPlatform, claims: Mapping[str, Any],
         session.add(row)
     if row.app_id is None:
         named = claim_value(claims, "custom." + CUSTOM_APP)
-        if named is not None and named.isdigit():
+        if named is not None:
+            if not named.isdigit() or session.get(App, int(named)) is None:
+                raise NotAllowed("The app this link launches is not available in your district.")
             row.app_id = int(named)
     if isinstance(claims.get(v.AGS_CLAIM), dict):
         row.lms_ags = dict(claims[v.AGS_CLAIM])
