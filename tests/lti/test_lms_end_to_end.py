@@ -204,14 +204,14 @@ def retry(platform, *args: str) -> str:
     return result.stdout
 
 
-def launch_and_score(platform, lms, tool_state, app_id) -> None:
+def launch_and_score(platform, lms, tool_state, app_id, student: str = "u2") -> None:
     register_with_cli(platform, tool_state, app_id)
     register_lms(platform, lms)
     lms.custom = {"gateway_app": str(app_id)}
     with requests.Session() as browser:
         claims = post_form(browser, launch_from_lms(browser, lms, "bart-lms")).json()
     scored = requests.post(tool_state.base_url + "/score", params={
-        "launch_id": claims["launch_id"], "user_id": "u2", "score": "80", "for_link": "1"})
+        "launch_id": claims["launch_id"], "user_id": student, "score": "80", "for_link": "1"})
     assert scored.status_code == 200, scored.text
 
 
@@ -298,3 +298,23 @@ def test_registration_from_a_configuration_outside_its_issuer_is_refused(platfor
     assert answer.status_code == 400
     assert "not under its issuer" in answer.text
     assert gateway_json(platform, "lms", "list") == []
+
+
+def test_a_grade_for_a_student_who_never_launched_from_the_lms_waits_for_the_admin(
+        platform, lms, tool_state, app_id):
+    # Milhouse is in the class but the LMS has never launched him: his LMS id is unknown.
+    launch_and_score(platform, lms, tool_state, app_id, student="u3")
+    [waiting] = gateway_json(platform, "lms", "grades", "--failed")
+    assert (waiting["student"], waiting["status"], waiting["last_error"]) == (
+        "u3", "failed", "the student has never launched from this LMS")
+    assert "userId" not in waiting["score"] and lms.scores == []
+    result = platform.test_cli_runner().invoke(cli, ["lms", "retry-grades", "--id",
+                                                     str(waiting["id"])])
+    assert result.exit_code == 1 and "still never launched" in result.output
+    # Once Milhouse launches from the LMS, the admin sends his grade.
+    lms.people["milhouse-lms"] = {"sub": "lms-milhouse", "roles": [LEARNER], "name": "M",
+                                  "sourcedid": "u3"}
+    with requests.Session() as browser:
+        assert post_form(browser, launch_from_lms(browser, lms, "milhouse-lms")).status_code == 200
+    assert retry(platform, "--id", str(waiting["id"])).startswith("1 sent")
+    assert [(s["userId"], s["scoreGiven"]) for s in lms.scores] == [("lms-milhouse", 80.0)]

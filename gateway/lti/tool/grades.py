@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.errors import UsageError
 from gateway.lti import vocabulary as v
 from gateway.lti.keys import KeyRing
 from gateway.sharing.ledger import record_disclosure
@@ -271,7 +272,15 @@ def retry_forward(session: Session, forward_id: int, now: dt.datetime) -> None:
     """Put a given-up score back in the queue, due now (after the admin fixed the cause)."""
     row = session.get(LmsGradeForward, forward_id)
     if row is None:
-        from gateway.errors import UsageError
         raise UsageError(f"no grade forward {forward_id}")
+    if not row.score.get("userId"):
+        # Learnt since, when the student launched from the LMS.
+        person = session.execute(select(LmsPerson.lms_user_id).where(
+            LmsPerson.platform_id == row.platform_id,
+            LmsPerson.user_sourced_id == row.student_sourced_id)).scalars().first()
+        if person is None:
+            raise UsageError(f"student {row.student_sourced_id} has still never launched from "
+                             "this LMS: their LMS id is unknown")
+        row.score = {**row.score, "userId": person}
     row.status, row.attempts, row.next_attempt_at = FORWARD_PENDING, 0, now
     session.flush()
