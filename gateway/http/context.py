@@ -3,10 +3,11 @@ LTI platform's runtime and settings, and the signed-in person. Blueprints ask he
 import each other."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, session
+from flask import current_app, g, request, session
 
 from gateway import sharing
 from gateway.database import request_session
@@ -66,3 +67,70 @@ def signed_in_user() -> PortalUser | None:
         g.portal_user = (session_user(request_session(), token, utcnow())
                          if isinstance(token, str) else None)
     return g.portal_user
+
+
+LMS_RUNTIME = "gateway.lms"
+LMS_LAUNCH_COOKIE = "gateway_lms_launch"
+"""The cookie that carries an LMS-brokered launch's short session to the authorization endpoint
+(and nowhere else: its path is that endpoint's)."""
+
+
+def lms_launch_user() -> PortalUser | None:
+    """The person an LMS launch in this browser was brokered for, while its short session lasts."""
+    token = request.cookies.get(LMS_LAUNCH_COOKIE)
+    return session_user(request_session(), token, utcnow()) if token else None
+
+
+def lms_origins() -> str:
+    """The origins of every registered LMS (``frame-ancestors`` of pages shown in their frames),
+    or ``'none'``."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    from gateway.store.lms import LmsPlatform
+
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in (
+        urlsplit(url) for url in request_session().execute(select(LmsPlatform.auth_url)).scalars())})
+    return " ".join(origins) or "'none'"
+
+
+@dataclass(frozen=True)
+class LmsRuntime:
+    """The per-application state of the tool role: service tokens from LMSs, the HTTP client."""
+
+    tokens: Any
+    http: Any
+
+
+def lms_runtime(app: Any = None) -> LmsRuntime:
+    """The application's :class:`LmsRuntime`, made on first use."""
+    app = app or current_app
+    runtime = app.extensions.get(LMS_RUNTIME)
+    if runtime is None:
+        import requests
+
+        from gateway.lti.tool.grades import ServiceTokens
+
+        runtime = app.extensions[LMS_RUNTIME] = LmsRuntime(ServiceTokens(), requests.Session())
+    return runtime
+
+
+def forward_grades_after(response: Any, forward_ids: list[int]) -> None:
+    """Send queued grades to their LMS once ``response`` has gone out and the request's
+    transaction is committed: the app's score request never waits on the LMS, and a failure
+    stays queued for ``gateway lms retry-grades``."""
+    from gateway.database import get_database
+    from gateway.lti.tool import grades
+
+    app = current_app._get_current_object()
+
+    def send() -> None:
+        try:
+            with app.app_context():
+                runtime, keyring = lms_runtime(app), app.extensions[LTI_RUNTIME].keyring
+                grades.forward_due(get_database(app), runtime.http, keyring, runtime.tokens,
+                                   utcnow, forward_ids)
+        except Exception:  # noqa: BLE001 -- nobody is waiting: log it, the row stays queued
+            logging.getLogger("gateway.lms").exception("forwarding grades to the LMS failed")
+    response.call_on_close(send)

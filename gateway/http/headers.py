@@ -7,7 +7,11 @@
   scripts, styles, images or frames of their own, so ``default-src 'none'``. No page may be framed
   (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` for older browsers): the portal
   launches tools at the top level, never inside a frame of its own, so no gateway page ever needs
-  to be framed, by a tool or by anyone (a framed sign-in page is a clickjacking target).
+  to be framed, by a tool or by anyone (a framed sign-in page is a clickjacking target). The
+  one exception is the LTI tool role's pages (``/lms/...``, and the authorization answer of a
+  launch an LMS brokered): the registered LMSs frame them, so their ``frame-ancestors`` names
+  those origins and no ``X-Frame-Options`` is sent (it cannot name several origins; browsers
+  that know ``frame-ancestors`` ignore it anyway).
   There is no ``form-action``: browsers apply it to the redirects that follow a form post, and the
   portal's launch forms are answered with a redirect to the tool's login URL on another origin.
 * ``Strict-Transport-Security`` on every response when the gateway is served over HTTPS
@@ -31,7 +35,8 @@ def init_app(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.mimetype == "text/html":
             headers.setdefault("Content-Security-Policy", PAGE_CSP)
-            headers.setdefault("X-Frame-Options", "DENY")
+            if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+                headers.setdefault("X-Frame-Options", "DENY")
         if str(app.config.get("ISSUER", "")).startswith("https://"):
             headers.setdefault("Strict-Transport-Security", HSTS)
         return response

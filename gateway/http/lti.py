@@ -32,6 +32,7 @@ from gateway.lti.platform.messages import service_urls
 from gateway.lti.platform.settings import (AUTHORIZE_PATH, DEEP_LINKING_RETURN_PATH, JWKS_PATH,
                                            OPENID_CONFIGURATION_PATH, REGISTER_PATH, TOKEN_PATH)
 from gateway.lti.signed import JwksCache, http_fetcher
+from gateway.lti.tool import grades
 from gateway.nul import holds_nul
 from gateway.oauth import AccessGrant
 from gateway.store.models import utcnow
@@ -120,21 +121,28 @@ def authorize() -> Response:
     authentication request with a page that form-posts the id_token to the tool."""
 
     params = request.form if request.method == "POST" else request.args
+    user, framed_by = signed_in_user(), "'none'"
+    brokered = http_context.lms_launch_user()
+    if brokered is not None and (user is None or user.id == brokered.id):
+        # A launch an LMS brokered: it runs inside the LMS's frame (LTI tool role).
+        user, framed_by = brokered, http_context.lms_origins()
     answer = launch.authorize(request_session(), lti_runtime().keyring, lti_settings(),
-                              params=params.to_dict(), user=signed_in_user(),
+                              params=params.to_dict(), user=user,
                               visibility_of=http_context.request_visibility, now=utcnow())
     fields = {"id_token": answer.id_token}
     if answer.state is not None:
         fields["state"] = answer.state
-    return auto_post(answer.redirect_uri, fields)
+    return auto_post(answer.redirect_uri, fields, frame_ancestors=framed_by)
 
 
-def auto_post(action: str, fields: Mapping[str, str]) -> Response:
+def auto_post(action: str, fields: Mapping[str, str], *,
+              frame_ancestors: str = "'none'") -> Response:
     """A page that posts ``fields`` to ``action`` as soon as it loads (a button without
-    JavaScript). Its CSP lets only that one inline script run and forbids framing; it sets no
+    JavaScript). Its CSP lets only that one inline script run and forbids framing (but by
+    ``frame_ancestors``: the registered LMSs, for a launch one of them brokered); it sets no
     ``form-action``, which browsers also apply to the redirects a tool answers the post with."""
     nonce = secrets.token_urlsafe(16)
-    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; "
+    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {frame_ancestors}; "
            "base-uri 'none'")
     return Response(render_template("auto_post.html", action=action, fields=fields, nonce=nonce),
                     mimetype="text/html",
@@ -266,8 +274,17 @@ def delete_line_item(deployment_id: str, context_id: str, item_id: str) -> Respo
 def post_score(deployment_id: str, context_id: str, item_id: str) -> Response:
     """Publish a score (AGS 2.0 §3.4)."""
     context = _context(_grant(v.SCOPE_SCORE), deployment_id, context_id)
-    ags.post_score(request_session(), context, item_id, _body(v.AGS_SCORE), utcnow())
-    return Response(status=204)
+    body, now = _body(v.AGS_SCORE), utcnow()
+    result = ags.post_score(request_session(), context, item_id, body, now)
+    response = Response(status=204)
+    # On a link an LMS launched, the score goes on to the LMS's gradebook too.
+    forward = grades.queue_score(request_session(), tool_id=context.tool.id,
+                                 district_id=context.deployment.district_id,
+                                 line_item_sourced_id=item_id,
+                                 student_sourced_id=result.student_sourced_id, score=body, now=now)
+    if forward is not None:
+        http_context.forward_grades_after(response, [forward])
+    return response
 
 
 @blueprint.get(_CONTEXT + "/lineitems/<item_id>/results")

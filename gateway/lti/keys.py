@@ -202,6 +202,13 @@ class KeyRing:
         return jwt.encode({"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}, claims, key,
                           algorithms=[ALGORITHM])
 
+    def signing_pems(self, session: Session, now: dt.datetime) -> tuple[str, str]:
+        """The current key as PEM (private PKCS#8, public SPKI): for pylti1p3, which signs the
+        tool role's messages and client assertions with the same key the JWKS publishes."""
+        key = self._current_signing_key(session, now)
+        return (key.as_pem(private=True).decode("ascii"),
+                key.as_pem(private=False).decode("ascii"))
+
     def _published_key(self, session: Session, kid: str, now: dt.datetime,
                        window: dt.timedelta) -> RSAKey | None:
         fresh = self._published_at is not None and self.clock() - self._published_at < self.refresh_seconds

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
@@ -20,6 +21,17 @@ from gateway.lti.signed import KeyFetchError
 ISSUER = "http://gateway.test"
 PASSWORD = "correct horse battery"
 TOOL = "https://tool.example"
+
+
+def pem_pair() -> tuple[str, str]:
+    """A new RSA key as PEM: private (PKCS#8) and public (SPKI), as pylti1p3 and lti1p3platform
+    take them."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
 
 
 @dataclass

@@ -13,8 +13,6 @@ import threading
 import typing as t
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, abort, jsonify, request
 from pylti1p3.contrib.flask import (FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest,
                                    FlaskServiceConnector)
@@ -25,6 +23,8 @@ from pylti1p3.launch_data_storage.cache import CacheDataStorage
 from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfDict
+
+from lti_support import pem_pair
 
 
 class _DictCache:
@@ -66,12 +66,7 @@ class ToolState:
     cache: _DictCache = field(default_factory=_DictCache)
 
     def __post_init__(self) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_pem = key.private_bytes(serialization.Encoding.PEM,
-                                             serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()).decode()
-        self.public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.private_pem, self.public_pem = pem_pair()
 
     def config(self) -> ToolConfDict:
         """pylti1p3's configuration of the one platform this tool is registered with."""
@@ -202,7 +197,8 @@ def make_tool(state: ToolState) -> Flask:
 
     @app.post("/score")
     def score():
-        ags = _cached_launch().get_ags()
+        message = _cached_launch()
+        ags = message.get_ags()
         timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         grade = (Grade().set_score_given(float(request.args["score"])).set_score_maximum(100)
                  .set_timestamp(timestamp).set_activity_progress("Completed")
@@ -210,6 +206,10 @@ def make_tool(state: ToolState) -> Flask:
                  .set_comment("graded by the pylti1p3 tool"))
         column = (LineItem().set_tag("quiz").set_score_maximum(50).set_label("Quiz")
                   .set_resource_id("quiz-1"))
+        if request.args.get("for_link"):
+            # A column of the launched link (AGS 2.0 §3.2.8 resourceLinkId).
+            column.set_resource_link_id(message.get_launch_data()[
+                "https://purl.imsglobal.org/spec/lti/claim/resource_link"]["id"])
         ags.put_grade(grade, column)
         item = ags.find_lineitem_by_tag("quiz")
         return jsonify({"lineitem": item.get_id(), "results": list(ags.get_grades(item))})

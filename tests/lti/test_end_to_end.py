@@ -13,6 +13,7 @@ import json
 import re
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -44,15 +45,22 @@ def serve(app):
         thread.join()
 
 
-@pytest.fixture
-def platform(database_url, tmp_path, district, passwords, app_id):
-    """The gateway on a real port (its own app over the test database)."""
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "e2e-secret",
-                      "INSTANCE_PATH": str(tmp_path / "platform"), "ISSUER": "http://127.0.0.1"})
+@contextmanager
+def serve_gateway(database_url: str, instance: Path, secret: str):
+    """A gateway app over the test database on a real port, its issuer that address."""
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": secret,
+                      "INSTANCE_PATH": str(instance), "ISSUER": "http://127.0.0.1"})
     with serve(app) as server:
         app.config["ISSUER"] = f"http://127.0.0.1:{server.server_port}"
         yield app
     app.extensions["gateway.db"].dispose()
+
+
+@pytest.fixture
+def platform(database_url, tmp_path, district, passwords, app_id):
+    """The gateway on a real port (its own app over the test database)."""
+    with serve_gateway(database_url, tmp_path / "platform", "e2e-secret") as app:
+        yield app
 
 
 @pytest.fixture

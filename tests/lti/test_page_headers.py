@@ -19,6 +19,9 @@ HTML_ROUTES = {
     ("portal.portal", "GET"), ("portal.start_launch", "POST"),
     ("portal.start_deep_linking", "POST"),
     ("lti.authorize", "GET"), ("lti.authorize", "POST"), ("lti.deep_linking_return", "POST"),
+    # The LTI tool role's pages: framed by the registered LMSs only (none here).
+    ("lms.login", "GET"), ("lms.login", "POST"), ("lms.launch", "POST"), ("lms.pick", "POST"),
+    ("lms.register", "GET"),
 }
 
 

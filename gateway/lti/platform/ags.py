@@ -241,8 +241,8 @@ def score_status(grading_progress: str, activity_progress: str) -> str:
 
 
 def post_score(session: Session, context: ServiceContext, sourced_id: str, body: Any,
-               now: dt.datetime) -> None:
-    """Record a score (AGS 2.0 §3.4) as the student's result on the line item."""
+               now: dt.datetime) -> Result:
+    """Record a score (AGS 2.0 §3.4) as the student's result on the line item; the result."""
     body = _object(body)
     item = find_line_item(session, context, sourced_id)
     user_id = _text(body, "userId", required=True)
@@ -288,6 +288,7 @@ def post_score(session: Session, context: ServiceContext, sourced_id: str, body:
     result.grading_progress = grading
     result.score_timestamp = timestamp
     session.flush()
+    return result
 
 
 def _visible_users(context: ServiceContext):

@@ -67,6 +67,11 @@ def _portal_user(user: User, district: District) -> PortalUser:
                       district_name=district.name)
 
 
+def portal_user(session: Session, user: User) -> PortalUser:
+    """The :class:`PortalUser` of a stored user (who another sign-in, an LMS launch, found)."""
+    return _portal_user(user, session.get(District, user.district_id))
+
+
 def _may_sign_in():
     return (User.status == "active") & User.enabled_user.is_(True)
 
