@@ -26,8 +26,8 @@ from gateway.store.schema import metadata
 
 from bundles import small_district, write_bundle
 
-LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_entry_users", "ledger_user_index",
-                 "ledger_checkpoints")
+LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_pending", "ledger_plans", "ledger_spans",
+                 "ledger_folds", "ledger_seals", "ledger_checkpoints")
 
 
 def expected_metadata(dialect: str) -> MetaData:
@@ -77,9 +77,9 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0011" in result.output
+    assert "at revision 0013" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0011"
+    assert current_revision(database) == "0013"
 
 
 @pytest.fixture
