@@ -51,7 +51,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 from sqlalchemy import (Dialect, Text, cast, delete, func, insert, literal,
-                        select, tuple_, union_all, update)
+                        select, union_all, update)
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
@@ -84,8 +84,6 @@ for all the entries it folds, so the bigger the batch, the fewer span writes per
 pending table, which lookups read whole, stays a few hundred rows."""
 FOLD_MAX = 4096
 """Entries one fold takes at most (a backlog is folded by several)."""
-SPAN_KEYS = 2000
-"""Spans read per statement when a fold looks up the current values of those it changes."""
 ACCUMULATOR_BITS = 2048
 _MODULUS = 1 << ACCUMULATOR_BITS
 EMPTY_SET = "0" * (ACCUMULATOR_BITS // 4)
@@ -138,6 +136,14 @@ def span_line(district_id: int, user_sourced_id: str, app_id: int, entity: str, 
     return canonical_json([district_id, user_sourced_id, app_id, entity, fields,
                            first.isoformat(timespec="microseconds"),
                            last.isoformat(timespec="microseconds"), count, last_seq])
+
+
+class _IsoTimes(dict):
+    """datetime -> its isoformat, computed once: a fold's spans share a few hundred times."""
+
+    def __missing__(self, key: dt.datetime) -> str:
+        value = self[key] = key.isoformat(timespec="microseconds")
+        return value
 
 
 def span_element(line: bytes) -> int:
@@ -392,6 +398,63 @@ def _plan_ids(session: Session, wanted: dict[tuple[str, str], None]) -> dict[tup
     return {key: (found[digest], text) for key, (digest, text) in content.items()}
 
 
+# A fold reads and writes its spans through the driver, all keys in one statement each way:
+# through SQLAlchemy, compiling an IN list of thousands of keys per chunk cost more than the
+# database's work. The keys go as one JSON array (SQLite) or three arrays (PostgreSQL). SQLite's
+# CROSS JOIN keeps the keys as the outer loop: one primary-key seek per key, never a scan.
+_READ_SPANS_SQLITE = (
+    "SELECT s.user_sourced_id, s.app_id, s.plan_id, s.first_at, s.last_at, s.count, s.last_seq "
+    "FROM json_each(?) AS k CROSS JOIN ledger_spans AS s ON s.district_id = ? "
+    "AND s.user_sourced_id = json_extract(k.value, '$[0]') "
+    "AND s.app_id = json_extract(k.value, '$[1]') AND s.plan_id = json_extract(k.value, '$[2]')")
+_READ_SPANS_POSTGRESQL = (
+    "SELECT s.user_sourced_id, s.app_id, s.plan_id, s.first_at, s.last_at, s.count, s.last_seq "
+    "FROM unnest(%s::text[], %s::int[], %s::int[]) AS k(u, a, p) JOIN ledger_spans AS s "
+    "ON s.district_id = %s AND s.user_sourced_id = k.u AND s.app_id = k.a AND s.plan_id = k.p")
+_SPAN_UPDATE = ("ON CONFLICT (district_id, user_sourced_id, app_id, plan_id) DO UPDATE SET "
+                "first_at = excluded.first_at, last_at = excluded.last_at, "
+                "count = excluded.count, last_seq = excluded.last_seq")
+_WRITE_SPANS_SQLITE = ("INSERT INTO ledger_spans (district_id, user_sourced_id, app_id, plan_id, "
+                       "first_at, last_at, count, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                       + _SPAN_UPDATE)
+_WRITE_SPANS_POSTGRESQL = (
+    "INSERT INTO ledger_spans (district_id, user_sourced_id, app_id, plan_id, first_at, last_at, "
+    "count, last_seq) SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::int[], "
+    "%s::timestamp[], %s::timestamp[], %s::bigint[], %s::bigint[]) " + _SPAN_UPDATE)
+
+
+def _read_spans(cursor: Any, plan: _AppendPlan, district_id: int,
+                keys: list[tuple[str, int, int]]) -> list[tuple]:
+    """The current (user, app, plan, first, last, count, last seq) of those of ``keys`` that
+    exist."""
+    if plan.postgresql:
+        users, apps, plans = (list(column) for column in zip(*keys))
+        cursor.execute(_READ_SPANS_POSTGRESQL, (users, apps, plans, district_id))
+        return cursor.fetchall()
+    cursor.execute(_READ_SPANS_SQLITE, (orjson.dumps(keys).decode(), district_id))
+    parse = dt.datetime.fromisoformat
+    return [(user, app_id, plan_id, parse(first), parse(last), count, last_seq)
+            for user, app_id, plan_id, first, last, count, last_seq in cursor.fetchall()]
+
+
+def _write_spans(cursor: Any, plan: _AppendPlan, district_id: int,
+                 spans: dict[tuple[str, int, int], list[Any]], iso: _IsoTimes) -> None:
+    """Insert or update ``spans`` ((user, app, plan) -> [first, last, count, last seq])."""
+    if plan.postgresql:
+        columns: list[list[Any]] = [[] for _ in range(7)]
+        for key, value in spans.items():
+            for column, item in zip(columns, (*key, *value)):
+                column.append(item)
+        cursor.execute(_WRITE_SPANS_POSTGRESQL, (district_id, *columns))
+        return
+    # SQLAlchemy stores SQLite datetimes as "YYYY-MM-DD HH:MM:SS.ffffff": the isoformat with a
+    # space (the span's own line has the "T").
+    cursor.executemany(_WRITE_SPANS_SQLITE, [
+        (district_id, user, app_id, plan_id, iso[first].replace("T", " "),
+         iso[last].replace("T", " "), count, last_seq)
+        for (user, app_id, plan_id), (first, last, count, last_seq) in spans.items()])
+
+
 def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None = None,
                 wait: bool = True, limit: int | None = None) -> Fold:
     """Fold the district's pending entries (up to ``limit``, default :data:`FOLD_MAX`, in seq
@@ -445,36 +508,32 @@ def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None =
                     span[1] = at
                 span[2] += 1
                 span[3] = seq  # rows come in seq order
-    keys = list(changed)
     accumulator = int(state.accumulator, 16)
-    columns = (_SPANS.c.user_sourced_id, _SPANS.c.app_id, _SPANS.c.plan_id)
-    for start in range(0, len(keys), SPAN_KEYS):
-        chunk = keys[start:start + SPAN_KEYS]
-        for user, app_id, plan_id, first, last, count, last_seq in session.execute(
-                select(*columns, _SPANS.c.first_at, _SPANS.c.last_at, _SPANS.c.count,
-                       _SPANS.c.last_seq)
-                .where(_SPANS.c.district_id == district_id, tuple_(*columns).in_(chunk))):
+    connection = session.connection()
+    plan = _append_plan(connection.dialect)
+    cursor = connection.connection.cursor()
+    iso = _IsoTimes()
+    try:
+        # span_line, inlined: this loop runs for every person-disclosure folded.
+        for user, app_id, plan_id, first, last, count, last_seq in _read_spans(
+                cursor, plan, district_id, list(changed)):
             entity, text = plan_content[plan_id]
-            accumulator -= span_element(span_line(district_id, user, app_id, entity, text, first,
-                                                  last, count, last_seq))
+            accumulator -= span_element(canonical_json([district_id, user, app_id, entity, text,
+                                                        iso[first], iso[last], count, last_seq]))
             span = changed[(user, app_id, plan_id)]
             span[0], span[1] = min(span[0], first), max(span[1], last)
             span[2] += count
             span[3] = max(span[3], last_seq)
-    lines, values = [], []
-    for (user, app_id, plan_id), (first, last, count, last_seq) in changed.items():
-        entity, text = plan_content[plan_id]
-        line = span_line(district_id, user, app_id, entity, text, first, last, count, last_seq)
-        accumulator += span_element(line)
-        lines.append(line)
-        values.append({"district_id": district_id, "user_sourced_id": user, "app_id": app_id,
-                       "plan_id": plan_id, "first_at": first, "last_at": last, "count": count,
-                       "last_seq": last_seq})
-    upsert = _insert_for(session)(_SPANS)
-    session.execute(upsert.on_conflict_do_update(
-        index_elements=[_SPANS.c.district_id, *columns],
-        set_={name: upsert.excluded[name] for name in ("first_at", "last_at", "count",
-                                                       "last_seq")}), values)
+        lines = []
+        for (user, app_id, plan_id), (first, last, count, last_seq) in changed.items():
+            entity, text = plan_content[plan_id]
+            line = canonical_json([district_id, user, app_id, entity, text, iso[first],
+                                   iso[last], count, last_seq])
+            accumulator += span_element(line)
+            lines.append(line)
+        _write_spans(cursor, plan, district_id, changed, iso)
+    finally:
+        cursor.close()
     last_seq = taken[-1].seq
     session.execute(delete(_PENDING).where(_PENDING.c.district_id == district_id,
                                            _PENDING.c.seq > state.folded_seq,
@@ -484,7 +543,7 @@ def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None =
     accumulator_hex = set_hash_hex(accumulator)
     seal = {"district_id": district_id, "seq": state.seal_seq + 1,
             "from_seq": state.folded_seq + 1, "to_seq": last_seq, "entry_hash": taken[-1].hash,
-            "people": people, "spans": len(values), "changes": changes,
+            "people": people, "spans": len(changed), "changes": changes,
             "accumulator": accumulator_hex, "sealed_at": now or utcnow(), "legacy_hash": None,
             "prev_hash": state.seal_hash}
     seal["hash"] = seal_hash(**seal)
@@ -492,7 +551,7 @@ def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None =
     session.execute(update(_FOLDS).where(_FOLDS.c.district_id == district_id).values(
         folded_seq=last_seq, seal_seq=seal["seq"], seal_hash=seal["hash"],
         accumulator=accumulator_hex, people=state.people + people))
-    return Fold(district_id, len(taken), people, len(values), seal["seq"], stopped)
+    return Fold(district_id, len(taken), people, len(changed), seal["seq"], stopped)
 
 
 def fold_all(session: Session, district_id: int, *, now: dt.datetime | None = None) -> list[Fold]:
