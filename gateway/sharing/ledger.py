@@ -823,6 +823,14 @@ class LedgerVerification:
         return self.problem_count == 0
 
 
+def chain_heads(session: Session) -> dict[int, tuple[int, str]]:
+    """Each district's chain head as recorded: district id -> (last seq, its hash). Kept apart
+    from the ledger, these let a restored copy be checked later (see :func:`ledger_head` for one
+    district, :func:`fold_head` for the seal chain's)."""
+    return {district_id: (seq, digest) for district_id, seq, digest in session.execute(
+        select(_HEADS.c.district_id, _HEADS.c.seq, _HEADS.c.hash).order_by(_HEADS.c.district_id))}
+
+
 def ledger_district_ids(session: Session) -> list[int]:
     """Every district that has a ledger chain (or a district row: an empty chain verifies)."""
     ids = set(session.execute(select(_HEADS.c.district_id)).scalars())

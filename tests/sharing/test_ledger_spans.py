@@ -345,3 +345,34 @@ def test_a_second_folder_skips_or_waits_for_the_first(database, small):
 def _fold_in_own_session(database, district_id: int):
     with database.session_scope() as session:
         return fold_ledger(session, district_id)
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+def test_ledger_fold_and_verify_commands(runner, database, small):
+    from gateway.cli import cli
+
+    with database.session_scope() as session:
+        for i in range(3):
+            disclose(session, small, 1, 0, ["u1", "u2"], T0 + dt.timedelta(minutes=i))
+    result = runner.invoke(cli, ["ledger", "fold"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ("district d1: folded 3 entries (6 person-disclosures) under seal(s) "
+                             "1 to 1\n")
+    assert runner.invoke(cli, ["ledger", "fold"]).output == "district d1: nothing pending\n"
+    result = runner.invoke(cli, ["ledger", "verify"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("district d1: 3 entries, chain intact; head 3 ")
+    assert lines[1].startswith("  2 spans match 1 seal(s), folded to entry 3; seal head 1 ")
+    body = json.loads(runner.invoke(cli, ["ledger", "student", "u1", "--json"]).stdout)
+    assert body["total"] == 3
+    assert body["apps"][0]["plans"] == [{"entity": "user", "fields": PLANS[0][1],
+                                         "disclosures": 3, "first": "2026-09-01T08:00:00Z",
+                                         "last": "2026-09-01T08:02:00Z"}]
+    with database.session_scope() as session:
+        session.execute(update(LedgerSpan).where(LedgerSpan.user_sourced_id == "u2").values(
+            count=1))
+    result = runner.invoke(cli, ["ledger", "verify", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)[0]["problems"][0]["kind"] == "span"
