@@ -337,6 +337,7 @@ def fill_scale(database: Database, args: argparse.Namespace) -> None:
             with raw.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE ledger_spans")
                 cursor.execute("VACUUM ANALYZE ledger_entries")
+            raw.autocommit = False  # the connection goes back to the pool
 
 
 def extrapolate(database: Database, args: argparse.Namespace, seconds: float, result) -> None:

@@ -400,7 +400,8 @@ def _plan_ids(session: Session, wanted: dict[tuple[str, str], None]) -> dict[tup
 
 # A fold reads and writes its spans through the driver, all keys in one statement each way:
 # through SQLAlchemy, compiling an IN list of thousands of keys per chunk cost more than the
-# database's work. The keys go as one JSON array (SQLite) or three arrays (PostgreSQL). SQLite's
+# database's work. The keys and values go as one JSON text on both (psycopg's text dump of large
+# arrays costs more than orjson and the server's JSON parser together). SQLite's
 # CROSS JOIN keeps the keys as the outer loop: one primary-key seek per key, never a scan.
 _READ_SPANS_SQLITE = (
     "SELECT s.user_sourced_id, s.app_id, s.plan_id, s.first_at, s.last_at, s.count, s.last_seq "
@@ -409,8 +410,9 @@ _READ_SPANS_SQLITE = (
     "AND s.app_id = json_extract(k.value, '$[1]') AND s.plan_id = json_extract(k.value, '$[2]')")
 _READ_SPANS_POSTGRESQL = (
     "SELECT s.user_sourced_id, s.app_id, s.plan_id, s.first_at, s.last_at, s.count, s.last_seq "
-    "FROM unnest(%s::text[], %s::int[], %s::int[]) AS k(u, a, p) JOIN ledger_spans AS s "
-    "ON s.district_id = %s AND s.user_sourced_id = k.u AND s.app_id = k.a AND s.plan_id = k.p")
+    "FROM json_array_elements(%s::json) AS k(v) JOIN ledger_spans AS s "
+    "ON s.district_id = %s AND s.user_sourced_id = k.v->>0 AND s.app_id = (k.v->>1)::int "
+    "AND s.plan_id = (k.v->>2)::int")
 _SPAN_UPDATE = ("ON CONFLICT (district_id, user_sourced_id, app_id, plan_id) DO UPDATE SET "
                 "first_at = excluded.first_at, last_at = excluded.last_at, "
                 "count = excluded.count, last_seq = excluded.last_seq")
@@ -419,8 +421,9 @@ _WRITE_SPANS_SQLITE = ("INSERT INTO ledger_spans (district_id, user_sourced_id, 
                        + _SPAN_UPDATE)
 _WRITE_SPANS_POSTGRESQL = (
     "INSERT INTO ledger_spans (district_id, user_sourced_id, app_id, plan_id, first_at, last_at, "
-    "count, last_seq) SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::int[], "
-    "%s::timestamp[], %s::timestamp[], %s::bigint[], %s::bigint[]) " + _SPAN_UPDATE)
+    "count, last_seq) SELECT %s, k.v->>0, (k.v->>1)::int, (k.v->>2)::int, (k.v->>3)::timestamp, "
+    "(k.v->>4)::timestamp, (k.v->>5)::bigint, (k.v->>6)::bigint "
+    "FROM json_array_elements(%s::json) AS k(v) " + _SPAN_UPDATE)
 
 
 def _read_spans(cursor: Any, plan: _AppendPlan, district_id: int,
@@ -428,8 +431,7 @@ def _read_spans(cursor: Any, plan: _AppendPlan, district_id: int,
     """The current (user, app, plan, first, last, count, last seq) of those of ``keys`` that
     exist."""
     if plan.postgresql:
-        users, apps, plans = (list(column) for column in zip(*keys))
-        cursor.execute(_READ_SPANS_POSTGRESQL, (users, apps, plans, district_id))
+        cursor.execute(_READ_SPANS_POSTGRESQL, (orjson.dumps(keys).decode(), district_id))
         return cursor.fetchall()
     cursor.execute(_READ_SPANS_SQLITE, (orjson.dumps(keys).decode(), district_id))
     parse = dt.datetime.fromisoformat
@@ -441,11 +443,9 @@ def _write_spans(cursor: Any, plan: _AppendPlan, district_id: int,
                  spans: dict[tuple[str, int, int], list[Any]], iso: _IsoTimes) -> None:
     """Insert or update ``spans`` ((user, app, plan) -> [first, last, count, last seq])."""
     if plan.postgresql:
-        columns: list[list[Any]] = [[] for _ in range(7)]
-        for key, value in spans.items():
-            for column, item in zip(columns, (*key, *value)):
-                column.append(item)
-        cursor.execute(_WRITE_SPANS_POSTGRESQL, (district_id, *columns))
+        rows = [(user, app_id, plan_id, iso[first], iso[last], count, last_seq)
+                for (user, app_id, plan_id), (first, last, count, last_seq) in spans.items()]
+        cursor.execute(_WRITE_SPANS_POSTGRESQL, (district_id, orjson.dumps(rows).decode()))
         return
     # SQLAlchemy stores SQLite datetimes as "YYYY-MM-DD HH:MM:SS.ffffff": the isoformat with a
     # space (the span's own line has the "T").
