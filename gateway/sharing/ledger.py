@@ -868,8 +868,10 @@ def verify_ledger(session: Session, district_id: int) -> LedgerVerification:
         .order_by(_CHECKPOINTS.c.seq.desc()).limit(1)).one_or_none()
     head = session.execute(select(_HEADS.c.seq, _HEADS.c.hash).where(
         _HEADS.c.district_id == district_id)).one_or_none()
-    fold = session.execute(select(_FOLDS).where(
-        _FOLDS.c.district_id == district_id)).one_or_none()
+    # Shared lock on PostgreSQL (SQLite reads one snapshot anyway): no fold commits while the
+    # seals, the pending people and the spans are read, or they would disagree.
+    fold = session.execute(select(_FOLDS).where(_FOLDS.c.district_id == district_id)
+                           .with_for_update(read=True)).one_or_none()
     folded_seq = fold.folded_seq if fold is not None else 0
     anchors, seals = _verify_seals(session, district_id, fold, report)
     expected_seq = checkpoint.seq + 1 if checkpoint else 1
