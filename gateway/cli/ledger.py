@@ -1,4 +1,4 @@
-"""``gateway ledger``: read, verify and prune the disclosure ledger."""
+"""``gateway ledger``: read, verify, fold and prune the disclosure ledger."""
 from __future__ import annotations
 
 import datetime as dt
@@ -37,7 +37,8 @@ def _district_label(session, district_id: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def student_command(sourced_id: str, district: str | None, limit: int, as_json: bool) -> None:
-    """Which apps received the records of the user SOURCED_ID, which fields, and when."""
+    """Which apps received the records of the user SOURCED_ID, which fields, and when (per app
+    and per field plan: how many times, first and last)."""
     with store_session() as session:
         district_id = ledger.find_district_id(session, district)
         found = ledger.student_disclosures(session, district_id, sourced_id, limit=limit)
@@ -50,7 +51,10 @@ def student_command(sourced_id: str, district: str | None, limit: int, as_json: 
         click.echo(json.dumps({
             "user": found.user_sourced_id, "total": found.total,
             "apps": [{"app_id": a.app_id, "name": a.app_name, "disclosures": a.count,
-                      "first": _iso(a.first), "last": _iso(a.last), "fields": a.fields}
+                      "first": _iso(a.first), "last": _iso(a.last), "fields": a.fields,
+                      "plans": [{"entity": p.entity, "fields": list(p.fields),
+                                 "disclosures": p.count, "first": _iso(p.first),
+                                 "last": _iso(p.last)} for p in a.plans]}
                      for a in found.apps],
             "entries": [{"seq": e.seq, "app_id": e.app_id, "channel": e.channel,
                          "endpoint": e.endpoint, "at": _iso(e.disclosed_at), "entity": e.entity,
@@ -63,8 +67,14 @@ def student_command(sourced_id: str, district: str | None, limit: int, as_json: 
     for a in found.apps:
         click.echo(f"  app {a.app_id} ({a.app_name or 'deleted'}): {a.count} time(s), "
                    f"{_iso(a.first)} to {_iso(a.last)}")
-        for entity, names in a.fields.items():
-            click.echo(f"    {entity}: {', '.join(names)}")
+        if len(a.plans) <= 1:
+            for entity, names in a.fields.items():
+                click.echo(f"    {entity}: {', '.join(names)}")
+            continue
+        # Several field plans: each one's fields, count and times.
+        for p in a.plans:
+            click.echo(f"    {p.entity}: {', '.join(p.fields)} ({p.count} time(s), "
+                       f"{_iso(p.first)} to {_iso(p.last)})")
     if found.entries:
         click.echo(f"newest {len(found.entries)}:")
         for e in found.entries:
@@ -95,7 +105,8 @@ def heads_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def verify_command(district: str | None, heads_file: str | None, as_json: bool) -> None:
-    """Recompute the hash chains; exit with status 1 and say where if one is broken."""
+    """Recompute the hash chains, the seals and the spans' set hash; exit with status 1 and say
+    where if one is broken."""
     with store_session() as session:
         ids = ([ledger.find_district_id(session, district)] if district
                else ledger.ledger_district_ids(session))
@@ -108,7 +119,9 @@ def verify_command(district: str | None, heads_file: str | None, as_json: bool) 
         click.echo(json.dumps([
             {"district": label, "ok": r.ok, "entries": r.entries, "first_seq": r.first_seq,
              "last_seq": r.last_seq, "head_seq": r.head_seq, "head_hash": r.head_hash,
-             "checkpoint_seq": r.checkpoint_seq, "problem_count": r.problem_count,
+             "checkpoint_seq": r.checkpoint_seq, "folded_seq": r.folded_seq,
+             "seals": r.seals, "spans": r.spans, "seal_seq": r.seal_seq,
+             "seal_hash": r.seal_hash, "problem_count": r.problem_count,
              "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message}
                           for p in r.problems],
              **({"kept_head_problems": [message for name, message in head_problems
@@ -124,6 +137,8 @@ def verify_command(district: str | None, heads_file: str | None, as_json: bool) 
             if r.ok:
                 click.echo(f"district {label}: {r.entries} entries{since}, chain intact; "
                            f"head {r.head_seq} {r.head_hash}")
+                click.echo(f"  {r.spans} spans match {r.seals} seal(s), folded to entry "
+                           f"{r.folded_seq}; seal head {r.seal_seq} {r.seal_hash}")
                 continue
             click.echo(f"district {label}: {r.problem_count} problem(s) in {r.entries} "
                        f"entries{since}:", err=True)
@@ -137,6 +152,41 @@ def verify_command(district: str | None, heads_file: str | None, as_json: bool) 
             click.echo(message, err=True)
     if not all(r.ok for _, r in results) or head_problems:
         raise SystemExit(1)
+
+
+@ledger_group.command("fold")
+@click.option("--district", metavar="SOURCEDID", help="Fold one district (default: all).")
+@json_option
+@with_appcontext
+def fold_command(district: str | None, as_json: bool) -> None:
+    """Fold pending disclosures into per-person spans, sealing each batch (appenders also fold
+    as they go; this catches up, e.g. from a scheduled job)."""
+    now = utcnow()
+    done = []
+    # Only the ledger is written: on SQLite its own file, whose lock the fold takes first.
+    with store_session() as session:
+        ids = ([ledger.find_district_id(session, district)] if district
+               else ledger.ledger_district_ids(session))
+        for district_id in ids:
+            folds = ledger.fold_all(session, district_id, now=now)
+            done.append((_district_label(session, district_id), folds))
+    if as_json:
+        echo_json([{"district": label, "entries": sum(f.entries for f in folds),
+                    "people": sum(f.people for f in folds),
+                    "seals": [f.seal_seq for f in folds],
+                    "stopped": folds[-1].stopped if folds else None}
+                   for label, folds in done])
+        return
+    for label, folds in done:
+        entries = sum(f.entries for f in folds)
+        if not entries:
+            click.echo(f"district {label}: nothing pending")
+            continue
+        click.echo(f"district {label}: folded {entries} entries "
+                   f"({sum(f.people for f in folds)} person-disclosures) under seal(s) "
+                   f"{folds[0].seal_seq} to {folds[-1].seal_seq}")
+        if folds[-1].stopped:
+            click.echo(f"  stopped: {folds[-1].stopped} (see gateway ledger verify)", err=True)
 
 
 @ledger_group.command("prune")

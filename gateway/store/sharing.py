@@ -3,11 +3,14 @@
 The ledger is append-only and hash-chained per district (see :mod:`gateway.sharing.ledger`):
 
 - ``ledger_entries``: one row per response that carried records about people, keyed by
-  ``(district_id, seq)``; ``seq`` is the entry's position in its district's chain.
-- ``ledger_entry_users``: which users' records an entry disclosed, one row per (entry, user). Its
-  primary key ``(district_id, seq, user_sourced_id)`` keeps an entry's users together (the order
-  ``verify`` reads them in); the index ``(district_id, user_sourced_id, seq)`` answers "which
-  disclosures concern this student" with one range scan, however large the ledger.
+  ``(district_id, seq)``; ``seq`` is the entry's position in its district's chain. Its hash covers
+  a digest of the people it disclosed, not one row per person.
+- ``ledger_pending``: the people of the entries not yet folded, one row per entry.
+- ``ledger_spans``: per (district, person, app, field plan) the first and last time, the count and
+  the last entry: updated in place by folds, so the ledger grows with people x apps x plans, not
+  with requests. ``ledger_plans`` names the field plans.
+- ``ledger_seals``: one per fold, chained; ``ledger_folds`` is each district's fold position and
+  seal head (with the set hash of its spans), from which ``verify`` checks the spans.
 - ``ledger_heads``: the newest ``seq`` and hash of each district's chain. Appending locks this row
   (``SELECT ... FOR UPDATE``), which serializes a district's appends so the chain never forks, and
   ``verify`` compares it with the last entry, so removing entries at the end is detected too.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,9 +61,6 @@ class LedgerHead(Base):
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
-    # Entries up to here have their users in ledger_user_index; later ones are read from
-    # ledger_entry_users directly (a short tail, see gateway.sharing.ledger).
-    indexed_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LedgerEntry(Base):
@@ -80,35 +80,91 @@ class LedgerEntry(Base):
     # The top-level fields that left, as sent: "givenName", "familyName:initial", "sourcedId:pseudonym".
     fields: Mapped[list[str]] = mapped_column(JSON)
     record_count: Mapped[int] = mapped_column(Integer)
+    # SHA-256 of the canonical JSON of the sorted stored sourcedIds of the people disclosed: the
+    # entry's hash covers this digest, the people themselves wait in ledger_pending until folded.
+    people_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class LedgerEntryUser(Base):
-    """A user whose record a ledger entry disclosed (stored sourcedId, never the pseudonym).
+class LedgerPending(Base):
+    """The people of an entry not folded into spans yet: one row per entry (never per person),
+    the stored sourcedIds as a JSON array; the fold deletes it."""
 
-    In entry order only, so that an append writes a few adjacent pages; the lookup by user is
-    :class:`LedgerUserIndex`.
-    """
-
-    __tablename__ = "ledger_entry_users"
+    __tablename__ = "ledger_pending"
     __table_args__ = {"sqlite_with_rowid": False}
 
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    user_sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    people: Mapped[str] = mapped_column(Text)
 
 
-class LedgerUserIndex(Base):
-    """The entries that disclosed each user, by user: a copy of ``ledger_entry_users`` in the
-    other order, filled in batches (up to the head's ``indexed_seq``)."""
+class LedgerPlan(Base):
+    """A field plan: an entity and the exact fields that left (as an entry records them)."""
 
-    __tablename__ = "ledger_user_index"
+    __tablename__ = "ledger_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[str] = mapped_column(Text)  # canonical JSON array
+    # SHA-256 of the canonical JSON [entity, fields]: one row per plan, whoever folds first.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LedgerSpan(Base):
+    """What one app received about one person under one field plan: first and last time, how
+    many entries, and the last of them. Updated in place by each fold; clustered on the person."""
+
+    __tablename__ = "ledger_spans"
     __table_args__ = {"sqlite_with_rowid": False}
 
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     user_sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    plan_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    count: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerFold(Base):
+    """How far one district's entries are folded into spans, and the head of its seal chain:
+    the last seal's seq and hash, the set hash of all its spans and how many person-disclosures
+    they count. Folding locks this row (never the chain's head), so appends go on meanwhile."""
+
+    __tablename__ = "ledger_folds"
+
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    folded_seq: Mapped[int] = mapped_column(BigInteger)
+    seal_seq: Mapped[int] = mapped_column(BigInteger)
+    seal_hash: Mapped[str] = mapped_column(String(64))
+    accumulator: Mapped[str] = mapped_column(Text)
+    people: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerSeal(Base):
+    """One fold, sealed: the entries it folded (``from_seq`` to ``to_seq``, and the hash of entry
+    ``to_seq``), the person-disclosures they named, the spans it changed (how many, and a digest of
+    their new values), the set hash of all the district's spans afterwards; chained like entries."""
+
+    __tablename__ = "ledger_seals"
+
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    to_seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    people: Mapped[int] = mapped_column(BigInteger)
+    spans: Mapped[int] = mapped_column(BigInteger)
+    changes: Mapped[str] = mapped_column(String(64))
+    accumulator: Mapped[str] = mapped_column(Text)
+    sealed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Set only by the seal of migration 0013: entry to_seq's hash before the chain was rehashed
+    # (the head an operator may have kept), which that migration checked.
+    legacy_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class LedgerCheckpoint(Base):

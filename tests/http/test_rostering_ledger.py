@@ -6,18 +6,16 @@ from __future__ import annotations
 from sqlalchemy import event, select
 
 from gateway.sharing import LedgerWriter
-from gateway.sharing.ledger import record_disclosure, verify_ledger
+from gateway.sharing.ledger import entry_people, record_disclosure, verify_ledger
 from gateway.store.models import District, utcnow
-from gateway.store.sharing import LedgerEntry, LedgerEntryUser
+from gateway.store.sharing import LedgerEntry
 
 
 def entries(database) -> list[tuple[str, str, int, list[str]]]:
     with database.session_scope() as session:
         found = []
         for entry in session.execute(select(LedgerEntry).order_by(LedgerEntry.seq)).scalars():
-            users = sorted(session.execute(select(LedgerEntryUser.user_sourced_id).where(
-                LedgerEntryUser.district_id == entry.district_id,
-                LedgerEntryUser.seq == entry.seq)).scalars())
+            users = entry_people(session, entry.district_id, entry.seq)
             found.append((entry.endpoint, entry.entity, entry.record_count, users))
         return found
 

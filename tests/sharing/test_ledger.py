@@ -9,12 +9,12 @@ import itertools
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from gateway.sharing.ledger import (GENESIS, LedgerWriter, entry_hash, index_ledger, prune_ledger,
-                                    record_disclosure, student_disclosures,
-                                    student_entries_statement, verify_ledger)
+from gateway.sharing.ledger import (GENESIS, LedgerWriter, entry_hash, entry_people, fold_ledger,
+                                    people_digest, prune_ledger, record_disclosure, student_disclosures,
+                                    student_disclosures_statement, verify_ledger)
 from gateway.store.apps import App
-from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerEntryUser, LedgerHead,
-                                   LedgerUserIndex)
+from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerFold, LedgerHead,
+                                   LedgerPending, LedgerSpan)
 
 from sharing_data import MINIMUM_POLICY
 
@@ -57,8 +57,8 @@ def test_disclosed_records_one_entry_with_the_people_and_the_fields_as_sent(visi
     assert entry.hash == entry_hash(prev_hash=GENESIS, district_id=small, app_id=1, channel="rest",
                                     endpoint=entry.endpoint, disclosed_at=T0, entity="user",
                                     fields=entry.fields, record_count=2, users=["u1", "u2"])
-    assert session.execute(select(LedgerEntryUser.user_sourced_id).order_by(
-        LedgerEntryUser.user_sourced_id)).scalars().all() == ["u1", "u2"]
+    assert entry_people(session, small, 1) == ["u1", "u2"]
+    assert entry.people_digest == people_digest(["u2", "u1"])
     assert session.execute(select(LedgerHead.seq, LedgerHead.hash)).one() == (1, entry.hash)
 
 
@@ -79,30 +79,29 @@ def test_without_a_policy_or_writer_nothing_is_recorded(session, small):
     assert session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 0
 
 
-def test_enrollments_record_their_users_from_the_references_sent(visibility, session):
+def test_enrollments_record_their_users_from_the_references_sent(visibility, session, small):
     vis = visibility({**MINIMUM_POLICY, "pseudonymize": ["user.sourcedId", "enrollment.sourcedId"]})
     ref = lambda sid: {"href": f"http://x/users/{sid}", "sourcedId": sid, "type": "user"}  # noqa
     sent = [vis.present("enrollment", {"sourcedId": e, "user": ref(u), "role": "student"})
             for e, u in (("e1", "u1"), ("e3", "u2"))]
     vis.disclosed("rest", "/enrollments", "enrollment", sent, ["e1", "e3"])
-    assert sorted(session.execute(select(LedgerEntryUser.user_sourced_id)).scalars()) == ["u1", "u2"]
+    assert entry_people(session, small, 1) == ["u1", "u2"]
 
 
-def test_enrollments_sent_without_their_user_are_looked_up(visibility, session):
+def test_enrollments_sent_without_their_user_are_looked_up(visibility, session, small):
     vis = visibility(MINIMUM_POLICY)
     vis.disclosed("rest", "/enrollments?fields=role", "enrollment",
                   [{"role": "student"}, {"role": "teacher"}], ["e1", "e2"])
-    assert sorted(session.execute(select(LedgerEntryUser.user_sourced_id)).scalars()) == [
-        "t-hoover", "u1"]
+    assert entry_people(session, small, 1) == ["t-hoover", "u1"]
 
 
-def test_demographics_are_recorded_against_their_student(visibility, session):
+def test_demographics_are_recorded_against_their_student(visibility, session, small):
     vis = visibility({**MINIMUM_POLICY, "fields": {"demographics": ["sex"]}})
     sent = [vis.present("demographics", {"sourcedId": "u1", "sex": "female", "birthDate": "x"})]
     vis.disclosed("rest", "/demographics/x", "demographics", sent, ["u1"])
     entry = session.execute(select(LedgerEntry)).scalar_one()
     assert entry.fields == ["sex", "sourcedId:pseudonym"]
-    assert session.execute(select(LedgerEntryUser.user_sourced_id)).scalars().all() == ["u1"]
+    assert entry_people(session, small, 1) == ["u1"]
 
 
 def test_entries_chain_and_seqs_follow_each_other(session, small):
@@ -155,18 +154,17 @@ def driver_statements(session, monkeypatch):
 def test_an_append_is_four_statements_on_sqlite_and_two_on_postgresql(session, small,
                                                                      monkeypatch):
     """Once the head exists, one statement locks and reads it; then SQLite writes the entry, its
-    users and the head in three, PostgreSQL in one (a round trip each)."""
+    people (one row) and the head in three, PostgreSQL in one (a round trip each)."""
     append(session, small, 1)
     with driver_statements(session, monkeypatch) as seen:
         append(session, small, 1, users=[f"u{i}" for i in range(100)])
     opening = [" ".join(statement.split()[:3]) for statement in seen]
     if session.get_bind().dialect.name == "sqlite":
         assert opening == ["UPDATE ledger_heads SET", "INSERT INTO ledger_entries",
-                           "INSERT INTO ledger_entry_users", "UPDATE ledger_heads SET"], seen
+                           "INSERT INTO ledger_pending", "UPDATE ledger_heads SET"], seen
     else:
-        assert opening == ["SELECT seq, hash,", "WITH entry AS"], seen
-    assert session.execute(select(func.count()).select_from(LedgerEntryUser).where(
-        LedgerEntryUser.seq == 2)).scalar_one() == 100
+        assert opening == ["SELECT seq, hash", "WITH entry AS"], seen
+    assert len(entry_people(session, small, 2)) == 100
     assert verify_ledger(session, small).ok
 
 
@@ -187,8 +185,8 @@ def test_an_append_on_sqlite_without_returning_claims_the_head_then_reads_it(dat
     finally:
         ledger._append_plan.cache_clear()
     assert [" ".join(statement.split()[:3]) for statement in seen] == [
-        "UPDATE ledger_heads SET", "SELECT seq, hash,", "INSERT INTO ledger_entries",
-        "INSERT INTO ledger_entry_users", "UPDATE ledger_heads SET"], seen
+        "UPDATE ledger_heads SET", "SELECT seq, hash", "INSERT INTO ledger_entries",
+        "INSERT INTO ledger_pending", "UPDATE ledger_heads SET"], seen
     assert verify_ledger(session, small).ok
 
 
@@ -222,40 +220,45 @@ def test_student_disclosures_answers_which_apps_which_fields_and_when(session, s
     assert student_disclosures(session, small, "nobody").total == 0
 
 
-def test_student_lookup_seeks_the_index_and_the_tail(database, session, small):
+def test_student_lookup_seeks_the_spans_and_the_pending_entries(database, session, small):
     if database.dialect != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
-    compiled = student_entries_statement(small, "u1").compile(
+    compiled = student_disclosures_statement(small, "u1").compile(
         dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
     plan = [row[3] for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
     searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
-    # No table is scanned: the index by user, the tail by seq, the entries by primary key.
-    assert not [step for step in searches if step.startswith("SCAN")
-                and "SUBQUERY" not in step and "user_seqs" not in step], plan
-    assert any("ledger_user_index USING PRIMARY KEY (district_id=? AND user_sourced_id=?"
+    # No table is scanned: the person's spans by primary key, the (short) pending table of the
+    # district by primary key, their entries by primary key.
+    assert not [step for step in searches if step.startswith("SCAN")], plan
+    assert any("ledger_spans USING PRIMARY KEY (district_id=? AND user_sourced_id=?)"
                in step for step in searches), plan
-    assert any("ledger_entry_users USING PRIMARY KEY (district_id=? AND seq>?)" in step
+    assert any("ledger_pending USING PRIMARY KEY (district_id=?)" in step
                for step in searches), plan
     assert any("ledger_entries USING PRIMARY KEY (district_id=? AND seq=?)" in step
                for step in searches), plan
 
 
-def test_lookups_see_indexed_and_unindexed_entries_alike(session, small, monkeypatch):
+def test_lookups_see_folded_and_pending_entries_alike(session, small, monkeypatch):
     from gateway.sharing import ledger
 
-    monkeypatch.setattr(ledger, "INDEX_BATCH", 3)
-    append(session, small, 7)  # entries 1-6 indexed in two batches, 7 in the tail
-    head = session.execute(select(LedgerHead)).scalar_one()
-    assert (head.seq, head.indexed_seq) == (7, 6)
-    assert session.execute(select(func.count()).select_from(LedgerUserIndex)).scalar_one() == 12
-    assert [e.seq for e in student_disclosures(session, small, "u1").entries] == \
-        [7, 6, 5, 4, 3, 2, 1]
-    assert index_ledger(session, small) == 1
-    assert [e.seq for e in student_disclosures(session, small, "u2").entries] == \
-        [7, 6, 5, 4, 3, 2, 1]
+    monkeypatch.setattr(ledger, "FOLD_EVERY", 3)
+    append(session, small, 7)  # entries 1-6 folded by the appenders of 3 and 6, 7 pending
+    fold = session.execute(select(LedgerFold)).scalar_one()
+    assert (fold.folded_seq, fold.seal_seq) == (6, 2)
+    assert session.execute(select(LedgerPending.seq)).scalars().all() == [7]
+    spans = session.execute(select(LedgerSpan.user_sourced_id, LedgerSpan.count,
+                                   LedgerSpan.last_seq).order_by(LedgerSpan.user_sourced_id)).all()
+    assert spans == [("u1", 6, 6), ("u2", 6, 6)]
+    found = student_disclosures(session, small, "u1")
+    assert found.total == 7 and found.apps[0].count == 7
+    # Each span lists its last entry; pending entries are listed each.
+    assert [e.seq for e in found.entries] == [7, 6]
+    assert fold_ledger(session, small).entries == 1
+    assert [e.seq for e in student_disclosures(session, small, "u2").entries] == [7]
+    assert student_disclosures(session, small, "u2").total == 7
     prune_ledger(session, small, before=T0 + dt.timedelta(minutes=5), now=T0)
-    assert session.execute(select(func.count()).select_from(LedgerUserIndex)).scalar_one() == 4
-    assert [e.seq for e in student_disclosures(session, small, "u1").entries] == [7, 6]
+    assert student_disclosures(session, small, "u1").total == 7
+    assert verify_ledger(session, small).ok
 
 
 # -- verifying -----------------------------------------------------------------------------------
@@ -293,8 +296,7 @@ def test_an_edited_field_list_or_time_is_found(session, small):
 
 def test_a_student_removed_from_an_entry_is_found(session, small):
     append(session, small, 3)
-    session.execute(delete(LedgerEntryUser).where(LedgerEntryUser.seq == 2,
-                                                  LedgerEntryUser.user_sourced_id == "u1"))
+    session.execute(update(LedgerPending).where(LedgerPending.seq == 2).values(people='["u2"]'))
     assert kinds(verify_ledger(session, small)) == [(2, "edited")]
 
 
@@ -312,7 +314,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_link(session, small):
 
 def test_a_removed_entry_is_found(session, small):
     append(session, small, 5)
-    session.execute(delete(LedgerEntryUser).where(LedgerEntryUser.seq == 3))
+    session.execute(delete(LedgerPending).where(LedgerPending.seq == 3))
     session.execute(delete(LedgerEntry).where(LedgerEntry.seq == 3))
     result = verify_ledger(session, small)
     assert kinds(result) == [(4, "missing")]
@@ -321,10 +323,10 @@ def test_a_removed_entry_is_found(session, small):
 
 def test_a_removed_entry_hidden_by_renumbering_is_found(session, small):
     append(session, small, 5)
-    session.execute(delete(LedgerEntryUser).where(LedgerEntryUser.seq == 3))
+    session.execute(delete(LedgerPending).where(LedgerPending.seq == 3))
     session.execute(delete(LedgerEntry).where(LedgerEntry.seq == 3))
     for seq in (4, 5):
-        session.execute(update(LedgerEntryUser).where(LedgerEntryUser.seq == seq).values(seq=seq - 1))
+        session.execute(update(LedgerPending).where(LedgerPending.seq == seq).values(seq=seq - 1))
         session.execute(update(LedgerEntry).where(LedgerEntry.seq == seq).values(seq=seq - 1))
     session.execute(update(LedgerHead).values(seq=4))
     assert kinds(verify_ledger(session, small)) == [(3, "unlinked")]
@@ -332,7 +334,7 @@ def test_a_removed_entry_hidden_by_renumbering_is_found(session, small):
 
 def test_removed_entries_at_the_end_are_found(session, small):
     append(session, small, 5)
-    session.execute(delete(LedgerEntryUser).where(LedgerEntryUser.seq >= 4))
+    session.execute(delete(LedgerPending).where(LedgerPending.seq >= 4))
     session.execute(delete(LedgerEntry).where(LedgerEntry.seq >= 4))
     result = verify_ledger(session, small)
     assert kinds(result) == [(5, "head")]
@@ -343,7 +345,7 @@ def test_removed_entries_at_the_end_are_found(session, small):
 def test_reordered_entries_are_found(session, small):
     append(session, small, 6)
     # Swap entries 3 and 4 whole: every column, their users included.
-    for table in (LedgerEntry, LedgerEntryUser):
+    for table in (LedgerEntry, LedgerPending):
         session.execute(update(table).where(table.seq == 3).values(seq=-3))
         session.execute(update(table).where(table.seq == 4).values(seq=3))
         session.execute(update(table).where(table.seq == -3).values(seq=4))
@@ -355,7 +357,7 @@ def test_reordered_entries_are_found(session, small):
 
 def test_users_recorded_for_no_entry_are_found(session, small):
     append(session, small, 2)
-    session.add(LedgerEntryUser(district_id=small, seq=9, user_sourced_id="u4"))
+    session.add(LedgerPending(district_id=small, seq=9, people='["u4"]'))
     session.flush()
     assert kinds(verify_ledger(session, small)) == [(None, "orphan")]
 
@@ -379,7 +381,9 @@ def test_pruning_removes_a_prefix_and_keeps_the_chain_verifiable(session, small)
     assert (pruning.entries, pruning.checkpoint_seq) == (3, 3)
     assert session.execute(select(LedgerEntry.seq).order_by(LedgerEntry.seq)).scalars().all() == [
         4, 5, 6]
-    assert session.execute(select(func.min(LedgerEntryUser.seq))).scalar_one() == 4
+    # The people of the pruned entries were folded first: the spans still count them all.
+    assert session.execute(select(func.min(LedgerPending.seq))).scalar_one() is None
+    assert student_disclosures(session, small, "u1").total == 6
     checkpoint = session.execute(select(LedgerCheckpoint)).scalar_one()
     assert (checkpoint.seq, checkpoint.entry_count, checkpoint.cutoff) == (3, 3, cutoff)
     result = verify_ledger(session, small)
@@ -402,7 +406,7 @@ def test_pruning_nothing_old_changes_nothing(session, small):
 def test_after_pruning_a_removed_first_entry_is_still_found(session, small):
     append(session, small, 6)
     prune_ledger(session, small, before=T0 + dt.timedelta(minutes=2), now=T0)
-    session.execute(delete(LedgerEntryUser).where(LedgerEntryUser.seq == 3))
+    session.execute(delete(LedgerPending).where(LedgerPending.seq == 3))
     session.execute(delete(LedgerEntry).where(LedgerEntry.seq == 3))
     assert kinds(verify_ledger(session, small)) == [(4, "missing")]
 

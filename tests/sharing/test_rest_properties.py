@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 from sqlalchemy import func, select
 
 from gateway.oauth import service as oauth_service
@@ -22,10 +23,12 @@ from gateway.oneroster.schemas import ENTITIES
 from gateway.oneroster.service import CHANNEL
 from gateway.oneroster.vocabulary import ROSTERING_SCOPES
 from gateway.sharing import parse_policy, visibility_for
+from gateway.sharing import ledger
+from gateway.sharing.ledger import entry_people
 from gateway.sharing.policy import PEOPLE_ENTITIES
 from gateway.sharing.service import set_policy
 from gateway.store.models import utcnow
-from gateway.store.sharing import LedgerEntry, LedgerEntryUser
+from gateway.store.sharing import LedgerEntry
 
 from sharing_worlds import Oracle, insert_world, policy_documents, worlds
 
@@ -48,6 +51,14 @@ SINGLE = {"user": ("/users", "user"), "class": ("/classes", "class"),
           "enrollment": ("/enrollments", "enrollment"), "org": ("/orgs", "org"),
           "demographics": ("/demographics", "demographics"), "course": ("/courses", "course")}
 _districts = itertools.count(1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def people_stay_pending():
+    """Entries keep their people pending (no fold) so each response's people can be read back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger, "FOLD_EVERY", 10 ** 12)
+        yield
 
 
 def served(entity: str) -> list[str]:
@@ -155,8 +166,7 @@ def check_ledger(session, vis, district_id: int, before: int, entity: str,
     assert entry.record_count == len(records)
     names = {name for record in records for name in record}
     assert sorted(entry.fields) == sorted(vis.field_label(entity, name) for name in names)
-    users = set(session.execute(select(LedgerEntryUser.user_sourced_id).where(
-        LedgerEntryUser.district_id == district_id, LedgerEntryUser.seq == entry.seq)).scalars())
+    users = set(entry_people(session, district_id, entry.seq))
     if entity == "enrollment":
         enrolled = {e["sourced_id"]: e["user_sourced_id"] for e in check_ledger.world.enrollments}
         assert users == {enrolled[sid] for sid in stored_ids}

@@ -8,18 +8,21 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 from sqlalchemy import select
 
 from gateway.oneroster.schemas import ENTITIES
 from gateway.oneroster.serialize import serialize_page
 from gateway.sharing import LedgerWriter, PolicyVisibility, Pseudonymizer, parse_policy
 from gateway.oauth import service as oauth_service
+from gateway.sharing import ledger
+from gateway.sharing.ledger import entry_people
 from gateway.sharing.scope import STRATEGIES, Scope
 from gateway.sharing.service import set_policy
 from gateway.sharing.snapshots import current_snapshot_id, needs_snapshot, snapshot_ready
 from gateway.store.models import (AcademicSession, Class, Course, Demographics, Enrollment, Org,
                                   Role, User, UserProfile, utcnow)
-from gateway.store.sharing import LedgerEntry, LedgerEntryUser
+from gateway.store.sharing import LedgerEntry
 
 from sharing_worlds import Oracle, insert_world, policy_documents, worlds
 
@@ -29,6 +32,13 @@ BASE = "http://gateway.test/ims/oneroster/rostering/v1p2"
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
+
+@pytest.fixture(scope="module", autouse=True)
+def people_stay_pending():
+    """Entries keep their people pending (no fold) so each response's people can be read back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger, "FOLD_EVERY", 10 ** 12)
+        yield
 
 
 def scenario():
@@ -186,9 +196,7 @@ def test_present_never_leaks_a_withheld_field_or_a_clear_pseudonymized_value(dat
                 assert entry.record_count == len(sent)
                 assert entry.fields == sorted(vis.field_label(entity, name)
                                               for name in {k for r in sent for k in r})
-                users = set(session.execute(select(LedgerEntryUser.user_sourced_id).where(
-                    LedgerEntryUser.district_id == district_id,
-                    LedgerEntryUser.seq == entry.seq)).scalars())
+                users = set(entry_people(session, district_id, entry.seq))
                 if entity == "enrollment":
                     expected = {e["user_sourced_id"] for e in world.enrollments
                                 if e["sourced_id"] in ids}

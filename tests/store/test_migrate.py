@@ -8,7 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 import pytest
-from sqlalchemy import MetaData, inspect, text
+from sqlalchemy import MetaData, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway import create_app
@@ -26,8 +26,8 @@ from gateway.store.schema import metadata
 
 from bundles import small_district, write_bundle
 
-LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_entry_users", "ledger_user_index",
-                 "ledger_checkpoints")
+LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_pending", "ledger_plans", "ledger_spans",
+                 "ledger_folds", "ledger_seals", "ledger_checkpoints")
 
 
 def expected_metadata(dialect: str) -> MetaData:
@@ -232,3 +232,91 @@ def test_0011_downgrades_to_two_token_tables(unmigrated_database, tmp_path):
     with database.engine.connect() as conn:
         assert conn.execute(text("SELECT kind FROM access_tokens ORDER BY kind")).scalars().all() == [
             "lti", "oneroster"]
+
+
+# -- 0013: per-person disclosure spans -----------------------------------------------------------
+
+def _v1_entry(prev: str, seq: int, app_id: int, at: dt.datetime, entity: str, fields: list[str],
+              users: list[str]) -> dict:
+    """An entry as revisions 0003-0011 wrote it: its hash covers its sorted user list."""
+    import hashlib
+    import json as json_module
+
+    content = {"prev": prev, "district": 1, "app": app_id, "channel": "rest",
+               "endpoint": f"/{entity}", "at": at.isoformat(timespec="microseconds"),
+               "entity": entity, "fields": fields, "records": len(users), "users": sorted(users)}
+    digest = hashlib.sha256(json_module.dumps(content, sort_keys=True, separators=(",", ":"),
+                                              ensure_ascii=False).encode()).hexdigest()
+    return {"district_id": 1, "seq": seq, "app_id": app_id, "channel": "rest",
+            "endpoint": f"/{entity}", "disclosed_at": at, "entity": entity,
+            "fields": json_module.dumps(fields), "record_count": len(users), "prev_hash": prev,
+            "hash": digest, "users": users}
+
+
+def test_0013_turns_per_person_rows_into_spans_and_rehashes_the_chain(unmigrated_database):
+    from gateway.sharing.ledger import GENESIS, student_disclosures, verify_ledger
+    from gateway.store.sharing import LedgerSeal
+
+    database = unmigrated_database
+    upgrade_database(database, "0011")
+    t0 = dt.datetime(2026, 9, 1, 8)
+    plan = [(1, "user", ["givenName"], ["u1", "u2"]), (2, "user", ["givenName"], ["u1"]),
+            (1, "enrollment", ["role"], ["u1"]), (1, "user", ["givenName"], ["u2", "u3"]),
+            (2, "user", ["givenName"], ["u1"])]
+    prev, entries = GENESIS, []
+    for seq, (app_id, entity, fields, users) in enumerate(plan, start=1):
+        entries.append(_v1_entry(prev, seq, app_id, t0 + dt.timedelta(hours=seq), entity, fields,
+                                 users))
+        prev = entries[-1]["hash"]
+    with database.engine.begin() as conn:
+        # Entries 1 and 2 were pruned: the chain starts after a checkpoint.
+        conn.execute(text("INSERT INTO ledger_checkpoints (district_id, seq, hash, pruned_at, "
+                          "entry_count, cutoff) VALUES (1, 2, :h, :t, 2, :t)"),
+                     {"h": entries[1]["hash"], "t": t0})
+        for entry in entries[2:]:
+            conn.execute(text(
+                "INSERT INTO ledger_entries (district_id, seq, app_id, channel, endpoint, "
+                "disclosed_at, entity, fields, record_count, prev_hash, hash) VALUES "
+                "(:district_id, :seq, :app_id, :channel, :endpoint, :disclosed_at, :entity, "
+                ":fields, :record_count, :prev_hash, :hash)"), entry)
+            for user in entry["users"]:
+                for table in ("ledger_entry_users", "ledger_user_index"):
+                    conn.execute(text(f"INSERT INTO {table} (district_id, seq, user_sourced_id) "
+                                      "VALUES (1, :s, :u)"), {"s": entry["seq"], "u": user})
+        conn.execute(text("INSERT INTO ledger_heads (district_id, seq, hash, indexed_seq) "
+                          "VALUES (1, 5, :h, 5)"), {"h": prev})
+    upgrade_database(database)
+    with database.session_scope() as session:
+        result = verify_ledger(session, 1)
+        assert result.ok, result.problems
+        assert (result.entries, result.first_seq, result.checkpoint_seq, result.folded_seq,
+                result.seals) == (3, 3, 2, 5, 1)
+        seal = session.execute(select(LedgerSeal)).scalar_one()
+        # The old head vouches for the new chain.
+        assert (seal.from_seq, seal.to_seq, seal.legacy_hash) == (3, 5, prev)
+        assert seal.entry_hash == result.head_hash != prev
+        u1 = student_disclosures(session, 1, "u1")
+        assert [(a.app_id, a.count, a.first, a.last) for a in u1.apps] == [
+            (1, 1, t0 + dt.timedelta(hours=3), t0 + dt.timedelta(hours=3)),
+            (2, 1, t0 + dt.timedelta(hours=5), t0 + dt.timedelta(hours=5))]
+        assert [p.entity for p in u1.apps[0].plans] == ["enrollment"]
+        assert student_disclosures(session, 1, "u3").total == 1
+    with database.engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names(schema=LEDGER_SCHEMA if
+                                                   database.dialect == "sqlite" else None))
+    assert "ledger_entry_users" not in tables and "ledger_user_index" not in tables
+
+
+def test_0013_downgrades_an_empty_ledger_and_refuses_to_drop_a_record(unmigrated_database):
+    from gateway.sharing.ledger import record_disclosure
+
+    database = unmigrated_database
+    upgrade_database(database)
+    downgrade_database(database, "0011")
+    upgrade_database(database)
+    with database.session_scope() as session:
+        record_disclosure(session, app_id=1, district_id=1, channel="rest", endpoint="/users",
+                          entity="user", fields=["givenName"], users=["u1"], record_count=1,
+                          now=dt.datetime(2026, 9, 1))
+    with pytest.raises(RuntimeError, match="cannot be rebuilt from spans"):
+        downgrade_database(database, "0011")
