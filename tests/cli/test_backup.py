@@ -313,7 +313,7 @@ def test_a_damaged_or_altered_archive_is_refused_and_leaves_nothing(small_backup
             previous = connection.execute(
                 "SELECT hash FROM ledger_entries WHERE seq = 2").fetchone()[0]
             connection.close()
-            _in_ledger(folder, "DELETE FROM ledger_entry_users WHERE seq = 3",
+            _in_ledger(folder, "DELETE FROM ledger_pending WHERE seq = 3",
                        "DELETE FROM ledger_entries WHERE seq = 3",
                        f"UPDATE ledger_heads SET seq = 2, hash = '{previous}'")
         archive = _rewrite(small_backup, tmp_path / "x.tar.gz", cut, fix_checksums=True)
