@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup, ScriptInfo
 
-from gateway.cli import (apps, db, demo, imports, keys, ledger, quickstart, serve, sources, tools,
+from gateway.cli import (admins, apps, db, demo, imports, keys, ledger, quickstart, serve, sources, tools,
                          users)
 
 
@@ -17,7 +17,7 @@ def cli() -> None:
     """K-12 interoperability gateway: OneRoster 1.2 in and out, LTI 1.3, district-controlled sharing."""
 
 
-for module in (apps, db, demo, imports, keys, ledger, quickstart, serve, sources, tools, users):
+for module in (admins, apps, db, demo, imports, keys, ledger, quickstart, serve, sources, tools, users):
     module.register(cli)
 
 
