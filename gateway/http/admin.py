@@ -228,6 +228,9 @@ def app_policy(app_id: int) -> Response:
     Saving shows the same preview it applied."""
     check_csrf()
     admin = _admin()
+    saving = request.form.get("action") == "save"
+    if saving:
+        admin.require("manage_apps")
     app = _app(app_id)
     form = request.form.to_dict(flat=False)
     try:
@@ -243,9 +246,8 @@ def app_policy(app_id: int) -> Response:
             unknown, admin.district_sourced_id).splitlines())
     preview = sharing.preview_policy(session, app_id=app.id, district_id=admin.district_id,
                                      document=document)
-    if request.form.get("action") != "save":
+    if not saving:
         return _policy_page(app, policy=policy, preview=preview)
-    admin.require("manage_apps")
     update = sharing.set_policy(write_session(), app_id=app.id, district_id=admin.district_id,
                                 document=document, now=utcnow())
     _record("app.policy", app.name, {"app_id": app.id, "revision": update.revision,
