@@ -15,7 +15,7 @@ from gateway.errors import UsageError
 from gateway.lti.platform.portal import set_password
 from gateway.sharing.contract import contract_window
 from gateway.sharing.policy import BASE_FIELDS, SERVED_FIELDS, Policy
-from gateway.sharing.service import load_policy
+from gateway.sharing.service import load_policy, visible_counts
 from gateway.store.apps import AccessToken, App, AppClient
 from gateway.store.models import Class, District, ImportRun, Org, Role, User
 from gateway.store.sharing import LedgerHead
@@ -75,9 +75,6 @@ class AppRow:
     contract_end: dt.date | None = None
 
 
-def _shares_something(policy: Policy | None) -> bool:
-    return policy is not None and any(policy.shares_entity(e) for e in ("user", "enrollment"))
-
 
 def district_apps(session: Session, district_id: int) -> list[AppRow]:
     """Every app with a client in the district (revoked ones too), with its policy and the last
@@ -97,7 +94,9 @@ def district_apps(session: Session, district_id: int) -> list[AppRow]:
             row.last_token = last
     for row in apps.values():
         row.policy = load_policy(session, row.app_id, district_id)
-        row.shares_nothing = not _shares_something(row.policy)
+        counts = visible_counts(session, row.policy, district_id)
+        row.shares_nothing = (row.policy is None or not row.policy.shares_entity("user")
+                              or counts["students"] + counts["teachers"] == 0)
         window = contract_window(session, row.app_id, district_id)
         row.contract_end = window[1] if window is not None else None
     return list(apps.values())
@@ -123,6 +122,16 @@ def live_client(session: Session, app_id: int, district_id: int) -> AppClient | 
     """The app's newest live client in the district, if any."""
     found = live_clients(session, app_id, district_id)
     return found[0] if found else None
+
+
+def check_app_deletable(session: Session, admin: Admin, app_id: int) -> None:
+    """An app may be deleted from the console only if it is connected to the admin's district
+    alone (deleting it takes its connections everywhere)."""
+    admin.require("manage_apps")
+    elsewhere = session.execute(select(AppClient.id).where(
+        AppClient.app_id == app_id, AppClient.district_id != admin.district_id).limit(1)).first()
+    if elsewhere is not None:
+        raise Forbidden("This app is connected to other districts too: revoke it here instead.")
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,18 @@ class Person:
     has_password: bool
 
 
+def _holds_role(user_sourced_id, admin: Admin, *, schools: tuple[str, ...] = (),
+                role: str | None = None):
+    """Whether the user holds a role (``role``, at one of ``schools``) in the admin's district."""
+    statement = select(Role.id).where(Role.district_id == admin.district_id,
+                                      Role.user_sourced_id == user_sourced_id)
+    if schools:
+        statement = statement.where(Role.org_sourced_id.in_(schools))
+    if role:
+        statement = statement.where(Role.role == role)
+    return statement.exists()
+
+
 def find_people(session: Session, admin: Admin, query: str, limit: int = 50) -> list[Person]:
     """People of the district whose username, sourcedId or name starts with ``query``; a tech
     lead sees the people of their schools only."""
@@ -184,7 +205,7 @@ def find_people(session: Session, admin: Admin, query: str, limit: int = 50) -> 
         User.username.ilike(like, escape="\\") | User.sourced_id.ilike(like, escape="\\")
         | User.family_name.ilike(like, escape="\\") | User.given_name.ilike(like, escape="\\")))
     if admin.role == TECH_LEAD:
-        statement = statement.where(User.primary_org_sourced_id.in_(admin.schools))
+        statement = statement.where(_holds_role(User.sourced_id, admin, schools=admin.schools))
     users = session.execute(statement.order_by(User.family_name, User.given_name, User.id)
                             .limit(limit)).scalars().all()
     roles: dict[str, set[str]] = {}
@@ -206,14 +227,12 @@ def reset_person_password(session: Session, admin: Admin, user_id: int, password
     user = session.get(User, user_id)
     if user is None or user.district_id != admin.district_id or not user.username:
         raise UsageError("No such person with a username in this district.")
-    if admin.role == TECH_LEAD and user.primary_org_sourced_id not in admin.schools:
+    if admin.role == TECH_LEAD and not session.execute(select(
+            _holds_role(user.sourced_id, admin, schools=admin.schools))).scalar():
         raise Forbidden("This person is not at one of your schools.")
-    if admin.role == HELP_DESK:
-        student = session.execute(select(Role.id).where(
-            Role.district_id == admin.district_id, Role.user_sourced_id == user.sourced_id,
-            Role.role == "student").limit(1)).first()
-        if student is None:
-            raise Forbidden("The help desk may reset students' passwords only.")
+    if admin.role == HELP_DESK and not session.execute(select(
+            _holds_role(user.sourced_id, admin, role="student"))).scalar():
+        raise Forbidden("The help desk may reset students' passwords only.")
     set_password(session, user.username, password, admin.district_sourced_id)
     return user
 

@@ -52,6 +52,9 @@ def _options(entity: str, field: str) -> tuple[str, ...]:
 
 
 def _treatment(policy: Policy, entity: str, field: str) -> str:
+    if entity == "demographics" and field == "sourcedId":
+        # A demographics record's id is its user's: it follows user.sourcedId, no choice here.
+        return SHARED
     found = policy.treatment(entity, field)
     if found.startswith("masked"):
         return MASKED
@@ -164,8 +167,11 @@ def document_from_form(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     for entity in ENTITY_NAMES:
         fields[entity] = []
         for field in SERVED_FIELDS[entity]:
-            treatment = _one(form, f"f:{entity}.{field}") or WITHHELD
-            if treatment not in _options(entity, field):
+            options = _options(entity, field)
+            # A control left out: the field is withheld, or, if it always leaves, shared.
+            treatment = _one(form, f"f:{entity}.{field}") or (
+                WITHHELD if WITHHELD in options else SHARED)
+            if treatment not in options:
                 problems.append(f"{entity}.{field} cannot be {treatment}.")
                 continue
             if treatment == WITHHELD:

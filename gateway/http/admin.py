@@ -286,6 +286,21 @@ def revoke(app_id: int) -> Response:
     return redirect(url_for("admin.apps"), code=303)
 
 
+@blueprint.post("/apps/<int:app_id>/delete")
+def delete(app_id: int) -> Response:
+    """Delete the app, its tokens, tools and links; the ledger keeps what it was given."""
+    check_csrf()
+    admin = _admin()
+    app = _app(app_id)
+    if request.form.get("confirm") != "yes":
+        raise UsageError("Tick the box that says you understand, to delete the app.")
+    session = write_session()
+    views.check_app_deletable(session, admin, app.id)
+    name = oauth.delete_app(session, app.id)
+    _record("app.delete", name, {"app_id": app_id})
+    return redirect(url_for("admin.apps"), code=303)
+
+
 # ---------------------------------------------------------------------------------- people
 
 @blueprint.get("/people")

@@ -26,7 +26,7 @@ HTML_ROUTES = {
     ("admin.invitation", "GET"), ("admin.accept", "POST"),
     ("admin.dashboard", "GET"), ("admin.audit", "GET"), ("admin.apps", "GET"),
     ("admin.connect_app", "POST"), ("admin.app_detail", "GET"), ("admin.app_policy", "POST"),
-    ("admin.rotate", "POST"), ("admin.revoke", "POST"), ("admin.people", "GET"),
+    ("admin.rotate", "POST"), ("admin.revoke", "POST"), ("admin.delete", "POST"), ("admin.people", "GET"),
     ("admin.reset_password", "POST"), ("admin.admins", "GET"), ("admin.invite", "POST"),
     ("admin.disable", "POST"), ("admin.ledger_page", "GET"), ("admin.ledger_export", "GET"),
     ("admin.verify", "POST"),
