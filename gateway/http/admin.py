@@ -15,6 +15,7 @@ from flask import (Blueprint, Response, g, redirect, render_template, request,
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.admin import district as views
+from gateway.admin import tools
 from gateway.admin.accounts import (ROLES, Admin, AdminSignInFailed, accept_invite,
                                     audit_log, authenticate_admin, disable_admin,
                                     end_admin_sessions, invite_admin, invited_account,
@@ -24,6 +25,7 @@ from gateway.admin.policy_form import (ENTITY_LABELS, SCOPE_LABELS, document_fro
                                        field_rows, row_choices)
 from gateway.database import request_session, write_session
 from gateway.errors import UsageError
+from gateway.http.context import lti_settings
 from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import admin_login_keys, throttle_store
@@ -299,6 +301,76 @@ def delete(app_id: int) -> Response:
     name = oauth.delete_app(session, app.id)
     _record("app.delete", name, {"app_id": app_id})
     return redirect(url_for("admin.apps"), code=303)
+
+
+# ----------------------------------------------------------------------------------- tools
+
+def _tools_page(status: int = 200, **values) -> Response:
+    session = request_session()
+    admin = _admin()
+    return _page("tools.html", status, tools=tools.district_tools(session, admin),
+                 apps=[a for a in views.district_apps(session, admin.district_id) if a.live],
+                 classes=views.district_pickers(session, admin).classes, **values)
+
+
+@blueprint.get("/tools")
+def tools_page() -> Response:
+    """The LTI tools deployed in the district, their approval and placements."""
+    return _tools_page()
+
+
+@blueprint.post("/tools/registrations")
+def start_registration() -> Response:
+    """Start a dynamic registration: the link that opens the tool's registration window."""
+    check_csrf()
+    app_id = request.form.get("app", "")
+    if not app_id.isdigit():
+        raise UsageError("Choose the app the tool belongs to.")
+    app = _app(int(app_id))
+    link = tools.start_registration(write_session(), _admin(), app_id=app.id,
+                                    tool_url=request.form.get("tool_url", ""),
+                                    settings=lti_settings(), now=utcnow())
+    _record("tool.registration_started", app.name, {"app_id": app.id})
+    return _tools_page(registration_link=link)
+
+
+@blueprint.post("/tools/<client_id>/approve")
+def approve_tool(client_id: str) -> Response:
+    """Approve a tool that registered itself."""
+    check_csrf()
+    tool = tools.approve(write_session(), _admin(), client_id, utcnow())
+    _record("tool.approve", tool.name, {"client_id": client_id})
+    return redirect(url_for("admin.tools_page"), code=303)
+
+
+@blueprint.post("/tools/<client_id>/disable")
+def disable_tool(client_id: str) -> Response:
+    """Stop a tool launching (it waits for approval again)."""
+    check_csrf()
+    tool = tools.disable(write_session(), _admin(), client_id)
+    _record("tool.disable", tool.name, {"client_id": client_id})
+    return redirect(url_for("admin.tools_page"), code=303)
+
+
+@blueprint.post("/tools/<client_id>/place")
+def place_tool(client_id: str) -> Response:
+    """Place a tool in a class."""
+    check_csrf()
+    link = tools.place(write_session(), _admin(), client_id=client_id,
+                       class_sourced_id=request.form.get("class", ""),
+                       title=request.form.get("title", "").strip(), now=utcnow())
+    _record("tool.place", link.title, {"client_id": client_id, "class": link.class_sourced_id,
+                                       "link_id": link.link_id})
+    return redirect(url_for("admin.tools_page"), code=303)
+
+
+@blueprint.post("/links/<link_id>/remove")
+def remove_link(link_id: str) -> Response:
+    """Remove a tool's link from a class."""
+    check_csrf()
+    link = tools.remove_link(write_session(), _admin(), link_id)
+    _record("tool.remove_link", link.title, {"class": link.class_sourced_id, "link_id": link_id})
+    return redirect(url_for("admin.tools_page"), code=303)
 
 
 # ---------------------------------------------------------------------------------- people

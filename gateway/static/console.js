@@ -11,3 +11,20 @@ document.addEventListener("click", function (event) {
     if (status) { status.textContent = "Copying is not allowed here: select the text and copy it."; }
   });
 });
+
+// LTI Dynamic Registration (§3.4): the tool's registration page opens in a window of its own; when
+// the tool posts {subject: "org.imsglobal.lti.close"} to its opener, the page reloads to show the
+// tool waiting for approval (data-registration names that page).
+var afterRegistration = null;
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("a[data-registration]");
+  if (!link) { return; }
+  event.preventDefault();
+  afterRegistration = link.getAttribute("data-registration");
+  window.open(link.href, "lti-registration", "width=900,height=760");
+});
+window.addEventListener("message", function (event) {
+  if (afterRegistration && event.data && event.data.subject === "org.imsglobal.lti.close") {
+    window.location.assign(afterRegistration);
+  }
+});

@@ -2,26 +2,13 @@
 account per role, and browsers signed in to the console."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from gateway.admin.accounts import create_admin
 from gateway.store.models import utcnow
 
 from bundles import import_small_district
-
-PASSWORD = "correct horse battery"
-STAFF = {"admin@d1.test": ("district_admin", []), "lead@d1.test": ("tech_lead", ["s1"]),
-         "help@d1.test": ("help_desk", [])}
-
-
-def csrf_of(page: str) -> str:
-    """The CSRF token in a page's forms."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
+from console_support import PASSWORD, STAFF, csrf_of
 
 @pytest.fixture
 def district(database, tmp_path) -> dict:

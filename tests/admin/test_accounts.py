@@ -6,7 +6,7 @@ import json
 
 from gateway.cli import cli
 
-from conftest import PASSWORD, csrf_of
+from console_support import PASSWORD, csrf_of
 
 
 def test_admins_create_makes_the_first_account_from_the_environment(runner, district):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.oauth import service
 from gateway.store.models import utcnow
 
-from conftest import csrf_of
+from console_support import csrf_of
 
 ROSTER = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly"
 

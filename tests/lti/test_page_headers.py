@@ -29,7 +29,9 @@ HTML_ROUTES = {
     ("admin.rotate", "POST"), ("admin.revoke", "POST"), ("admin.delete", "POST"), ("admin.people", "GET"),
     ("admin.reset_password", "POST"), ("admin.admins", "GET"), ("admin.invite", "POST"),
     ("admin.disable", "POST"), ("admin.ledger_page", "GET"), ("admin.ledger_export", "GET"),
-    ("admin.verify", "POST"),
+    ("admin.verify", "POST"), ("admin.tools_page", "GET"), ("admin.start_registration", "POST"),
+    ("admin.approve_tool", "POST"), ("admin.disable_tool", "POST"), ("admin.place_tool", "POST"),
+    ("admin.remove_link", "POST"),
 }
 
 

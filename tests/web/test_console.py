@@ -7,24 +7,10 @@ import re
 
 import requests
 
-from web_support import CHROMEBOOK, CONTRAST, PASSWORD, PHONE, UNLABELLED, check_page
+from web_support import (CHROMEBOOK, CONTRAST, PHONE, UNLABELLED, check_page,
+                         sign_in_to_console)
 
 USERS = "/ims/oneroster/rostering/v1p2/users"
-
-
-def sign_in_to_console(page, base: str) -> None:
-    """The console's sign-in as a keyboard user does it."""
-    page.goto(f"{base}/admin/")
-    assert page.url == f"{base}/admin/login"
-    check_page(page, "admin-login")
-    # The first stop of the Tab key is the way past the header, and it shows when focused.
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    assert page.locator(".skip").bounding_box()["x"] >= 0
-    page.get_by_label("Email address").fill("it@district-1.test")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}/admin/")
 
 
 def test_an_admin_connects_an_app_with_a_restrictive_policy(chromium, demo):
@@ -40,7 +26,7 @@ def test_an_admin_connects_an_app_with_a_restrictive_policy(chromium, demo):
     page.get_by_role("link", name="Apps", exact=True).click()
     page.get_by_label("Name of the app").fill("Reading Coach")
     page.get_by_role("button", name="Connect").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Reading Coach connected"
+    page.get_by_role("heading", level=1, name="Reading Coach connected").wait_for()
     check_page(page, "admin-credentials")
     client_id = page.locator("#client-id").inner_text()
     secret = page.locator("#client-secret").inner_text()
@@ -56,6 +42,7 @@ def test_an_admin_connects_an_app_with_a_restrictive_policy(chromium, demo):
     assert requests.get(f"{base}{USERS}", headers=bearer, timeout=30).json()["users"] == []
 
     page.get_by_role("link", name="Next: what Reading Coach may see").click()
+    page.wait_for_url(re.compile(r".*/admin/apps/\d+$"))
     page.get_by_text("No sharing policy yet: it sees nothing.").wait_for()
     check_page(page, "admin-app-policy")
     page.get_by_label("Only these schools:").check()
@@ -66,6 +53,7 @@ def test_an_admin_connects_an_app_with_a_restrictive_policy(chromium, demo):
     page.get_by_role("button", name="Preview the change").click()
 
     preview = page.get_by_role("region", name="What this change would do")
+    preview.wait_for()
     students = [cell.inner_text() for cell in
                 preview.get_by_role("row", name=re.compile("^Students")).get_by_role("cell").all()]
     before, after, gained, lost = students
@@ -104,6 +92,7 @@ def test_an_admin_connects_an_app_with_a_restrictive_policy(chromium, demo):
     sign_in_to_console(small, base)
     check_page(small, "admin-dashboard-phone")
     small.get_by_role("link", name="Reading Coach").click()
+    small.wait_for_url(re.compile(r".*/admin/apps/\d+$"))
     check_page(small, "admin-app-policy-phone")
     phone.close()
     context.close()
@@ -117,6 +106,7 @@ def test_the_console_refuses_wrong_passwords_and_a_help_desk_cannot_change_polic
     page.get_by_label("Email address").fill("it@district-1.test")
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").wait_for()
     assert page.get_by_role("alert").inner_text() == "Unknown email address or wrong password."
 
     sign_in_to_console(page, server.base)
@@ -124,14 +114,15 @@ def test_the_console_refuses_wrong_passwords_and_a_help_desk_cannot_change_polic
     page.get_by_label("Email address").fill("helpdesk@district-1.test")
     page.get_by_label("Role").select_option("help_desk")
     page.get_by_role("button", name="Invite").click()
-    link = page.locator("#invite-link").inner_text()
+    link = page.locator("#invite-link").inner_text()  # waits for the answer's page
     page.get_by_role("button", name="Sign out").click()
-
+    page.wait_for_url(f"{server.base}/admin/login")
     page.goto(link)
     check_page(page, "admin-invitation")
     page.get_by_label("New password").fill("help desk password")
     page.get_by_label("The same password again").fill("help desk password")
     page.get_by_role("button", name="Set password").click()
+    page.wait_for_url(f"{server.base}/admin/login")
     page.get_by_label("Email address").fill("helpdesk@district-1.test")
     page.get_by_label("Password").fill("help desk password")
     page.get_by_role("button", name="Sign in").click()
@@ -139,8 +130,10 @@ def test_the_console_refuses_wrong_passwords_and_a_help_desk_cannot_change_polic
     assert "Help desk" in page.locator("header").inner_text()
 
     page.get_by_role("link", name="Apps", exact=True).click()
+    page.wait_for_url(f"{server.base}/admin/apps")
     assert page.get_by_role("button", name="Connect").count() == 0
     page.get_by_role("link", name="Demo app (quickstart)").click()
+    page.get_by_role("button", name="Preview the change").wait_for()
     assert page.get_by_role("button", name="Save the policy").count() == 0
     # Nor does a hand-made post get through: the server checks the role, not the page.
     csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
