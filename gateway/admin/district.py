@@ -282,3 +282,30 @@ def transparency(session: Session, district_sourced_id: str) -> tuple[District, 
     return district, shown
 
 
+
+
+def import_history(session: Session, district_id: int, limit: int = 20) -> list[ImportRun]:
+    """The district's latest import runs, newest first."""
+    return list(session.execute(select(ImportRun).where(ImportRun.district_id == district_id)
+                                .order_by(ImportRun.id.desc()).limit(limit)).scalars())
+
+
+def problems_by_file(problems: list[dict]) -> dict[str, list[dict]]:
+    """A report's problems grouped by file, in line order."""
+    grouped: dict[str, list[dict]] = {}
+    for problem in sorted(problems, key=lambda p: (p["file"], p.get("line") or 0)):
+        grouped.setdefault(problem["file"], []).append(problem)
+    return grouped
+
+
+def applicable(job, district_sourced_id: str) -> str | None:
+    """Whether a finished dry run may be applied: ``"ok"``, ``"hold"`` (valid, but held by the
+    mass-change threshold: applying means approving the hold), or None."""
+    report = job.report or {}
+    if job.kind != "dry-run" or job.status != "done" or report.get("district") != district_sourced_id:
+        return None
+    if report.get("outcome") == "dry-run":
+        return "ok"
+    if report.get("refusal") and not report.get("problem_count"):
+        return "hold"
+    return None

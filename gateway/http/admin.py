@@ -8,14 +8,15 @@ Views stay thin: each checks the admin's role, calls the service the CLI calls (
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
-from flask import (Blueprint, Response, g, redirect, render_template, request,
+from flask import (Blueprint, Response, current_app, g, redirect, render_template, request,
                    session, url_for)
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.admin import district as views
-from gateway.admin import tools
+from gateway.admin import imports, tools
 from gateway.admin.accounts import (ROLES, Admin, AdminSignInFailed, accept_invite,
                                     audit_log, authenticate_admin, disable_admin,
                                     end_admin_sessions, invite_admin, invited_account,
@@ -31,6 +32,7 @@ from gateway.http.inputs import cap_form_size, form_too_large_description, refus
 from gateway.http.throttling import admin_login_keys, throttle_store
 from gateway.lti.platform.errors import BadRequest, FormTooLarge, PageError
 from gateway.oauth import service as oauth
+from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing import ledger
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import PolicyError, parse_policy
@@ -41,7 +43,14 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 SESSION_ADMIN = "admin_session"
 OPEN_ENDPOINTS = {"admin.login_form", "admin.login", "admin.invitation", "admin.accept"}
 
-cap_form_size(blueprint)
+cap_form_size(blueprint, uploads={"admin.upload_import": "UPLOAD_MAX_BYTES"})
+IMPORT_JOBS = "gateway.import_jobs"
+
+
+@blueprint.record_once
+def _import_jobs(state) -> None:
+    """What runs the console's import jobs (the job queue replaces it at merge)."""
+    state.app.extensions.setdefault(IMPORT_JOBS, imports.ProcessImportJobs())
 refuse_nul(blueprint, BadRequest)
 
 
@@ -69,6 +78,15 @@ def _require_admin():
             check_csrf()
         return redirect(url_for("admin.login_form"))
     return None
+
+
+def _acting(permission: str) -> Admin:
+    """The admin posting this form (its CSRF token checked), if their role grants
+    ``permission``."""
+    check_csrf()
+    admin = _admin()
+    admin.require(permission)
+    return admin
 
 
 def _record(action: str, target: str = "", detail: dict | None = None) -> None:
@@ -186,9 +204,7 @@ def _credentials_page(credentials, app_name: str, what: str) -> Response:
 @blueprint.post("/apps")
 def connect_app() -> Response:
     """Connect an app: its credentials are shown on the answer, once."""
-    check_csrf()
-    admin = _admin()
-    admin.require("manage_apps")
+    admin = _acting("manage_apps")
     name = request.form.get("name", "")
     scopes = request.form.getlist("scopes") or None
     credentials = oauth.register_app(write_session(), name=name,
@@ -260,9 +276,7 @@ def app_policy(app_id: int) -> Response:
 @blueprint.post("/apps/<int:app_id>/rotate")
 def rotate(app_id: int) -> Response:
     """A new client secret for the app's live client, shown once."""
-    check_csrf()
-    admin = _admin()
-    admin.require("manage_apps")
+    admin = _acting("manage_apps")
     app = _app(app_id)
     client = views.live_client(write_session(), app.id, admin.district_id)
     if client is None:
@@ -275,9 +289,7 @@ def rotate(app_id: int) -> Response:
 @blueprint.post("/apps/<int:app_id>/revoke")
 def revoke(app_id: int) -> Response:
     """Revoke the app's clients in the district and their tokens."""
-    check_csrf()
-    admin = _admin()
-    admin.require("manage_apps")
+    admin = _acting("manage_apps")
     app = _app(app_id)
     session = write_session()
     revoked = views.live_clients(session, app.id, admin.district_id)
@@ -301,6 +313,77 @@ def delete(app_id: int) -> Response:
     name = oauth.delete_app(session, app.id)
     _record("app.delete", name, {"app_id": app_id})
     return redirect(url_for("admin.apps"), code=303)
+
+
+# --------------------------------------------------------------------------------- imports
+
+@blueprint.get("/imports")
+def imports_page() -> Response:
+    """Upload a bundle, and the district's import history."""
+    return _page("imports.html", runs=views.import_history(request_session(),
+                                                           _admin().district_id))
+
+
+def _import_options(force: bool = False) -> dict:
+    config = current_app.config
+    return {"force": force, "mass_change_threshold": float(config["MASS_CHANGE_THRESHOLD"]),
+            "max_reported_problems": int(config["IMPORT_MAX_REPORTED_ERRORS"]),
+            "limits": dataclasses.asdict(ImportLimits.from_config(config))}
+
+
+def _start(folder) -> Response:
+    current_app.extensions[IMPORT_JOBS].start(folder)
+    return redirect(url_for("admin.import_job", job_id=folder.name), code=303)
+
+
+@blueprint.post("/imports")
+def upload_import() -> Response:
+    """Save an uploaded bundle and start its dry run as a job."""
+    admin = _acting("manage_imports")
+    upload = request.files.get("bundle")
+    if upload is None or not upload.filename:
+        raise UsageError("Choose the bundle (a .zip) to upload.")
+    folder = imports.new_job(current_app.instance_path, kind=imports.DRY_RUN,
+                             district=admin.district_sourced_id,
+                             database_url=current_app.config["DATABASE_URL"],
+                             options=_import_options(), upload=upload.stream)
+    _record("import.upload", upload.filename, {"job": folder.name})
+    return _start(folder)
+
+
+def _job(job_id: str) -> imports.ImportJob:
+    folder = imports.job_dir(current_app.instance_path, job_id)
+    job = imports.read_job(folder) if folder is not None else None
+    if job is None or job.district != _admin().district_sourced_id:
+        raise UsageError("No such import in this district.")
+    return job
+
+
+@blueprint.get("/imports/<job_id>")
+def import_job(job_id: str) -> Response:
+    """A job's progress (the page refreshes itself until it ends), then its report."""
+    job = _job(job_id)
+    report = job.report or {}
+    return _page("import_job.html", job=job, report=report,
+                 problems=views.problems_by_file(report.get("problems", [])),
+                 applicable=views.applicable(job, _admin().district_sourced_id))
+
+
+@blueprint.post("/imports/<job_id>/apply")
+def apply_import(job_id: str) -> Response:
+    """Apply a bundle whose dry run passed (``force``: past the mass-change hold), as a job."""
+    admin = _acting("manage_imports")
+    job = _job(job_id)
+    hold = views.applicable(job, admin.district_sourced_id)
+    if hold is None:
+        raise UsageError("Only a bundle of this district whose dry run passed can be applied.")
+    force = hold == "hold"
+    folder = imports.new_job(current_app.instance_path, kind=imports.APPLY,
+                             district=admin.district_sourced_id,
+                             database_url=current_app.config["DATABASE_URL"],
+                             options=_import_options(force=force), upload_of=job.upload)
+    _record("import.apply", job.upload, {"job": folder.name, "past_mass_change_hold": force})
+    return _start(folder)
 
 
 # ----------------------------------------------------------------------------------- tools
@@ -468,9 +551,7 @@ def _safe(text: str) -> str:
 @blueprint.post("/ledger/verify")
 def verify() -> Response:
     """Verify the district's hash chain."""
-    check_csrf()
-    admin = _admin()
-    admin.require("verify_ledger")
+    admin = _acting("verify_ledger")
     verification = ledger.verify_ledger(request_session(), admin.district_id)
     _record("ledger.verify", admin.district_sourced_id, {"ok": verification.ok})
     return _page("ledger.html", student="", record=None, verification=verification)

@@ -31,7 +31,8 @@ HTML_ROUTES = {
     ("admin.disable", "POST"), ("admin.ledger_page", "GET"), ("admin.ledger_export", "GET"),
     ("admin.verify", "POST"), ("admin.tools_page", "GET"), ("admin.start_registration", "POST"),
     ("admin.approve_tool", "POST"), ("admin.disable_tool", "POST"), ("admin.place_tool", "POST"),
-    ("admin.remove_link", "POST"),
+    ("admin.remove_link", "POST"), ("admin.imports_page", "GET"), ("admin.upload_import", "POST"),
+    ("admin.import_job", "GET"), ("admin.apply_import", "POST"),
 }
 
 
