@@ -24,7 +24,7 @@ from gateway.admin.accounts import (ROLES, Admin, AdminSignInFailed, accept_invi
                                     start_admin_session)
 from gateway.admin.policy_form import (ENTITY_LABELS, SCOPE_LABELS, document_from_form,
                                        field_rows, row_choices)
-from gateway.database import request_session, write_session
+from gateway.database import get_database, request_session, write_session
 from gateway.errors import UsageError
 from gateway.http.context import lti_settings
 from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
@@ -36,6 +36,7 @@ from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing import ledger
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import PolicyError, parse_policy
+from gateway.sharing.snapshots import settle_snapshots
 from gateway.store.models import utcnow
 from gateway.throttle import Throttled, check_attempt, record_failure, record_success
 
@@ -270,7 +271,11 @@ def app_policy(app_id: int) -> Response:
                                 document=document, now=utcnow())
     _record("app.policy", app.name, {"app_id": app.id, "revision": update.revision,
                                      "policy": document})
-    return _policy_page(app, preview=preview, saved=str(update.revision))
+    response = _policy_page(app, preview=preview, saved=str(update.revision))
+    # After the request's commit (at teardown), as `gateway apps policy` does after its own.
+    engine = get_database().engine
+    response.call_on_close(lambda: settle_snapshots(engine))
+    return response
 
 
 @blueprint.post("/apps/<int:app_id>/rotate")

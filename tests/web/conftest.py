@@ -20,10 +20,14 @@ from served import Served  # noqa: E402
 
 @pytest.fixture(scope="session")
 def chromium():
-    """Debian's chromium under Playwright."""
+    """Debian's chromium under Playwright (skipped without it, except on CI)."""
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    if not Path(CHROMIUM).exists():
+        # Like Redis: skipped where it is missing, except on CI, where it must run.
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no {CHROMIUM}, and CI=true needs it: apt-get install -y chromium")
+        pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
