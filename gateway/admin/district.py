@@ -17,6 +17,7 @@ from gateway.sharing.contract import contract_window
 from gateway.sharing.policy import BASE_FIELDS, SERVED_FIELDS, Policy
 from gateway.sharing.service import load_policy, visible_counts
 from gateway.store.apps import AccessToken, App, AppClient
+from gateway.store.lti import TOOL_PENDING, Deployment, Tool
 from gateway.store.models import Class, District, ImportRun, Org, Role, User
 from gateway.store.sharing import LedgerHead
 
@@ -124,10 +125,21 @@ def live_client(session: Session, app_id: int, district_id: int) -> AppClient | 
     return found[0] if found else None
 
 
+def check_app_scope(session: Session, admin: Admin, app_id: int) -> None:
+    """A tech lead manages the apps of their schools only: those without a policy yet, or whose
+    policy names only schools they lead."""
+    if admin.role != TECH_LEAD:
+        return
+    policy = load_policy(session, app_id, admin.district_id)
+    if policy is not None and (policy.schools is None or not policy.schools <= set(admin.schools)):
+        raise Forbidden("This app is shared beyond your schools: a district admin manages it.")
+
+
 def check_app_deletable(session: Session, admin: Admin, app_id: int) -> None:
     """An app may be deleted from the console only if it is connected to the admin's district
     alone (deleting it takes its connections everywhere)."""
     admin.require("manage_apps")
+    check_app_scope(session, admin, app_id)
     elsewhere = session.execute(select(AppClient.id).where(
         AppClient.app_id == app_id, AppClient.district_id != admin.district_id).limit(1)).first()
     if elsewhere is not None:
@@ -141,6 +153,7 @@ class Dashboard:
     last_import: ImportRun | None
     apps: list[AppRow]
     ledger_entries: int
+    pending_tools: int
     warnings: list[str]
 
 
@@ -166,7 +179,12 @@ def dashboard(session: Session, district_id: int, today: dt.date) -> Dashboard:
                         f"{last.outcome}.")
     entries = session.execute(select(LedgerHead.seq).where(
         LedgerHead.district_id == district_id)).scalar_one_or_none() or 0
-    return Dashboard(last, apps, entries, warnings)
+    pending = session.execute(select(func.count(Tool.id.distinct())).join(
+        Deployment, Deployment.tool_id == Tool.id).where(
+        Deployment.district_id == district_id, Tool.status == TOOL_PENDING)).scalar_one()
+    if pending:
+        warnings.append(f"{pending} LTI tool(s) registered themselves and wait for approval.")
+    return Dashboard(last, apps, entries, pending, warnings)
 
 
 @dataclass(frozen=True)

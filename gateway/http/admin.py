@@ -141,36 +141,37 @@ def logout() -> Response:
     return redirect(url_for("admin.login_form"), code=303)
 
 
-@blueprint.get("/invite/<token>")
-def invitation(token: str) -> Response:
-    """The page where an invited person chooses their password."""
-    account = invited_account(request_session(), token, utcnow())
+# The invitation's token rides in the query string, never in the path: access logs keep paths
+# and drop query strings, and whoever holds the token can choose the account's password.
+
+def _invitation_page(token: str, error: str | None = None, status: int = 200) -> Response:
+    account = invited_account(request_session(), token, utcnow()) if token else None
     if account is None:
         return _page("message.html", 404, title="Invitation not valid",
                      message="This invitation has expired or was already used. Ask your "
                              "district admin for a new one.")
-    return _page("invite.html", email=account.email, role=ROLES[account.role], error=None)
+    return _page("invite.html", status, email=account.email, role=ROLES[account.role],
+                 token=token, error=error)
 
 
-@blueprint.post("/invite/<token>")
-def accept(token: str) -> Response:
+@blueprint.get("/invite")
+def invitation() -> Response:
+    """The page where an invited person chooses their password."""
+    return _invitation_page(request.args.get("token", ""))
+
+
+@blueprint.post("/invite")
+def accept() -> Response:
     """Set the invited account's password, then sign in."""
     check_csrf()
+    token = request.form.get("token", "")
     password = request.form.get("password", "")
     if password != request.form.get("confirm", ""):
-        account = invited_account(request_session(), token, utcnow())
-        if account is None:
-            return redirect(url_for("admin.invitation", token=token), code=303)
-        return _page("invite.html", email=account.email, role=ROLES[account.role],
-                     error="The two passwords differ.")
+        return _invitation_page(token, "The two passwords differ.", 400)
     try:
         accept_invite(write_session(), token, password, utcnow())
     except UsageError as error:
-        account = invited_account(request_session(), token, utcnow())
-        if account is None:
-            return redirect(url_for("admin.invitation", token=token), code=303)
-        return _page("invite.html", email=account.email, role=ROLES[account.role],
-                     error=str(error))
+        return _invitation_page(token, str(error), 400)
     return redirect(url_for("admin.login_form"), code=303)
 
 
@@ -267,6 +268,7 @@ def app_policy(app_id: int) -> Response:
                                      document=document)
     if not saving:
         return _policy_page(app, policy=policy, preview=preview)
+    views.check_app_scope(session, admin, app.id)
     update = sharing.set_policy(write_session(), app_id=app.id, district_id=admin.district_id,
                                 document=document, now=utcnow())
     _record("app.policy", app.name, {"app_id": app.id, "revision": update.revision,
@@ -283,6 +285,7 @@ def rotate(app_id: int) -> Response:
     """A new client secret for the app's live client, shown once."""
     admin = _acting("manage_apps")
     app = _app(app_id)
+    views.check_app_scope(request_session(), admin, app.id)
     client = views.live_client(write_session(), app.id, admin.district_id)
     if client is None:
         raise UsageError("The app is revoked: connect it again instead.")
@@ -296,6 +299,7 @@ def revoke(app_id: int) -> Response:
     """Revoke the app's clients in the district and their tokens."""
     admin = _acting("manage_apps")
     app = _app(app_id)
+    views.check_app_scope(request_session(), admin, app.id)
     session = write_session()
     revoked = views.live_clients(session, app.id, admin.district_id)
     for client in revoked:

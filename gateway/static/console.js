@@ -25,6 +25,8 @@ document.addEventListener("click", function (event) {
 });
 window.addEventListener("message", function (event) {
   if (afterRegistration && event.data && event.data.subject === "org.imsglobal.lti.close") {
-    window.location.assign(afterRegistration);
+    var next = afterRegistration;
+    afterRegistration = null;  // once, however many close messages the tool sends
+    window.location.assign(next);
   }
 });

@@ -64,6 +64,16 @@ def test_a_tech_lead_shares_and_resets_only_at_their_schools(app, console, datab
     mine = lead.post(f"/admin/apps/{app_id}/policy",
                      data={**form, "schools_mode": "chosen", "schools": "s1"})
     assert mine.status_code == 200 and "Policy saved (revision 1)." in mine.get_data(as_text=True)
+    assert lead.post(f"/admin/apps/{app_id}/rotate", data={"csrf_token": token}).status_code == 200
+    # An app the district shares more widely is the district admin's to manage.
+    admin, admin_token = console("admin@d1.test")
+    widened = admin.post(f"/admin/apps/{app_id}/policy",
+                         data={**form, "csrf_token": admin_token, "schools_mode": "all"})
+    assert "Policy saved (revision 2)." in widened.get_data(as_text=True)
+    for action in ("rotate", "revoke"):
+        refused = lead.post(f"/admin/apps/{app_id}/{action}", data={"csrf_token": token})
+        assert refused.status_code == 403
+        assert "shared beyond your schools" in refused.get_data(as_text=True)
 
     people = lead.get("/admin/people?q=s").get_data(as_text=True)  # Simpson, Skinner...
     assert "lisa" in people and "bart" not in people

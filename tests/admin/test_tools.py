@@ -28,6 +28,8 @@ def test_approve_place_and_remove_within_the_roles(console, database):
     lead, lead_token = console("lead@d1.test")
     admin, token = console("admin@d1.test")
     assert "Waiting for approval." in admin.get("/admin/tools").get_data(as_text=True)
+    assert ('<p class="warning">1 LTI tool(s) registered themselves and wait for approval.</p>'
+            in admin.get("/admin/").get_data(as_text=True))
     refused = desk.post(f"/admin/tools/{client_id}/approve", data={"csrf_token": desk_token})
     assert refused.status_code == 403
     early = admin.post(f"/admin/tools/{client_id}/place", data={"csrf_token": token,

@@ -61,6 +61,7 @@ def test_an_admin_approves_a_self_registered_tool_and_places_it(chromium, demo):
         page.get_by_role("link", name="Open the registration window").click()
     popup.value.wait_for_load_state()
     # The close message reloads the console's page, which now shows the tool waiting.
+    page.wait_for_url(f"{base}/admin/tools")
     page.get_by_role("button", name="Approve Reading Tool").wait_for()
     assert "Waiting for approval." in page.get_by_role("region", name="Reading Tool").inner_text()
     check_page(page, "admin-tools-pending")

@@ -55,6 +55,7 @@ UNLABELLED = """() => [...document.querySelectorAll(
 def check_page(page, name: str) -> None:
     """What every page owes a person: AA contrast, labelled controls, a heading, a language, no
     sideways scrolling; and its screenshot."""
+    page.wait_for_load_state()
     assert page.evaluate(CONTRAST) == [], name
     assert page.evaluate(UNLABELLED) == [], name
     assert page.locator("h1").count() == 1, name
