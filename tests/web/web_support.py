@@ -56,6 +56,9 @@ def check_page(page, name: str) -> None:
     """What every page owes a person: AA contrast, labelled controls, a heading, a language, no
     sideways scrolling; and its screenshot."""
     page.wait_for_load_state()
+    # The stylesheet came from the gateway itself and the page's CSP let it apply.
+    assert page.evaluate("getComputedStyle(document.querySelector('header.bar'))"
+                         ".backgroundColor") == "rgb(243, 245, 248)", name
     assert page.evaluate(CONTRAST) == [], name
     assert page.evaluate(UNLABELLED) == [], name
     assert page.locator("h1").count() == 1, name
