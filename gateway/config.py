@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # Largest body the token endpoint and the portal's forms read (413 beyond): they are a few
     # short fields, and reading megabytes to find a password only serves a denial of service.
     "FORM_MAX_BYTES": 16384,
+    # A roster bundle uploaded in the admin console (a zip): the one form that carries a file.
+    "UPLOAD_MAX_BYTES": 512 * 1024 ** 2,
     # Portal sessions end at sign-out, on a password change, on `gateway users revoke-sessions`,
     # and this long after sign-in at the latest.
     "PORTAL_SESSION_LIFETIME_SECONDS": 43200,
@@ -138,6 +140,7 @@ _CONVERTERS = {
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,
     "FORM_MAX_BYTES": int,
+    "UPLOAD_MAX_BYTES": int,
     "PORTAL_SESSION_LIFETIME_SECONDS": int,
     "LOGIN_MAX_FAILURES_PER_ACCOUNT": int,
     "LOGIN_MAX_FAILURES_PER_ADDRESS": int,

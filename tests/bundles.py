@@ -201,3 +201,13 @@ def write_v1p1_bundle(directory: Path, files: Mapping[str, Sequence[Mapping[str,
             for record in records:
                 writer.writerow([record.get(column, "") for column in header])
     return directory
+
+
+def import_small_district(session, folder: Path) -> dict:
+    """Import :func:`small_district` (written to ``folder``) in ``session``; returns its rows."""
+    from gateway.oneroster.csv.importer import ImportOptions, import_bundle
+
+    rows = small_district()
+    report = import_bundle(session, write_bundle(folder, rows), ImportOptions(force=True))
+    assert report.outcome == "applied"
+    return rows

@@ -7,8 +7,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register every blueprint of the gateway, the policy cache and rate limits they share,
     and what every request leaves behind (request id, access line, metrics)."""
-    from gateway.http import (headers, home, limits, lms, lti, oauth, observe, ops, portal,
-                              rostering, visibility)
+    from gateway.http import (admin, forms, headers, home, limits, lms, lti, oauth, observe, ops,
+                              portal, privacy, rostering, visibility)
 
     # Outermost: it times and logs the whole request, and ids every response, errors included.
     app.wsgi_app = observe.Observer(app.wsgi_app, access_log=bool(app.config["ACCESS_LOG"]),
@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     limits.init_app(app)
     visibility.init_app(app)
     headers.init_app(app)
+    forms.init_app(app)
     app.register_blueprint(ops.blueprint)
     ops.init_app(app)
     app.register_blueprint(home.blueprint)
@@ -25,3 +26,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(oauth.blueprint)
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(rostering.blueprint)
+    app.register_blueprint(admin.blueprint)
+    app.register_blueprint(privacy.blueprint)

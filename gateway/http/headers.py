@@ -3,8 +3,9 @@
 * ``X-Content-Type-Options: nosniff`` everywhere, so a JSON body or a CSV is never run as a page
   or a script.
 * On every HTML page a Content-Security-Policy, unless the view set a stricter one of its own
-  (the LTI auto-post page, whose policy lets its one inline script run): the pages have no
-  scripts, styles, images or frames of their own, so ``default-src 'none'``. No page may be framed
+  (the LTI auto-post page, whose policy lets its one inline script run): the pages load only the
+  stylesheet and the console's one script shipped in the package (``'self'``, never inline, no
+  CDN), and nothing else (``default-src 'none'``). No page may be framed
   (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` for older browsers): the portal
   launches tools at the top level, never inside a frame of its own, so no gateway page ever needs
   to be framed, by a tool or by anyone (a framed sign-in page is a clickjacking target). The
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+PAGE_CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'")
 HSTS = "max-age=31536000"
 
 

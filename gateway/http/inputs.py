@@ -8,7 +8,7 @@ miss on the other. Each blueprint refuses it before its views run, with its own 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -53,13 +53,16 @@ def refuse_nul(blueprint: Blueprint, error: Callable[[str], Exception]) -> None:
             raise error(f"The {where} contains a NUL character, which is not allowed.")
 
 
-def cap_form_size(blueprint: Blueprint) -> None:
+def cap_form_size(blueprint: Blueprint, uploads: Mapping[str, str] | None = None) -> None:
     """Refuse (413) a request to ``blueprint`` whose body is larger than ``GATEWAY_FORM_MAX_BYTES``:
     its forms are a few short fields, and nobody should make the server read megabytes to find a
-    password or a client secret. Registered before :func:`refuse_nul`, which reads the form."""
+    password or a client secret. Registered before :func:`refuse_nul`, which reads the form.
+
+    ``uploads``: the endpoints that take a file, each with the setting of its own cap."""
     @blueprint.before_request
     def _cap_form_size() -> None:
-        limit = int(current_app.config["FORM_MAX_BYTES"])
+        setting = (uploads or {}).get(request.endpoint or "", "FORM_MAX_BYTES")
+        limit = int(current_app.config[setting])
         # One byte of slack: werkzeug refuses a declared length over the cap at once, but reads a
         # body of undeclared length (chunked) only up to the cap and stops there, silently; with
         # one byte more, a body that filled the slack is known to be too long.

@@ -3,32 +3,23 @@
 Sessions live in the store (:class:`gateway.store.accounts.PortalSession`); Flask's signed cookie
 holds only the session's random token and a CSRF token. A sign-out, a password change or
 ``gateway users revoke-sessions`` ends every session of the person on every worker, so a cookie
-captured before is worth nothing after. Every form carries the CSRF token (synchronizer token
-pattern) and every POST is refused without it. Sign-in attempts are throttled per account and per
-client address (:mod:`gateway.throttle`). The cookie is HttpOnly, SameSite=Lax (so it rides along
-when a tool sends the browser back to the authorization endpoint, a top-level GET, but not on
-cross-site POSTs) and Secure when the gateway is served over HTTPS (``GATEWAY_ISSUER`` starting
-with ``https://``).
+captured before is worth nothing after. Every form carries the CSRF token and every POST is
+refused without it (:mod:`gateway.http.forms`, which also sets the cookie's attributes). Sign-in
+attempts are throttled per account and per client address (:mod:`gateway.throttle`).
 """
 from __future__ import annotations
 
-import datetime as dt
-import hmac
-import secrets
-from urllib.parse import urlsplit
-
-from flask import (Blueprint, Flask, Response, current_app, redirect, render_template,
-                   request, session, url_for)
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.database import request_session, write_session
 from gateway.http import context
 from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings, signed_in_user
+from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import account_keys, login_keys, throttle_store
 from gateway.lti.platform import launch
-from gateway.lti.platform.errors import (BadRequest, CsrfFailure, FormTooLarge, LoginRequired,
-                                         PageError)
+from gateway.lti.platform.errors import BadRequest, FormTooLarge, LoginRequired, PageError
 from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
                                          authenticate, end_sessions, portal_classes,
                                          start_session)
@@ -37,51 +28,8 @@ from gateway.throttle import Throttled, check_attempt, record_failure, record_su
 
 blueprint = Blueprint("portal", __name__)
 
-SESSION_CSRF = "csrf_token"
-
 cap_form_size(blueprint)
 refuse_nul(blueprint, BadRequest)
-
-
-@blueprint.record_once
-def _configure_cookies(state) -> None:
-    """Session cookie attributes for the portal (unless the deployment set them explicitly)."""
-    app: Flask = state.app
-    app.config["SESSION_COOKIE_HTTPONLY"] = True
-    if not app.config.get("SESSION_COOKIE_SAMESITE"):
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    if str(app.config.get("ISSUER", "")).startswith("https://"):
-        app.config["SESSION_COOKIE_SECURE"] = True
-    app.jinja_env.globals["csrf_token"] = csrf_token
-
-
-def csrf_token() -> str:
-    """This session's CSRF token (made on first use)."""
-    token = session.get(SESSION_CSRF)
-    if not token:
-        token = session[SESSION_CSRF] = secrets.token_urlsafe(32)
-    return token
-
-
-def check_csrf() -> None:
-    """Refuse a POST whose form does not carry this session's CSRF token, or that comes from
-    another origin (when the browser says where it comes from)."""
-    expected = session.get(SESSION_CSRF)
-    sent = request.form.get(SESSION_CSRF, "")
-    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
-        raise CsrfFailure("The form has expired or was not sent from this site; reload and try again.")
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin.rstrip("/") not in _own_origins():
-        raise CsrfFailure("The form was sent from another site.")
-
-
-def _own_origins() -> set[str]:
-    """The origins a form of this gateway is sent from: the public one (GATEWAY_ISSUER), and the
-    one this request came to, since the same server answers at every address it listens on
-    (quickstart prints http://127.0.0.1:5000 while the issuer says localhost). A page of
-    another site posting here has its own origin, never the address it posts to."""
-    issuer = urlsplit(current_app.config["ISSUER"])
-    return {f"{issuer.scheme}://{issuer.netloc}", f"{request.scheme}://{request.host}"}
 
 
 @blueprint.app_context_processor
@@ -140,12 +88,8 @@ def login() -> Response:
                                      error="Unknown username or wrong password."))
     store = throttle_store(writing=True)
     record_success(store, account_keys(username))
-    lifetime = dt.timedelta(seconds=int(current_app.config["PORTAL_SESSION_LIFETIME_SECONDS"]))
-    token = start_session(store.session, user, utcnow(), lifetime)
-    # A fresh cookie on sign-in: nothing from before (a planted CSRF token) carries over.
-    session.clear()
-    session[SESSION_TOKEN] = token
-    session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    token = start_session(store.session, user, utcnow(), session_lifetime())
+    signed_in_cookie(SESSION_TOKEN, token)
     return redirect(url_for("portal.portal"), code=303)
 
 

@@ -41,3 +41,13 @@ def throttle_store(*, writing: bool = False) -> SqlThrottleStore:
     """The failure counters, in the request's session (``writing``: after committing its reads,
     see :func:`gateway.database.write_session`)."""
     return SqlThrottleStore(write_session() if writing else request_session())
+
+
+def admin_login_keys(email: str) -> list[ThrottleKey]:
+    """The keys a console sign-in counts against: the admin account (its own kind, so a portal
+    username equal to an address is another counter) and the client's address."""
+    address = ThrottleKey("address", request.remote_addr or "",
+                          _rule("LOGIN_MAX_FAILURES_PER_ADDRESS"))
+    account = [ThrottleKey("admin", email.strip().lower(),
+                           _rule("LOGIN_MAX_FAILURES_PER_ACCOUNT"))] if email else []
+    return account + [address]

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
@@ -183,3 +183,17 @@ def record_token(session: Session, owner: AppClient | Tool, *, access_token: str
     session.add(token)
     session.flush()
     return token
+
+
+def delete_app(session: Session, app_id: int) -> str:
+    """Delete an app with its clients, their tokens, its policies, its LTI tools with their
+    deployments and links (the store's foreign keys cascade); returns its name. The disclosure
+    ledger keeps what the app was given: its entries name the app by id, not by reference."""
+    app = session.get(App, app_id)
+    if app is None:
+        raise UnknownAppOrClient(f"no app {app_id}")
+    name = app.name
+    session.execute(delete(App).where(App.id == app_id))
+    session.expunge(app)
+    session.flush()
+    return name

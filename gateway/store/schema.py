@@ -1,5 +1,6 @@
 """The complete schema: imports every module that defines tables, so migrations and tests see all."""
 from gateway.store import accounts  # noqa: F401  (registers the portal session and throttle tables)
+from gateway.store import admins  # noqa: F401  (registers the admin console tables)
 from gateway.store import apps  # noqa: F401  (registers the app/client tables)
 from gateway.store import lti  # noqa: F401  (registers the LTI platform and gradebook tables)
 from gateway.store import lms  # noqa: F401  (registers the LTI tool role's tables)

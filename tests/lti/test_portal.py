@@ -41,8 +41,9 @@ def test_sign_in_and_see_the_portal(client, passwords):
     page = client.get("/portal")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Hello, Lisa Simpson" in text and "Springfield District" in text
-    assert "Math 3A" in text and "No tools in this class yet." in text
+    assert "Hello, Lisa</h1>" in text and "Springfield District" in text
+    # A class without anything to launch is not listed: the page says there is nothing yet.
+    assert "Math 3A" not in text and "No apps have been placed for you yet." in text
     assert "Biology" not in text
     # The CSRF token changes on sign-in: one planted before cannot be reused after.
     assert csrf_of(text) != token
@@ -146,7 +147,7 @@ def test_portal_lists_placed_tools_per_class(client, sign_in, tool, make_tool, p
     sign_in("lisa")
     page = client.get("/portal").get_data(as_text=True)
 
-    assert "Fractions" in page and "(Math Tool)" in page
+    assert "Fractions" in page and '<span class="sub">Math Tool</span>' in page
     assert "Cells" not in page and "Hidden" not in page and "Pending" not in page
     # A student may not add content.
     assert "Add content from" not in page

@@ -58,13 +58,16 @@ class PortalUser:
     username: str
     display_name: str
     district_name: str
+    # The name to greet the person by: their preferred first name where the SIS has one.
+    first_name: str = ""
 
 
 def _portal_user(user: User, district: District) -> PortalUser:
-    name = " ".join(n for n in (user.preferred_given_name or user.given_name, user.family_name) if n)
+    first = user.preferred_given_name or user.given_name
+    name = " ".join(n for n in (first, user.family_name) if n)
     return PortalUser(id=user.id, district_id=user.district_id, sourced_id=user.sourced_id,
                       username=user.username or "", display_name=name,
-                      district_name=district.name)
+                      district_name=district.name, first_name=first or name)
 
 
 def portal_user(session: Session, user: User) -> PortalUser:
