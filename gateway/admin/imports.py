@@ -5,11 +5,12 @@ first, and writes its progress and its report beside it (``job.json``), where an
 gateway reads them to show the page. The job itself is :func:`run_job`, a plain function of a
 folder: whatever runs jobs runs it.
 
-What runs it is behind :class:`ImportJobs`. Until the gateway's job queue is merged,
-:class:`ProcessImportJobs` starts each job as a detached process on the same host (so a job
-outlives the request and the worker that started it, but not a restart of the host, and
-workers on other hosts cannot see its folder). At merge, an implementation that enqueues
-``run_job`` on the queue replaces it, and nothing else changes.
+What runs it is behind :class:`ImportJobs`. With a job queue (``GATEWAY_REDIS_URL``),
+:class:`QueuedImportJobs` puts each job on it (kind ``console-import``), for any ``gateway
+worker``; the folders are then in the spool (``GATEWAY_SPOOL_DIR``), which every host mounts. In
+the embedded default, without Redis, :class:`ProcessImportJobs` starts each job as a detached
+process on the same host (so a job outlives the request and the worker that started it, but not a
+restart of the host).
 """
 from __future__ import annotations
 
@@ -69,6 +70,20 @@ class ProcessImportJobs:
                                    stderr=subprocess.DEVNULL, start_new_session=True)
         # Reaped when it ends, so no finished job lingers as a zombie of the worker.
         threading.Thread(target=process.wait, daemon=True).start()
+
+
+class QueuedImportJobs:
+    """Each job on the gateway's job queue, run by a ``gateway worker`` on any host."""
+
+    def __init__(self, redis_url: str, prefix: str, timeout_seconds: int) -> None:
+        self.redis_url, self.prefix, self.timeout_seconds = redis_url, prefix, timeout_seconds
+
+    def start(self, job_dir: Path) -> None:
+        """Queue a ``console-import`` job of ``job_dir``."""
+        from gateway.jobs.queue import connect_queue_redis, enqueue_job
+
+        enqueue_job(connect_queue_redis(self.redis_url), self.prefix, "console-import",
+                    {"job_dir": str(job_dir)}, default_timeout=self.timeout_seconds)
 
 
 def _folder(instance_path: str | os.PathLike[str]) -> Path:

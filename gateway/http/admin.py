@@ -30,6 +30,7 @@ from gateway.http.context import lti_settings
 from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import admin_login_keys, throttle_store
+from gateway.jobs.spool import spool_folder
 from gateway.lti.platform.errors import BadRequest, FormTooLarge, PageError
 from gateway.oauth import service as oauth
 from gateway.oneroster.csv.limits import ImportLimits
@@ -50,8 +51,20 @@ IMPORT_JOBS = "gateway.import_jobs"
 
 @blueprint.record_once
 def _import_jobs(state) -> None:
-    """What runs the console's import jobs (the job queue replaces it at merge)."""
-    state.app.extensions.setdefault(IMPORT_JOBS, imports.ProcessImportJobs())
+    """What runs the console's import jobs: the job queue when there is one, else a process."""
+    config = state.app.config
+    runner = (imports.QueuedImportJobs(config["REDIS_URL"], config["REDIS_KEY_PREFIX"],
+                                       int(config["JOB_TIMEOUT_SECONDS"]))
+              if config.get("REDIS_URL") else imports.ProcessImportJobs())
+    state.app.extensions.setdefault(IMPORT_JOBS, runner)
+
+
+def _uploads_root() -> str:
+    """Where the console keeps uploads and their jobs: the spool when a queue's workers (maybe
+    on other hosts) run them, the instance folder otherwise."""
+    if current_app.config.get("REDIS_URL"):
+        return str(spool_folder(current_app.config, current_app.instance_path))
+    return current_app.instance_path
 refuse_nul(blueprint, BadRequest)
 
 
@@ -341,7 +354,13 @@ def _import_options(force: bool = False) -> dict:
 
 
 def _start(folder) -> Response:
-    current_app.extensions[IMPORT_JOBS].start(folder)
+    from redis.exceptions import RedisError
+
+    try:
+        current_app.extensions[IMPORT_JOBS].start(folder)
+    except (RedisError, OSError) as error:
+        raise UsageError(f"The job queue does not answer ({error}); nothing was started. "
+                         "Try again in a moment.") from None
     return redirect(url_for("admin.import_job", job_id=folder.name), code=303)
 
 
@@ -352,7 +371,7 @@ def upload_import() -> Response:
     upload = request.files.get("bundle")
     if upload is None or not upload.filename:
         raise UsageError("Choose the bundle (a .zip) to upload.")
-    folder = imports.new_job(current_app.instance_path, kind=imports.DRY_RUN,
+    folder = imports.new_job(_uploads_root(), kind=imports.DRY_RUN,
                              district=admin.district_sourced_id,
                              database_url=current_app.config["DATABASE_URL"],
                              options=_import_options(), upload=upload.stream)
@@ -361,7 +380,7 @@ def upload_import() -> Response:
 
 
 def _job(job_id: str) -> imports.ImportJob:
-    folder = imports.job_dir(current_app.instance_path, job_id)
+    folder = imports.job_dir(_uploads_root(), job_id)
     job = imports.read_job(folder) if folder is not None else None
     if job is None or job.district != _admin().district_sourced_id:
         raise UsageError("No such import in this district.")
@@ -387,7 +406,7 @@ def apply_import(job_id: str) -> Response:
     if hold is None:
         raise UsageError("Only a bundle of this district whose dry run passed can be applied.")
     force = hold == "hold"
-    folder = imports.new_job(current_app.instance_path, kind=imports.APPLY,
+    folder = imports.new_job(_uploads_root(), kind=imports.APPLY,
                              district=admin.district_sourced_id,
                              database_url=current_app.config["DATABASE_URL"],
                              options=_import_options(force=force), upload_of=job.upload)

@@ -65,9 +65,12 @@ def _page(html: str, platform: LmsPlatform | None, status: int = 200,
           script_nonce: str | None = None) -> Response:
     """A tool-role page: framed by the LMS it answers (by any registered LMS while that is not
     known yet), by nobody else; no X-Frame-Options (see :mod:`gateway.http.headers`)."""
-    script = f"script-src 'nonce-{script_nonce}'; " if script_nonce else ""
+    # The stylesheet and script shipped in the package, as on every page; a page's own inline
+    # script by its nonce.
+    script = f"script-src 'self' 'nonce-{script_nonce}'" if script_nonce else "script-src 'self'"
     ancestors = _origin(platform.auth_url) if platform is not None else context.lms_origins()
-    csp = f"default-src 'none'; {script}frame-ancestors {ancestors}; base-uri 'none'"
+    csp = (f"default-src 'none'; style-src 'self'; {script}; frame-ancestors {ancestors}; "
+           "base-uri 'none'")
     return Response(html, status=status, mimetype="text/html",
                     headers={"Cache-Control": "no-store", "Content-Security-Policy": csp,
                              "Referrer-Policy": "no-referrer"})

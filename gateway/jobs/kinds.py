@@ -146,5 +146,22 @@ register_kind(JobKind("import", import_bundle_job, queue=IMPORTS_QUEUE, retries=
                       describe=_describe_import))
 register_kind(JobKind("sis-pull", sis_pull_job, queue=IMPORTS_QUEUE, retries=1,
                       describe=lambda params: f"pull SIS source {params['source_id']}"))
+def console_import_job(_context: JobContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    """An import uploaded in the admin console (:func:`gateway.admin.imports.run_job`): its
+    progress and report go to the job's folder, where the console's pages read them."""
+    from gateway.admin.imports import read_job
+    from gateway.admin.imports import run_job as run_console_import
+
+    folder = Path(params["job_dir"])
+    run_console_import(folder)
+    job = read_job(folder)
+    return {"status": job.status, "error": job.error,
+            "outcome": (job.report or {}).get("outcome")}
+
+
+# Not retried: the console's job folder says how far the attempt got, and an apply that a kill
+# cut short is for the admin to start again from the page.
+register_kind(JobKind("console-import", console_import_job, queue=IMPORTS_QUEUE,
+                      describe=lambda params: f"console import {Path(params['job_dir']).name}"))
 register_kind(JobKind("snapshots", snapshots_job, retries=1,
                       describe=lambda params: f"rebuild sharing scopes of {params['district']}"))

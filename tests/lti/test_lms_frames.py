@@ -35,7 +35,8 @@ def test_pages_are_framed_by_the_registered_lms_only(client, lms_key, tool, app_
         "https://purl.imsglobal.org/spec/lti/claim/lis": {}})), request["state"])
     assert response.status_code == 403
     assert response.headers["Content-Security-Policy"] == (
-        "default-src 'none'; frame-ancestors https://lms.example; base-uri 'none'")
+        "default-src 'none'; style-src 'self'; script-src 'self'; "
+        "frame-ancestors https://lms.example; base-uri 'none'")
     assert "X-Frame-Options" not in response.headers
     # An error before the LMS is known: any registered LMS may frame it.
     refused = client.post("/lms/launch", data={"id_token": "x.y.z", "state": "s"})
@@ -82,7 +83,7 @@ def test_https_login_checks_cookies_and_offers_a_new_window(https_app, lms_key):
     new_window = re.search(r'href="([^"]+)" target="_blank"', response.text).group(1)
     assert "lti1p3_new_window=1" in unescape(new_window)
     csp = response.headers["Content-Security-Policy"]
-    assert re.fullmatch(r"default-src 'none'; script-src 'nonce-[^']+'; "
+    assert re.fullmatch(r"default-src 'none'; style-src 'self'; script-src 'self' 'nonce-[^']+'; "
                         r"frame-ancestors https://lms.example; base-uri 'none'", csp)
     # pylti1p3's state cookie, made for a third-party frame.
     state = parse_qs(urlsplit(settings["auth_url"]).query)["state"][0]
