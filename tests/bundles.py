@@ -211,3 +211,15 @@ def import_small_district(session, folder: Path) -> dict:
     report = import_bundle(session, write_bundle(folder, rows), ImportOptions(force=True))
     assert report.outcome == "applied"
     return rows
+
+
+def zipped(folder: Path) -> bytes:
+    """The files of a bundle folder as the bytes of a .zip (what a person uploads)."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, path.name)
+    return out.getvalue()

@@ -6,19 +6,9 @@ from __future__ import annotations
 import io
 import re
 import time
-import zipfile
-from pathlib import Path
 
-from bundles import small_district, write_bundle
+from bundles import small_district, write_bundle, zipped
 from console_support import csrf_of
-
-
-def zipped(folder: Path) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for path in sorted(folder.iterdir()):
-            archive.write(path, path.name)
-    return out.getvalue()
 
 
 def finished(browser, location: str) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import re
 import time
-import zipfile
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -14,16 +12,8 @@ from gateway.admin.accounts import create_admin
 from gateway.cli import cli
 from gateway.store.models import User, utcnow
 
-from bundles import import_small_district, small_district, write_bundle
+from bundles import import_small_district, small_district, write_bundle, zipped
 from console_support import PASSWORD, csrf_of
-
-
-def _zipped(folder: Path) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for path in sorted(folder.iterdir()):
-            archive.write(path, path.name)
-    return out.getvalue()
 
 
 def _finished(browser, location: str, worker) -> str:
@@ -52,7 +42,7 @@ def test_a_console_upload_is_dry_run_and_applied_by_a_queue_worker(queued_app, s
     rows = small_district()
     rows["users"][0]["givenName"] = "Elisabeth"
     uploaded = browser.post("/admin/imports", content_type="multipart/form-data", data={
-        "csrf_token": token, "bundle": (io.BytesIO(_zipped(write_bundle(tmp_path / "b", rows))),
+        "csrf_token": token, "bundle": (io.BytesIO(zipped(write_bundle(tmp_path / "b", rows))),
                                         "roster.zip")})
     assert uploaded.status_code == 303, uploaded.get_data(as_text=True)
     job = uploaded.headers["Location"]
