@@ -8,6 +8,7 @@ import json
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
@@ -18,7 +19,7 @@ from gateway.oneroster.vocabulary import SCOPE_PREFIX
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import load_policy_file, parse_policy
 from gateway.sharing.snapshots import settle_snapshots
-from gateway.store.models import utcnow
+from gateway.store.models import District, utcnow
 
 
 @click.group("apps")
@@ -280,6 +281,40 @@ def show_command(app_id: str, as_json: bool) -> None:
             click.echo(f"  policy (revision {d.revision}, {_iso(d.updated_at)}):")
             for line in json.dumps(d.policy, indent=2).splitlines():
                 click.echo("    " + line)
+
+
+@apps_group.command("rebuild-scopes")
+@click.option("--district", required=True, metavar="SOURCEDID",
+              help="The district whose apps' sharing scopes to rebuild.")
+@click.option("--no-wait", is_flag=True, help="With a job queue (GATEWAY_REDIS_URL): queue the "
+              "rebuild and return at once (`gateway jobs` shows it).")
+@json_option
+@with_appcontext
+def rebuild_scopes_command(district: str, no_wait: bool, as_json: bool) -> None:
+    """Rebuild the sharing scopes of every app of a district from its data and policies, in one
+    transaction (an import does this itself; this is for after a repair of the store). A job on
+    the queue when GATEWAY_REDIS_URL is set, else run here."""
+    from gateway.cli.jobs import queue_job, queue_redis, waited_job
+    from gateway.jobs import JobContext, run_job
+
+    with store_session() as session:
+        known = session.execute(select(District.id).where(District.sourced_id == district)).scalar()
+        if known is None:
+            raise UsageError(f"no district {district!r} in the store")
+    redis = queue_redis()
+    if redis is not None:
+        job_id = queue_job(redis, "snapshots", {"district": district})
+        result = None if no_wait else waited_job(redis, job_id)
+    else:
+        context = JobContext(get_database(current_app), current_app.config,
+                             current_app.instance_path)
+        job_id, result = None, run_job("snapshots", {"district": district}, context)
+    if as_json:
+        echo_json({"job": job_id, **(result or {})})
+    elif result is None:
+        click.echo(f"queued as job {job_id} (`gateway jobs` shows how it goes)")
+    else:
+        click.echo(f"rebuilt {result['snapshots_refreshed']} sharing scope(s) of {district}")
 
 
 def register(cli: click.Group) -> None:

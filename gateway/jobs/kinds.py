@@ -146,6 +146,8 @@ register_kind(JobKind("import", import_bundle_job, queue=IMPORTS_QUEUE, retries=
                       describe=_describe_import))
 register_kind(JobKind("sis-pull", sis_pull_job, queue=IMPORTS_QUEUE, retries=1,
                       describe=lambda params: f"pull SIS source {params['source_id']}"))
+
+
 def console_import_job(_context: JobContext, params: Mapping[str, Any]) -> dict[str, Any]:
     """An import uploaded in the admin console (:func:`gateway.admin.imports.run_job`): its
     progress and report go to the job's folder, where the console's pages read them."""

@@ -140,3 +140,28 @@ def test_a_scope_rebuild_job_rebuilds_the_restricting_policies_of_its_district(a
     with database.session_scope() as session:
         assert session.execute(select(func.count()).select_from(ScopeSnapshot)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(ScopeMember)).scalar_one() > 0
+
+
+def test_rebuild_scopes_runs_the_job_in_the_command_and_refuses_an_unknown_district(
+        app, runner, database, tmp_path):
+    from gateway.oauth import service
+    from gateway.sharing.service import set_policy
+    from gateway.store.models import utcnow
+    from gateway.store.sharing import ScopeMember, ScopeSnapshot
+
+    assert runner.invoke(cli, ["import", str(write_bundle(tmp_path / "b", small_district()))]
+                         ).exit_code == 0
+    with database.session_scope(write=True) as session:
+        created = service.register_app(session, name="School one", district_sourced_id="d1",
+                                       scopes=None, now=utcnow())
+        set_policy(session, app_id=created.app_id, district_id=1,
+                   document={"schools": ["s1"], "fields": {"user": ["*"]}}, now=utcnow())
+        session.execute(ScopeMember.__table__.delete())
+        session.execute(ScopeSnapshot.__table__.delete())
+    result = runner.invoke(cli, ["apps", "rebuild-scopes", "--district", "d1"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "rebuilt 1 sharing scope(s) of d1\n"
+    with database.session_scope() as session:
+        assert session.execute(select(func.count()).select_from(ScopeMember)).scalar_one() > 0
+    refused = runner.invoke(cli, ["apps", "rebuild-scopes", "--district", "nowhere"])
+    assert refused.exit_code != 0 and "no district 'nowhere' in the store" in refused.output

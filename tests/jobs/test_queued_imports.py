@@ -121,3 +121,25 @@ def test_an_import_is_not_queued_while_redis_does_not_answer(make_app, closed_po
     assert list((tmp_path / "spool").iterdir()) == []
     with database.session_scope() as session:
         assert session.execute(select(func.count()).select_from(ImportRun)).scalar_one() == 0
+
+
+def test_a_scope_rebuild_is_a_job_for_a_worker(queued_app, start_worker, tmp_path):
+    runner = queued_app.test_cli_runner()
+    path = write_bundle(tmp_path / "bundle", small_district())
+    assert runner.invoke(cli, ["import", "--no-wait", str(path)]).exit_code == 0
+    queued = runner.invoke(cli, ["apps", "rebuild-scopes", "--district", "d1", "--no-wait",
+                                 "--json"])
+    assert queued.exit_code == 1 and "no district 'd1'" in queued.output  # not imported yet
+    worker = start_worker("--burst")
+    assert worker.process.wait(timeout=120) == 0, worker.output()
+    queued = runner.invoke(cli, ["apps", "rebuild-scopes", "--district", "d1", "--no-wait",
+                                 "--json"])
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.output)["job"]
+    [job] = [job for job in _jobs(runner) if job["id"] == job_id]
+    assert (job["kind"], job["queue"], job["status"]) == ("snapshots", "default", "queued")
+    worker = start_worker("--burst")
+    assert worker.process.wait(timeout=120) == 0, worker.output()
+    [job] = [job for job in _jobs(runner) if job["id"] == job_id]
+    assert job["status"] == "finished"
+    assert job["result"] == {"district": "d1", "snapshots_refreshed": 0}
