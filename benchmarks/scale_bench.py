@@ -15,7 +15,9 @@ Needs wrk (Debian: apt-get install wrk), PostgreSQL and Redis (defaults: this ma
 3. REST: one share-everything app of one district reads ``GET /users?limit=100`` at offsets
    spread over the district (wrk, ``--connections`` connections) served by ``gateway serve`` with 1,
    2 and 4 workers: pages/s and server CPU per page (the gunicorn tree plus the PostgreSQL
-   backends serving it, from /proc), and what each added worker adds.
+   backends serving it, from /proc), and what each added worker adds; beside it, in the same run,
+   the bare endpoint (benchmarks/bare_app.py serving the app's first page as fixed bytes) with as
+   many gunicorn workers, and the ratio of the two CPU figures.
    Ledger growth: rows and bytes of the ledger tables before and after all the pages served
    (every table of the schema is counted, so whatever the ledger's layout is is measured), per
    million records served.
@@ -384,15 +386,18 @@ def token_for(port: int, client: tuple[str, str]) -> str:
 
 
 def rest_step(env: dict[str, str], client: tuple[str, str], args, pg_url: str) -> None:
-    """Pages/s and CPU per page with 1, 2 and 4 gunicorn processes."""
-    print(f"\n  {'workers':>7}{'pages/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/page':>13}"
-          f"{'(py':>7}{'+ pg)':>7}{'errors':>8}")
+    """Pages/s and CPU per page with 1, 2 and 4 gunicorn processes, beside the bare endpoint
+    (benchmarks/bare_app.py: the app's own first page as fixed bytes) with as many processes."""
+    print(f"\n  {'server':<9}{'workers':>7}{'pages/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'CPU ms/page':>13}{'(py':>7}{'+ pg)':>7}{'errors':>8}")
     previous = None
     for workers in (1, 2, 4):
         server, port = serve(env, workers)
         try:
             token = token_for(port, client)
             urls = page_urls(port, token)
+            page = requests.get(urls[0], headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            (args.workdir / "scale-bare-page.json").write_bytes(page.content)
             wrk_pages(urls, token, 2, args.connections, args.workdir)  # warm every worker
             before = (tree_ticks_all(server.pid), backend_ticks(pg_url))
             result = wrk_pages(urls, token, args.seconds, args.connections, args.workdir)
@@ -403,9 +408,40 @@ def rest_step(env: dict[str, str], client: tuple[str, str], args, pg_url: str) -
         pg_ms = (after[1] - before[1]) / TICK * 1000 / max(1, result["requests"])
         added = f"  (+{result['rps'] - previous:,.0f} pages/s for the added workers)" if previous else ""
         previous = result["rps"]
-        print(f"  {workers:>7}{result['rps']:>10,.0f}{result['p50']:>9.1f}{result['p99']:>9.1f}"
-              f"{python_ms + pg_ms:>13.2f}{python_ms:>7.2f}{pg_ms:>7.2f}{result['errors']:>8}{added}",
-              flush=True)
+        bare = bare_page(args, workers)
+        print(f"  {'bare':<9}{workers:>7}{bare['rps']:>10,.0f}{bare['p50']:>9.1f}{bare['p99']:>9.1f}"
+              f"{bare['cpu_ms']:>13.2f}{'':>14}{bare['errors']:>8}")
+        print(f"  {'gateway':<9}{workers:>7}{result['rps']:>10,.0f}{result['p50']:>9.1f}"
+              f"{result['p99']:>9.1f}{python_ms + pg_ms:>13.2f}{python_ms:>7.2f}{pg_ms:>7.2f}"
+              f"{result['errors']:>8}  (x{(python_ms + pg_ms) / bare['cpu_ms']:.1f} the bare CPU)"
+              f"{added}", flush=True)
+
+
+def bare_page(args, workers: int) -> dict:
+    """The bare endpoint under the same load: its figures and CPU ms per page."""
+    import shutil
+
+    port = free_port()
+    env = dict(os.environ, BARE_PAGE_FILE=str(args.workdir / "scale-bare-page.json"),
+               BENCH_LOG=str(args.workdir / "scale-server.log"), PYTHONPATH=str(ROOT / "benchmarks"))
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    server = start([gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "bare_app:app"],
+                   env, port, "/page")
+    try:
+        _wrk_plain(f"http://127.0.0.1:{port}/page", 2, args.connections)  # warm every worker
+        before = tree_ticks_all(server.pid)
+        result = _wrk_plain(f"http://127.0.0.1:{port}/page", args.seconds, args.connections)
+        after = tree_ticks_all(server.pid)
+    finally:
+        stop(server)
+    result["cpu_ms"] = (after - before) / TICK * 1000 / max(1, result["requests"])
+    return result
+
+
+def _wrk_plain(url: str, seconds: int, connections: int) -> dict:
+    output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                            capture_output=True, text=True, check=False)
+    return _parse_wrk(output.stdout + output.stderr)
 
 
 def tree_ticks_all(pid: int) -> int:
