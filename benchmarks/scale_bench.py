@@ -18,9 +18,9 @@ Needs wrk (Debian: apt-get install wrk), PostgreSQL and Redis (defaults: this ma
    backends serving it, from /proc), and what each added worker adds; beside it, in the same run,
    the bare endpoint (benchmarks/bare_app.py serving the app's first page as fixed bytes) with as
    many gunicorn workers, and the ratio of the two CPU figures.
-   Ledger growth: rows and bytes of the ledger tables before and after all the pages served
-   (every table of the schema is counted, so whatever the ledger's layout is is measured), per
-   million records served.
+   Ledger growth: rows and bytes of the ledger's tables per million records served, over a first
+   full sync of the district by the app (every span new) and a second (spans updated in place),
+   each followed by ``gateway ledger fold`` so that nothing is left pending.
 4. Reads during an import: the same load with 2 workers, p50/p99 before, then while the spare
    district imports through the queue.
 
@@ -449,25 +449,63 @@ def tree_ticks_all(pid: int) -> int:
     return ticks(tree_pids(pid))
 
 
+def full_sync(port: int, token: str, threads: int = 8) -> int:
+    """Read every page of the app's users once, ``threads`` at a time; the records served."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"Authorization": f"Bearer {token}"}
+    total = int(requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=1", headers=headers,
+                             timeout=60).headers["X-Total-Count"])
+    local = threading.local()
+
+    def read(offset: int) -> int:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        answer = local.session.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100&offset={offset}",
+                                   headers=headers, timeout=300)
+        answer.raise_for_status()
+        return len(answer.json()["users"])
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(read, range(0, total, 100)))
+
+
 def ledger_step(url: str, users: int, env: dict[str, str], client: tuple[str, str], args) -> None:
-    """Rows and bytes the store gains per million records served."""
-    before = table_sizes(url, users)
+    """Rows and bytes the store gains per million records served, for a first full sync of the
+    district by the app (every person's span is new) and for a second (spans updated in place;
+    PostgreSQL's autovacuum would have run between two daily syncs, so a VACUUM runs here)."""
+    from sqlalchemy import text
+
+    from gateway.store import Database
+
     server, port = serve(env, 2)
     try:
         token = token_for(port, client)
-        urls = page_urls(port, token)
-        result = wrk_pages(urls, token, args.seconds, args.connections, args.workdir)
+        growth = []
+        for sync in (1, 2):
+            before = table_sizes(url, users)
+            started = time.perf_counter()
+            records = full_sync(port, token)
+            elapsed = time.perf_counter() - started
+            fold = gateway(["ledger", "fold"], env)  # what is pending is counted as folded
+            if fold.returncode != 0:
+                raise SystemExit(f"gateway ledger fold failed:\n{fold.stderr}")
+            growth.append((sync, records, elapsed, before, table_sizes(url, users)))
+            database = Database(url)
+            with database.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM"))
+            database.dispose()
     finally:
         stop(server)
-    after = table_sizes(url, users)
-    records = (result["requests"] - result["errors"]) * 100
-    print(f"\n  ledger growth: {result['requests']:,} pages ({records:,} records) served")
-    print(f"  {'table':<32}{'rows/M records':>16}{'bytes/M records':>18}")
-    for name in sorted(after):
-        rows = after[name][0] - before.get(name, (0, 0))[0]
-        size = after[name][1] - before.get(name, (0, 0))[1]
-        if rows or size:
-            print(f"  {name:<32}{rows * 1e6 / records:>16,.0f}{size * 1e6 / records:>18,.0f}")
+    for sync, records, elapsed, before, after in growth:
+        print(f"\n  ledger growth, full sync {sync}: {records:,} records in {elapsed:.0f} s "
+              f"({records / 100 / elapsed:,.0f} pages/s)")
+        print(f"  {'table':<32}{'rows/M records':>16}{'bytes/M records':>18}")
+        for name in sorted(after):
+            rows = after[name][0] - before.get(name, (0, 0))[0]
+            size = after[name][1] - before.get(name, (0, 0))[1]
+            if name.startswith("ledger") and (rows or size):
+                print(f"  {name:<32}{rows * 1e6 / records:>16,.0f}{size * 1e6 / records:>18,.0f}")
 
 
 def during_import_step(env: dict[str, str], client: tuple[str, str], spare, seconds: float,
