@@ -17,6 +17,7 @@ from flask import (Blueprint, Response, current_app, g, redirect, render_templat
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
+from sqlalchemy import select
 
 from gateway.database import get_redis, request_session, write_session
 from gateway.http import context
@@ -31,6 +32,7 @@ from gateway.lti.tool import dynamic
 from gateway.lti.tool.registry import LAUNCH_PATH, PICK_PATH, REGISTER_PATH
 from gateway.lti.tool.storage import LaunchStorage, RedisCache, StoreCache
 from gateway.store.lms import LmsLink, LmsPlatform
+from gateway.store.lti import Deployment, ResourceLink, Tool
 from gateway.store.models import utcnow
 
 blueprint = Blueprint("lms", __name__)
@@ -223,6 +225,62 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     initiation = platform_launch.begin_launch(db, lti_runtime().keyring, lti_settings(),
                                               user=user, link_id=link_id,
                                               visibility_of=context.request_visibility, now=now)
+    return _to_app(user, initiation, now)
+
+
+def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", deployment, klass, person,
+                        now: dt.datetime) -> Response:
+    """Send the LMS's teacher on to the app's own picker (the platform role's deep linking
+    request), the LMS's launch waiting for its answer (:func:`answer_chained_deep_linking`)."""
+    db = request_session()
+    user = portal_user(db, person)
+    initiation = platform_launch.begin_deep_linking(
+        db, lti_runtime().keyring, lti_settings(), user=user, deployment_pk=deployment.id,
+        class_sourced_id=klass.sourced_id, visibility_of=context.request_visibility, now=now)
+    tool.remember_chain(_storage().cache, deployment_pk=deployment.id,
+                        class_sourced_id=klass.sourced_id, user_sourced_id=person.sourced_id,
+                        launch_id=message.get_launch_id(), platform_id=platform.id,
+                        seconds=lti_settings().deep_linking_lifetime)
+    return _to_app(user, initiation, now)
+
+
+def answer_chained_deep_linking(outcome) -> Response | None:
+    """The LMS's answer to a chained deep linking request (see
+    :mod:`gateway.lti.tool.launch`): one ``LtiResourceLink`` per link the app's picker added,
+    back at the gateway, auto-posted to the LMS's return URL; None for the portal's requests."""
+    request_row = outcome.request
+    if request_row is None:
+        return None
+    waiting = tool.take_chain(_storage().cache, deployment_pk=request_row.deployment_id,
+                              class_sourced_id=request_row.class_sourced_id,
+                              user_sourced_id=request_row.user_sourced_id)
+    if waiting is None:
+        return None
+    db = request_session()
+    platform = db.get(LmsPlatform, waiting["platform_id"])
+    g.lms_platform = platform
+    try:
+        message = _Launch.from_cache(waiting["launch_id"], _pylti_request(), _conf(),
+                                     launch_data_storage=_storage())
+        deep_link = message.get_deep_link()
+    except LtiException as error:
+        raise BadRequest("The course's request has expired; add the content again from the "
+                         "course.") from error
+    app_id = db.execute(select(Tool.app_id).join(Deployment, Deployment.tool_id == Tool.id)
+                        .where(Deployment.id == request_row.deployment_id)).scalar_one()
+    items = []
+    for link in db.execute(select(ResourceLink).where(
+            ResourceLink.link_id.in_(outcome.link_ids))).scalars():
+        items.append(DeepLinkResource().set_url(lti_settings().url(LAUNCH_PATH))
+                     .set_title(link.title).set_custom_params({
+                         tool.CUSTOM_APP: str(app_id), tool.CUSTOM_LINK: link.link_id}))
+    return _auto_post(deep_link._deep_link_settings["deep_link_return_url"],
+                      {"JWT": deep_link.get_response_jwt(items)}, platform)
+
+
+def _to_app(user, initiation, now: dt.datetime) -> Response:
+    """Send the browser to the app's login, for the launch ``initiation`` of ``user``."""
+    db = request_session()
     # The app's login comes back to the platform's authorization endpoint as this person: a
     # short session (the message hint's lifetime) in a cookie only that endpoint receives, sent
     # from inside the LMS's frame too over HTTPS (SameSite=None; Partitioned). It does not sign
@@ -265,6 +323,9 @@ def pick() -> Response:
     except (KeyError, ValueError) as error:
         raise NotAllowed("That app is not available in this class.") from error
     if claims.get(v.MESSAGE_TYPE) == v.DEEP_LINKING_REQUEST:
+        found = tool.app_deployment(db, platform.district_id, chosen.app_id)
+        if found is not None and found[0].deep_linking_uri:
+            return _chain_deep_linking(platform, message, found[1], klass, person, now)
         # Deep Linking 2.0 §4.5: one LtiResourceLink back at the gateway, naming the app.
         item = (DeepLinkResource().set_url(lti_settings().url(LAUNCH_PATH))
                 .set_title(chosen.name).set_custom_params({tool.CUSTOM_APP: str(chosen.app_id)}))

@@ -155,6 +155,12 @@ def deep_linking_return() -> Response:
     """Where tools post deep linking responses (Deep Linking 2.0 §4.5)."""
     outcome = deeplinking.receive_response(request_session(), lti_runtime().tool_keys, lti_settings(),
                                            token=request.form.get("JWT", ""), now=utcnow())
+    from gateway.http.lms import answer_chained_deep_linking
+
+    # A request the gateway made for an LMS's teacher: the LMS gets the answer.
+    chained = answer_chained_deep_linking(outcome)
+    if chained is not None:
+        return chained
     return Response(render_template("deep_linking_done.html", outcome=outcome,
                                     portal_url=lti_settings().portal_url),
                     mimetype="text/html", headers={"Cache-Control": "no-store"})
