@@ -225,7 +225,7 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     initiation = platform_launch.begin_launch(db, lti_runtime().keyring, lti_settings(),
                                               user=user, link_id=link_id,
                                               visibility_of=context.request_visibility, now=now)
-    return _to_app(user, initiation, now)
+    return _to_app(user, initiation, now, platform)
 
 
 def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", deployment, klass, person,
@@ -241,7 +241,7 @@ def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", deployment, k
                         class_sourced_id=klass.sourced_id, user_sourced_id=person.sourced_id,
                         launch_id=message.get_launch_id(), platform_id=platform.id,
                         seconds=lti_settings().deep_linking_lifetime)
-    return _to_app(user, initiation, now)
+    return _to_app(user, initiation, now, platform)
 
 
 def answer_chained_deep_linking(outcome) -> Response | None:
@@ -278,8 +278,14 @@ def answer_chained_deep_linking(outcome) -> Response | None:
                       {"JWT": deep_link.get_response_jwt(items)}, platform)
 
 
-def _to_app(user, initiation, now: dt.datetime) -> Response:
-    """Send the browser to the app's login, for the launch ``initiation`` of ``user``."""
+def brokering_issuer(message_hint: str | None) -> str | None:
+    """The issuer of the LMS that brokered the launch started with ``message_hint``."""
+    return tool.launch_platform(_storage().cache, message_hint) if message_hint else None
+
+
+def _to_app(user, initiation, now: dt.datetime, platform: LmsPlatform) -> Response:
+    """Send the browser to the app's login, for the launch ``initiation`` of ``user`` that
+    ``platform`` brokered."""
     db = request_session()
     # The app's login comes back to the platform's authorization endpoint as this person: a
     # short session (the message hint's lifetime) in a cookie only that endpoint receives, sent
@@ -288,6 +294,8 @@ def _to_app(user, initiation, now: dt.datetime) -> Response:
     settings = lti_settings()
     lifetime = settings.hint_lifetime + settings.leeway
     token = start_session(db, user, now, dt.timedelta(seconds=lifetime))
+    tool.remember_launch_platform(_storage().cache, initiation.params["lti_message_hint"],
+                                  platform.issuer, lifetime)
     response = redirect(initiation.location, code=303)
     secure = settings.issuer.startswith("https://")
     response.set_cookie(context.LMS_LAUNCH_COOKIE, token, max_age=lifetime,

@@ -22,7 +22,8 @@ from gateway.store.sharing import LedgerEntry
 
 from lms_peer import INSTRUCTOR, LEARNER, LmsState, make_lms
 from lti_support import forms
-from test_end_to_end import gateway, register_with_cli, serve, serve_gateway
+from conftest import share_everything_document
+from test_end_to_end import click, gateway, register_with_cli, serve, serve_gateway, sign_in
 from test_end_to_end import platform, tool_state  # noqa: F401  (the same served gateway and app)
 
 pytestmark = pytest.mark.slow
@@ -114,6 +115,36 @@ def test_lms_launch_is_brokered_to_the_app(platform, lms, tool_state, app_id, da
         "k2", "lms", "Cell quiz")
     # The brokered launch is in the disclosure ledger, as every platform launch is.
     assert len(entries) == 1 and entries[0].app_id == app_id
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_app_learns_the_lms_only_if_its_policy_shares_it(platform, lms, tool_state, app_id,
+                                                             shared, tmp_path, place):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({**share_everything_document(), "shareLaunchPlatform": shared}))
+    gateway(platform, "apps", "policy", str(app_id), str(policy))
+    lms.custom = {"gateway_app": str(app_id)}
+    link_id = place(tool_state.client_id, "k2", title="Portal quiz")
+    with requests.Session() as browser:
+        launched = post_form(browser, launch_from_lms(browser, lms, "bart-lms"))
+        assert launched.status_code == 200, launched.text
+        custom = tool_state.launches[-1].get(
+            "https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+        if shared:
+            assert custom["gateway_lms_platform"] == lms.base_url
+        else:
+            assert "gateway_lms_platform" not in custom
+            assert lms.base_url not in json.dumps(tool_state.launches[-1])
+        # A launch from the portal never names an LMS, whatever the policy (even in the
+        # browser that just launched from the LMS, its short session still alive).
+        page = sign_in(browser, platform, "bart")
+        assert post_form(browser, click(browser, platform, page,
+                                        f"/portal/launch/{link_id}")).status_code == 200
+    portal_custom = tool_state.launches[-1].get(
+        "https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+    assert "gateway_lms_platform" not in portal_custom
 
 
 def test_person_matched_by_an_email_rule_and_remembered(platform, lms, tool_state, app_id,

@@ -202,6 +202,22 @@ def take_chain(cache: Any, *, deployment_pk: int, class_sourced_id: str,
     return found if isinstance(found, dict) else None
 
 
+LAUNCH_PLATFORM_KEY = "gw-lms-launch-"
+
+
+def remember_launch_platform(cache: Any, message_hint: str, issuer: str, seconds: int) -> None:
+    """Note which LMS brokered the launch started with ``message_hint`` (the signed, single
+    launch's ``lti_message_hint``): the authorization endpoint names it to the app if the app's
+    policy shares it, and only for that launch (not for a portal launch meanwhile)."""
+    cache.set(LAUNCH_PLATFORM_KEY + _digest(message_hint), issuer, seconds)
+
+
+def launch_platform(cache: Any, message_hint: str) -> str | None:
+    """The issuer of the LMS that brokered the launch of ``message_hint``, if one did."""
+    found = cache.get(LAUNCH_PLATFORM_KEY + _digest(message_hint))
+    return found if isinstance(found, str) else None
+
+
 def find_platform(session: Session, issuer: str, client_id: str | None) -> LmsPlatform | None:
     """The LMS registered as ``issuer`` and ``client_id`` (or the issuer's only client)."""
     query = select(LmsPlatform).where(LmsPlatform.issuer == issuer,
