@@ -64,7 +64,7 @@ def _origin(url: str) -> str:
 
 
 def _page(html: str, platform: LmsPlatform | None, status: int = 200,
-          script_nonce: str | None = None) -> Response:
+          script_nonce: str | None = None, referrer_policy: str = "no-referrer") -> Response:
     """A tool-role page: framed by the LMS it answers (by any registered LMS while that is not
     known yet), by nobody else; no X-Frame-Options (see :mod:`gateway.http.headers`)."""
     # The stylesheet and script shipped in the package, as on every page; a page's own inline
@@ -75,12 +75,14 @@ def _page(html: str, platform: LmsPlatform | None, status: int = 200,
            "base-uri 'none'")
     return Response(html, status=status, mimetype="text/html",
                     headers={"Cache-Control": "no-store", "Content-Security-Policy": csp,
-                             "Referrer-Policy": "no-referrer"})
+                             "Referrer-Policy": referrer_policy})
 
 
-def _script_page(template: str, platform: LmsPlatform, **values) -> Response:
+def _script_page(template: str, platform: LmsPlatform, referrer_policy: str = "no-referrer",
+                 **values) -> Response:
     nonce = secrets.token_urlsafe(16)
-    return _page(render_template(template, nonce=nonce, **values), platform, script_nonce=nonce)
+    return _page(render_template(template, nonce=nonce, **values), platform, script_nonce=nonce,
+                 referrer_policy=referrer_policy)
 
 
 def _auto_post(action: str, fields: Mapping[str, str], platform: LmsPlatform) -> Response:
@@ -173,7 +175,10 @@ def launch() -> Response:
         binding = request.form.get("lti_storage_binding")
         if binding is None:
             # Read the binding back from the LMS's platform storage, then post again.
-            return _script_page("lms_storage_check.html", platform, action=LAUNCH_PATH,
+            # "same-origin": its post must carry the gateway's Origin, which browsers send as
+            # "null" from a page whose policy is no-referrer.
+            return _script_page("lms_storage_check.html", platform, referrer_policy="same-origin",
+                                action=LAUNCH_PATH,
                                 id_token=request.form.get("id_token", ""), state=state,
                                 settings={"storage_target": target,
                                           "platform_origin": _origin(platform.auth_url),
