@@ -230,11 +230,11 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     initiation = platform_launch.begin_launch(db, lti_runtime().keyring, lti_settings(),
                                               user=user, link_id=link_id,
                                               visibility_of=context.request_visibility, now=now)
-    return _to_app(user, initiation, now, platform)
+    return _to_app(user, initiation, now, platform, link.app_id)
 
 
-def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", deployment, klass, person,
-                        now: dt.datetime) -> Response:
+def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", app_tool: Tool,
+                        deployment: Deployment, klass, person, now: dt.datetime) -> Response:
     """Send the LMS's teacher on to the app's own picker (the platform role's deep linking
     request), the LMS's launch waiting for its answer (:func:`answer_chained_deep_linking`)."""
     db = request_session()
@@ -246,7 +246,7 @@ def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", deployment, k
                         class_sourced_id=klass.sourced_id, user_sourced_id=person.sourced_id,
                         launch_id=message.get_launch_id(), platform_id=platform.id,
                         seconds=lti_settings().deep_linking_lifetime)
-    return _to_app(user, initiation, now, platform)
+    return _to_app(user, initiation, now, platform, app_tool.app_id)
 
 
 def answer_chained_deep_linking(outcome) -> Response | None:
@@ -288,9 +288,9 @@ def brokering_issuer(message_hint: str | None) -> str | None:
     return tool.launch_platform(_storage().cache, message_hint) if message_hint else None
 
 
-def _to_app(user, initiation, now: dt.datetime, platform: LmsPlatform) -> Response:
-    """Send the browser to the app's login, for the launch ``initiation`` of ``user`` that
-    ``platform`` brokered."""
+def _to_app(user, initiation, now: dt.datetime, platform: LmsPlatform, app_id: int) -> Response:
+    """Send the browser to the app's login, for the launch ``initiation`` of ``user`` into app
+    ``app_id`` that ``platform`` brokered."""
     db = request_session()
     # The app's login comes back to the platform's authorization endpoint as this person: a
     # short session (the message hint's lifetime) in a cookie only that endpoint receives, sent
@@ -299,8 +299,10 @@ def _to_app(user, initiation, now: dt.datetime, platform: LmsPlatform) -> Respon
     settings = lti_settings()
     lifetime = settings.hint_lifetime + settings.leeway
     token = start_session(db, user, now, dt.timedelta(seconds=lifetime))
-    tool.remember_launch_platform(_storage().cache, initiation.params["lti_message_hint"],
-                                  platform.issuer, lifetime)
+    if context.request_visibility(app_id, platform.district_id).shares_launch_platform():
+        # Only then: by default a brokered launch writes nothing more than a portal launch.
+        tool.remember_launch_platform(_storage().cache, initiation.params["lti_message_hint"],
+                                      platform.issuer, lifetime)
     response = redirect(initiation.location, code=303)
     secure = settings.issuer.startswith("https://")
     response.set_cookie(context.LMS_LAUNCH_COOKIE, token, max_age=lifetime,
@@ -338,7 +340,7 @@ def pick() -> Response:
     if claims.get(v.MESSAGE_TYPE) == v.DEEP_LINKING_REQUEST:
         found = tool.app_deployment(db, platform.district_id, chosen.app_id)
         if found is not None and found[0].deep_linking_uri:
-            return _chain_deep_linking(platform, message, found[1], klass, person, now)
+            return _chain_deep_linking(platform, message, found[0], found[1], klass, person, now)
         # Deep Linking 2.0 §4.5: one LtiResourceLink back at the gateway, naming the app.
         item = (DeepLinkResource().set_url(lti_settings().url(LAUNCH_PATH))
                 .set_title(chosen.name).set_custom_params({tool.CUSTOM_APP: str(chosen.app_id)}))
