@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from gateway.store.lms import LmsLink, LmsPerson
 from gateway.cli import cli
+from gateway.sharing.policy import share_everything_document
 from gateway.store.lti import ResourceLink
 from gateway.store.sharing import LedgerEntry
 
 from lms_peer import INSTRUCTOR, LEARNER, LmsState, make_lms
 from lti_support import forms
-from conftest import share_everything_document
 from test_end_to_end import click, gateway, register_with_cli, serve, serve_gateway, sign_in
 from test_end_to_end import platform, tool_state  # noqa: F401  (the same served gateway and app)
 
