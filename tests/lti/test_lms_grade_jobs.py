@@ -98,6 +98,8 @@ def test_a_waiting_retry_shows_the_lms_answer_and_the_admin_can_queue_one(platfo
     # `gateway jobs` says why the retry waits: the LMS's answer to the attempt before.
     assert job["reason"].endswith("attempt 1 (retried later): the LMS scores endpoint "
                                   "answered 503"), job["reason"]
+    listing = platform.test_cli_runner().invoke(cli, ["jobs"])
+    assert "retry after: GradeNotTaken: grade forward" in listing.stdout, listing.stdout
     [failed] = gateway_json(platform, "lms", "grades", "--failed")
     result = platform.test_cli_runner().invoke(cli, ["lms", "retry-grades", "--id",
                                                      str(failed["id"])])
