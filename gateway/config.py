@@ -103,6 +103,9 @@ DEFAULTS: dict[str, Any] = {
     # Where a queued import's bundle waits for its worker; empty: spool/ in the instance folder.
     # With workers on other hosts: storage every host mounts at the same path.
     "SPOOL_DIR": "",
+    # A score an LMS refused is tried again after this many seconds, then twice as long each
+    # time (at most an hour), 8 attempts in all.
+    "LMS_GRADE_FIRST_WAIT_SECONDS": 30,
     # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
     # a bearer token /metrics requires when set, the log format (json or text) and one access
     # line per request.
@@ -168,6 +171,7 @@ _CONVERTERS = {
     "IP_RATE_PER_SECOND": float,
     "IP_RATE_BURST": int,
     "JOB_TIMEOUT_SECONDS": int,
+    "LMS_GRADE_FIRST_WAIT_SECONDS": int,
     "METRICS": boolean,
     "ACCESS_LOG": boolean,
 }

@@ -85,6 +85,9 @@ def _summary(job: dict[str, Any]) -> str:
     result = job.get("result")
     if job["status"] == "failed":
         return job["reason"] or ""
+    if job["status"] == "scheduled":
+        # A retry waiting: why the attempt before failed.
+        return f"retry after: {job['reason']}" if job["reason"] else ""
     if not isinstance(result, dict):
         return ""
     if result.get("error"):

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from gateway.cli.context import echo_json, json_option, store_session
 from gateway.database import get_database
 from gateway.store.migrate import ensure_schema
-from gateway.http.context import LTI_RUNTIME, lms_runtime
+from gateway.http.context import LTI_RUNTIME, lms_runtime, queue_grade_jobs
 from gateway.lti.tool import grades, registry
 from gateway.store.models import utcnow
 
@@ -189,16 +189,22 @@ def grades_command(failed_only: bool, as_json: bool) -> None:
               help="Put this given-up score back in the queue first (repeatable).")
 @with_appcontext
 def retry_grades_command(forward_ids: tuple[int, ...]) -> None:
-    """Send the queued scores whose next attempt is due (run it from cron, every minute)."""
+    """Send the queued scores whose next attempt is due (without Redis, run it from cron every
+    minute; with Redis the job queue retries them, and ``--id`` scores go back on it as jobs)."""
     runtime = lms_runtime(current_app)
     keyring = current_app.extensions[LTI_RUNTIME].keyring
     if forward_ids:
         with store_session(write=True) as session:
             for forward_id in forward_ids:
                 grades.retry_forward(session, forward_id, utcnow())
+        if current_app.config.get("REDIS_URL"):
+            jobs = queue_grade_jobs(current_app, list(forward_ids))
+            click.echo(f"{len(jobs)} queued as jobs: {', '.join(jobs)} (see `gateway jobs`)")
+            return
     ensure_schema(get_database(current_app))
-    sent, failed = grades.forward_due(get_database(current_app), runtime.http, keyring,
-                                      runtime.tokens, utcnow)
+    sent, failed = grades.forward_due(
+        get_database(current_app), runtime.http, keyring, runtime.tokens, utcnow,
+        first_wait=current_app.config["LMS_GRADE_FIRST_WAIT_SECONDS"])
     click.echo(f"{sent} sent, {failed} failed (see `gateway lms grades --failed`)")
 
 

@@ -118,7 +118,8 @@ def lms_runtime(app: Any = None) -> LmsRuntime:
 
 def forward_grades_after(response: Any, forward_ids: list[int]) -> None:
     """Send queued grades to their LMS once ``response`` has gone out and the request's
-    transaction is committed: the app's score request never waits on the LMS, and a failure
+    transaction is committed: the app's score request never waits on the LMS. With Redis, each
+    is an ``lms-grades`` job (retried by the queue); without, it is sent from here and a failure
     stays queued for ``gateway lms retry-grades``."""
     from gateway.database import get_database
     from gateway.lti.tool import grades
@@ -128,9 +129,32 @@ def forward_grades_after(response: Any, forward_ids: list[int]) -> None:
     def send() -> None:
         try:
             with app.app_context():
+                if app.config.get("REDIS_URL"):
+                    queue_grade_jobs(app, forward_ids)
+                    return
                 runtime, keyring = lms_runtime(app), app.extensions[LTI_RUNTIME].keyring
                 grades.forward_due(get_database(app), runtime.http, keyring, runtime.tokens,
-                                   utcnow, forward_ids)
+                                   utcnow, forward_ids,
+                                   first_wait=app.config["LMS_GRADE_FIRST_WAIT_SECONDS"])
         except Exception:  # noqa: BLE001 -- nobody is waiting: log it, the row stays queued
             logging.getLogger("gateway.lms").exception("forwarding grades to the LMS failed")
     response.call_on_close(send)
+
+
+def queue_grade_jobs(app: Any, forward_ids: list[int]) -> list[str]:
+    """Queue an ``lms-grades`` job for each score (its retries waiting as the app's
+    ``LMS_GRADE_FIRST_WAIT_SECONDS`` says); the jobs' ids."""
+    from gateway.jobs.queue import connect_queue_redis, enqueue_job
+    from gateway.lti.tool import grades
+    from gateway.lti.tool.grade_jobs import KIND, grade_params
+
+    first_wait = app.config["LMS_GRADE_FIRST_WAIT_SECONDS"]
+    redis = connect_queue_redis(app.config["REDIS_URL"])
+    try:
+        return [enqueue_job(redis, app.config["REDIS_KEY_PREFIX"], KIND,
+                            grade_params(forward_id, first_wait),
+                            default_timeout=app.config["JOB_TIMEOUT_SECONDS"],
+                            retry_intervals=grades.retry_waits(first_wait))
+                for forward_id in forward_ids]
+    finally:
+        redis.close()

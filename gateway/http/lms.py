@@ -17,6 +17,7 @@ from flask import (Blueprint, Response, current_app, g, redirect, render_templat
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
+from sqlalchemy import select
 
 from gateway.database import get_redis, request_session, write_session
 from gateway.http import context
@@ -31,6 +32,7 @@ from gateway.lti.tool import dynamic
 from gateway.lti.tool.registry import LAUNCH_PATH, PICK_PATH, REGISTER_PATH
 from gateway.lti.tool.storage import LaunchStorage, RedisCache, StoreCache
 from gateway.store.lms import LmsLink, LmsPlatform
+from gateway.store.lti import Deployment, ResourceLink, Tool
 from gateway.store.models import utcnow
 
 blueprint = Blueprint("lms", __name__)
@@ -62,7 +64,7 @@ def _origin(url: str) -> str:
 
 
 def _page(html: str, platform: LmsPlatform | None, status: int = 200,
-          script_nonce: str | None = None) -> Response:
+          script_nonce: str | None = None, referrer_policy: str = "no-referrer") -> Response:
     """A tool-role page: framed by the LMS it answers (by any registered LMS while that is not
     known yet), by nobody else; no X-Frame-Options (see :mod:`gateway.http.headers`)."""
     # The stylesheet and script shipped in the package, as on every page; a page's own inline
@@ -73,12 +75,14 @@ def _page(html: str, platform: LmsPlatform | None, status: int = 200,
            "base-uri 'none'")
     return Response(html, status=status, mimetype="text/html",
                     headers={"Cache-Control": "no-store", "Content-Security-Policy": csp,
-                             "Referrer-Policy": "no-referrer"})
+                             "Referrer-Policy": referrer_policy})
 
 
-def _script_page(template: str, platform: LmsPlatform, **values) -> Response:
+def _script_page(template: str, platform: LmsPlatform, referrer_policy: str = "no-referrer",
+                 **values) -> Response:
     nonce = secrets.token_urlsafe(16)
-    return _page(render_template(template, nonce=nonce, **values), platform, script_nonce=nonce)
+    return _page(render_template(template, nonce=nonce, **values), platform, script_nonce=nonce,
+                 referrer_policy=referrer_policy)
 
 
 def _auto_post(action: str, fields: Mapping[str, str], platform: LmsPlatform) -> Response:
@@ -171,7 +175,10 @@ def launch() -> Response:
         binding = request.form.get("lti_storage_binding")
         if binding is None:
             # Read the binding back from the LMS's platform storage, then post again.
-            return _script_page("lms_storage_check.html", platform, action=LAUNCH_PATH,
+            # "same-origin": its post must carry the gateway's Origin, which browsers send as
+            # "null" from a page whose policy is no-referrer.
+            return _script_page("lms_storage_check.html", platform, referrer_policy="same-origin",
+                                action=LAUNCH_PATH,
                                 id_token=request.form.get("id_token", ""), state=state,
                                 settings={"storage_target": target,
                                           "platform_origin": _origin(platform.auth_url),
@@ -223,6 +230,68 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     initiation = platform_launch.begin_launch(db, lti_runtime().keyring, lti_settings(),
                                               user=user, link_id=link_id,
                                               visibility_of=context.request_visibility, now=now)
+    return _to_app(user, initiation, now, platform, link.app_id)
+
+
+def _chain_deep_linking(platform: LmsPlatform, message: "_Launch", app_tool: Tool,
+                        deployment: Deployment, klass, person, now: dt.datetime) -> Response:
+    """Send the LMS's teacher on to the app's own picker (the platform role's deep linking
+    request), the LMS's launch waiting for its answer (:func:`answer_chained_deep_linking`)."""
+    db = request_session()
+    user = portal_user(db, person)
+    initiation = platform_launch.begin_deep_linking(
+        db, lti_runtime().keyring, lti_settings(), user=user, deployment_pk=deployment.id,
+        class_sourced_id=klass.sourced_id, visibility_of=context.request_visibility, now=now)
+    tool.remember_chain(_storage().cache, deployment_pk=deployment.id,
+                        class_sourced_id=klass.sourced_id, user_sourced_id=person.sourced_id,
+                        launch_id=message.get_launch_id(), platform_id=platform.id,
+                        seconds=lti_settings().deep_linking_lifetime)
+    return _to_app(user, initiation, now, platform, app_tool.app_id)
+
+
+def answer_chained_deep_linking(outcome) -> Response | None:
+    """The LMS's answer to a chained deep linking request (see
+    :mod:`gateway.lti.tool.launch`): one ``LtiResourceLink`` per link the app's picker added,
+    back at the gateway, auto-posted to the LMS's return URL; None for the portal's requests."""
+    request_row = outcome.request
+    if request_row is None:
+        return None
+    waiting = tool.take_chain(_storage().cache, deployment_pk=request_row.deployment_id,
+                              class_sourced_id=request_row.class_sourced_id,
+                              user_sourced_id=request_row.user_sourced_id)
+    if waiting is None:
+        return None
+    db = request_session()
+    platform = db.get(LmsPlatform, waiting["platform_id"])
+    g.lms_platform = platform
+    try:
+        message = _Launch.from_cache(waiting["launch_id"], _pylti_request(), _conf(),
+                                     launch_data_storage=_storage())
+        deep_link = message.get_deep_link()
+    except LtiException as error:
+        raise BadRequest("The course's request has expired; add the content again from the "
+                         "course.") from error
+    app_id = db.execute(select(Tool.app_id).join(Deployment, Deployment.tool_id == Tool.id)
+                        .where(Deployment.id == request_row.deployment_id)).scalar_one()
+    items = []
+    for link in db.execute(select(ResourceLink).where(
+            ResourceLink.link_id.in_(outcome.link_ids))).scalars():
+        items.append(DeepLinkResource().set_url(lti_settings().url(LAUNCH_PATH))
+                     .set_title(link.title).set_custom_params({
+                         tool.CUSTOM_APP: str(app_id), tool.CUSTOM_LINK: link.link_id}))
+    return _auto_post(deep_link._deep_link_settings["deep_link_return_url"],
+                      {"JWT": deep_link.get_response_jwt(items)}, platform)
+
+
+def brokering_issuer(message_hint: str | None) -> str | None:
+    """The issuer of the LMS that brokered the launch started with ``message_hint``."""
+    return tool.launch_platform(_storage().cache, message_hint) if message_hint else None
+
+
+def _to_app(user, initiation, now: dt.datetime, platform: LmsPlatform, app_id: int) -> Response:
+    """Send the browser to the app's login, for the launch ``initiation`` of ``user`` into app
+    ``app_id`` that ``platform`` brokered."""
+    db = request_session()
     # The app's login comes back to the platform's authorization endpoint as this person: a
     # short session (the message hint's lifetime) in a cookie only that endpoint receives, sent
     # from inside the LMS's frame too over HTTPS (SameSite=None; Partitioned). It does not sign
@@ -230,6 +299,10 @@ def _broker(platform, claims, link: LmsLink, klass, person, now: dt.datetime) ->
     settings = lti_settings()
     lifetime = settings.hint_lifetime + settings.leeway
     token = start_session(db, user, now, dt.timedelta(seconds=lifetime))
+    if context.request_visibility(app_id, platform.district_id).shares_launch_platform():
+        # Only then: by default a brokered launch writes nothing more than a portal launch.
+        tool.remember_launch_platform(_storage().cache, initiation.params["lti_message_hint"],
+                                      platform.issuer, lifetime)
     response = redirect(initiation.location, code=303)
     secure = settings.issuer.startswith("https://")
     response.set_cookie(context.LMS_LAUNCH_COOKIE, token, max_age=lifetime,
@@ -265,6 +338,9 @@ def pick() -> Response:
     except (KeyError, ValueError) as error:
         raise NotAllowed("That app is not available in this class.") from error
     if claims.get(v.MESSAGE_TYPE) == v.DEEP_LINKING_REQUEST:
+        found = tool.app_deployment(db, platform.district_id, chosen.app_id)
+        if found is not None and found[0].deep_linking_uri:
+            return _chain_deep_linking(platform, message, found[0], found[1], klass, person, now)
         # Deep Linking 2.0 §4.5: one LtiResourceLink back at the gateway, naming the app.
         item = (DeepLinkResource().set_url(lti_settings().url(LAUNCH_PATH))
                 .set_title(chosen.name).set_custom_params({tool.CUSTOM_APP: str(chosen.app_id)}))

@@ -121,14 +121,18 @@ def authorize() -> Response:
     authentication request with a page that form-posts the id_token to the tool."""
 
     params = request.form if request.method == "POST" else request.args
-    user, framed_by = signed_in_user(), "'none'"
+    user, framed_by, lms_issuer = signed_in_user(), "'none'", None
     brokered = http_context.lms_launch_user()
     if brokered is not None and (user is None or user.id == brokered.id):
+        from gateway.http.lms import brokering_issuer
+
         # A launch an LMS brokered: it runs inside the LMS's frame (LTI tool role).
-        user, framed_by = brokered, http_context.lms_origins()
+        user, framed_by, lms_issuer = brokered, http_context.lms_origins(), brokering_issuer(
+            params.get("lti_message_hint"))
     answer = launch.authorize(request_session(), lti_runtime().keyring, lti_settings(),
                               params=params.to_dict(), user=user,
-                              visibility_of=http_context.request_visibility, now=utcnow())
+                              visibility_of=http_context.request_visibility, now=utcnow(),
+                              lms_issuer=lms_issuer)
     fields = {"id_token": answer.id_token}
     if answer.state is not None:
         fields["state"] = answer.state
@@ -155,6 +159,12 @@ def deep_linking_return() -> Response:
     """Where tools post deep linking responses (Deep Linking 2.0 §4.5)."""
     outcome = deeplinking.receive_response(request_session(), lti_runtime().tool_keys, lti_settings(),
                                            token=request.form.get("JWT", ""), now=utcnow())
+    from gateway.http.lms import answer_chained_deep_linking
+
+    # A request the gateway made for an LMS's teacher: the LMS gets the answer.
+    chained = answer_chained_deep_linking(outcome)
+    if chained is not None:
+        return chained
     return Response(render_template("deep_linking_done.html", outcome=outcome,
                                     portal_url=lti_settings().portal_url),
                     mimetype="text/html", headers={"Cache-Control": "no-store"})

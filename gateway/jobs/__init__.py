@@ -66,14 +66,16 @@ JobFunction = Callable[[JobContext, Mapping[str, Any]], dict[str, Any]]
 class JobKind:
     """A kind of job: its name, its function, the queue it goes to, at most how many seconds one
     attempt may run (None: ``GATEWAY_JOB_TIMEOUT_SECONDS``), how many times it is tried again
-    after an attempt dies or raises (only for work that is safe to run again), and a one-line
-    description of a job from its parameters."""
+    after an attempt dies or raises (only for work that is safe to run again) and the seconds
+    waited before each retry (none: at once; a worker's scheduler queues delayed ones), and a
+    one-line description of a job from its parameters."""
 
     name: str
     function: JobFunction
     queue: str = DEFAULT_QUEUE
     timeout_seconds: int | None = None
     retries: int = 0
+    retry_intervals: tuple[int, ...] = ()
     describe: Callable[[Mapping[str, Any]], str] = field(default=lambda params: "")
 
 

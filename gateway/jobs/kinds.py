@@ -167,3 +167,6 @@ register_kind(JobKind("console-import", console_import_job, queue=IMPORTS_QUEUE,
                       describe=lambda params: f"console import {Path(params['job_dir']).name}"))
 register_kind(JobKind("snapshots", snapshots_job, retries=1,
                       describe=lambda params: f"rebuild sharing scopes of {params['district']}"))
+
+# Grades back to an LMS (the tool role): a kind of its own module, like exports will be.
+import gateway.lti.tool.grade_jobs  # noqa: E402,F401  (registers lms-grades)

@@ -56,15 +56,18 @@ def _queue(redis: Any, prefix: str, name: str) -> Any:
 # ------------------------------------------------------------------------------ enqueueing
 
 def enqueue_job(redis: Any, prefix: str, kind_name: str, params: Mapping[str, Any], *,
-                default_timeout: int) -> str:
-    """Queue a job of ``kind_name`` with ``params``; its id."""
+                default_timeout: int, retry_intervals: Sequence[int] | None = None) -> str:
+    """Queue a job of ``kind_name`` with ``params``; its id. ``retry_intervals`` replaces the
+    kind's waits between retries (settings of the queuing host, e.g.
+    ``GATEWAY_LMS_GRADE_FIRST_WAIT_SECONDS``)."""
     from rq import Retry
 
     kind = get_kind(kind_name)
+    intervals = list(kind.retry_intervals if retry_intervals is None else retry_intervals)
     job = _queue(redis, prefix, kind.queue).enqueue(
         perform, kind.name, dict(params),
         job_timeout=kind.timeout_seconds or default_timeout,
-        retry=Retry(max=kind.retries) if kind.retries else None,
+        retry=Retry(max=kind.retries, interval=intervals or 0) if kind.retries else None,
         result_ttl=RESULT_TTL_SECONDS, failure_ttl=FAILURE_TTL_SECONDS,
         description=kind.describe(params),
         meta={"kind": kind.name, "queued_on": socket.gethostname()})
@@ -125,6 +128,10 @@ def perform(kind_name: str, params: dict[str, Any]) -> dict[str, Any]:
         context = JobContext(database, settings, _setup.instance_path, progress=progress,
                              notes=notes, save_notes=save_notes)
         return run_job(kind_name, params, context)
+    except Exception as error:
+        # RQ records no result for an attempt it retries: the reason a retry waits is kept here.
+        redis.hset(key, "last_error", f"{type(error).__name__}: {error}"[:2000])
+        raise
     finally:
         database.dispose()
         # The horse's peak resident memory (Linux: KiB), for listings and capacity planning.
@@ -138,11 +145,19 @@ def job_notes(redis: Any, prefix: str, job_id: str) -> tuple[int, dict[str, Any]
     return int(attempts or 0), orjson.loads(notes or b"{}")
 
 
+def last_error(redis: Any, prefix: str, job_id: str) -> str | None:
+    """Why the latest failed attempt of job ``job_id`` failed (its exception), if one did."""
+    raw = redis.hget(_attempts_key(prefix, job_id), "last_error")
+    return raw.decode() if raw else None
+
+
 def run_worker(redis: Any, prefix: str, settings: Mapping[str, Any], instance_path: str,
                queues: Sequence[str] = QUEUES, *, burst: bool = False,
                name: str | None = None) -> bool:
     """Work the ``queues`` (in priority order) until stopped (SIGTERM/SIGINT: the job at hand
-    is finished first; a second signal kills it), or with ``burst`` until they are empty."""
+    is finished first; a second signal kills it), or with ``burst`` until they are empty. One
+    worker of those serving a queue also runs RQ's scheduler (a process of its own, holding a
+    lock in Redis), which queues the retries that wait (a grade the LMS refused) when due."""
     global _setup
     from rq import Worker
     from rq.serializers import JSONSerializer
@@ -162,7 +177,7 @@ def run_worker(redis: Any, prefix: str, settings: Mapping[str, Any], instance_pa
     worker = PromptWorker([_queue(redis, prefix, queue) for queue in queues], connection=redis,
                     serializer=JSONSerializer, name=name,
                     default_result_ttl=RESULT_TTL_SECONDS)
-    return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
+    return worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
 
 
 # ---------------------------------------------------------------------------------- listing
@@ -175,8 +190,10 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
-def describe_job(job: Any, state: str | None = None, attempts: int | None = None) -> dict[str, Any]:
-    """A job as ``gateway jobs --json`` prints it (``attempts``: see :func:`job_notes`)."""
+def describe_job(job: Any, state: str | None = None, attempts: int | None = None,
+                 failure: str | None = None) -> dict[str, Any]:
+    """A job as ``gateway jobs --json`` prints it (``attempts``: see :func:`job_notes`;
+    ``failure``: :func:`last_error`, the reason a scheduled retry waits)."""
     meta = job.meta or {}
     status = state or str(job.get_status(refresh=False) or "")
     described: dict[str, Any] = {
@@ -189,7 +206,10 @@ def describe_job(job: Any, state: str | None = None, attempts: int | None = None
         "host": meta.get("host"), "pid": meta.get("pid"),
         "peak_memory_mb": round(meta["peak_rss_kb"] / 1024) if meta.get("peak_rss_kb") else None,
         "reason": None, "result": None}
-    if described["status"] == "failed":
+    if described["status"] == "scheduled":
+        # A retry waiting: the reason is the failure of the attempt before.
+        described["reason"] = failure
+    elif described["status"] == "failed":
         result = job.latest_result()
         text = (result.exc_string if result is not None else None) or ""
         # The reason is the exception's last line (the traceback stays in Redis for a look).
@@ -226,7 +246,8 @@ def list_jobs(redis: Any, prefix: str, queues: Iterable[str] = QUEUES,
             for job in Job.fetch_many(ids, connection=redis, serializer=queue.serializer):
                 if job is not None:
                     attempts, _notes = job_notes(redis, prefix, job.id)
-                    described = describe_job(job, state, attempts)
+                    failure = last_error(redis, prefix, job.id) if state == "scheduled" else None
+                    described = describe_job(job, state, attempts, failure)
                     described["queue"] = name
                     listed.append(described)
     return listed

@@ -109,6 +109,10 @@ class PolicyVisibility:
         """The policy's ``names`` choice (preferred by default)."""
         return self.policy is None or self.policy.names == "preferred"
 
+    def shares_launch_platform(self) -> bool:
+        """The policy's ``shareLaunchPlatform`` (off without one)."""
+        return self.policy is not None and self.policy.share_launch_platform
+
     # -- rows ---------------------------------------------------------------------------------
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:

@@ -12,6 +12,7 @@ The document, with its defaults::
      "classes": ["*"],            # class sourcedIds or "*"
      "allUsers": false,           # also staff and others (every role) at in-scope schools
      "names": "preferred",        # LTI given_name/family_name/name: preferred or legal names
+     "shareLaunchPlatform": false,  # LMS-brokered launches name the LMS (custom claim)
      "classRules": [              # optional: a class is in scope if it matches one rule, and a
        {"subject": "Mathematics", #   rule matches if all its conditions hold: a subject of the
         "courseCode": "M3",       #   class or its course; its course's code;
@@ -168,6 +169,9 @@ class Policy:
     # Which first and last names LTI claims and NRPS carry: "preferred" (the SIS's preferred
     # name where it has one and the policy shares it) or "legal".
     names: str = "preferred"
+    # Whether the app's brokered launches name the LMS that launched them (its issuer), in the
+    # custom claim ``gateway_lms_platform``; off: the app never learns which LMS it came from.
+    share_launch_platform: bool = False
 
     @property
     def school_mode(self) -> bool:
@@ -272,6 +276,12 @@ def policy_schema() -> dict[str, Any]:
                                "NRPS carry: the person's preferred first and last names where "
                                "the SIS has them and the policy shares preferredFirstName / "
                                "preferredLastName (the default), or always the legal ones."},
+            "shareLaunchPlatform": {
+                "type": "boolean", "default": False,
+                "description": "Whether a launch an LMS brokered through the gateway tells the "
+                               "app which LMS it came from (the LMS's issuer, in the custom "
+                               "parameter gateway_lms_platform). Off by default: the app never "
+                               "learns it."},
             "classRules": {
                 "type": "array", "description": "If present, only classes matching one of these "
                                                 "rules are in scope (all conditions of a rule must hold).",
@@ -420,7 +430,8 @@ def parse_policy(document: Any) -> Policy:
         scopes=tuple(document["scopes"]) if "scopes" in document else None,
         contract_start=start, contract_end=end,
         document=copy.deepcopy(document), all_users=bool(document.get("allUsers", False)),
-        names=document.get("names", "preferred"))
+        names=document.get("names", "preferred"),
+        share_launch_platform=bool(document.get("shareLaunchPlatform", False)))
 
 
 def share_everything_document() -> dict[str, Any]:

@@ -38,6 +38,9 @@ class Visibility(Protocol):
         """Whether LTI claims and NRPS carry a person's preferred names where the SIS has them
         (and :meth:`fields` lets them leave), rather than the legal ones."""
 
+    def shares_launch_platform(self) -> bool:
+        """Whether a launch an LMS brokered names that LMS to the app (off by default)."""
+
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """A predicate over ``table`` (the store table of OneRoster ``entity``: "org", "user",
         "class"...) that selects only the rows the app may see; None when nothing is hidden."""
@@ -74,6 +77,10 @@ class Unrestricted:
     def preferred_names(self) -> bool:
         """Preferred names, as people know each other."""
         return True
+
+    def shares_launch_platform(self) -> bool:
+        """Not an app: no launch to tell."""
+        return False
 
     def where(self, entity: str, table: Table) -> ColumnElement[bool] | None:
         """Nothing hidden."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 from html import escape
+from urllib.parse import urlencode
 
 import jwt as pyjwt
 from flask import Flask, abort, jsonify, redirect, request
@@ -19,6 +20,28 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 
 from lti_support import pem_pair
+
+COURSE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Course</title></head>
+<body><h1>Biology (LMS)</h1>
+<iframe name="tool" src="/start/LOGIN_HINT" width="900" height="600"></iframe>
+<script>
+window.lmsStorage = {}; window.lmsMessages = [];
+window.addEventListener("message", function (event) {
+  var data = event.data || {};
+  window.lmsMessages.push(data.subject);
+  if (event.origin !== "GATEWAY_ORIGIN") { return; }
+  var answer = {message_id: data.message_id, key: data.key};
+  if (data.subject === "lti.put_data") {
+    window.lmsStorage[data.key] = data.value;
+    answer.subject = "lti.put_data.response"; answer.value = data.value;
+  } else if (data.subject === "lti.get_data") {
+    answer.subject = "lti.get_data.response"; answer.value = window.lmsStorage[data.key];
+  } else { return; }
+  event.source.postMessage(answer, event.origin);
+});
+</script></body></html>"""
+
+AUTO_SUBMIT = "<script>document.forms[0].submit();</script>"
 
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
@@ -41,6 +64,9 @@ class LmsState:
     link: dict[str, t.Any] = field(default_factory=dict)
     custom: dict[str, str] = field(default_factory=dict)
     deep_linking: bool = False
+    # LTI Client Side postMessages: the frame offered as platform storage (the login's
+    # lti_storage_target), and the LMS's page that frames the launch.
+    storage_target: str | None = None
     deep_link_responses: list[str] = field(default_factory=list)
     # Assignment and Grade Services: offered on launches; scores received; how many score posts
     # to answer 503 before taking them (to test the gateway's retries).
@@ -106,7 +132,19 @@ def make_lms(state: LmsState) -> Flask:
         login.set_lti_message_hint(hint=login_hint)
         if state.deep_linking:
             login.set_deeplinking_launch_url()
-        return login.initiate_login(login_hint)
+        response = login.initiate_login(login_hint)
+        if state.storage_target:
+            response.headers["Location"] += "&" + urlencode(
+                {"lti_storage_target": state.storage_target})
+        return response
+
+    @app.get("/course/<login_hint>")
+    def course(login_hint: str):
+        # The LMS's course page: the launch in a frame, and the platform storage the LTI Client
+        # Side postMessages spec describes (lti.put_data / lti.get_data), answered only for the
+        # gateway's origin and kept in the page's memory.
+        return COURSE_PAGE.replace("LOGIN_HINT", escape(login_hint)).replace(
+            "GATEWAY_ORIGIN", escape(state.gateway_url))
 
     @app.get("/auth")
     def auth():
@@ -135,7 +173,9 @@ def make_lms(state: LmsState) -> Flask:
         if state.ags:
             launch.set_ags(state.base_url + "/lineitems", state.base_url + "/lineitems/li-1")
         launch.set_extra_claims(extra)
-        return launch.lti_launch()
+        page = launch.lti_launch()
+        # lti1p3platform's page is the bare form: a browser needs the script an LMS adds.
+        return page + AUTO_SUBMIT if isinstance(page, str) else page
 
     @app.post("/deep-link-return")
     def deep_link_return():

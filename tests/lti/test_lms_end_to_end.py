@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from gateway.store.lms import LmsLink, LmsPerson
 from gateway.cli import cli
+from gateway.sharing.policy import share_everything_document
 from gateway.store.lti import ResourceLink
 from gateway.store.sharing import LedgerEntry
 
 from lms_peer import INSTRUCTOR, LEARNER, LmsState, make_lms
 from lti_support import forms
-from test_end_to_end import gateway, register_with_cli, serve, serve_gateway
+from test_end_to_end import click, gateway, register_with_cli, serve, serve_gateway, sign_in
 from test_end_to_end import platform, tool_state  # noqa: F401  (the same served gateway and app)
 
 pytestmark = pytest.mark.slow
@@ -116,6 +117,36 @@ def test_lms_launch_is_brokered_to_the_app(platform, lms, tool_state, app_id, da
     assert len(entries) == 1 and entries[0].app_id == app_id
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_app_learns_the_lms_only_if_its_policy_shares_it(platform, lms, tool_state, app_id,
+                                                             shared, tmp_path, place):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({**share_everything_document(), "shareLaunchPlatform": shared}))
+    gateway(platform, "apps", "policy", str(app_id), str(policy))
+    lms.custom = {"gateway_app": str(app_id)}
+    link_id = place(tool_state.client_id, "k2", title="Portal quiz")
+    with requests.Session() as browser:
+        launched = post_form(browser, launch_from_lms(browser, lms, "bart-lms"))
+        assert launched.status_code == 200, launched.text
+        custom = tool_state.launches[-1].get(
+            "https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+        if shared:
+            assert custom["gateway_lms_platform"] == lms.base_url
+        else:
+            assert "gateway_lms_platform" not in custom
+            assert lms.base_url not in json.dumps(tool_state.launches[-1])
+        # A launch from the portal never names an LMS, whatever the policy (even in the
+        # browser that just launched from the LMS, its short session still alive).
+        page = sign_in(browser, platform, "bart")
+        assert post_form(browser, click(browser, platform, page,
+                                        f"/portal/launch/{link_id}")).status_code == 200
+    portal_custom = tool_state.launches[-1].get(
+        "https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+    assert "gateway_lms_platform" not in portal_custom
+
+
 def test_person_matched_by_an_email_rule_and_remembered(platform, lms, tool_state, app_id,
                                                         database):
     register_with_cli(platform, tool_state, app_id)
@@ -162,30 +193,111 @@ def test_teacher_picks_the_app_for_a_new_link(platform, lms, tool_state, app_id,
     assert launched.json()["sub"] == "u2"
 
 
-def test_deep_linking_from_the_lms_answers_a_link_back_at_the_gateway(platform, lms, tool_state,
-                                                                     app_id):
-    register_with_cli(platform, tool_state, app_id)
-    register_lms(platform, lms)
-    lms.deep_linking = True
-    with requests.Session() as browser:
-        picker = launch_from_lms(browser, lms, "edna-lms")
-        [form] = forms(picker.text)
-        answer = browser.post(platform.config["ISSUER"] + form["action"], data=form["fields"])
-        assert answer.status_code == 200, answer.text
-        done = post_form(browser, answer)
-    assert done.text == "received"
-    [token] = lms.deep_link_responses
+def lms_deep_link_items(platform, lms: LmsState) -> list[dict]:
+    """The content items of the gateway's (one) deep linking response to the LMS, its signature
+    checked with the gateway's published keys."""
     import jwt as pyjwt
+
+    [token] = lms.deep_link_responses
     keys = requests.get(platform.config["ISSUER"] + "/.well-known/jwks.json").json()["keys"]
     kid = pyjwt.get_unverified_header(token)["kid"]
     [jwk] = [k for k in keys if k["kid"] == kid]
     claims = pyjwt.decode(token, pyjwt.PyJWK(jwk).key, algorithms=["RS256"],
                           audience=lms.base_url)
     assert claims["iss"] == lms.client_id
-    [item] = claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    return claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+
+
+def pick_in_lms(platform, lms: LmsState, browser) -> requests.Response:
+    """Edna adds content from the LMS and picks the (only) app in the gateway's picker."""
+    picker = launch_from_lms(browser, lms, "edna-lms")
+    [form] = forms(picker.text)
+    answer = browser.post(platform.config["ISSUER"] + form["action"], data=form["fields"])
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_deep_linking_from_the_lms_answers_a_link_back_at_the_gateway(platform, lms, tool_state,
+                                                                     app_id):
+    # An app with no picker of its own: the gateway's choice is the content.
+    base = tool_state.base_url
+    out = json.loads(gateway(platform, "tools", "register", "--app", str(app_id), "--name",
+                             "pylti1p3 tool", "--login-url", base + "/login", "--redirect-uri",
+                             base + "/launch", "--target-link-uri", base + "/launch",
+                             "--jwks-url", base + "/jwks", "--json"))
+    tool_state.issuer, tool_state.client_id = out["issuer"], out["client_id"]
+    tool_state.deployment_ids = [out["deployment_id"]]
+    register_lms(platform, lms)
+    lms.deep_linking = True
+    with requests.Session() as browser:
+        done = post_form(browser, pick_in_lms(platform, lms, browser))
+    assert done.text == "received"
+    [item] = lms_deep_link_items(platform, lms)
     assert item["type"] == "ltiResourceLink"
     assert item["url"] == platform.config["ISSUER"] + "/lms/launch"
     assert item["custom"] == {"gateway_app": str(app_id)}
+    assert tool_state.launches == []
+
+
+def test_deep_linking_chains_to_the_apps_own_picker(platform, lms, tool_state, app_id,
+                                                    database):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.deep_linking = True
+    with requests.Session() as browser:
+        # The gateway sends Edna on to the app's picker: the app's login, the gateway's
+        # authorization (as platform), the deep linking request posted to the app...
+        authorization = pick_in_lms(platform, lms, browser)
+        assert urlsplit(authorization.url).path == "/lti/authorize"
+        app_answer = post_form(browser, authorization)
+        # ...whose signed LtiDeepLinkingResponse goes to the gateway's deep linking return...
+        [form] = forms(app_answer.text)
+        assert form["action"] == platform.config["ISSUER"] + "/lti/deep-linking/return"
+        to_lms = post_form(browser, app_answer)
+        assert to_lms.status_code == 200, to_lms.text
+        # ...which answers the LMS's request.
+        done = post_form(browser, to_lms)
+    assert done.text == "received"
+    request = tool_state.launches[-1]
+    assert request["https://purl.imsglobal.org/spec/lti/claim/message_type"] == (
+        "LtiDeepLinkingRequest")
+    assert request["sub"] == "t-krab"
+    [item] = lms_deep_link_items(platform, lms)
+    assert item["type"] == "ltiResourceLink" and item["title"] == "Fractions quiz"
+    assert item["url"] == platform.config["ISSUER"] + "/lms/launch"
+    with database.session_scope() as session:
+        chosen = session.execute(select(ResourceLink)).scalar_one()
+    assert (chosen.source, chosen.class_sourced_id, chosen.url) == (
+        "deep_link", "k2", tool_state.base_url + "/launch")
+    assert item["custom"] == {"gateway_app": str(app_id), "gateway_link": chosen.link_id}
+
+    # The LMS launches the item it received: Bart gets the quiz the teacher chose in the app.
+    lms.deep_linking, lms.custom = False, item["custom"]
+    with requests.Session() as bart:
+        launched = post_form(bart, launch_from_lms(bart, lms, "bart-lms"))
+    assert launched.status_code == 200, launched.text
+    assert launched.json()["sub"] == "u2"
+    assert launched.json()["custom"]["quiz"] == "fractions"
+    raw = tool_state.launches[-1]
+    assert raw["https://purl.imsglobal.org/spec/lti/claim/resource_link"]["id"] == chosen.link_id
+    with database.session_scope() as session:
+        link = session.execute(select(LmsLink)).scalar_one()
+    assert (link.app_id, link.gateway_link_id) == (app_id, chosen.link_id)
+
+    # A second answer for the same request is refused (the platform's request is spent).
+    with requests.Session() as replay:
+        again = replay.post(form["action"], data=form["fields"])
+    assert again.status_code == 400
+
+
+def test_a_chosen_link_of_another_app_is_refused(platform, lms, tool_state, app_id, database):
+    register_with_cli(platform, tool_state, app_id)
+    register_lms(platform, lms)
+    lms.custom = {"gateway_app": str(app_id), "gateway_link": "not-a-link-of-this-app"}
+    with requests.Session() as bart:
+        answer = launch_from_lms(bart, lms, "bart-lms")
+    assert answer.status_code == 403 and "not available in your district" in answer.text
+    assert tool_state.launches == []
 
 
 def wait_for(condition, seconds: float = 10.0) -> None:

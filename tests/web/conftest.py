@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway.cli import cli
 from gateway.store.models import User
 
-from web_support import CHROMIUM, PASSWORD
+from web_support import PASSWORD, launch_chromium
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 from served import Served  # noqa: E402
@@ -23,14 +23,8 @@ def chromium():
     """Debian's chromium under Playwright (skipped without it, except on CI)."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        # Like Redis: skipped where it is missing, except on CI, where it must run.
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no {CHROMIUM}, and CI=true needs it: apt-get install -y chromium")
-        pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 

@@ -52,6 +52,20 @@ UNLABELLED = """() => [...document.querySelectorAll(
   : !((e.labels && e.labels.length) || e.getAttribute("aria-label"))).map(e => e.outerHTML)"""
 
 
+def launch_chromium(playwright):
+    """Debian's chromium under Playwright (the test skipped without it, except on CI, where it
+    must run)."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        # Like Redis: skipped where it is missing, except on CI, where it must run.
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no {CHROMIUM}, and CI=true needs it: apt-get install -y chromium")
+        pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests")
+    return playwright.chromium.launch(executable_path=CHROMIUM,
+                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
+
+
 def check_page(page, name: str) -> None:
     """What every page owes a person: AA contrast, labelled controls, a heading, a language, no
     sideways scrolling; and its screenshot."""

@@ -52,6 +52,10 @@ class DeepLinkingOutcome:
     left_out: list[str] = field(default_factory=list)
     message: str | None = None
     error: str | None = None
+    # The request answered, and the ids of the links added (an LMS's chained request, in the
+    # tool role, answers its LMS with them).
+    request: DeepLinkRequest | None = None
+    link_ids: list[str] = field(default_factory=list)
 
 
 def _str(value: Any) -> str | None:
@@ -128,7 +132,7 @@ def receive_response(session: Session, tool_keys: JwksCache, settings: LtiSettin
         Class.sourced_id == request.class_sourced_id)).scalar_one()
 
     outcome = DeepLinkingOutcome(class_title=klass.title, message=_str(claims.get(v.DL_MSG)),
-                                 error=_str(claims.get(v.DL_ERRORMSG)))
+                                 error=_str(claims.get(v.DL_ERRORMSG)), request=request)
     outcome.left_out = [_left_out(item) for item in items[:MAX_ITEMS] if not _is_link(item)]
     if len(items) > MAX_ITEMS:
         outcome.left_out.append(f"{len(items) - MAX_ITEMS} more item(s): a response may add at "
@@ -149,6 +153,7 @@ def receive_response(session: Session, tool_keys: JwksCache, settings: LtiSettin
                                       school_sourced_id=klass.school_sourced_id,
                                       spec=item["lineItem"], now=now)
         outcome.added.append(link.title)
+        outcome.link_ids.append(link.link_id)
     return outcome
 
 

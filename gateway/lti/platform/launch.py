@@ -67,6 +67,10 @@ class AuthenticationResponse:
     state: str | None
 
 
+LMS_PLATFORM_PARAMETER = "gateway_lms_platform"
+"""The custom parameter naming the LMS of a brokered launch (policy ``shareLaunchPlatform``)."""
+
+
 def _timestamp(now: dt.datetime) -> int:
     return int(now.replace(tzinfo=dt.timezone.utc).timestamp())
 
@@ -160,8 +164,9 @@ def _param(params: Mapping[str, str], name: str) -> str:
 
 def authorize(session: Session, keyring: KeyRing, settings: LtiSettings, *,
               params: Mapping[str, str], user: PortalUser | None, visibility_of: VisibilityOf,
-              now: dt.datetime) -> AuthenticationResponse:
-    """Check a tool's authentication request and answer it with a signed id_token."""
+              now: dt.datetime, lms_issuer: str | None = None) -> AuthenticationResponse:
+    """Check a tool's authentication request and answer it with a signed id_token
+    (``lms_issuer``: the LMS that brokered the launch, named only if the app's policy says)."""
     # Who is asking, and where the answer would go, first: until both are known to be
     # registered, nothing may be sent anywhere (OpenID Connect Core §3.1.2.6).
     client_id = _param(params, "client_id")
@@ -251,6 +256,8 @@ def authorize(session: Session, keyring: KeyRing, settings: LtiSettings, *,
         link=link, deep_linking_return_url=settings.deep_linking_return_url,
         deep_linking_data=data, return_url=settings.portal_url, enrollment_roles=tuple(roles)),
         visibility)
+    if lms_issuer is not None and visibility.shares_launch_platform():
+        claims[v.CUSTOM] = {**claims.get(v.CUSTOM, {}), LMS_PLATFORM_PARAMETER: lms_issuer}
     endpoint = "launch" if message_type == v.RESOURCE_LINK_REQUEST else "deep_linking"
     visibility.disclosed("lti", endpoint, "user", [person], [me.sourced_id])
     return AuthenticationResponse(redirect_uri, keyring.sign(session, claims, now),

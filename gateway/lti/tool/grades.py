@@ -4,7 +4,8 @@ stored in the gradebook (as every score is) and forwarded to the LMS's line item
 - :func:`queue_score` (in the app's score request): one ``lms_grade_forwards`` row per score on a
   brokered link, the score already in the LMS's terms (``userId`` is the LMS's id of the student,
   which the gateway learnt when the student launched from the LMS).
-- :func:`forward_due` (after the response, and by ``gateway lms retry-grades``): a service token
+- :func:`forward_due` (after the response, and by ``gateway lms retry-grades``; with Redis, in an
+  ``lms-grades`` job, :mod:`gateway.lti.tool.grade_jobs`): a service token
   from the LMS's token endpoint, asked for with a client assertion the gateway signs (RFC 7523; LTI
   Security Framework §4.1), then the score POSTed to the line item's ``/scores`` (AGS 2.0
   §3.4). A failure is kept with its error and retried later, each wait twice the one before,
@@ -187,9 +188,17 @@ def attempt(session: Session, http: Any, keyring: KeyRing, tokens: ServiceTokens
     return out
 
 
-def record_outcome(session: Session, out: Outgoing, now: dt.datetime) -> bool:
+def retry_waits(first_wait: int = FIRST_WAIT_SECONDS) -> list[int]:
+    """The seconds waited before each retry (the 2nd to the :data:`MAX_ATTEMPTS`-th attempt):
+    doubling from ``first_wait``, at most :data:`MAX_WAIT_SECONDS`. The same schedule whether
+    ``retry-grades`` or the job queue does the waiting."""
+    return [min(first_wait * 2 ** n, MAX_WAIT_SECONDS) for n in range(MAX_ATTEMPTS - 1)]
+
+
+def record_outcome(session: Session, out: Outgoing, now: dt.datetime,
+                   first_wait: int = FIRST_WAIT_SECONDS) -> bool:
     """Store what became of an attempt: sent (and a ledger entry), or the error and the next
-    attempt's time (doubling waits), or given up after :data:`MAX_ATTEMPTS`."""
+    attempt's time (:func:`retry_waits`), or given up after :data:`MAX_ATTEMPTS`."""
     row = session.get(LmsGradeForward, out.forward_id)
     if row is None or row.status != FORWARD_PENDING:
         return False
@@ -199,7 +208,7 @@ def record_outcome(session: Session, out: Outgoing, now: dt.datetime) -> bool:
         if row.attempts >= MAX_ATTEMPTS:
             row.status = FORWARD_FAILED
         else:
-            wait = min(FIRST_WAIT_SECONDS * 2 ** (row.attempts - 1), MAX_WAIT_SECONDS)
+            wait = retry_waits(first_wait)[row.attempts - 1]
             row.next_attempt_at = now + dt.timedelta(seconds=wait)
         session.flush()
         return False
@@ -216,13 +225,16 @@ def record_outcome(session: Session, out: Outgoing, now: dt.datetime) -> bool:
 
 
 def forward_due(database: Any, http: Any, keyring: KeyRing, tokens: ServiceTokens,
-                clock: Callable[[], dt.datetime], ids: list[int] | None = None) -> tuple[int, int]:
+                clock: Callable[[], dt.datetime], ids: list[int] | None = None, *,
+                first_wait: int = FIRST_WAIT_SECONDS, on_queue: bool = False) -> tuple[int, int]:
     """Send the queued scores that are due (only ``ids``, when given): read them, talk to the
     LMSs with no write transaction open (an LMS may take seconds; SQLite has one writer), then
-    record every outcome in one write. Returns (sent, failed)."""
+    record every outcome in one write. Returns (sent, failed). ``on_queue``: the job queue keeps
+    the time of the next attempt, so ``ids`` are sent if still pending, whatever the row's
+    ``next_attempt_at`` (hosts' clocks may differ by a second or two)."""
     with database.session_scope() as session:
         outgoing = []
-        for row in due_forwards(session, clock(), ids):
+        for row in due_forwards(session, None if on_queue else clock(), ids):
             platform = session.get(LmsPlatform, row.platform_id)
             link = session.get(LmsLink, (row.platform_id, row.lms_link_id))
             if platform is None or link is None:
@@ -238,18 +250,20 @@ def forward_due(database: Any, http: Any, keyring: KeyRing, tokens: ServiceToken
     sent = failed = 0
     with database.session_scope(write=True) as session:
         for out in outgoing:
-            if record_outcome(session, out, clock()):
+            if record_outcome(session, out, clock(), first_wait):
                 sent += 1
             else:
                 failed += 1
     return sent, failed
 
 
-def due_forwards(session: Session, now: dt.datetime, ids: list[int] | None = None,
+def due_forwards(session: Session, now: dt.datetime | None, ids: list[int] | None = None,
                  limit: int = 500) -> list[LmsGradeForward]:
-    """Queued scores whose next attempt is due (only ``ids``, when given)."""
-    query = select(LmsGradeForward).where(LmsGradeForward.status == FORWARD_PENDING,
-                                          LmsGradeForward.next_attempt_at <= now)
+    """Queued scores whose next attempt is due (only ``ids``, when given; every pending one when
+    ``now`` is None)."""
+    query = select(LmsGradeForward).where(LmsGradeForward.status == FORWARD_PENDING)
+    if now is not None:
+        query = query.where(LmsGradeForward.next_attempt_at <= now)
     if ids is not None:
         query = query.where(LmsGradeForward.id.in_(ids))
     return list(session.execute(query.order_by(LmsGradeForward.id).limit(limit)).scalars())

@@ -18,6 +18,16 @@ LTI Security Framework §5.1.1, seen from the tool's side:
 4. :func:`broker` turns the launch into the gateway's own platform launch of the app the link
    points at (:func:`gateway.lti.platform.launch.begin_launch`): the app receives the
    OneRoster identity and class its policy allows, never the LMS's claims.
+
+Deep linking from the LMS into an app that has a picker of its own is chained: the gateway sends
+the teacher on to the app's picker with its platform role's deep linking request
+(:func:`gateway.lti.platform.launch.begin_deep_linking`), and :func:`remember_chain` notes which
+LMS launch waits for that request's answer. The app's response arrives at the platform's deep
+linking return, which stores the chosen resource links in the class as for the portal;
+:func:`take_chain` then finds the waiting LMS launch, which is answered with one
+``LtiResourceLink`` per chosen link, back at the gateway with ``gateway_app`` and
+``gateway_link`` (:data:`CUSTOM_LINK`): launched from the LMS, :func:`lms_link` ties the LMS's
+link to that chosen resource.
 """
 from __future__ import annotations
 
@@ -48,6 +58,8 @@ STATE_KEY = "gw-state-"
 STATE_SECONDS = 600
 LMS_NONCE = "lms_nonce"
 CUSTOM_APP = "gateway_app"
+CUSTOM_LINK = "gateway_link"
+CHAIN_KEY = "gw-dl-chain-"
 
 
 class LaunchRefused(BadRequest):
@@ -167,6 +179,43 @@ def check_binding(cache: Any, state: str, binding: str) -> None:
             or not hmac.compare_digest(record["binding"], _digest(binding))):
         raise LaunchRefused("This launch could not be checked with your course page; launch it "
                             "again from the course.")
+
+
+def _chain_key(deployment_pk: int, class_sourced_id: str, user_sourced_id: str) -> str:
+    return CHAIN_KEY + _digest(f"{deployment_pk}\x1f{class_sourced_id}\x1f{user_sourced_id}")
+
+
+def remember_chain(cache: Any, *, deployment_pk: int, class_sourced_id: str,
+                   user_sourced_id: str, launch_id: str, platform_id: int, seconds: int) -> None:
+    """Note that the LMS deep linking launch ``launch_id`` waits for the answer of the deep
+    linking request the gateway sends this user's app for this class (the platform role's
+    request carries no room for it: the user, class and deployment tie them)."""
+    cache.set(_chain_key(deployment_pk, class_sourced_id, user_sourced_id),
+              {"launch_id": launch_id, "platform_id": platform_id}, seconds)
+
+
+def take_chain(cache: Any, *, deployment_pk: int, class_sourced_id: str,
+               user_sourced_id: str) -> dict[str, Any] | None:
+    """The LMS launch waiting for this deep linking answer (``launch_id``, ``platform_id``),
+    once: None when the request was the portal's."""
+    found = cache.pop(_chain_key(deployment_pk, class_sourced_id, user_sourced_id))
+    return found if isinstance(found, dict) else None
+
+
+LAUNCH_PLATFORM_KEY = "gw-lms-launch-"
+
+
+def remember_launch_platform(cache: Any, message_hint: str, issuer: str, seconds: int) -> None:
+    """Note which LMS brokered the launch started with ``message_hint`` (the signed, single
+    launch's ``lti_message_hint``): the authorization endpoint names it to the app if the app's
+    policy shares it, and only for that launch (not for a portal launch meanwhile)."""
+    cache.set(LAUNCH_PLATFORM_KEY + _digest(message_hint), issuer, seconds)
+
+
+def launch_platform(cache: Any, message_hint: str) -> str | None:
+    """The issuer of the LMS that brokered the launch of ``message_hint``, if one did."""
+    found = cache.get(LAUNCH_PLATFORM_KEY + _digest(message_hint))
+    return found if isinstance(found, str) else None
 
 
 def find_platform(session: Session, issuer: str, client_id: str | None) -> LmsPlatform | None:
@@ -435,6 +484,20 @@ def lms_link(session: Session, platform: LmsPlatform, claims: Mapping[str, Any],
             if not named.isdigit() or session.get(App, int(named)) is None:
                 raise NotAllowed("The app this link launches is not available in your district.")
             row.app_id = int(named)
+    if row.gateway_link_id is None and row.app_id is not None:
+        # A resource the teacher chose in the app's own picker (a chained deep linking answer):
+        # taken only if it is that app's, in this LMS's district.
+        chosen = claim_value(claims, "custom." + CUSTOM_LINK)
+        if chosen is not None:
+            found = session.execute(select(ResourceLink.link_id).join(
+                Deployment, Deployment.id == ResourceLink.deployment_id).join(
+                Tool, Tool.id == Deployment.tool_id).where(
+                ResourceLink.link_id == chosen, ResourceLink.district_id == platform.district_id,
+                Tool.app_id == row.app_id)).scalar_one_or_none()
+            if found is None:
+                raise NotAllowed("The content this link launches is not available in your "
+                                 "district.")
+            row.gateway_link_id = found
     if isinstance(claims.get(v.AGS_CLAIM), dict):
         row.lms_ags = dict(claims[v.AGS_CLAIM])
     session.flush()
