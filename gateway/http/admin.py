@@ -31,6 +31,7 @@ from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import admin_login_keys, throttle_store
 from gateway.jobs.spool import spool_folder
+from gateway.lti.platform import icons
 from gateway.lti.platform.errors import BadRequest, FormTooLarge, PageError
 from gateway.oauth import service as oauth
 from gateway.oneroster.csv.limits import ImportLimits
@@ -45,7 +46,9 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 SESSION_ADMIN = "admin_session"
 OPEN_ENDPOINTS = {"admin.login_form", "admin.login", "admin.invitation", "admin.accept"}
 
-cap_form_size(blueprint, uploads={"admin.upload_import": "UPLOAD_MAX_BYTES"})
+# An icon's own cap (icons.MAX_ICON_BYTES) is checked on the image; the body may be larger.
+cap_form_size(blueprint, uploads={"admin.upload_import": "UPLOAD_MAX_BYTES",
+                                  "admin.set_tool_icon": "UPLOAD_MAX_BYTES"})
 IMPORT_JOBS = "gateway.import_jobs"
 
 
@@ -419,9 +422,10 @@ def apply_import(job_id: str) -> Response:
 def _tools_page(status: int = 200, **values) -> Response:
     session = request_session()
     admin = _admin()
+    pickers = views.district_pickers(session, admin)
     return _page("tools.html", status, tools=tools.district_tools(session, admin),
                  apps=[a for a in views.district_apps(session, admin.district_id) if a.live],
-                 classes=views.district_pickers(session, admin).classes, **values)
+                 classes=pickers.classes, schools=pickers.schools, **values)
 
 
 @blueprint.get("/tools")
@@ -465,13 +469,39 @@ def disable_tool(client_id: str) -> Response:
 
 @blueprint.post("/tools/<client_id>/place")
 def place_tool(client_id: str) -> Response:
-    """Place a tool in a class."""
+    """Place a tool in a class, at a school or district-wide (``where``: class, school or
+    district; a class when the form does not say)."""
     check_csrf()
+    where = request.form.get("where", "class")
+    if where not in ("class", "school", "district"):
+        raise UsageError("Place the tool in a class, at a school or district-wide.")
     link = tools.place(write_session(), _admin(), client_id=client_id,
-                       class_sourced_id=request.form.get("class", ""),
+                       class_sourced_id=request.form.get("class", "") if where == "class" else None,
+                       school_sourced_id=request.form.get("school", "") if where == "school" else None,
+                       district_wide=where == "district",
+                       audience="everyone" if where == "class" else request.form.get("audience", "everyone"),
                        title=request.form.get("title", "").strip(), now=utcnow())
     _record("tool.place", link.title, {"client_id": client_id, "class": link.class_sourced_id,
+                                       "school": link.school_sourced_id,
+                                       "placement": link.placement, "audience": link.audience,
                                        "link_id": link.link_id})
+    return redirect(url_for("admin.tools_page"), code=303)
+
+
+@blueprint.post("/tools/<client_id>/icon")
+def set_tool_icon(client_id: str) -> Response:
+    """Set (or clear) the icon on a tool's launchpad tiles: a URL or an uploaded image."""
+    check_csrf()
+    upload = request.files.get("image")
+    image = upload.read(icons.MAX_ICON_BYTES + 1) if upload is not None and upload.filename else None
+    url = request.form.get("icon_url", "").strip()
+    if request.form.get("clear"):
+        url, image = "", None
+    elif not url and not image:
+        raise UsageError("Give the icon's URL or choose an image.")
+    tool = tools.set_icon(write_session(), _admin(), client_id, url=url, image=image)
+    _record("tool.icon", tool.name, {"client_id": client_id, "url": url or None,
+                                     "image": image is not None})
     return redirect(url_for("admin.tools_page"), code=303)
 
 
