@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 
 from flask import (Blueprint, Response, current_app, g, redirect, render_template, request,
@@ -36,6 +37,7 @@ from gateway.lti.platform.errors import BadRequest, FormTooLarge, PageError
 from gateway.oauth import service as oauth
 from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing import ledger
+from gateway.sharing.record_pdf import disclosure_record_pdf
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import PolicyError, parse_policy
 from gateway.sharing.snapshots import settle_snapshots
@@ -578,7 +580,36 @@ def ledger_page() -> Response:
     if student:
         record = ledger.student_disclosures(request_session(), _admin().district_id, student,
                                             limit=200)
-    return _page("ledger.html", student=student, record=record, verification=None)
+    return _page("ledger.html", student=student, record=record, verification=None,
+                 **_ledger_search())
+
+
+def _day(name: str) -> dt.datetime | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError as error:
+        raise UsageError(f"Give the date as YYYY-MM-DD: {text!r}.") from error
+
+
+def _ledger_search() -> dict:
+    """The search form's values and, when it was sent, one page of entries."""
+    admin = _admin()
+    apps = views.district_apps(request_session(), admin.district_id)
+    form = {key: request.args.get(key, "").strip() for key in ("app", "from", "to")}
+    found = None
+    if request.args.get("search"):
+        app_id = int(form["app"]) if form["app"].isdigit() else None
+        since, until = _day("from"), _day("to")
+        before = request.args.get("before", "")
+        found = ledger.search_entries(
+            request_session(), admin.district_id, app_id=app_id, since=since,
+            # "to" is a whole day: up to the next midnight.
+            until=until + dt.timedelta(days=1) if until else None,
+            before=int(before) if before.isdigit() else None)
+    return {"search_apps": apps, "search": form, "found": found}
 
 
 @blueprint.get("/ledger/export.csv")
@@ -602,6 +633,21 @@ def ledger_export() -> Response:
         "Cache-Control": "no-store"})
 
 
+@blueprint.get("/ledger/export.pdf")
+def ledger_export_pdf() -> Response:
+    """A student's whole disclosure record as PDF, for a parent's request."""
+    student = request.args.get("student", "").strip()
+    if not student:
+        raise UsageError("Name a student.")
+    admin = _admin()
+    record = ledger.student_disclosures(request_session(), admin.district_id, student, limit=None)
+    _record("ledger.export", student, {"entries": record.total, "format": "pdf"})
+    body = disclosure_record_pdf(record, district_name=admin.district_name, now=utcnow())
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="disclosures-{_safe(student)}.pdf"',
+        "Cache-Control": "no-store"})
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:100]
 
@@ -612,7 +658,8 @@ def verify() -> Response:
     admin = _acting("verify_ledger")
     verification = ledger.verify_ledger(request_session(), admin.district_id)
     _record("ledger.verify", admin.district_sourced_id, {"ok": verification.ok})
-    return _page("ledger.html", student="", record=None, verification=verification)
+    return _page("ledger.html", student="", record=None, verification=verification,
+                 **_ledger_search())
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -1,5 +1,5 @@
 """Launchpad placements beyond a class (a school, the whole district, for everyone or for staff
-only) and tool icons.
+only), tool icons, and the indexes of the console's ledger search (by app and time, by time).
 
 A resource link placed at a school or district-wide has no class (its launch carries no context
 claim, LTI 1.3 Core §5.4.1 makes it optional), so ``class_sourced_id`` becomes nullable; the
@@ -17,6 +17,11 @@ revision = '0018'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
+
+
+def _ledger_schema() -> str | None:
+    # On SQLite the ledger lives in its own file, attached as "ledger" (0007).
+    return "ledger" if op.get_bind().dialect.name == "sqlite" else None
 
 
 def upgrade() -> None:
@@ -40,7 +45,18 @@ def upgrade() -> None:
     )
 
 
+    # The console's ledger search, by app and time or by time (two index updates per entry; an
+    # entry is one response, not one person).
+    op.create_index('ix_ledger_entries_app_time', 'ledger_entries',
+                    ['district_id', 'app_id', 'disclosed_at'], unique=False, schema=_ledger_schema())
+    op.create_index('ix_ledger_entries_time', 'ledger_entries', ['district_id', 'disclosed_at'],
+                    unique=False, schema=_ledger_schema())
+
+
 def downgrade() -> None:
+    op.drop_index('ix_ledger_entries_time', table_name='ledger_entries', schema=_ledger_schema())
+    op.drop_index('ix_ledger_entries_app_time', table_name='ledger_entries',
+                  schema=_ledger_schema())
     op.drop_table('lti_tool_icons')
     op.execute("DELETE FROM lti_resource_links WHERE class_sourced_id IS NULL")
     with op.batch_alter_table('lti_resource_links') as batch_op:
