@@ -779,17 +779,9 @@ def student_disclosures(session: Session, district_id: int, user_sourced_id: str
 
 
 @dataclasses.dataclass(frozen=True)
-class LedgerEntryRow:
+class LedgerEntryRow(Disclosure):
     """One ledger entry as a search lists it: who received what, how many records, when."""
 
-    seq: int
-    app_id: int
-    app_name: str | None
-    channel: str
-    endpoint: str
-    disclosed_at: dt.datetime
-    entity: str
-    fields: tuple[str, ...]
     record_count: int
 
 
