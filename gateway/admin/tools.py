@@ -1,6 +1,6 @@
 """LTI tools in the console: the tools deployed in the admin's district, approving the ones that
-registered themselves, starting a dynamic registration, placing a tool in a class, removing a
-placement and disabling a tool. The writes go through :mod:`gateway.lti.platform.registration`
+registered themselves, starting a dynamic registration, placing a tool in a class, at a school
+or district-wide (for everyone there or staff only), removing a placement and disabling a tool. The writes go through :mod:`gateway.lti.platform.registration`
 and :mod:`gateway.lti.platform.dynamic`, as ``gateway tools`` does."""
 from __future__ import annotations
 
@@ -14,20 +14,22 @@ from sqlalchemy.orm import Session
 
 from gateway.admin.accounts import TECH_LEAD, Admin, Forbidden
 from gateway.errors import UsageError
-from gateway.lti.platform import dynamic, registration
+from gateway.lti.platform import dynamic, icons, registration
 from gateway.lti.platform.settings import LtiSettings
 from gateway.store.apps import App
-from gateway.store.lti import TOOL_APPROVED, TOOL_PENDING, Deployment, ResourceLink, Tool
-from gateway.store.models import Class
+from gateway.store.lti import (FOR_STAFF, PLACED_AT_SCHOOL, TOOL_APPROVED, TOOL_PENDING,
+                               Deployment, ResourceLink, Tool, ToolIcon)
+from gateway.store.models import Class, Org
 
 
 @dataclass(frozen=True)
 class PlacedLink:
-    """A tool placed in a class."""
+    """A tool placed in a class, at a school or district-wide."""
 
     link_id: str
     title: str
-    class_sourced_id: str
+    class_sourced_id: str | None
+    # Where, as the console says it: a class's title, "School name (staff)", "the whole district".
     class_title: str
 
 
@@ -45,6 +47,8 @@ class ToolRow:
     deep_linking_uri: str | None
     registration: dict[str, Any] | None
     links: list[PlacedLink] = field(default_factory=list)
+    icon_url: str | None = None
+    has_icon_image: bool = False
 
     @property
     def pending(self) -> bool:
@@ -55,25 +59,36 @@ class ToolRow:
 def district_tools(session: Session, admin: Admin) -> list[ToolRow]:
     """Every tool deployed in the admin's district, pending ones first, with their links."""
     rows = session.execute(
-        select(Tool, App.name, Deployment.id).join(App, App.id == Tool.app_id)
+        select(Tool, App.name, Deployment.id, ToolIcon.url, ToolIcon.image.is_not(None))
+        .join(App, App.id == Tool.app_id).outerjoin(ToolIcon, ToolIcon.tool_id == Tool.id)
         .join(Deployment, Deployment.tool_id == Tool.id)
         .where(Deployment.district_id == admin.district_id)
         .order_by(Tool.status != TOOL_PENDING, Tool.name, Tool.id)).all()
     tools: dict[int, ToolRow] = {}
-    for tool, app_name, deployment_pk in rows:
+    for tool, app_name, deployment_pk, icon_url, has_icon_image in rows:
         tools[deployment_pk] = ToolRow(tool.client_id, tool.name, app_name, tool.status,
                                        tool.login_url, list(tool.redirect_uris),
                                        tool.target_link_uri, tool.deep_linking_uri,
-                                       tool.registration)
+                                       tool.registration, icon_url=icon_url,
+                                       has_icon_image=bool(has_icon_image))
     if tools:
-        for link, title in session.execute(
-                select(ResourceLink, Class.title).join(Class, (
-                    Class.district_id == ResourceLink.district_id)
-                    & (Class.sourced_id == ResourceLink.class_sourced_id))
+        for link, class_title, school_name in session.execute(
+                select(ResourceLink, Class.title, Org.name)
+                .outerjoin(Class, (Class.district_id == ResourceLink.district_id)
+                           & (Class.sourced_id == ResourceLink.class_sourced_id))
+                .outerjoin(Org, (Org.district_id == ResourceLink.district_id)
+                           & (Org.sourced_id == ResourceLink.school_sourced_id))
                 .where(ResourceLink.deployment_id.in_(list(tools)))
-                .order_by(Class.title, ResourceLink.created_at)):
+                .order_by(ResourceLink.placement.desc(), Class.title, Org.name,
+                          ResourceLink.created_at)):
+            if link.class_sourced_id is not None:
+                where = class_title or link.class_sourced_id
+            else:
+                where = (school_name or link.school_sourced_id
+                         if link.placement == PLACED_AT_SCHOOL else "the whole district")
+                where += " (staff)" if link.audience == FOR_STAFF else " (everyone)"
             tools[link.deployment_id].links.append(
-                PlacedLink(link.link_id, link.title, link.class_sourced_id, title))
+                PlacedLink(link.link_id, link.title, link.class_sourced_id, where))
     return list(tools.values())
 
 
@@ -123,18 +138,41 @@ def _check_class(session: Session, admin: Admin, class_sourced_id: str) -> None:
         raise Forbidden("This class is not at one of your schools.")
 
 
-def place(session: Session, admin: Admin, *, client_id: str, class_sourced_id: str,
-          title: str | None, now: dt.datetime) -> ResourceLink:
-    """Place a tool in a class of the district: its members see it on their launchpad."""
+def _check_school(admin: Admin, school_sourced_id: str | None) -> None:
+    """A tech lead places at their own schools only, never district-wide."""
+    if admin.role == TECH_LEAD and school_sourced_id not in admin.schools:
+        raise Forbidden("A school tech lead may place a tool only at their own schools.")
+
+
+def place(session: Session, admin: Admin, *, client_id: str, class_sourced_id: str | None,
+          title: str | None, now: dt.datetime, school_sourced_id: str | None = None,
+          district_wide: bool = False, audience: str = "everyone") -> ResourceLink:
+    """Place a tool in a class of the district (its members see it on their launchpad), at one
+    of its schools or district-wide (everyone there, or staff only, whom the app may see)."""
     admin.require("manage_tools")
     tool = _district_tool(session, admin, client_id)
     if tool.status != TOOL_APPROVED:
         raise UsageError("Approve the tool before placing it.")
-    _check_class(session, admin, class_sourced_id)
+    if class_sourced_id:
+        _check_class(session, admin, class_sourced_id)
+    else:
+        _check_school(admin, school_sourced_id)
     return registration.place_tool(session, client_id=tool.client_id,
-                                   class_sourced_id=class_sourced_id,
+                                   class_sourced_id=class_sourced_id or None,
+                                   school_sourced_id=school_sourced_id or None,
+                                   district_wide=district_wide, audience=audience,
                                    district=admin.district_sourced_id, title=title or None,
                                    created_by=admin.email, now=now)
+
+
+def set_icon(session: Session, admin: Admin, client_id: str, *, url: str | None,
+             image: bytes | None) -> Tool:
+    """Set the icon of a tool of the district (a URL, or an uploaded image kept in the store;
+    neither clears it)."""
+    admin.require("manage_tools")
+    tool = _district_tool(session, admin, client_id)
+    icons.set_icon(session, tool, url=url or None, image=image or None)
+    return tool
 
 
 def remove_link(session: Session, admin: Admin, link_id: str) -> ResourceLink:
@@ -145,7 +183,10 @@ def remove_link(session: Session, admin: Admin, link_id: str) -> ResourceLink:
     ).scalar_one_or_none()
     if link is None:
         raise UsageError("No such link in this district.")
-    _check_class(session, admin, link.class_sourced_id)
+    if link.class_sourced_id is not None:
+        _check_class(session, admin, link.class_sourced_id)
+    else:
+        _check_school(admin, link.school_sourced_id)
     session.execute(delete(ResourceLink).where(ResourceLink.id == link.id))
     session.expunge(link)
     session.flush()

@@ -12,9 +12,10 @@ from flask.cli import with_appcontext
 
 from gateway.cli.context import echo_json, json_option, store_session
 from gateway.errors import UsageError
-from gateway.lti.platform import dynamic, registration
+from gateway.lti.platform import dynamic, icons, registration
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.vocabulary import SERVICE_SCOPES
+from gateway.store.lti import FOR_EVERYONE, FOR_STAFF
 from gateway.store.models import utcnow
 
 
@@ -149,26 +150,57 @@ def deploy_command(client_id: str, district: str, as_json: bool) -> None:
 
 @tools_group.command("place")
 @click.argument("client_id")
-@click.option("--class", "class_id", required=True, metavar="SOURCEDID", help="The class.")
-@click.option("--district", metavar="SOURCEDID", help="The class's district (if the tool has several).")
+@click.option("--class", "class_id", metavar="SOURCEDID", help="In this class: its members see it.")
+@click.option("--school", "school_id", metavar="SOURCEDID",
+              help="At this school: its people (by their roles or primary org) see it.")
+@click.option("--district-wide", is_flag=True, help="For everyone in the district.")
+@click.option("--staff", is_flag=True,
+              help="With --school or --district-wide: for staff only (teachers, administrators...).")
+@click.option("--district", metavar="SOURCEDID", help="The tool's district (if it has several).")
 @click.option("--title", help="Title on the portal (default: the tool's name).")
 @click.option("--text", help="A description.")
 @click.option("--custom", "custom", multiple=True, metavar="NAME=VALUE",
               help="Custom parameter of this link (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
-def place_command(client_id: str, class_id: str, district: str | None, title: str | None,
+def place_command(client_id: str, class_id: str | None, school_id: str | None,
+                  district_wide: bool, staff: bool, district: str | None, title: str | None,
                   text: str | None, custom: tuple[str, ...], as_json: bool) -> None:
-    """Place tool CLIENT_ID in a class: its members see it on the portal."""
+    """Place tool CLIENT_ID in a class, at a school or district-wide: a tile on the launchpads
+    of the people there whom the app's sharing policy lets it see."""
     with store_session(write=True) as session:
         link = registration.place_tool(session, client_id=client_id, class_sourced_id=class_id,
+                                       school_sourced_id=school_id, district_wide=district_wide,
+                                       audience=FOR_STAFF if staff else FOR_EVERYONE,
                                        district=district, title=title, text=text,
                                        custom=_custom(custom), now=utcnow())
-        link_id, link_title = link.link_id, link.title
+        link_id, link_title, audience = link.link_id, link.title, link.audience
     if as_json:
-        click.echo(json.dumps({"resource_link_id": link_id, "title": link_title, "class": class_id}))
-    else:
+        click.echo(json.dumps({"resource_link_id": link_id, "title": link_title, "class": class_id,
+                               "school": school_id, "district_wide": district_wide,
+                               "audience": audience}))
+    elif class_id:
         click.echo(f"placed {link_title!r} in class {class_id}: resource link {link_id}")
+    else:
+        where = f"at school {school_id}" if school_id else "district-wide"
+        click.echo(f"placed {link_title!r} {where} for {audience}: resource link {link_id}")
+
+
+@tools_group.command("icon")
+@click.argument("client_id")
+@click.option("--url", help="An https URL of the icon, loaded by the person's browser.")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="A PNG, JPEG, GIF or WebP image kept in the store (works without internet).")
+@click.option("--clear", is_flag=True, help="Remove the icon: the tile shows the tool's initial.")
+@with_appcontext
+def icon_command(client_id: str, url: str | None, path: str | None, clear: bool) -> None:
+    """Set the icon on tool CLIENT_ID's launchpad tiles."""
+    if sum(bool(x) for x in (url, path, clear)) != 1:
+        raise click.UsageError("give one of --url, --file or --clear")
+    image = Path(path).read_bytes() if path else None
+    with store_session(write=True) as session:
+        icons.set_icon_of(session, client_id, url=url, image=image)
+    click.echo(f"icon of {client_id}: " + (url or (f"image {path}" if path else "cleared")))
 
 
 @tools_group.command("invite")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 
 from flask import (Blueprint, Response, current_app, g, redirect, render_template, request,
@@ -31,10 +32,12 @@ from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import admin_login_keys, throttle_store
 from gateway.jobs.spool import spool_folder
+from gateway.lti.platform import icons
 from gateway.lti.platform.errors import BadRequest, FormTooLarge, PageError
 from gateway.oauth import service as oauth
 from gateway.oneroster.csv.limits import ImportLimits
 from gateway.sharing import ledger
+from gateway.sharing.record_pdf import disclosure_record_pdf
 from gateway.sharing import service as sharing
 from gateway.sharing.policy import PolicyError, parse_policy
 from gateway.sharing.snapshots import settle_snapshots
@@ -45,7 +48,9 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 SESSION_ADMIN = "admin_session"
 OPEN_ENDPOINTS = {"admin.login_form", "admin.login", "admin.invitation", "admin.accept"}
 
-cap_form_size(blueprint, uploads={"admin.upload_import": "UPLOAD_MAX_BYTES"})
+# An icon's own cap (icons.MAX_ICON_BYTES) is checked on the image; the body may be larger.
+cap_form_size(blueprint, uploads={"admin.upload_import": "UPLOAD_MAX_BYTES",
+                                  "admin.set_tool_icon": "UPLOAD_MAX_BYTES"})
 IMPORT_JOBS = "gateway.import_jobs"
 
 
@@ -419,9 +424,10 @@ def apply_import(job_id: str) -> Response:
 def _tools_page(status: int = 200, **values) -> Response:
     session = request_session()
     admin = _admin()
+    pickers = views.district_pickers(session, admin)
     return _page("tools.html", status, tools=tools.district_tools(session, admin),
                  apps=[a for a in views.district_apps(session, admin.district_id) if a.live],
-                 classes=views.district_pickers(session, admin).classes, **values)
+                 classes=pickers.classes, schools=pickers.schools, **values)
 
 
 @blueprint.get("/tools")
@@ -465,13 +471,39 @@ def disable_tool(client_id: str) -> Response:
 
 @blueprint.post("/tools/<client_id>/place")
 def place_tool(client_id: str) -> Response:
-    """Place a tool in a class."""
+    """Place a tool in a class, at a school or district-wide (``where``: class, school or
+    district; a class when the form does not say)."""
     check_csrf()
+    where = request.form.get("where", "class")
+    if where not in ("class", "school", "district"):
+        raise UsageError("Place the tool in a class, at a school or district-wide.")
     link = tools.place(write_session(), _admin(), client_id=client_id,
-                       class_sourced_id=request.form.get("class", ""),
+                       class_sourced_id=request.form.get("class", "") if where == "class" else None,
+                       school_sourced_id=request.form.get("school", "") if where == "school" else None,
+                       district_wide=where == "district",
+                       audience="everyone" if where == "class" else request.form.get("audience", "everyone"),
                        title=request.form.get("title", "").strip(), now=utcnow())
     _record("tool.place", link.title, {"client_id": client_id, "class": link.class_sourced_id,
+                                       "school": link.school_sourced_id,
+                                       "placement": link.placement, "audience": link.audience,
                                        "link_id": link.link_id})
+    return redirect(url_for("admin.tools_page"), code=303)
+
+
+@blueprint.post("/tools/<client_id>/icon")
+def set_tool_icon(client_id: str) -> Response:
+    """Set (or clear) the icon on a tool's launchpad tiles: a URL or an uploaded image."""
+    check_csrf()
+    upload = request.files.get("image")
+    image = upload.read(icons.MAX_ICON_BYTES + 1) if upload is not None and upload.filename else None
+    url = request.form.get("icon_url", "").strip()
+    if request.form.get("clear"):
+        url, image = "", None
+    elif not url and not image:
+        raise UsageError("Give the icon's URL or choose an image.")
+    tool = tools.set_icon(write_session(), _admin(), client_id, url=url, image=image)
+    _record("tool.icon", tool.name, {"client_id": client_id, "url": url or None,
+                                     "image": image is not None})
     return redirect(url_for("admin.tools_page"), code=303)
 
 
@@ -548,7 +580,36 @@ def ledger_page() -> Response:
     if student:
         record = ledger.student_disclosures(request_session(), _admin().district_id, student,
                                             limit=200)
-    return _page("ledger.html", student=student, record=record, verification=None)
+    return _page("ledger.html", student=student, record=record, verification=None,
+                 **_ledger_search())
+
+
+def _day(name: str) -> dt.datetime | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError as error:
+        raise UsageError(f"Give the date as YYYY-MM-DD: {text!r}.") from error
+
+
+def _ledger_search() -> dict:
+    """The search form's values and, when it was sent, one page of entries."""
+    admin = _admin()
+    apps = views.district_apps(request_session(), admin.district_id)
+    form = {key: request.args.get(key, "").strip() for key in ("app", "from", "to")}
+    found = None
+    if request.args.get("search"):
+        app_id = int(form["app"]) if form["app"].isdigit() else None
+        since, until = _day("from"), _day("to")
+        before = request.args.get("before", "")
+        found = ledger.search_entries(
+            request_session(), admin.district_id, app_id=app_id, since=since,
+            # "to" is a whole day: up to the next midnight.
+            until=until + dt.timedelta(days=1) if until else None,
+            before=int(before) if before.isdigit() else None)
+    return {"search_apps": apps, "search": form, "found": found}
 
 
 @blueprint.get("/ledger/export.csv")
@@ -572,6 +633,21 @@ def ledger_export() -> Response:
         "Cache-Control": "no-store"})
 
 
+@blueprint.get("/ledger/export.pdf")
+def ledger_export_pdf() -> Response:
+    """A student's whole disclosure record as PDF, for a parent's request."""
+    student = request.args.get("student", "").strip()
+    if not student:
+        raise UsageError("Name a student.")
+    admin = _admin()
+    record = ledger.student_disclosures(request_session(), admin.district_id, student, limit=None)
+    _record("ledger.export", student, {"entries": record.total, "format": "pdf"})
+    body = disclosure_record_pdf(record, district_name=admin.district_name, now=utcnow())
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="disclosures-{_safe(student)}.pdf"',
+        "Cache-Control": "no-store"})
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:100]
 
@@ -582,7 +658,8 @@ def verify() -> Response:
     admin = _acting("verify_ledger")
     verification = ledger.verify_ledger(request_session(), admin.district_id)
     _record("ledger.verify", admin.district_sourced_id, {"ok": verification.ok})
-    return _page("ledger.html", student="", record=None, verification=verification)
+    return _page("ledger.html", student="", record=None, verification=verification,
+                 **_ledger_search())
 
 
 # ---------------------------------------------------------------------------------- errors

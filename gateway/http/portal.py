@@ -9,19 +9,20 @@ attempts are throttled per account and per client address (:mod:`gateway.throttl
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.database import request_session, write_session
 from gateway.http import context
 from gateway.http.context import SESSION_TOKEN, lti_runtime, lti_settings, signed_in_user
+from gateway.http.headers import PAGE_CSP
 from gateway.http.forms import check_csrf, session_lifetime, signed_in_cookie
 from gateway.http.inputs import cap_form_size, form_too_large_description, refuse_nul
 from gateway.http.throttling import account_keys, login_keys, throttle_store
-from gateway.lti.platform import launch
+from gateway.lti.platform import icons, launch
 from gateway.lti.platform.errors import BadRequest, FormTooLarge, LoginRequired, PageError
 from gateway.lti.platform.portal import (DistrictChoiceNeeded, PortalUser, SignInFailed,
-                                         authenticate, end_sessions, portal_classes,
+                                         authenticate, end_sessions, launchpad, portal_classes,
                                          start_session)
 from gateway.store.models import utcnow
 from gateway.throttle import Throttled, check_attempt, record_failure, record_success
@@ -107,12 +108,29 @@ def logout() -> Response:
 
 @blueprint.get("/portal")
 def portal() -> Response:
-    """The signed-in person's classes and the tools they may launch in each."""
+    """The signed-in person's launchpad: the apps placed for them at their schools or
+    district-wide, then their classes and the tools they may launch in each."""
     user = signed_in_user()
     if user is None:
         return redirect(url_for("portal.login_form"))
     classes = portal_classes(request_session(), user, context.request_visibility)
-    return _html(render_template("portal.html", user=user, classes=classes))
+    apps = launchpad(request_session(), user, context.request_visibility)
+    response = _html(render_template("portal.html", user=user, classes=classes, apps=apps))
+    # Icons given as URLs load from their own origins, and only those; uploaded ones from here.
+    urls = [link.icon_url for link in apps] + [link.icon_url for c in classes for link in c.links]
+    response.headers["Content-Security-Policy"] = (
+        PAGE_CSP + "; img-src " + " ".join(["'self'", *icons.icon_origins(urls)]))
+    return response
+
+
+@blueprint.get("/portal/icons/<client_id>")
+def tool_icon(client_id: str) -> Response:
+    """A tool's uploaded icon (public, like the tool's name on a tile)."""
+    found = icons.stored_icon(request_session(), client_id)
+    if found is None:
+        abort(404)
+    image, media_type = found
+    return Response(image, mimetype=media_type, headers={"Cache-Control": "public, max-age=300"})
 
 
 @blueprint.post("/portal/launch/<link_id>")

@@ -96,6 +96,10 @@ INSTITUTION_ROLES: dict[str, tuple[str, ...]] = {
 # Enrollment roles whose holders are the class's learners: the only people a score is for.
 LEARNER_ENROLLMENT_ROLES = frozenset(role for role, uris in CONTEXT_ROLES.items() if LEARNER in uris)
 
+# OneRoster 1.2 user roles (roles.csv) of staff: who sees what is placed "for staff".
+STAFF_ROLES = frozenset({"teacher", "aide", "counselor", "proctor", "principal", "siteAdministrator",
+                         "districtAdministrator", "systemAdministrator", "administrator"})
+
 # Enrollment roles that may add content to a class through deep linking.
 INSTRUCTOR_ENROLLMENT_ROLES = frozenset({"teacher", "administrator"})
 

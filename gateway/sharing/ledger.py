@@ -778,6 +778,54 @@ def student_disclosures(session: Session, district_id: int, user_sourced_id: str
                               total=total, apps=apps, entries=entries)
 
 
+@dataclasses.dataclass(frozen=True)
+class LedgerEntryRow(Disclosure):
+    """One ledger entry as a search lists it: who received what, how many records, when."""
+
+    record_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerSearchPage:
+    """One page of a ledger search, newest first; ``older`` is the ``before`` of the next page
+    (None: this is the last)."""
+
+    entries: tuple[LedgerEntryRow, ...]
+    older: int | None
+
+
+def search_entries(session: Session, district_id: int, *, app_id: int | None = None,
+                   since: dt.datetime | None = None, until: dt.datetime | None = None,
+                   before: int | None = None, limit: int = 50) -> LedgerSearchPage:
+    """The district's ledger entries of ``app_id`` (None: every app) disclosed in
+    [``since``, ``until``), newest first, ``limit`` per page; ``before``: the ``older`` of the
+    previous page. Indexed reads (by app and time, or by time), one page at a time: the
+    ledger may hold millions of entries."""
+    query = (select(_ENTRIES.c.seq, _ENTRIES.c.app_id, _ENTRIES.c.channel, _ENTRIES.c.endpoint,
+                    _ENTRIES.c.disclosed_at, _ENTRIES.c.entity, cast(_ENTRIES.c.fields, Text),
+                    _ENTRIES.c.record_count)
+             .where(_ENTRIES.c.district_id == district_id)
+             .order_by(_ENTRIES.c.seq.desc()).limit(limit + 1))
+    if app_id is not None:
+        query = query.where(_ENTRIES.c.app_id == app_id)
+    if since is not None:
+        query = query.where(_ENTRIES.c.disclosed_at >= since)
+    if until is not None:
+        query = query.where(_ENTRIES.c.disclosed_at < until)
+    if before is not None:
+        query = query.where(_ENTRIES.c.seq < before)
+    rows = session.execute(query).all()
+    older = rows[limit - 1][0] if len(rows) > limit else None
+    rows = rows[:limit]
+    apps = sorted({row[1] for row in rows})
+    names = dict(session.execute(select(App.id, App.name).where(App.id.in_(apps))).all()) if apps else {}
+    return LedgerSearchPage(tuple(
+        LedgerEntryRow(seq=seq, app_id=app, app_name=names.get(app), channel=channel,
+                       endpoint=endpoint, disclosed_at=at, entity=entity,
+                       fields=tuple(orjson.loads(fields)), record_count=count)
+        for seq, app, channel, endpoint, at, entity, fields, count in rows), older)
+
+
 def entry_people(session: Session, district_id: int, seq: int) -> list[str] | None:
     """The people of an entry not folded yet (sorted stored sourcedIds); None once folded (they
     are then counted in spans) or when there is no such entry."""

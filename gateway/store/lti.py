@@ -9,10 +9,12 @@ issued to tools are access tokens like any other (:class:`gateway.store.apps.Acc
 - ``lti_tools``: an app's LTI tool (LTI 1.3 Core §3.1 "tool"): its OAuth client_id, where its
   login initiation and redirect URIs are, how to get its public keys, and whether an admin has
   approved it (dynamic registrations start ``pending``).
+- ``lti_tool_icons``: the icon on a tool's launchpad tiles (a URL, or an uploaded image).
 - ``lti_deployments``: the tool deployed in a district (Core §3.1.3 ``deployment_id``); a launch
   or a service call names one, and it fixes the district.
-- ``lti_resource_links``: a tool placed in a class (Core §3.2.1 resource link), by an admin or
-  by deep linking; what the portal lists and a launch names.
+- ``lti_resource_links``: a tool placed (Core §3.2.1 resource link) in a class, by an admin or
+  by deep linking, or by an admin at a school or district-wide, for everyone there or for staff
+  only; what the portal lists and a launch names.
 - ``lti_used_values``: every single-use value seen (message hints, nonces, client assertion
   ``jti``s), kept until it could no longer be accepted anyway.
 - ``lti_registration_tokens``: one-time tokens for LTI Dynamic Registration.
@@ -35,6 +37,17 @@ from gateway.store.models import Base, utcnow
 
 TOOL_PENDING = "pending"
 TOOL_APPROVED = "approved"
+
+# Where a resource link is placed: in a class (launched with its context), or at a school or
+# district-wide (launched without a context, Core §5.4.1).
+PLACED_IN_CLASS = "class"
+PLACED_AT_SCHOOL = "school"
+PLACED_DISTRICT_WIDE = "district"
+PLACEMENTS = (PLACED_IN_CLASS, PLACED_AT_SCHOOL, PLACED_DISTRICT_WIDE)
+# Who a school or district-wide placement is for.
+FOR_EVERYONE = "everyone"
+FOR_STAFF = "staff"
+AUDIENCES = (FOR_EVERYONE, FOR_STAFF)
 
 
 class PlatformKey(Base):
@@ -85,6 +98,20 @@ class Tool(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class ToolIcon(Base):
+    """The icon on a tool's launchpad tiles: an https URL, or an image uploaded and kept here.
+    A table of its own so that reading a tool never reads its image."""
+
+    __tablename__ = "lti_tool_icons"
+
+    tool_id: Mapped[int] = mapped_column(ForeignKey("lti_tools.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The image's media type, from its first bytes (gateway.lti.platform.icons).
+    media_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class Deployment(Base):
     """A tool deployed in one district (LTI 1.3 Core §3.1.3)."""
 
@@ -102,11 +129,13 @@ class Deployment(Base):
 
 
 class ResourceLink(Base):
-    """A tool placed in a class (LTI 1.3 Core §3.2.1 resource link)."""
+    """A tool placed in a class, at a school or district-wide (LTI 1.3 Core §3.2.1 resource
+    link)."""
 
     __tablename__ = "lti_resource_links"
     __table_args__ = (
         Index("ix_lti_resource_links_class", "district_id", "class_sourced_id"),
+        Index("ix_lti_resource_links_placement", "district_id", "placement"),
         Index("ix_lti_resource_links_deployment", "deployment_id"),
     )
 
@@ -115,7 +144,15 @@ class ResourceLink(Base):
     link_id: Mapped[str] = mapped_column(String(64), unique=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("lti_deployments.id", ondelete="CASCADE"))
     district_id: Mapped[int] = mapped_column(Integer)
-    class_sourced_id: Mapped[str] = mapped_column(String(255))
+    # None for a link placed at a school or district-wide.
+    class_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # class | school | district (PLACEMENTS)
+    placement: Mapped[str] = mapped_column(String(16), default=PLACED_IN_CLASS,
+                                           server_default=PLACED_IN_CLASS)
+    school_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # everyone | staff (AUDIENCES): a class placement is for the class's members.
+    audience: Mapped[str] = mapped_column(String(16), default=FOR_EVERYONE,
+                                          server_default=FOR_EVERYONE)
     title: Mapped[str] = mapped_column(String(255))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # A deep-linked item's own launch URL (None: the tool's target_link_uri).

@@ -67,7 +67,12 @@ class LedgerEntry(Base):
     """One disclosure: a response that carried records about people to an app."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # The console's ledger search: by app and time, or by time (gateway.sharing.ledger).
+        Index("ix_ledger_entries_app_time", "district_id", "app_id", "disclosed_at"),
+        Index("ix_ledger_entries_time", "district_id", "disclosed_at"),
+        {"sqlite_with_rowid": False},
+    )
 
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -31,6 +31,20 @@ def broken_copy(folder: Path, target: Path) -> Path:
     return target
 
 
+def renamed_copy(bundle, target):
+    """A copy of ``bundle`` whose first user has another given name; and that user's sourcedId."""
+    shutil.copytree(bundle, target)
+    path = target / "users.csv"
+    with path.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    rows[0]["givenName"] = "Renamed"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target, rows[0]["sourcedId"]
+
+
 def test_an_admin_reads_a_broken_bundles_problems_then_applies_the_fixed_one(chromium, demo,
                                                                             tmp_path):
     server, _ = demo
@@ -49,11 +63,14 @@ def test_an_admin_reads_a_broken_bundles_problems_then_applies_the_fixed_one(chr
     check_page(page, "admin-import-rejected")
 
     page.get_by_role("link", name="Back to imports").click()
-    page.get_by_label("Roster bundle").set_input_files(str(zipped(bundle, tmp_path / "ok.zip")))
+    fixed, renamed = renamed_copy(bundle, tmp_path / "fixed")
+    page.get_by_label("Roster bundle").set_input_files(str(zipped(fixed, tmp_path / "ok.zip")))
     page.get_by_role("button", name="Upload and check").click()
     page.get_by_text("The bundle is valid. Nothing was written yet.").wait_for(timeout=60000)
     users = page.get_by_role("row", name="users.csv").get_by_role("cell").all_inner_texts()
-    assert users[:2] == ["0", "0"] and int(users[2]) > 0  # nothing added or changed
+    assert users[:2] == ["0", "1"] and int(users[2]) > 0  # one person renamed, nothing added
+    # The diff's sample names the record and the field that changes.
+    assert page.locator("li", has_text=f"Changed: {renamed} (givenName)").count() == 1
     check_page(page, "admin-import-dry-run")
     page.get_by_role("button", name="Apply the import").click()
     page.get_by_text("Applied: the district's data is updated.").wait_for(timeout=60000)

@@ -61,3 +61,44 @@ def test_a_student_launches_a_tile_with_the_keyboard(chromium, demo, placed, hos
     assert query["target_link_uri"] == [f"{TOOL}/launch"]
     assert query["login_hint"] and query["lti_message_hint"]
     context.close()
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+       b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
+       b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_a_district_wide_tile_with_its_icon(chromium, demo, placed, runner, tmp_path):
+    server, student = demo
+    base = f"http://127.0.0.1:{server.port}"
+    for args in (["--district-wide", "--title", "Library"],
+                 ["--district-wide", "--staff", "--title", "Staff Room"]):
+        result = runner.invoke(cli, ["tools", "place", placed, *args])
+        assert result.exit_code == 0, result.output
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(PNG)
+    result = runner.invoke(cli, ["tools", "icon", placed, "--file", str(icon)])
+    assert result.exit_code == 0, result.output
+    context = chromium.new_context(viewport=CHROMEBOOK)
+    context.route(f"{TOOL}/**", lambda route: route.fulfill(
+        content_type="text/html", body="<!doctype html><html lang=en><title>Tool</title></html>"))
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(student)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/portal")
+
+    # The district-wide app first, then the class; the staff-only one is not for a student.
+    assert page.get_by_role("heading", level=2).all_inner_texts() == [
+        "Your apps", "Kindergarten English Language Arts - Section 1"]
+    assert page.get_by_role("button", name=re.compile("Staff Room")).count() == 0
+    tile = page.get_by_role("button", name="Open Library (Story Time)")
+    # The uploaded icon is shown (loaded under the page's CSP), not the letter.
+    loaded = tile.locator("img.icon").evaluate("img => img.complete && img.naturalWidth")
+    assert loaded == 1
+    check_page(page, "portal-district-wide")
+    with page.expect_request(re.compile(rf"{re.escape(TOOL)}/login\?.*")) as initiation:
+        tile.click()
+    assert parse_qs(urlsplit(initiation.value.url).query)["client_id"] == [placed]
+    context.close()

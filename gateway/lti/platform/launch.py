@@ -31,8 +31,8 @@ from gateway.lti import vocabulary as v
 from gateway.lti.keys import KeyRing, UntrustedToken
 from gateway.lti.platform.errors import BadRequest, LoginRequired, NotAllowed, WrongUser
 from gateway.lti.platform.messages import (Launch, build_claims, enrollment_roles, presented_user,
-                                           visible_to)
-from gateway.lti.platform.portal import PortalUser, VisibilityOf
+                                           visible, visible_to)
+from gateway.lti.platform.portal import PortalUser, VisibilityOf, placed_for, standing
 from gateway.lti.platform.registration import live_deployment
 from gateway.lti.platform.settings import LtiSettings
 from gateway.sharing.visibility import Visibility
@@ -104,6 +104,26 @@ def _initiation(session: Session, keyring: KeyRing, settings: LtiSettings, *, to
         "client_id": tool.client_id})
 
 
+def _user(session: Session, user: PortalUser) -> User:
+    me = session.get(User, user.id)
+    if me is None:
+        raise NotAllowed("This link is not available to you.")
+    return me
+
+
+def _require_placed_for(session: Session, me: User, link: ResourceLink) -> None:
+    """Refuse a school or district-wide link the person is not in the audience of."""
+    if not placed_for(link, standing(session, me)):
+        raise NotAllowed("This link is not placed for you.")
+
+
+def _require_person_shared(session: Session, visibility: Visibility, me: User) -> None:
+    """Refuse unless the app may see this person (a launch without a class)."""
+    refusal = visibility.refusal()
+    if refusal is not None or not visible(session, visibility, "user", User.__table__, me.id):
+        raise NotAllowed(refusal or "Your district does not share you with this tool.")
+
+
 def _require_shared(session: Session, visibility: Visibility, me: User, klass: Class) -> None:
     """Refuse unless the app may see this person in this class (its contract in force, both in
     its policy's scope)."""
@@ -122,11 +142,16 @@ def begin_launch(session: Session, keyring: KeyRing, settings: LtiSettings, *, u
     if link is None or found is None or not found[0].on_portal:
         raise NotAllowed("This link is not available to you.")
     tool, deployment = found
-    me, klass = _user_and_class(session, user, link.class_sourced_id)
-    if not _enrolled_roles(session, me, klass):
-        raise NotAllowed("This link is in a class you are not enrolled in.")
     visibility = visibility_of(tool.app_id, deployment.district_id)
-    _require_shared(session, visibility, me, klass)
+    if link.class_sourced_id is None:
+        me = _user(session, user)
+        _require_placed_for(session, me, link)
+        _require_person_shared(session, visibility, me)
+    else:
+        me, klass = _user_and_class(session, user, link.class_sourced_id)
+        if not _enrolled_roles(session, me, klass):
+            raise NotAllowed("This link is in a class you are not enrolled in.")
+        _require_shared(session, visibility, me, klass)
     login_hint = presented_user(me, visibility)["sourcedId"]
     return _initiation(session, keyring, settings, tool=tool, deployment=deployment, me=me,
                        login_hint=login_hint, target_link_uri=link.url or tool.target_link_uri,
@@ -230,19 +255,27 @@ def authorize(session: Session, keyring: KeyRing, settings: LtiSettings, *,
             ResourceLink.deployment_id == deployment.id)).scalar_one_or_none()
         if link is None:
             raise BadRequest("This link no longer exists.")
-        class_sourced_id = link.class_sourced_id
+        class_sourced_id: str | None = link.class_sourced_id
     elif message_type == v.DEEP_LINKING_REQUEST:
         class_sourced_id = str(hint.get("class"))
     else:
         raise BadRequest("The lti_message_hint names no message.")
-    me, klass = _user_and_class(session, user, class_sourced_id)
-    roles = _enrolled_roles(session, me, klass)
-    if not roles or (message_type == v.DEEP_LINKING_REQUEST
-                     and not v.INSTRUCTOR_ENROLLMENT_ROLES.intersection(roles)):
-        raise NotAllowed("You are no longer enrolled in this class.")
     visibility = visibility_of(tool.app_id, deployment.district_id)
-    _require_shared(session, visibility, me, klass)
+    klass: Class | None = None
+    roles: list[str] = []
+    if class_sourced_id is None:  # a school or district-wide link: no context (Core §5.4.1)
+        me = _user(session, user)
+        _require_placed_for(session, me, link)
+        _require_person_shared(session, visibility, me)
+    else:
+        me, klass = _user_and_class(session, user, class_sourced_id)
+        roles = _enrolled_roles(session, me, klass)
+        if not roles or (message_type == v.DEEP_LINKING_REQUEST
+                         and not v.INSTRUCTOR_ENROLLMENT_ROLES.intersection(roles)):
+            raise NotAllowed("You are no longer enrolled in this class.")
+        _require_shared(session, visibility, me, klass)
     if message_type == v.DEEP_LINKING_REQUEST:
+        assert klass is not None
         data = secrets.token_urlsafe(24)
         session.add(DeepLinkRequest(
             data=data, deployment_id=deployment.id, class_sourced_id=klass.sourced_id,

@@ -146,7 +146,8 @@ class Launch:
     tool: Tool
     deployment: Deployment
     user: User
-    klass: Class
+    # None: a link placed at a school or district-wide, launched without a context.
+    klass: Class | None
     message_type: str
     nonce: str
     now: dt.datetime
@@ -164,13 +165,14 @@ def build_claims(session: Session, launch: Launch,
     """The id_token claims of ``launch``, and the user record (as presented) they disclose."""
     tool, deployment, user, klass = launch.tool, launch.deployment, launch.user, launch.klass
     person = presented_user(user, visibility)
-    section = presented_class(klass, visibility)
-    sub, context_id = person["sourcedId"], section["sourcedId"]
+    section = presented_class(klass, visibility) if klass is not None else None
+    sub = person["sourcedId"]
+    context_id = section["sourcedId"] if section is not None else None
     iat = int(launch.now.replace(tzinfo=dt.timezone.utc).timestamp())
     in_class = launch.enrollment_roles
     if in_class is None:
-        in_class = tuple(enrollment_roles(session, deployment.district_id, klass.sourced_id,
-                                          user.sourced_id))
+        in_class = () if klass is None else tuple(enrollment_roles(
+            session, deployment.district_id, klass.sourced_id, user.sourced_id))
     roles = v.lis_roles(in_class, user_roles(session, deployment.district_id, user.sourced_id))
     claims: dict[str, Any] = {
         # Core §5.1.2 (OpenID Connect ID token) claims.
@@ -180,13 +182,15 @@ def build_claims(session: Session, launch: Launch,
         v.MESSAGE_TYPE: launch.message_type, v.VERSION: v.LTI_VERSION,
         v.DEPLOYMENT_ID: deployment.deployment_id, v.ROLES: roles,
         # Core §5.4: optional claims.
-        v.CONTEXT: context_claim(section),
-        v.LIS: {"person_sourcedid": sub, "course_section_sourcedid": context_id},
+        v.LIS: {"person_sourcedid": sub},
         v.TOOL_PLATFORM: {"guid": launch.issuer, "name": PRODUCT_NAME,
                           "product_family_code": PRODUCT_FAMILY_CODE, "version": PRODUCT_VERSION},
         v.LAUNCH_PRESENTATION: {"document_target": "window"},
         **person_claims(person),
     }
+    if section is not None:
+        claims[v.CONTEXT] = context_claim(section)
+        claims[v.LIS]["course_section_sourcedid"] = context_id
     if launch.return_url:
         claims[v.LAUNCH_PRESENTATION]["return_url"] = launch.return_url
     link = launch.link
@@ -204,10 +208,12 @@ def build_claims(session: Session, launch: Launch,
             # authorization answer) refuse to be framed, so it does not offer "iframe".
             "accept_presentation_document_targets": ["window"],
             "accept_multiple": True, "auto_create": True,
-            "title": klass.title if "title" in section else "", "data": launch.deep_linking_data,
+            "title": klass.title if section and "title" in section else "",
+            "data": launch.deep_linking_data,
         }
-    variables = {"$User.id": sub, "$Person.sourcedId": sub, "$Context.id": context_id,
-                 "$CourseSection.sourcedId": context_id, "$ToolPlatformInstance.guid": launch.issuer}
+    variables = {"$User.id": sub, "$Person.sourcedId": sub, "$ToolPlatformInstance.guid": launch.issuer}
+    if context_id is not None:
+        variables["$Context.id"] = variables["$CourseSection.sourcedId"] = context_id
     if link is not None:
         variables["$ResourceLink.id"] = link.link_id
         variables["$ResourceLink.title"] = link.title
@@ -220,6 +226,9 @@ def build_claims(session: Session, launch: Launch,
     custom = {**(tool.custom or {}), **((link.custom or {}) if link is not None else {})}
     if custom:
         claims[v.CUSTOM] = _substitute(custom, variables)
+    if context_id is None:
+        # NRPS and AGS are services of a context (NRPS 2.0 §3.6, AGS 2.0 §3.1): none without one.
+        return claims, person
     scopes = parse_scope(tool.scope)
     memberships_url, lineitems_url = service_urls(launch.issuer, deployment.deployment_id, context_id)
     if v.SCOPE_NRPS in scopes:

@@ -6,8 +6,11 @@ from users.csv. Only active, enabled users sign in.
 
 What a user may launch: the resource links placed in the classes they are actively enrolled in,
 of approved tools shown on the portal, whose app is still connected to the district and whose
-sharing policy lets the app see both the user and the class. Instructors (teachers and
-administrators of a class) may also start deep linking to add content to that class.
+sharing policy lets the app see both the user and the class; and the links placed at a school
+they belong to (by an active OneRoster role there, or as their primary org) or district-wide, for
+everyone or for staff only (people with a staff role, :data:`STAFF_ROLES`), whose app's policy
+lets it see the user. Instructors (teachers and administrators of a class) may also start deep
+linking to add content to that class.
 """
 from __future__ import annotations
 
@@ -22,14 +25,15 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
 from gateway.lti.platform.messages import visible
-from gateway.lti.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES
+from gateway.lti.vocabulary import INSTRUCTOR_ENROLLMENT_ROLES, STAFF_ROLES
 from gateway.passwords import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, UNUSABLE_HASH,
                                follows_password_rule, hash_password, verify_password)
 from gateway.sharing.visibility import Visibility
 from gateway.store.accounts import PortalSession
 from gateway.store.apps import live_client_exists
-from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
-from gateway.store.models import Class, District, Enrollment, User
+from gateway.store.lti import (FOR_STAFF, PLACED_AT_SCHOOL, PLACED_DISTRICT_WIDE, TOOL_APPROVED,
+                               Deployment, ResourceLink, Tool, ToolIcon)
+from gateway.store.models import Class, District, Enrollment, Role, User
 
 
 VisibilityOf = Callable[[int, int], Visibility]
@@ -184,6 +188,10 @@ class Launchable:
     title: str
     text: str | None
     tool_name: str
+    # The tool's icon, when it has one (a URL, or the stored image's address is made by the view).
+    icon_url: str | None = None
+    has_icon_image: bool = False
+    client_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,23 @@ def _live_tools(district_id: int):
     """Deployments in the district of approved portal tools whose app is still connected."""
     return (Deployment.district_id == district_id) & (Tool.status == TOOL_APPROVED) \
         & Tool.on_portal.is_(True) & live_client_exists(Tool.app_id, Deployment.district_id)
+
+
+def _tiles(district_id: int):
+    """The district's links of live tools with the tool's columns a tile needs (never the icon
+    image itself, only whether there is one)."""
+    return (select(ResourceLink, Tool.name, Tool.app_id, Tool.client_id,
+                   ToolIcon.url.label("icon_url"),
+                   ToolIcon.image.is_not(None).label("has_icon_image"))
+            .join(Deployment, Deployment.id == ResourceLink.deployment_id)
+            .join(Tool, Tool.id == Deployment.tool_id)
+            .outerjoin(ToolIcon, ToolIcon.tool_id == Tool.id)
+            .where(_live_tools(district_id), ResourceLink.district_id == district_id))
+
+
+def _launchable(link: ResourceLink, tool) -> Launchable:
+    return Launchable(link.link_id, link.title, link.text, tool.name, tool.icon_url,
+                      bool(tool.has_icon_image), tool.client_id)
 
 
 def portal_classes(session: Session, user: PortalUser,
@@ -242,16 +267,12 @@ def portal_classes(session: Session, user: PortalUser,
         return allowed[key]
 
     links = session.execute(
-        select(ResourceLink, Tool.name, Tool.app_id)
-        .join(Deployment, Deployment.id == ResourceLink.deployment_id)
-        .join(Tool, Tool.id == Deployment.tool_id)
-        .where(_live_tools(user.district_id), ResourceLink.district_id == user.district_id,
-               ResourceLink.class_sourced_id.in_(list(classes)))
+        _tiles(user.district_id).where(ResourceLink.class_sourced_id.in_(list(classes)))
         .order_by(ResourceLink.created_at, ResourceLink.id)).all()
-    for link, tool_name, app_id in links:
-        if may_see(app_id, rows_by_id[link.class_sourced_id]):
-            classes[link.class_sourced_id].links.append(
-                Launchable(link.link_id, link.title, link.text, tool_name))
+    for row in links:
+        link = row[0]
+        if may_see(row.app_id, rows_by_id[link.class_sourced_id]):
+            classes[link.class_sourced_id].links.append(_launchable(link, row))
     teaching = [c for c in classes.values() if INSTRUCTOR_ENROLLMENT_ROLES.intersection(c.roles)]
     if teaching:
         pickers = session.execute(
@@ -264,3 +285,62 @@ def portal_classes(session: Session, user: PortalUser,
                 if may_see(app_id, rows_by_id[entry.sourced_id]):
                     entry.pickers.append(ContentPicker(deployment_id, tool_name))
     return list(classes.values())
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a person stands in their district: their schools and whether they are staff."""
+
+    schools: frozenset[str]
+    staff: bool
+
+
+def standing(session: Session, user: User) -> Standing:
+    """The schools ``user`` belongs to (their primary org and the orgs of their active roles)
+    and whether any active role of theirs is a staff role; one indexed read."""
+    rows = session.execute(select(Role.role, Role.org_sourced_id).where(
+        Role.district_id == user.district_id, Role.user_sourced_id == user.sourced_id,
+        Role.status == "active")).all()
+    schools = {org for _, org in rows}
+    if user.primary_org_sourced_id:
+        schools.add(user.primary_org_sourced_id)
+    return Standing(frozenset(schools), any(role in STAFF_ROLES for role, _ in rows))
+
+
+def placed_for(link: ResourceLink, where: Standing) -> bool:
+    """Whether a school or district-wide ``link`` is placed for a person standing ``where``
+    (False for a class link: those follow enrollments)."""
+    if link.placement == PLACED_AT_SCHOOL:
+        placed = link.school_sourced_id in where.schools
+    else:
+        placed = link.placement == PLACED_DISTRICT_WIDE
+    return placed and (link.audience != FOR_STAFF or where.staff)
+
+
+def launchpad(session: Session, user: PortalUser, visibility_of: VisibilityOf) -> list[Launchable]:
+    """The links placed at the user's schools or district-wide that they may launch: in their
+    audience, of live tools, whose app's policy lets the app see them (its contract in force)."""
+    me = session.get(User, user.id)
+    if me is None:
+        return []
+    where = standing(session, me)
+    rows = session.execute(
+        _tiles(user.district_id).where(
+               (ResourceLink.placement == PLACED_DISTRICT_WIDE)
+               | ((ResourceLink.placement == PLACED_AT_SCHOOL)
+                  & ResourceLink.school_sourced_id.in_(sorted(where.schools))),
+               *(() if where.staff else (ResourceLink.audience != FOR_STAFF,)))
+        .order_by(ResourceLink.title, ResourceLink.id)).all()
+    allowed: dict[int, bool] = {}
+    tiles: list[Launchable] = []
+    for row in rows:
+        link = row[0]
+        if not placed_for(link, where):
+            continue
+        if row.app_id not in allowed:
+            visibility = visibility_of(row.app_id, user.district_id)
+            allowed[row.app_id] = (visibility.refusal() is None and visible(
+                session, visibility, "user", User.__table__, me.id))
+        if allowed[row.app_id]:
+            tiles.append(_launchable(link, row))
+    return tiles

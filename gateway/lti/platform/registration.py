@@ -27,8 +27,9 @@ from gateway.lti.keys import public_jwk
 from gateway.lti.vocabulary import SERVICE_SCOPES
 from gateway.oauth.scopes import format_scope, parse_scope
 from gateway.store.apps import App, AppClient, live_client_exists
-from gateway.store.lti import TOOL_APPROVED, Deployment, ResourceLink, Tool
-from gateway.store.models import Class, District
+from gateway.store.lti import (AUDIENCES, FOR_EVERYONE, PLACED_AT_SCHOOL, PLACED_DISTRICT_WIDE,
+                               PLACED_IN_CLASS, TOOL_APPROVED, Deployment, ResourceLink, Tool)
+from gateway.store.models import Class, District, Org
 from gateway.urls import DEFAULT_PORTS, is_loopback_host, url_origin
 
 
@@ -296,11 +297,23 @@ def list_tools(session: Session) -> list[ToolSummary]:
             for tool, app_name in tools]
 
 
-def place_tool(session: Session, *, client_id: str, class_sourced_id: str, district: str | None,
-               title: str | None, text: str | None = None, url: str | None = None,
-               custom: Mapping[str, Any] | None = None, source: str = "placement",
-               created_by: str | None = None, now: dt.datetime) -> ResourceLink:
-    """Place a tool in a class: a resource link its members can launch from the portal."""
+def place_tool(session: Session, *, client_id: str, class_sourced_id: str | None = None,
+               district: str | None, title: str | None, text: str | None = None,
+               url: str | None = None, custom: Mapping[str, Any] | None = None,
+               source: str = "placement", created_by: str | None = None,
+               school_sourced_id: str | None = None, district_wide: bool = False,
+               audience: str = FOR_EVERYONE, now: dt.datetime) -> ResourceLink:
+    """Place a tool in a class (its members see it), at a school (the people of the school) or
+    district-wide (everyone in the district) -- the last two for everyone or for staff only --:
+    a resource link on the launchpads of those the app's policy lets it see."""
+    wanted = [name for name, given in (("a class", class_sourced_id), ("a school", school_sourced_id),
+                                       ("district-wide", district_wide)) if given]
+    if len(wanted) != 1:
+        raise UsageError("place a tool in one class, at one school, or district-wide")
+    if audience not in AUDIENCES:
+        raise UsageError(f"the audience is one of {', '.join(AUDIENCES)}")
+    if class_sourced_id and audience != FOR_EVERYONE:
+        raise UsageError("a class placement is for the class's members")
     tool = find_tool(session, client_id)
     deployments = list(session.execute(
         select(Deployment, District.sourced_id).join(District, District.id == Deployment.district_id)
@@ -313,23 +326,31 @@ def place_tool(session: Session, *, client_id: str, class_sourced_id: str, distr
     if len(deployments) > 1:
         raise UsageError(f"tool {client_id} is deployed in several districts: name one with --district")
     deployment, _ = deployments[0]
-    klass = session.execute(select(Class.title).where(
-        Class.district_id == deployment.district_id, Class.sourced_id == class_sourced_id,
-        Class.status == "active")).scalar_one_or_none()
-    if klass is None:
-        raise UsageError(f"no active class {class_sourced_id!r} in the tool's district")
+    for table, sourced_id, what in ((Class, class_sourced_id, "class"),
+                                    (Org, school_sourced_id, "school")):
+        if sourced_id and session.execute(select(table.id).where(
+                table.district_id == deployment.district_id, table.sourced_id == sourced_id,
+                table.status == "active")).first() is None:
+            raise UsageError(f"no active {what} {sourced_id!r} in the tool's district")
+    placement = (PLACED_IN_CLASS if class_sourced_id else
+                 PLACED_AT_SCHOOL if school_sourced_id else PLACED_DISTRICT_WIDE)
     return add_resource_link(session, deployment=deployment, class_sourced_id=class_sourced_id,
                              title=title or tool.name, text=text, url=url, custom=custom,
-                             source=source, created_by=created_by, now=now)
+                             source=source, created_by=created_by, placement=placement,
+                             school_sourced_id=school_sourced_id, audience=audience, now=now)
 
 
-def add_resource_link(session: Session, *, deployment: Deployment, class_sourced_id: str,
+def add_resource_link(session: Session, *, deployment: Deployment, class_sourced_id: str | None,
                       title: str, text: str | None, url: str | None,
                       custom: Mapping[str, Any] | None, source: str, created_by: str | None,
-                      now: dt.datetime) -> ResourceLink:
-    """Store a resource link of ``deployment`` in a class (flushed)."""
+                      placement: str = PLACED_IN_CLASS, school_sourced_id: str | None = None,
+                      audience: str = FOR_EVERYONE, now: dt.datetime) -> ResourceLink:
+    """Store a resource link of ``deployment`` in a class, at a school or district-wide
+    (flushed)."""
     link = ResourceLink(link_id=secrets.token_hex(16), deployment_id=deployment.id,
                         district_id=deployment.district_id, class_sourced_id=class_sourced_id,
+                        placement=placement, school_sourced_id=school_sourced_id,
+                        audience=audience,
                         title=(title or "Untitled").strip()[:255] or "Untitled",
                         text=text, url=check_url(url, "content item URL") if url else None,
                         custom=check_custom(custom) or None, source=source, created_by=created_by,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,6 +118,9 @@ class ImportReport:
     aliases: dict[str, str] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
     refusal: str | None = None
+    # A dry run's few added, changed and retired records per file: {"users": {"added": [ids],
+    # "changed": [{"sourcedId", "fields"}], "retired": [ids]}} (see _sample_changes).
+    samples: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -141,7 +145,8 @@ class ImportReport:
                 "files": {k: v.to_dict() for k, v in self.files.items()},
                 "problem_count": self.problem_count,
                 "problems": [p.to_dict() for p in self.problems],
-                "notices": [n.to_dict() for n in self.notices], "refusal": self.refusal}
+                "notices": [n.to_dict() for n in self.notices], "refusal": self.refusal,
+                **({"samples": self.samples} if self.samples else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ImportReport":
@@ -151,7 +156,8 @@ class ImportReport:
                    files={name: FileCounts(**counts) for name, counts in data["files"].items()},
                    problems=[Problem(**p) for p in data["problems"]],
                    problem_count=data["problem_count"],
-                   notices=[Notice(**n) for n in data["notices"]], refusal=data.get("refusal"))
+                   notices=[Notice(**n) for n in data["notices"]], refusal=data.get("refusal"),
+                   samples=data.get("samples") or {})
 
 
 class _Staging:
@@ -388,6 +394,8 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
             return
         assert district is not None
         _count_changes(conn, staging, report, district.id)
+        if options.dry_run:
+            _sample_changes(conn, staging, report, district.id)
         refusal = _mass_change_refusal(conn, staging, report, district.id, options)
         if refusal:
             report.refusal = refusal
@@ -815,6 +823,66 @@ def _count_changes(conn: Connection, staging: _Staging, report: ImportReport,
         if counts.mode == "bulk" or owner:
             counts.retired = _retired_count(conn, table, store_table, district_id, owner)
             counts.deleted += counts.retired
+
+
+SAMPLE_SIZE = 5
+
+
+def _sample_changes(conn: Connection, staging: _Staging, report: ImportReport, district_id: int,
+                    size: int = SAMPLE_SIZE) -> None:
+    """A few added, changed and retired records per file for the dry run's diff: their
+    sourcedIds, and for a changed one the columns that change. Each query stops at ``size`` rows
+    (LIMIT, no ORDER BY: no sort of the staged table), so memory stays bounded by ``size``."""
+    for name, table in staging.tables.items():
+        counts = report.files[name]
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        layout = FileLayout(binding.ROSTERING_BY_NAME[name], counts.mode)
+        compared = [a for a in layout.staged_columns[1:]
+                    if a not in ("sourced_id", "row_hash", "date_last_modified", "password_hash")]
+        sample: dict[str, list[Any]] = {}
+        if counts.added:
+            sample["added"] = list(_run(conn, f"""
+                SELECT s.sourced_id FROM {table.name} s WHERE NOT EXISTS (
+                  SELECT 1 FROM {store_table} m
+                  WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+                LIMIT {int(size)}""", district=district_id).scalars())
+        if counts.changed or counts.deleted - counts.retired:
+            pairs = ", ".join(f"s.{_q(a)}, m.{_q(a)}" for a in compared)
+            changed = []
+            for row in _run(conn, f"""
+                    SELECT s.sourced_id, {pairs} FROM {table.name} s JOIN {store_table} m
+                      ON m.district_id = :district AND m.sourced_id = s.sourced_id
+                    WHERE m.row_hash <> s.row_hash OR m.status <> s.status
+                    LIMIT {int(size)}""", district=district_id):
+                fields = [_field_name(a) for i, a in enumerate(compared)
+                          if _comparable(row[1 + 2 * i]) != _comparable(row[2 + 2 * i])]
+                changed.append({"sourcedId": row[0], "fields": fields})
+            sample["changed"] = changed
+        if counts.retired:
+            owner = _replaced_owner(staging, name)
+            sample["retired"] = list(_run(conn, f"""
+                SELECT m.sourced_id FROM {store_table} m
+                WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+                  AND {_retired_condition(table, "m", owner)}
+                LIMIT {int(size)}""", district=district_id).scalars())
+        if sample:
+            report.samples[name] = sample
+
+
+def _field_name(attribute: str) -> str:
+    """The OneRoster field name of a store column (given_name -> givenName)."""
+    head, *rest = attribute.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _comparable(value: Any) -> Any:
+    # Staged JSON columns may come back as text where the store's come back decoded (SQLite).
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _replaced_owner(staging: _Staging, name: str) -> str | None:
