@@ -152,7 +152,7 @@ def test_tiles_show_the_tools_icon_or_its_initial(app, runner, tool, place, sign
     response = browser.get("/portal")
     page = response.get_data(as_text=True)
     assert f'<img class="icon" src="/portal/icons/{tool.client_id}" alt=""' in page
-    assert 'aria-label="Open Fractions (Math Tool) in ' in page  # the tile's accessible name
+    assert 'aria-label="Open Fractions Math Tool in ' in page  # the tile's accessible name
     assert response.headers["Content-Security-Policy"].endswith("; img-src 'self'")
     icon = browser.get(f"/portal/icons/{tool.client_id}")
     assert icon.status_code == 200 and icon.mimetype == "image/png" and icon.data == PNG

@@ -2,10 +2,11 @@
 district with Playwright, through Debian's chromium (by executable path: no browser is ever
 downloaded).
 
-Each page a test visits is checked as a person meets it (:func:`check_page`): text contrast of the
-computed styles against WCAG 2.1 AA, a visible label for every control, one ``h1``, a language,
-and (on a phone) no sideways scrolling. A screenshot of each page goes to ``build/screenshots/``
-(or ``GATEWAY_SCREENSHOT_DIR``).
+Each page a test visits is checked as a person meets it (:func:`check_page`): axe-core (npm;
+`.ci/run` installs it into ``build/axe``, or set ``GATEWAY_AXE_JS``) finds no violation of WCAG
+2.1 A/AA; besides, text contrast of the computed styles against WCAG 2.1 AA, a visible label for
+every control, one ``h1``, a language, and (on a phone) no sideways scrolling. A screenshot of
+each page goes to ``build/screenshots/`` (or ``GATEWAY_SCREENSHOT_DIR``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 SCREENSHOTS = Path(os.environ.get("GATEWAY_SCREENSHOT_DIR")
                    or Path(__file__).resolve().parents[2] / "build" / "screenshots")
+AXE_JS = Path(os.environ.get("GATEWAY_AXE_JS")
+              or Path(__file__).resolve().parents[2] / "build" / "axe" / "node_modules" / "axe-core"
+              / "axe.min.js")
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 CHROMEBOOK = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
@@ -66,10 +71,36 @@ def launch_chromium(playwright):
                                       args=["--no-sandbox", "--disable-dev-shm-usage"])
 
 
+def axe_source() -> str:
+    """axe-core's script (skipped without it, except on CI, where it must run)."""
+    import pytest
+
+    if not AXE_JS.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no {AXE_JS}, and CI=true needs it: npm install --prefix build/axe axe-core@4")
+        pytest.skip(f"no {AXE_JS}: `npm install --prefix build/axe axe-core@4` to run the checks")
+    return AXE_JS.read_text()
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.1 A and AA violations on the page as it stands, one line each."""
+    # Evaluated through the browser's debugging protocol, which the page's CSP does not govern
+    # (an added <script> would be refused by it, as it should be).
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source())
+    found = page.evaluate("""tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})
+        .then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' -- '
+                                    + v.nodes.map(n => n.target.join(' ') + ' ' + n.html).join(', ')))""",
+                          AXE_RULES)
+    return found
+
+
 def check_page(page, name: str) -> None:
-    """What every page owes a person: AA contrast, labelled controls, a heading, a language, no
-    sideways scrolling; and its screenshot."""
+    """What every page owes a person: no axe-core WCAG 2.1 A/AA violation, AA contrast, labelled
+    controls, a heading, a language, no sideways scrolling; and its screenshot."""
     page.wait_for_load_state()
+    violations = axe_violations(page)
+    assert violations == [], f"{name}: {violations}"
     # The stylesheet came from the gateway itself and the page's CSP let it apply.
     assert page.evaluate("getComputedStyle(document.querySelector('header.bar'))"
                          ".backgroundColor") == "rgb(243, 245, 248)", name
