@@ -36,6 +36,7 @@ HTML_ROUTES = {
     ("admin.approve_tool", "POST"), ("admin.disable_tool", "POST"), ("admin.place_tool", "POST"),
     ("admin.remove_link", "POST"), ("admin.imports_page", "GET"), ("admin.upload_import", "POST"),
     ("admin.import_job", "GET"), ("admin.apply_import", "POST"),
+    ("admin.reject_import", "POST"),
 }
 
 
