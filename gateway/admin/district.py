@@ -318,9 +318,10 @@ def problems_by_file(problems: list[dict]) -> dict[str, list[dict]]:
 
 def applicable(job, district_sourced_id: str) -> str | None:
     """Whether a finished dry run may be applied: ``"ok"``, ``"hold"`` (valid, but held by the
-    mass-change threshold: applying means approving the hold), or None."""
+    mass-change threshold: applying means approving the hold), or None (also once rejected)."""
     report = job.report or {}
-    if job.kind != "dry-run" or job.status != "done" or report.get("district") != district_sourced_id:
+    if (job.kind != "dry-run" or job.status != "done" or job.rejected_at
+            or report.get("district") != district_sourced_id):
         return None
     if report.get("outcome") == "dry-run":
         return "ok"

@@ -15,6 +15,7 @@ restart of the host).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import secrets
@@ -46,6 +47,9 @@ class ImportJob:
     total: int = 0
     report: dict[str, Any] | None = None
     error: str | None = None
+    applied_as: str | None = None  # on a dry run: the apply job last started from its upload
+    rejected_by: str | None = None  # on a dry run: who rejected its upload, and when (ISO 8601)
+    rejected_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -129,6 +133,26 @@ def new_job(instance_path: str | os.PathLike[str], *, kind: str, district: str,
     _write(folder, ImportJob(id=job_id, kind=kind, district=district, database_url=database_url,
                              options=options, upload=upload_of or job_id))
     return folder
+
+
+def mark_applied(folder: Path, apply_job: str) -> None:
+    """Note on the dry run in ``folder`` that ``apply_job`` imports its upload: from then on its
+    bundle is in use, and the upload can no longer be rejected."""
+    job = read_job(folder)
+    job.applied_as = apply_job
+    _write(folder, job)
+
+
+def reject_job(folder: Path, by: str, at: dt.datetime) -> ImportJob:
+    """Reject the upload of the dry run in ``folder`` (``by`` whom, ``at`` when): it is never
+    applied, and its bundle, which holds every student's record, is deleted now rather than kept
+    for an import that will not come."""
+    job = read_job(folder)
+    job.rejected_by, job.rejected_at = by, at.isoformat(timespec="seconds")
+    # The state first: were the deletion to fail, the upload is still refused.
+    _write(folder, job)
+    (folder / "bundle.zip").unlink(missing_ok=True)
+    return job
 
 
 def run_job(folder: Path) -> None:

@@ -407,6 +407,7 @@ def apply_import(job_id: str) -> Response:
     """Apply a bundle whose dry run passed (``force``: past the mass-change hold), as a job."""
     admin = _acting("manage_imports")
     job = _job(job_id)
+    _refuse_rejected(job)
     hold = views.applicable(job, admin.district_sourced_id)
     if hold is None:
         raise UsageError("Only a bundle of this district whose dry run passed can be applied.")
@@ -415,8 +416,31 @@ def apply_import(job_id: str) -> Response:
                              district=admin.district_sourced_id,
                              database_url=current_app.config["DATABASE_URL"],
                              options=_import_options(force=force), upload_of=job.upload)
+    imports.mark_applied(imports.job_dir(_uploads_root(), job.id), folder.name)
     _record("import.apply", job.upload, {"job": folder.name, "past_mass_change_hold": force})
     return _start(folder)
+
+
+def _refuse_rejected(job: imports.ImportJob) -> None:
+    if job.rejected_at:
+        raise UsageError(f"This upload was rejected by {job.rejected_by}: upload the bundle "
+                         "again to import it.")
+
+
+@blueprint.post("/imports/<job_id>/reject")
+def reject_import(job_id: str) -> Response:
+    """Reject a dry run held by the mass-change threshold: nothing is written, the upload can no
+    longer be applied, and its bundle is deleted."""
+    admin = _acting("manage_imports")
+    job = _job(job_id)
+    _refuse_rejected(job)
+    if views.applicable(job, admin.district_sourced_id) != "hold":
+        raise UsageError("Only a dry run held by the mass-change threshold can be rejected.")
+    if job.applied_as:
+        raise UsageError("This upload is already being applied; it can no longer be rejected.")
+    imports.reject_job(imports.job_dir(_uploads_root(), job.id), admin.email, utcnow())
+    _record("import.reject", job.upload, {"job": job.id})
+    return redirect(url_for("admin.import_job", job_id=job.id), code=303)
 
 
 # ----------------------------------------------------------------------------------- tools

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from pathlib import Path
 
 from bundles import small_district, write_bundle, zipped
 from console_support import csrf_of
@@ -78,3 +79,64 @@ def test_only_a_district_admin_imports_and_only_their_district(console, tmp_path
     # The help desk reads the report; nobody finds a job by a made-up id.
     assert "This bundle is of district d2" in desk.get(job).get_data(as_text=True)
     assert browser.get("/admin/imports/not-a-job").status_code == 400
+
+
+def held_upload(browser, token: str, tmp_path) -> tuple[str, str]:
+    """Upload a bundle that retires 2 of the 7 enrollments (over the 25 % mass-change threshold):
+    its job's location and its page once the dry run has held it."""
+    rows = small_district()
+    rows["enrollments"] = [e for e in rows["enrollments"] if e["sourcedId"] not in ("e3", "e4")]
+    job = upload(browser, token, zipped(write_bundle(tmp_path / "held", rows)))
+    page = finished(browser, job)
+    assert "Held: refused: enrollments.csv would mark 2 of 7 active enrollments" in page, page
+    assert "Approve the change and apply" in page and "Reject: write nothing" in page
+    return job, page
+
+
+def test_a_held_import_is_rejected_then_cannot_be_applied(console, app, tmp_path):
+    browser, token = console("admin@d1.test")
+    job, page = held_upload(browser, token, tmp_path)
+    bundle = Path(app.instance_path) / "uploads" / job.rsplit("/", 1)[1] / "bundle.zip"
+    assert bundle.exists()
+
+    rejected = browser.post(job + "/reject", data={"csrf_token": csrf_of(page)})
+    assert rejected.status_code == 303 and rejected.headers["Location"].endswith(job)
+    page = browser.get(job).get_data(as_text=True)
+    assert "Rejected by admin@d1.test: nothing was written." in page
+    assert "Approve the change and apply" not in page and "Reject: write nothing" not in page
+    # The bundle held every student's record: it is gone, not kept for an import never to come.
+    assert not bundle.exists()
+
+    refused = browser.post(job + "/apply", data={"csrf_token": token})
+    assert refused.status_code == 400
+    assert "This upload was rejected by admin@d1.test" in refused.get_data(as_text=True)
+    again = browser.post(job + "/reject", data={"csrf_token": token})
+    assert again.status_code == 400
+    log = browser.get("/admin/audit").get_data(as_text=True)
+    assert log.count("import.reject") == 1 and "import.apply" not in log
+
+
+def test_only_a_role_that_manages_imports_rejects(console, tmp_path):
+    browser, token = console("admin@d1.test")
+    job, _ = held_upload(browser, token, tmp_path)
+    for email in ("help@d1.test", "lead@d1.test"):
+        other, other_token = console(email)
+        page = other.get(job).get_data(as_text=True)
+        assert "Held: refused: enrollments.csv" in page and "Reject: write nothing" not in page
+        assert other.post(job + "/reject", data={"csrf_token": other_token}).status_code == 403
+    page = browser.get(job).get_data(as_text=True)
+    assert "Rejected by" not in page and "Approve the change and apply" in page
+    assert "import.reject" not in browser.get("/admin/audit").get_data(as_text=True)
+
+
+def test_an_upload_being_applied_is_not_rejected(console, tmp_path):
+    browser, token = console("admin@d1.test")
+    job, page = held_upload(browser, token, tmp_path)
+    applied = browser.post(job + "/apply", data={"csrf_token": csrf_of(page)})
+    assert applied.status_code == 303
+    assert "Reject: write nothing" not in browser.get(job).get_data(as_text=True)
+    refused = browser.post(job + "/reject", data={"csrf_token": token})
+    assert refused.status_code == 400
+    assert "already being applied" in refused.get_data(as_text=True)
+    page = finished(browser, applied.headers["Location"])
+    assert "Applied: the district's data is updated." in page

@@ -38,6 +38,7 @@ HTML_ROUTES = {
     ("admin.import_job", "GET"), ("admin.apply_import", "POST"),
     ("admin.set_tool_icon", "POST"), ("admin.ledger_export_pdf", "GET"),
     ("portal.tool_icon", "GET"),
+    ("admin.reject_import", "POST"),
 }
 
 
