@@ -15,7 +15,7 @@ from flask import Response
 
 from gateway import create_app
 from gateway.http.auth import authorize_request
-from gateway.http.rostering import visibility_for
+from gateway.http.context import request_visibility
 from gateway.oneroster.service import CHANNEL
 from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE
 
@@ -34,12 +34,13 @@ SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER)
 def floor() -> Response:
     """Token check, disclosure record, fixed page."""
     grant = authorize_request(SCOPES)
-    visibility_for(grant).disclosed(CHANNEL, "getAllUsers", "user", RECORDS, USERS)
+    request_visibility(grant.app_id, grant.district_id, grant.policy_version).disclosed(CHANNEL, "getAllUsers", "user", RECORDS, USERS)
     return Response(PAGE, mimetype="application/json")
 
 
 @app.get("/floor/token")
 def token_only() -> Response:
     """Token check (and the app's policy), fixed page: the floor without the ledger."""
-    visibility_for(authorize_request(SCOPES))
+    grant = authorize_request(SCOPES)
+    request_visibility(grant.app_id, grant.district_id, grant.policy_version)
     return Response(PAGE, mimetype="application/json")

@@ -12,11 +12,15 @@ workers) and measures with `wrk -t2 -c32 -d10s --latency`:
   GET /users/{id}
 and, on the same machine and settings, a bare Flask endpoint returning the gateway's own first
 /users page as fixed bytes, and the floor (benchmarks/floor_app.py): that fixed page behind the
-gateway's own token check and disclosure ledger, nothing read or serialized. It prints requests/s, p50 and p99 latency, and the two target ratios:
-offset-0 p50 / bare p50 (target <= 2) and offset-500000 p50 / offset-0 p50 (target <= 2).
-With --policy FILE (or --policy school-grade) the same requests run through an app with that
-sharing policy too, on the same server, alternating with the share-everything app for --rounds
-rounds (medians printed), and each policy figure is divided by the share-everything app's. Last, in
+gateway's own token check and disclosure ledger, nothing read or serialized.
+
+For each it prints requests/s, p50 and p99 latency and the server CPU per request: utime+stime of
+the server's process tree (gunicorn master and workers, from /proc) plus, on PostgreSQL, of the
+PostgreSQL backends serving it (found by application_name), divided by the requests wrk counted.
+Then the targets of issue 17: offset-0 CPU / bare CPU (<= 2.5), offset-0 p50 / bare p50 (<= 3), and
+every other request's CPU / offset-0 CPU (<= 1.5). With --policy FILE (or --policy school-grade)
+the same requests run through an app with that sharing policy too, on the same server,
+alternating with the share-everything app for --rounds rounds (medians printed). Last, in
 process, the cost of recording a 100-record page's disclosure (ledger on versus off).
 """
 from __future__ import annotations
@@ -51,7 +55,8 @@ def database_url(backend: str, workdir: Path, pg_url: str, students: int) -> str
     """A database kept between runs for this size (imports of a million users take minutes)."""
     if backend == "sqlite":
         return f"sqlite:///{workdir / f'rest-{students}.sqlite3'}"
-    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}_{students}"
+    return (f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{PG_SCHEMA}_{students}"
+            f"&application_name={APPLICATION_NAME}")
 
 
 def prepare(backend: str, url: str, pg_url: str, students: int, bundle: Path) -> None:
@@ -198,12 +203,85 @@ def stop(process: subprocess.Popen) -> None:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, token: str | None, seconds: int, connections: int) -> dict:
-    """Run wrk against ``url``; return requests/s and p50/p99 latency in ms."""
+# The app's rate limit stays on (its cost is part of every request) but far above what wrk asks.
+UNTHROTTLED = {"GATEWAY_APP_RATE_PER_SECOND": "1000000", "GATEWAY_APP_RATE_BURST": "1000000"}
+
+APPLICATION_NAME = "gateway-rest-bench"
+"""The PostgreSQL application_name of the benchmarked server's connections: how its backends
+are found to count their CPU."""
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as handle:
+                queue += [int(child) for child in handle.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def ticks(pids: list[int]) -> int:
+    """utime+stime, in clock ticks, of the processes ``pids`` (those that have gone count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total
+
+
+def backend_pids(pg_url: str, application_name: str = APPLICATION_NAME) -> list[int]:
+    """The PostgreSQL backends serving the benchmarked server (by application_name)."""
+    from sqlalchemy import text
+
+    from gateway.store import Database
+
+    admin = Database(pg_url)
+    with admin.engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                            {"name": application_name}).scalars().all()
+    admin.dispose()
+    return list(pids)
+
+
+class CpuMeter:
+    """Server CPU (utime+stime) of a process tree, plus the PostgreSQL backends serving it."""
+
+    def __init__(self, process: subprocess.Popen, pg_url: str | None = None) -> None:
+        self.process = process
+        self.pg_url = pg_url
+
+    def read(self) -> tuple[int, int]:
+        """(server ticks, database ticks) so far."""
+        server = ticks(tree_pids(self.process.pid))
+        database = ticks(backend_pids(self.pg_url)) if self.pg_url else 0
+        return server, database
+
+
+_TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, token: str | None, seconds: int, connections: int,
+        meter: CpuMeter | None = None) -> dict:
+    """Run wrk against ``url``; return requests/s, p50/p99 latency in ms and, with a ``meter``,
+    the server's CPU per request in ms (``cpu``; ``db_cpu`` of it the database's)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    before = meter.read() if meter else (0, 0)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = meter.read() if meter else (0, 0)
+    requests_done = int(re.search(r"(\d+) requests in", output).group(1))
+    server_ms = (after[0] - before[0]) * _TICK_MS / max(1, requests_done)
+    db_ms = (after[1] - before[1]) * _TICK_MS / max(1, requests_done)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     latency = {}
     for pct in ("50", "99"):
@@ -211,7 +289,8 @@ def wrk(url: str, token: str | None, seconds: int, connections: int) -> dict:
         latency[pct] = float(value) * _UNITS[unit]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return {"rps": rate, "p50": latency["50"], "p99": latency["99"],
-            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+            "errors": int(non_2xx.group(1)) if non_2xx else 0,
+            "cpu": server_ms + db_ms, "db_cpu": db_ms}
 
 
 def sample_ids(port: int, token: str) -> dict[str, str]:
@@ -243,9 +322,10 @@ def measure(backend: str, url: str, args, rows: list) -> str:
             print(f"  ({label}: policy set, its scope snapshot built, in {time.perf_counter() - started:.1f}s)")
     port = free_port()
     env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"),
-               BENCH_LOG=str(args.workdir / "server.log"))
+               BENCH_LOG=str(args.workdir / "server.log"), **UNTHROTTLED)
     server = start([sys.executable, "-m", "gateway", "serve", "--port", str(port),
                     "--workers", str(args.workers)], env, port, "/healthz")
+    meter = CpuMeter(server, args.postgresql_url if backend == "postgresql" else None)
     try:
         targets = {}
         for label, _policy in apps:
@@ -274,12 +354,11 @@ def measure(backend: str, url: str, args, rows: list) -> str:
                     full = f"http://127.0.0.1:{port}{BASE}{paths[index][1]}"
                     for _ in range(args.workers * 2):  # warm each worker's caches
                         requests.get(full, headers={"Authorization": f"Bearer {token}"}, timeout=300)
-                    results[label].append(wrk(full, token, args.seconds, args.connections))
+                    results[label].append(wrk(full, token, args.seconds, args.connections, meter))
             for label, _policy in apps:
                 result = _median(results[label])
                 rows.append((backend, label, name, result))
-                print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}{result['p50']:>9.2f}"
-                      f"{result['p99']:>9.2f}{result['errors']:>8}")
+                print_row(backend, label, name, result)
         token = targets["all"][0]
         page = requests.get(f"http://127.0.0.1:{port}{BASE}/users?limit=100",
                             headers={"Authorization": f"Bearer {token}"}, timeout=60).content
@@ -294,30 +373,38 @@ def measure_floor(backend: str, url: str, args, rows: list, token: str) -> None:
     around the fixed first page, same gunicorn settings, same token."""
     port = free_port()
     env = dict(os.environ, GATEWAY_DATABASE_URL=url, GATEWAY_INSTANCE_PATH=str(args.workdir / "instance"),
-               BARE_PAGE_FILE=str(args.workdir / "bare-page.json"),
+               BARE_PAGE_FILE=str(args.workdir / "bare-page.json"), **UNTHROTTLED,
                BENCH_LOG=str(args.workdir / "server.log"),
                PYTHONPATH=os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)]))
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = start([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "floor_app:app"],
                    env, port, "/healthz")
+    meter = CpuMeter(server, args.postgresql_url if backend == "postgresql" else None)
     try:
         for path, label, name in (("/floor", "floor", "token+ledger+fixed page"),
                                   ("/floor/token", "floor-tok", "token+fixed page")):
             target = f"http://127.0.0.1:{port}{path}"
             assert requests.get(target, headers={"Authorization": f"Bearer {token}"}, timeout=60).ok
-            result = _median([wrk(target, token, args.seconds, args.connections)
+            result = _median([wrk(target, token, args.seconds, args.connections, meter)
                               for _round in range(args.rounds)])
             rows.append((backend, label, name, result))
-            print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}"
-                  f"{result['p50']:>9.2f}{result['p99']:>9.2f}{result['errors']:>8}")
+            print_row(backend, label, name, result)
     finally:
         stop(server)
+
+
+def print_row(backend: str, label: str, name: str, result: dict) -> None:
+    """One line of the results table."""
+    print(f"  {backend:<11}{label:<11}{name:<26}{result['rps']:>9,.0f}{result['p50']:>9.2f}"
+          f"{result['p99']:>9.2f}{result['errors']:>8}{result['cpu']:>10.3f}{result['db_cpu']:>9.3f}",
+          flush=True)
 
 
 def _median(results: list[dict]) -> dict:
     """Each figure's median over rounds (errors: the total)."""
     middle = len(results) // 2
-    out = {key: sorted(r[key] for r in results)[middle] for key in ("rps", "p50", "p99")}
+    out = {key: sorted(r[key] for r in results)[middle]
+           for key in ("rps", "p50", "p99", "cpu", "db_cpu")}
     out["errors"] = sum(r["errors"] for r in results)
     return out
 
@@ -330,12 +417,13 @@ def measure_bare(args, rows: list) -> None:
                PYTHONPATH=str(ROOT / "benchmarks"))
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = start([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "bare_app:app"], env, port, "/page")
+    meter = CpuMeter(server)
     try:
-        result = _median([wrk(f"http://127.0.0.1:{port}/page", None, args.seconds, args.connections)
+        result = _median([wrk(f"http://127.0.0.1:{port}/page", None, args.seconds, args.connections,
+                              meter)
                           for _round in range(args.rounds)])
         rows.append(("-", "bare", "fixed 100-record page", result))
-        print(f"  {'-':<11}{'bare':<11}{'fixed 100-record page':<26}{result['rps']:>9,.0f}"
-              f"{result['p50']:>9.2f}{result['p99']:>9.2f}{result['errors']:>8}")
+        print_row("-", "bare", "fixed 100-record page", result)
     finally:
         stop(server)
 
@@ -363,7 +451,8 @@ def main() -> None:
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(f"{args.students:,} students, {users:,} users; wrk -t2 -c{args.connections} -d{args.seconds}s; "
           f"gunicorn sync x{args.workers}")
-    print(f"  {'backend':<11}{'app':<11}{'request':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>8}")
+    print(f"  {'backend':<11}{'app':<11}{'request':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>8}"
+          f"{'CPU ms':>10}{'of it DB':>9}   (CPU: server tree + PostgreSQL backends, per request)")
     rows: list = []
     ledgers: dict = {}
     for backend in backends:
@@ -380,27 +469,27 @@ def main() -> None:
               f"{ledger['recorded']:.2f} ms recorded, {ledger['unrecorded']:.2f} ms with recording off")
     measure_bare(args, rows)
     bare = next(r for b, label, n, r in rows if label == "bare")
+    print(f"bare endpoint: {bare['cpu']:.3f} ms CPU per request, p50 {bare['p50']:.2f} ms")
     for backend in backends:
-        mine = {name: r for b, label, name, r in rows if b == backend and label == "all"}
-        first = mine["users offset 0"]
-        deep = mine["users deep offset"]
-        print(f"{backend}: offset-0 p50 / bare p50 = {first['p50'] / bare['p50']:.2f} (target <= 2); "
-              f"deep-offset p50 / offset-0 p50 = {deep['p50'] / first['p50']:.2f} (target <= 2)")
+        for app_label in ("all", "policy"):
+            mine = {name: r for b, label, name, r in rows if b == backend and label == app_label}
+            if not mine:
+                continue
+            first = mine["users offset 0"]
+            print(f"{backend} {app_label}: offset-0 CPU / bare CPU = {first['cpu'] / bare['cpu']:.2f} "
+                  f"(target <= 2.5); p50 / bare p50 = {first['p50'] / bare['p50']:.2f} (target <= 3)")
+            for name, r in mine.items():
+                if name != "users offset 0":
+                    print(f"{backend} {app_label}: {name} CPU / offset-0 CPU = "
+                          f"{r['cpu'] / first['cpu']:.2f} (target <= 1.5)")
         floors = {label: r for b, label, n, r in rows if b == backend and label.startswith("floor")}
         if len(floors) == 2:
-            print(f"{backend}: floor p50 / bare p50 = {floors['floor']['p50'] / bare['p50']:.2f} "
+            print(f"{backend}: floor CPU / bare CPU = {floors['floor']['cpu'] / bare['cpu']:.2f} "
                   "(token check and ledger append alone, no roster read); without the ledger "
-                  f"{floors['floor-tok']['p50'] / bare['p50']:.2f}")
+                  f"{floors['floor-tok']['cpu'] / bare['cpu']:.2f}")
         ledger = ledgers[backend]
         print(f"{backend}: the ledger adds {ledger['recorded'] / ledger['unrecorded'] - 1:.0%} to a "
-              "100-record page (in-process; target <= 20%)")
-        if args.policy:
-            policy = {name: r for b, label, name, r in rows if b == backend and label == "policy"}
-            for name, r in policy.items():
-                if name not in mine:
-                    continue
-                print(f"{backend}: {name}: policy/unrestricted p50 = {r['p50'] / mine[name]['p50']:.2f} "
-                      "(target <= 1.25)")
+              "100-record page (in-process)")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from benchdb import DEFAULT_PG  # noqa: E402
-from rostering_bench import free_port, start, stop  # noqa: E402
+from rostering_bench import backend_pids, free_port, start, stop, ticks, tree_pids  # noqa: E402
 
 BASE = "/ims/oneroster/rostering/v1p2"
 USERS_PER_STUDENT = 1.517  # the demo district's users (students, teachers, guardians...) per student
@@ -134,20 +134,6 @@ def gateway(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Comple
     """Run the ``gateway`` CLI with the benchmark's settings."""
     return subprocess.run([sys.executable, "-m", "gateway", *args], env=env, text=True,
                           capture_output=True, **kwargs)
-
-
-def tree_pids(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    pids, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        pids.append(current)
-        try:
-            with open(f"/proc/{current}/task/{current}/children") as handle:
-                queue += [int(child) for child in handle.read().split()]
-        except OSError:
-            pass
-    return pids
 
 
 def rss_bytes(pid: int) -> int:
@@ -304,29 +290,7 @@ def table_sizes(url: str, users: int) -> dict[str, tuple[int, int]]:
 def backend_ticks(pg_url: str) -> int:
     """CPU ticks of the PostgreSQL backends the benchmark's server holds open (by application
     name): their work for the server's requests."""
-    from sqlalchemy import text
-
-    from gateway.store import Database
-
-    admin = Database(pg_url)
-    with admin.engine.connect() as conn:
-        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
-                            {"name": APPLICATION_NAME}).scalars().all()
-    admin.dispose()
-    return ticks(pids)
-
-
-def ticks(pids: list[int]) -> int:
-    """utime+stime, in clock ticks, of the processes ``pids`` (those that have gone count 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            continue
-    return total
+    return ticks(backend_pids(pg_url, APPLICATION_NAME))
 
 
 def wrk_pages(urls: list[str], token: str, seconds: int, connections: int, workdir: Path) -> dict:

@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
     "TOKEN_LIFETIME_SECONDS": 3600,
+    # How long a checked bearer token is trusted without looking it up again: the bound on how
+    # late a revocation, a suspension, a new policy or a contract's end takes effect.
+    "TOKEN_RECHECK_SECONDS": 1.0,
     # Largest body the token endpoint and the portal's forms read (413 beyond): they are a few
     # short fields, and reading megabytes to find a password only serves a denial of service.
     "FORM_MAX_BYTES": 16384,
@@ -142,6 +145,7 @@ _CONVERTERS = {
     "ONEROSTER_DEFAULT_LIMIT": int,
     "ONEROSTER_MAX_LIMIT": int,
     "TOKEN_LIFETIME_SECONDS": int,
+    "TOKEN_RECHECK_SECONDS": float,
     "FORM_MAX_BYTES": int,
     "UPLOAD_MAX_BYTES": int,
     "PORTAL_SESSION_LIFETIME_SECONDS": int,

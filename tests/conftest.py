@@ -23,6 +23,10 @@ from gateway.store.schema import metadata
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_DATABASE_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Most tests revoke, suspend or change a policy and check the very next request: they run with
+# every token looked up on every request (servers they start inherit it). The cache of checked
+# tokens, on by default, has tests of its own (tests/oauth/test_grant_cache.py).
+os.environ.setdefault("GATEWAY_TOKEN_RECHECK_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

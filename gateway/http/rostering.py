@@ -28,8 +28,9 @@ from gateway.database import request_session
 from gateway.http import context
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
 from gateway.oneroster.openapi import DOCUMENT_NAME, build_openapi
-from gateway.oneroster.serialize import wrap_collection, wrap_single
-from gateway.oneroster.service import Page, get_record, list_records, parse_collection_params
+from gateway.oneroster.rendering import collection_body, single_body
+from gateway.oneroster.service import (Page, get_record_fragment, list_records,
+                                       parse_collection_params)
 from gateway.store.rostering import PageCache
 
 blueprint = Blueprint("rostering", __name__)
@@ -49,10 +50,6 @@ def _init_cache(state) -> None:
 
 def _public_base() -> str:
     return current_app.config["ISSUER"].rstrip("/")
-
-
-def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=200, mimetype="application/json", headers=headers)
 
 
 def paging_links(url: str, query: list[tuple[str, str]], offset: int, limit: int,
@@ -98,8 +95,9 @@ def _collection_view(endpoint: Endpoint) -> Callable[..., Response]:
             base_url=base + BASE_PATH, cache=current_app.extensions[CACHE_EXTENSION])
         links = paging_links(base + quote(request.path), list(args.items(multi=True)),
                              page.offset, page.limit, page.total)
-        return _json(wrap_collection(endpoint.entity, page.records),
-                     {"X-Total-Count": str(page.total), "Link": links})
+        body = collection_body(endpoint.entity, page.fragments, base + BASE_PATH)
+        return Response(body, status=200, mimetype="application/json",
+                        headers={"X-Total-Count": str(page.total), "Link": links})
     return view
 
 
@@ -107,11 +105,14 @@ def _single_view(endpoint: Endpoint) -> Callable[..., Response]:
     """The view of a single-record operation."""
     def view(sourcedId: str) -> Response:
         grant = authorize_request(endpoint.scopes)
-        record = get_record(request_session(), endpoint, sourcedId, request.args.getlist("fields"),
-                            district_id=grant.district_id, visibility=context.request_visibility(grant.app_id, grant.district_id, grant.policy_version),
-                            base_url=_public_base() + BASE_PATH,
-                            cache=current_app.extensions[CACHE_EXTENSION])
-        return _json(wrap_single(endpoint.entity, record))
+        fragment = get_record_fragment(
+            request_session(), endpoint, sourcedId, request.args.getlist("fields"),
+            district_id=grant.district_id,
+            visibility=context.request_visibility(grant.app_id, grant.district_id,
+                                                  grant.policy_version),
+            cache=current_app.extensions[CACHE_EXTENSION])
+        return Response(single_body(endpoint.entity, fragment, _public_base() + BASE_PATH),
+                        status=200, mimetype="application/json")
     return view
 
 

@@ -5,8 +5,8 @@ checks the tokens of API requests.
 """
 from __future__ import annotations
 
-from gateway.oauth.bearer import (ONEROSTER, AccessGrant, BearerRealm, authenticate_bearer,
-                                  bearer_token, require_scopes)
+from gateway.oauth.bearer import (ONEROSTER, AccessGrant, BearerRealm, GrantCache,
+                                  authenticate_bearer, bearer_token, require_scopes)
 
-__all__ = ["ONEROSTER", "AccessGrant", "BearerRealm", "authenticate_bearer", "bearer_token",
-           "require_scopes"]
+__all__ = ["ONEROSTER", "AccessGrant", "BearerRealm", "GrantCache", "authenticate_bearer",
+           "bearer_token", "require_scopes"]

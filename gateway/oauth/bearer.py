@@ -11,12 +11,14 @@ challenge and know their status and body (OneRoster's ``imsx_StatusInfo`` for RE
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from gateway.caching import LRUCache
 from gateway.errors import Forbidden, GatewayError, Unauthorized
 from gateway.oauth.credentials import hash_access_token
 from gateway.oauth.scopes import parse_scope
@@ -109,8 +111,43 @@ _GRANT_OF_TOKEN = (
            _TOKENS.c.kind == bindparam("kind")))
 
 
+class GrantCache:
+    """Grants of tokens checked in the last ``recheck_seconds``, so that an app's requests in
+    a burst do not each look their token up. Revocation (of the token or its client), a tool's
+    suspension, a new policy version and a contract's end therefore take effect within
+    ``recheck_seconds`` (the README states the bound); expiry and the contract window are still
+    checked against every request's time. Bounded, thread-safe; 0 seconds disables it."""
+
+    def __init__(self, recheck_seconds: float, size: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.recheck_seconds = recheck_seconds
+        self.monotonic = monotonic
+        self._grants = LRUCache(size)
+
+    def get(self, token: str, kind: str, now: dt.datetime) -> AccessGrant | None:
+        """The grant remembered for ``token`` if it was checked recently enough and is still
+        within its lifetime and its contract window at ``now``; else None."""
+        if self.recheck_seconds <= 0:
+            return None
+        found = self._grants.get((token, kind))
+        if found is None:
+            return None
+        grant, checked_at, expires_at, contract_start, contract_end = found
+        if (self.monotonic() - checked_at > self.recheck_seconds or expires_at <= now
+                or contract_refusal(contract_start, contract_end, now.date()) is not None):
+            return None
+        return grant
+
+    def put(self, token: str, kind: str, grant: AccessGrant, row: Any) -> None:
+        """Remember the grant just checked from its token ``row``."""
+        if self.recheck_seconds > 0:
+            self._grants.put((token, kind), (grant, self.monotonic(), row.expires_at,
+                                             row.contract_start, row.contract_end))
+
+
 def authenticate_bearer(session: Session, token: str | None, now: dt.datetime,
-                        realm: BearerRealm = ONEROSTER) -> AccessGrant:
+                        realm: BearerRealm = ONEROSTER,
+                        cache: GrantCache | None = None) -> AccessGrant:
     """The grant of a live token of ``realm``'s kind; ``realm.unauthorized`` if it is missing,
     unknown (or of another kind, or its tool is no longer approved), expired or revoked (it or
     its client), or if ``now`` lies outside the contract window of the district's sharing policy
@@ -121,6 +158,10 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime,
     """
     if not token:
         raise realm.unauthorized(realm.missing, headers=realm.challenge())
+    if cache is not None:
+        remembered = cache.get(token, realm.token_kind, now)
+        if remembered is not None:
+            return remembered
     row = session.connection().execute(_GRANT_OF_TOKEN, {
         "token_hash": hash_access_token(token), "kind": realm.token_kind}).one_or_none()
     if row is None or (row.tool_id is not None and row.tool_status != TOOL_APPROVED):
@@ -136,9 +177,12 @@ def authenticate_bearer(session: Session, token: str | None, now: dt.datetime,
         raise realm.invalid_token(refusal)
     version = None if row.policy_id is None else (
         row.policy_id, row.policy_revision, row.policy_updated_at.isoformat())
-    return AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,
-                       scopes=frozenset(parse_scope(row.scope)), policy_version=version,
-                       tool_id=row.tool_id)
+    grant = AccessGrant(district_id=row.district_id, app_id=row.app_id, client_id=row.client_id,
+                        scopes=frozenset(parse_scope(row.scope)), policy_version=version,
+                        tool_id=row.tool_id)
+    if cache is not None:
+        cache.put(token, realm.token_kind, grant, row)
+    return grant
 
 
 def require_scopes(grant: AccessGrant, any_of: Iterable[str],

@@ -33,7 +33,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Hashable, Iterator, Mapping, Sequence
+
+import orjson
 
 from sqlalchemy import Table, exists, false, or_, true
 from sqlalchemy.engine import Connection
@@ -45,6 +47,8 @@ from gateway.oneroster.endpoints import Endpoint
 from gateway.oneroster.query import (FilterExpr, FilterField, Paging, compare_column, compile_filter,
                                      format_filter, parse_fields, parse_filter, parse_paging,
                                      parse_sort)
+from gateway.oneroster.rendering import (RENDERED_ENTITIES, absolute_hrefs, field_names,
+                                         fields_of)
 from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, Entity, FieldSpec
 from gateway.oneroster.serialize import serialize_page
 from gateway.store import rostering as store
@@ -97,12 +101,27 @@ def parse_collection_params(*, limit: str | None = None, offset: str | None = No
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a collection: the records as sent, and where they sit in the whole."""
+    """One page of a collection: the records as sent, and where they sit in the whole.
 
-    records: list[dict[str, Any]]
+    ``fragments`` are the records' JSON as sent, with hrefs relative to the service base (see
+    :func:`gateway.oneroster.rendering.absolute_hrefs`); ``records`` decodes them under
+    ``base_url``, for callers that want objects."""
+
+    fragments: list[bytes]
     total: int
     offset: int
     limit: int
+    base_url: str = ""
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The records as objects, hrefs absolute."""
+        return [decode_fragment(fragment, self.base_url) for fragment in self.fragments]
+
+
+def decode_fragment(fragment: bytes, base_url: str) -> dict[str, Any]:
+    """One record's JSON as sent (relative hrefs) as an object with absolute hrefs."""
+    return orjson.loads(absolute_hrefs(fragment, base_url))
 
 
 class _RecordingScope:
@@ -409,6 +428,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
 
     conn = session.connection()
     paging = params.paging
+    rendered = _servable_as_rendered(entity.name, visibility)
     # The data version keys every cached count, check and anchor. The one last seen is assumed and
     # the page query reads the current one alongside its rows; after an import it differs, and
     # the read is done again for the new version (imports do not come faster than reads; if they
@@ -439,7 +459,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         cache_key = (district_id, version, endpoint.operation_id, parents, filter_key,
                      scope.key(conn))
         query = RecordQuery(entity.name, tuple(conditions), keys, cache_key,
-                            selective=selective, driver=driver)
+                            selective=selective, driver=driver, rendered=rendered)
         total = store.count_records(conn, query, cache)
         if paging.offset < total:
             rows, current = store.fetch_page_and_version(conn, query, paging.offset,
@@ -451,9 +471,10 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         if current == version:
             break
         version = current
-    records = _serialize(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
-                         base_url, cache, version)
-    return Page(records=records, total=total, offset=paging.offset, limit=paging.limit)
+    fragments = _send(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
+                      cache, version, rendered)
+    return Page(fragments=fragments, total=total, offset=paging.offset, limit=paging.limit,
+                base_url=base_url)
 
 
 def get_record(session: Session, endpoint: Endpoint, sourced_id: str,
@@ -465,6 +486,15 @@ def get_record(session: Session, endpoint: Endpoint, sourced_id: str,
     hidden by the visibility is the same NotFound (unknownobject). ``cache`` lets the embedded
     rows skip queries that the district's data version says would find nothing.
     """
+    return decode_fragment(get_record_fragment(
+        session, endpoint, sourced_id, fields, district_id=district_id, visibility=visibility,
+        cache=cache), base_url)
+
+
+def get_record_fragment(session: Session, endpoint: Endpoint, sourced_id: str,
+                        fields: Sequence[str] = (), *, district_id: int, visibility: Visibility,
+                        cache: PageCache | None = None) -> bytes:
+    """:func:`get_record` as the record's JSON as sent, hrefs relative to the service base."""
     entity = ENTITIES[endpoint.entity]
     selected = _selection(entity, visibility, tuple(value for value in fields if value) or None)
     what = endpoint.kind or entity.name
@@ -473,14 +503,15 @@ def get_record(session: Session, endpoint: Endpoint, sourced_id: str,
         raise _not_found(what, sourced_id)
     conn = session.connection()
     scope = _RecordingScope(visibility)
+    rendered = _servable_as_rendered(entity.name, visibility)
     row, version = store.find_record_and_version(conn, entity.name, district_id, stored, scope,
-                                                 endpoint.record_kind)
+                                                 endpoint.record_kind, rendered=rendered)
     if row is None:
         raise _not_found(what, sourced_id)
     if cache is not None:
         cache.note_data_version(district_id, version)
-    return _serialize(conn, endpoint, entity, [row], selected, district_id, visibility, scope,
-                      base_url, cache, version)[0]
+    return _send(conn, endpoint, entity, [row], selected, district_id, visibility, scope,
+                 cache, version, rendered)[0]
 
 
 def _selection(entity: Entity, visibility: Visibility,
@@ -492,8 +523,95 @@ def _selection(entity: Entity, visibility: Visibility,
         return None
     offered = offered_fields(entity, visibility)
     if fields is None:
-        return offered
+        # Everything the entity serves is no selection at all.
+        return None if len(offered) == _served_count(entity.name) else offered
     return parse_fields(list(fields), offered)
+
+
+@functools.lru_cache(maxsize=None)
+def _served_count(entity: str) -> int:
+    return sum(1 for spec in ENTITIES[entity].fields.values() if spec.served)
+
+
+def _servable_as_rendered(entity: str, visibility: Visibility) -> bool:
+    """Whether ``entity``'s records can be served from their renderings for ``visibility``: they
+    are rendered, and nothing in them depends on what the visibility hides (an org's or a
+    session's children are the visible ones only, so a visibility that hides some of those is
+    served as before)."""
+    if entity not in RENDERED_ENTITIES:
+        return False
+    if entity in ("org", "academicSession"):
+        return visibility.where(entity, store.ENTITY_TABLES[entity]) is None
+    return True
+
+
+def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],
+          selected: tuple[str, ...] | None, district_id: int, visibility: Visibility,
+          scope: _RecordingScope, cache: PageCache | None, version: int | None,
+          rendered: bool) -> list[bytes]:
+    """Rows (their renderings, or their columns) to records' JSON as the app receives them
+    (selected, presented; hrefs relative to the service base), reported to the ledger."""
+    if not rows:
+        return []
+    if rendered and any(row["rendered"] is None for row in rows):
+        # Not rendered yet (a store migrated since its last import): the page as before.
+        rows = store.fetch_records(conn, entity.name, district_id,
+                                   [row["sourced_id"] for row in rows])
+        rendered = False
+    if not rendered:
+        records = _serialize(conn, endpoint, entity, rows, selected, district_id, visibility,
+                             scope, "", cache, version)
+        dumps = orjson.dumps
+        return [dumps(record) for record in records]
+    verbatim = getattr(visibility, "verbatim", None)
+    report = getattr(visibility, "disclosed_fields", None)
+    if selected is None and verbatim is not None and verbatim(entity.name):
+        fragments = [row["rendered"] for row in rows]
+        bits = 0
+        for row in rows:
+            bits |= row["rendered_fields"]
+        names: Collection[str] = field_names(entity.name, bits)
+    else:
+        fragments, names = _presented(entity, rows, selected, visibility, cache)
+    if report is None:
+        visibility.disclosed(CHANNEL, endpoint.operation_id, entity.name,
+                             [orjson.loads(fragment) for fragment in fragments],
+                             [row["sourced_id"] for row in rows])
+    else:
+        people = "user_sourced_id" if entity.name == "enrollment" else "sourced_id"
+        report(CHANNEL, endpoint.operation_id, entity.name, names, len(rows),
+               [row[people] for row in rows])
+    return fragments
+
+
+def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | None,
+               visibility: Visibility, cache: PageCache | None) -> tuple[list[bytes], set[str]]:
+    """The renderings of ``rows`` selected and presented for ``visibility`` (masked,
+    pseudonymized), and the top-level fields that left. Each result is remembered per
+    visibility identity, selection and rendering, so a record is transformed once per policy
+    version and change, not once per request."""
+    identity = getattr(visibility, "cache_identity", None)
+    remember = cache is not None and identity is not None
+    keep = None if selected is None else frozenset(selected)
+    present = visibility.present
+    loads, dumps = orjson.loads, orjson.dumps
+    fragments: list[bytes] = []
+    bits = 0
+    for row in rows:
+        rendering = row["rendered"]
+        key = (identity, entity.name, keep, rendering) if remember else None
+        found = cache.presented(key) if remember else None
+        if found is None:
+            record = loads(rendering)
+            if keep is not None:
+                record = {name: value for name, value in record.items() if name in keep}
+            record = present(entity.name, record)
+            found = (dumps(record), fields_of(entity.name, record))
+            if remember:
+                cache.put_presented(key, found)
+        fragments.append(found[0])
+        bits |= found[1]
+    return fragments, set(field_names(entity.name, bits))
 
 
 def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],

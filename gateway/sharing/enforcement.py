@@ -24,6 +24,8 @@ For the channels that use it:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Table, select
@@ -76,7 +78,8 @@ class PolicyVisibility:
                  closed: str | None = None,
                  cache_identity: tuple[Any, ...] | None = None,
                  members: ColumnElement[Any] | None = None,
-                 clauses: dict[tuple[str, Table], ColumnElement[bool]] | None = None) -> None:
+                 clauses: dict[tuple[str, Table], ColumnElement[bool]] | None = None,
+                 memo: dict[str, dict] | None = None) -> None:
         # A policy outside its contract window shares nothing: the visibility is that of no
         # policy, and ``closed`` says why.
         self.closed = closed
@@ -93,9 +96,13 @@ class PolicyVisibility:
         # Predicates by (entity, table): ``clauses`` shares them between the requests of one
         # policy version (they name the app, the district and the snapshot, nothing else).
         self._where: dict[tuple[str, Table], ColumnElement[bool]] = {} if clauses is None else clauses
-        self._plans: dict[str, dict[str, _Op | None]] = {}
-        self._verbatim: dict[str, bool] = {}  # entity -> its plan transforms nothing
-        self._labels: dict[str, dict[str, str]] = {}
+        # Field plans, their verbatim flags and ledger labels: ``memo`` shares them between the
+        # requests of one policy version (they depend on the policy and the app's pseudonyms).
+        memo = {} if memo is None else memo
+        self._plans: dict[str, dict[str, _Op | None]] = memo.setdefault("plans", {})
+        self._verbatim: dict[str, bool] = memo.setdefault("verbatim", {})  # entity -> transforms nothing
+        self._labels: dict[str, dict[str, str]] = memo.setdefault("labels", {})
+        self._references = _References(self)
         # When the policy's version is known: a hashable naming exactly these predicates, so the
         # page cache need not compile them to build its keys.
         self.cache_identity = cache_identity
@@ -159,9 +166,7 @@ class PolicyVisibility:
 
     def id_namespace(self, entity: str) -> str | None:
         """The pseudonym namespace of ``entity``'s ids, or None if they leave as stored."""
-        if self.policy is None or entity not in ID_NAMESPACES:
-            return None
-        return ID_NAMESPACES[entity] if self.policy.id_pseudonymized(entity) else None
+        return _IdNamespaces(self.policy)(entity)
 
     def external_id(self, entity: str, stored_id: str) -> str:
         """The id the app knows ``entity``'s record ``stored_id`` by."""
@@ -223,14 +228,14 @@ class PolicyVisibility:
             elif treatment.startswith("masked:"):
                 op = _MASKS[treatment.split(":", 1)[1]]
             elif spec.kind == "ref" and self.id_namespace(spec.ref_type):
-                op = self._ref_op
+                op = self._references.ref_op
             elif spec.kind == "refs" and self.id_namespace(spec.ref_type):
-                op = self._refs_op
+                op = self._references.refs_op
             elif entity == "user" and name == "roles" and (
                     self.id_namespace("org") or self.id_namespace("user")):
-                op = self._roles_op
+                op = self._references.roles_op
             elif entity == "user" and name == "userProfiles" and self.id_namespace("user"):
-                op = self._profiles_op
+                op = self._references.profiles_op
             plan[name] = op
         return plan
 
@@ -251,46 +256,6 @@ class PolicyVisibility:
                                   if isinstance(value, str) and value else value)
         return self._encoder(namespace)
 
-    def _ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
-        namespace = self.id_namespace(ref.get("type", ""))
-        sourced_id = ref.get("sourcedId")
-        if namespace is None or not isinstance(sourced_id, str):
-            return dict(ref)
-        pseudonym = self.pseudonyms.encode(namespace, sourced_id)
-        out = dict(ref, sourcedId=pseudonym)
-        href = ref.get("href")
-        if isinstance(href, str):
-            # The href ends with the (URL-escaped) sourcedId, which never contains "/" escaped.
-            out["href"] = href.rsplit("/", 1)[0] + "/" + pseudonym
-        return out
-
-    def _ref_op(self, value: Any) -> Any:
-        return self._ref(value) if isinstance(value, Mapping) else value
-
-    def _refs_op(self, value: Any) -> Any:
-        return [self._ref(item) if isinstance(item, Mapping) else item for item in value]
-
-    def _profile_id(self, value: Any) -> Any:
-        if self.id_namespace("user") and isinstance(value, str):
-            return self.pseudonyms.encode(PROFILE_NAMESPACE, value)
-        return value
-
-    def _roles_op(self, roles: Any) -> Any:
-        out = []
-        for role in roles:
-            role = dict(role)
-            if isinstance(role.get("org"), Mapping):
-                role["org"] = self._ref(role["org"])
-            if "userProfile" in role:
-                role["userProfile"] = self._profile_id(role["userProfile"])
-            out.append(role)
-        return out
-
-    def _profiles_op(self, profiles: Any) -> Any:
-        return [dict(profile, profileId=self._profile_id(profile["profileId"]))
-                if isinstance(profile, Mapping) and "profileId" in profile else profile
-                for profile in profiles]
-
     # -- the ledger ---------------------------------------------------------------------------
 
     def field_label(self, entity: str, field: str) -> str:
@@ -308,6 +273,25 @@ class PolicyVisibility:
                 label = field
             labels[field] = label
         return label
+
+    def verbatim(self, entity: str) -> bool:
+        """Whether :meth:`present` leaves every record of ``entity`` exactly as it is: every
+        served field allowed and none transformed (a page can then be sent as rendered)."""
+        plan = self._plan(entity)
+        if not self._verbatim[entity] or entity not in ENTITIES:
+            return False
+        return all(name in plan for name, spec in ENTITIES[entity].fields.items() if spec.served)
+
+    def disclosed_fields(self, channel: str, endpoint: str, entity: str, names: Iterable[str],
+                         record_count: int, users: Iterable[str]) -> None:
+        """:meth:`disclosed` for a page sent as ready bytes: ``names`` are the top-level fields
+        that left (as sent), ``users`` the stored sourcedIds of the people the records are about
+        (an enrollment's user, a user's or demographics record's own id)."""
+        if self.ledger is None or entity not in PEOPLE_ENTITIES or not record_count:
+            return
+        fields = sorted(self.field_label(entity, name) for name in names)
+        self.ledger.record(channel=channel, endpoint=endpoint, entity=entity, fields=fields,
+                           users=users, record_count=record_count)
 
     def disclosed(self, channel: str, endpoint: str, entity: str,
                   records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
@@ -351,6 +335,76 @@ class PolicyVisibility:
             table.c.sourced_id.in_(stored_ids))).scalars())
 
 
+class _References:
+    """The operations that pseudonymize ids inside references, roles and profiles. They hold the
+    policy's id choices and the pseudonyms, never the visibility (whose session is the
+    request's), so field plans made of them can be shared between requests."""
+
+    def __init__(self, visibility: "PolicyVisibility") -> None:
+        self.id_namespace = functools.lru_cache(maxsize=None)(
+            _IdNamespaces(visibility.policy).__call__)
+        self.pseudonyms = visibility.pseudonyms
+
+    def ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+        """A reference with its id (and href) pseudonymized, when its type's ids are."""
+        namespace = self.id_namespace(ref.get("type", ""))
+        sourced_id = ref.get("sourcedId")
+        if namespace is None or not isinstance(sourced_id, str):
+            return dict(ref)
+        pseudonym = self.pseudonyms.encode(namespace, sourced_id)
+        out = dict(ref, sourcedId=pseudonym)
+        href = ref.get("href")
+        if isinstance(href, str):
+            # The href ends with the (URL-escaped) sourcedId, which never contains "/" escaped.
+            out["href"] = href.rsplit("/", 1)[0] + "/" + pseudonym
+        return out
+
+    def ref_op(self, value: Any) -> Any:
+        """``ref`` for a field holding one reference."""
+        return self.ref(value) if isinstance(value, Mapping) else value
+
+    def refs_op(self, value: Any) -> Any:
+        """``ref`` for each reference of a list."""
+        return [self.ref(item) if isinstance(item, Mapping) else item for item in value]
+
+    def profile_id(self, value: Any) -> Any:
+        """A user profile's id, pseudonymized with the user's ids."""
+        if self.id_namespace("user") and isinstance(value, str):
+            return self.pseudonyms.encode(PROFILE_NAMESPACE, value)
+        return value
+
+    def roles_op(self, roles: Any) -> Any:
+        """A user's roles with their org references and profile ids pseudonymized."""
+        out = []
+        for role in roles:
+            role = dict(role)
+            if isinstance(role.get("org"), Mapping):
+                role["org"] = self.ref(role["org"])
+            if "userProfile" in role:
+                role["userProfile"] = self.profile_id(role["userProfile"])
+            out.append(role)
+        return out
+
+    def profiles_op(self, profiles: Any) -> Any:
+        """A user's profiles with their ids pseudonymized."""
+        return [dict(profile, profileId=self.profile_id(profile["profileId"]))
+                if isinstance(profile, Mapping) and "profileId" in profile else profile
+                for profile in profiles]
+
+
+
+class _IdNamespaces:
+    """:meth:`PolicyVisibility.id_namespace` of one policy."""
+
+    def __init__(self, policy: Policy | None) -> None:
+        self.policy = policy
+
+    def __call__(self, entity: str) -> str | None:
+        if self.policy is None or entity not in ID_NAMESPACES:
+            return None
+        return ID_NAMESPACES[entity] if self.policy.id_pseudonymized(entity) else None
+
+
 class PolicyCache:
     """Parsed policies by stored version: what one application (one process) reuses across
     requests instead of reading each request's policy document. Bounded and thread-safe."""
@@ -370,6 +424,11 @@ class PolicyCache:
             found = {}
             self._clauses.put(key, found)
         return found
+
+    def memo(self, key: Any) -> dict[str, dict]:
+        """The field plans and ledger labels built so far for ``key`` (a policy version and the
+        app's pseudonym key), shared like :meth:`clauses`."""
+        return self.clauses(("memo", key))  # type: ignore[return-value]
 
     def policy(self, key: Any, load: Callable[[], Policy | None]) -> Policy | None:
         """The policy stored under ``key``, loaded on first use."""
@@ -425,4 +484,11 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
         ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
                             deferred=deferred_ledger),
         closed=closed, cache_identity=identity, members=members,
-        clauses=None if identity is None else cache.clauses((identity, members is not None)))
+        clauses=None if identity is None else cache.clauses((identity, members is not None)),
+        memo=None if identity is None else cache.memo((identity, _key_id(secret_key))))
+
+
+def _key_id(secret_key: str | bytes) -> str:
+    # Plans hold the pseudonym encoders made from the key: a memo is per key (tests use several).
+    raw = secret_key.encode() if isinstance(secret_key, str) else secret_key
+    return hashlib.sha256(raw).hexdigest()[:16]

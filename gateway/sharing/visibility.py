@@ -66,6 +66,12 @@ class Visibility(Protocol):
                   records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
         """Note that ``records`` (as sent) about the stored ``stored_ids`` left through ``channel``."""
 
+    # Optional, for channels that send ready renderings (gateway.oneroster.rendering); a
+    # visibility without them has its records decoded and passed through present/disclosed:
+    #   verbatim(entity) -> bool: present() leaves every record of entity as it is;
+    #   disclosed_fields(channel, endpoint, entity, names, record_count, users): disclosed()
+    #   given the top-level field names that left and the people's stored ids.
+
 
 class Unrestricted:
     """The identity visibility: every record and field, ids unchanged, nothing recorded."""
@@ -108,4 +114,12 @@ class Unrestricted:
 
     def disclosed(self, channel: str, endpoint: str, entity: str,
                   records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
+        """Nothing is recorded."""
+
+    def verbatim(self, entity: str) -> bool:
+        """Records leave as rendered."""
+        return True
+
+    def disclosed_fields(self, channel: str, endpoint: str, entity: str, names: Iterable[str],
+                         record_count: int, users: Iterable[str]) -> None:
         """Nothing is recorded."""

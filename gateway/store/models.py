@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint)
+                        LargeBinary, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -87,6 +87,18 @@ class RosterRecord:
     row_hash: Mapped[int] = mapped_column(BigInteger)
 
 
+class Rendered:
+    """The record's OneRoster 1.2 JSON as the REST service serves it to an app that may see
+    everything, rendered by the import that last changed it (:mod:`gateway.store.renderings`):
+    a page is then a read of ready bytes instead of a Python object per field. NULL until
+    rendered (a changed row, a migrated store), when the reader renders it as before."""
+
+    rendered: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Which top-level fields the rendering holds (bit i: the entity's i-th served field), so
+    # the ledger can name the fields that left without parsing the bytes.
+    rendered_fields: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 def _roster_indexes(table: str, *extra: tuple[str, ...]) -> tuple:
     """The indexes every roster table needs, plus the extra access paths of that entity."""
     indexes = [
@@ -105,7 +117,7 @@ def _roster_indexes(table: str, *extra: tuple[str, ...]) -> tuple:
 _BY_ID = ("district_id", "id")
 
 
-class Org(RosterRecord, Base):
+class Org(RosterRecord, Rendered, Base):
     """An organisation: district, school, department, state... (1.2 Rostering §4.9)."""
 
     __tablename__ = "orgs"
@@ -118,7 +130,7 @@ class Org(RosterRecord, Base):
     parent_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
-class AcademicSession(RosterRecord, Base):
+class AcademicSession(RosterRecord, Rendered, Base):
     """A school year, semester, term or grading period (1.2 Rostering §4.2)."""
 
     __tablename__ = "academic_sessions"
@@ -133,7 +145,7 @@ class AcademicSession(RosterRecord, Base):
     school_year: Mapped[str] = mapped_column(String(4))
 
 
-class Course(RosterRecord, Base):
+class Course(RosterRecord, Rendered, Base):
     """A course: the template that classes are sections of (1.2 Rostering §4.5)."""
 
     __tablename__ = "courses"
@@ -149,7 +161,7 @@ class Course(RosterRecord, Base):
     subject_codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
-class Class(RosterRecord, Base):
+class Class(RosterRecord, Rendered, Base):
     """A class (section): a course taught at a school in one or more terms (1.2 Rostering §4.4)."""
 
     __tablename__ = "classes"
@@ -184,7 +196,7 @@ class ClassTerm(Base):
     term_sourced_id: Mapped[str] = mapped_column(String(255))
 
 
-class User(RosterRecord, Base):
+class User(RosterRecord, Rendered, Base):
     """A person: student, teacher, parent, administrator... (1.2 Rostering §4.13)."""
 
     __tablename__ = "users"
@@ -264,7 +276,7 @@ class UserProfile(RosterRecord, Base):
     password: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
-class Enrollment(RosterRecord, Base):
+class Enrollment(RosterRecord, Rendered, Base):
     """A user's membership of a class in a role (1.2 Rostering §4.8)."""
 
     __tablename__ = "enrollments"
@@ -281,7 +293,7 @@ class Enrollment(RosterRecord, Base):
     end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
 
-class Demographics(RosterRecord, Base):
+class Demographics(RosterRecord, Rendered, Base):
     """A user's demographic data; its sourcedId is the user's (1.2 Rostering §4.6)."""
 
     __tablename__ = "demographics"

@@ -104,7 +104,8 @@ LINK_TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in (class_t
 
 # Not part of any representation: the import's fingerprint, a password hash, and the surrogate
 # keys (records are named by sourcedId within their district).
-_UNSERVED_COLUMNS = frozenset({"row_hash", "password_hash", "id", "district_id"})
+_UNSERVED_COLUMNS = frozenset({"row_hash", "password_hash", "id", "district_id", "rendered",
+                               "rendered_fields"})
 
 
 def _unprocessed(column: Column[Any]) -> ColumnElement[Any]:
@@ -120,6 +121,10 @@ def _unprocessed(column: Column[Any]) -> ColumnElement[Any]:
 
 _RECORD_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
     name: tuple(_unprocessed(c) for c in table.c if c.name not in _UNSERVED_COLUMNS)
+    for name, table in ENTITY_TABLES.items()}
+_RENDERED_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    name: tuple(_unprocessed(table.c[c]) for c in ("sourced_id", "rendered", "rendered_fields")
+                + (("user_sourced_id",) if name == "enrollment" else ()))
     for name, table in ENTITY_TABLES.items()}
 _JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(c.name for c in table.c
@@ -144,6 +149,23 @@ def _records(result: Any, json_columns: Sequence[str] = ()) -> list[Record]:
     return records
 
 
+def read_records(conn: Connection, statement: Any, entity: str,
+                 params: Mapping[str, Any] | None = None) -> list[Record]:
+    """The rows of ``statement`` (columns of ``entity``'s table) as records, JSON parsed."""
+    return _records(conn.execute(statement, params or {}), _JSON_COLUMNS[entity])
+
+
+def write_renderings(conn: Connection, update: str, rows: Sequence[tuple[bytes, int, int]]) -> None:
+    """Run ``update`` (an UPDATE with ``{p}`` for each of rendered, rendered_fields and id) for
+    every ``rows`` item, in one batch on the driver's cursor (no per-row statement objects)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(update.format(p="%s" if conn.dialect.name == "postgresql" else "?"),
+                           rows)
+    finally:
+        cursor.close()
+
+
 class RowScope(Protocol):
     """What the store needs of a visibility: a predicate per entity table (None: nothing hidden)."""
 
@@ -161,6 +183,13 @@ def _current(table: Table) -> ColumnElement[bool]:
     equality would tempt SQLite, lacking statistics, into the (district_id, status) index, which
     reads every active row of the district instead of the few the other terms select."""
     return table.c.status != TOBEDELETED
+
+
+def rendered_columns(entity: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns selected to serve ``entity`` records as rendered: the stored id, the
+    rendering and its field bits (NULL when not rendered), and an enrollment's user (the person
+    the ledger records)."""
+    return _RENDERED_COLUMNS[entity]
 
 
 def record_columns(entity: str) -> tuple[ColumnElement[Any], ...]:
@@ -343,6 +372,16 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
     return conn.execute(select(table.c.id).where(*conditions).limit(1)).first() is not None
 
 
+def fetch_records(conn: Connection, entity: str, district_id: int,
+                  sourced_ids: Sequence[str]) -> list[Record]:
+    """The district's ``entity`` records ``sourced_ids`` (already known visible), in that order."""
+    table = ENTITY_TABLES[entity]
+    found = read_records(conn, select(*record_columns(entity)).where(
+        table.c.district_id == district_id, table.c.sourced_id.in_(list(sourced_ids))), entity)
+    by_id = {record["sourced_id"]: record for record in found}
+    return [by_id[sourced_id] for sourced_id in sourced_ids if sourced_id in by_id]
+
+
 def find_record(conn: Connection, entity: str, district_id: int, sourced_id: str,
                 scope: RowScope, kind: Kind = None) -> Record | None:
     """The visible record ``sourced_id`` of ``entity`` (of ``kind``) in the district, or None.
@@ -354,14 +393,17 @@ def find_record(conn: Connection, entity: str, district_id: int, sourced_id: str
 
 
 def find_record_and_version(conn: Connection, entity: str, district_id: int, sourced_id: str,
-                            scope: RowScope, kind: Kind = None
+                            scope: RowScope, kind: Kind = None, rendered: bool = False
                             ) -> tuple[Record | None, int | None]:
     """:func:`find_record`, and the district's data version read by the same statement (None
-    when there is no record)."""
+    when there is no record). ``rendered``: the record's rendering (:func:`rendered_columns`)
+    instead of its columns."""
     table = ENTITY_TABLES[entity]
-    statement = select(*record_columns(entity), _DATA_VERSION.label(_DATA_VERSION_COLUMN)).where(
+    columns = rendered_columns(entity) if rendered else record_columns(entity)
+    statement = select(*columns, _DATA_VERSION.label(_DATA_VERSION_COLUMN)).where(
         *record_conditions(entity, district_id, scope, kind), table.c.sourced_id == sourced_id)
-    found = _records(conn.execute(statement, {"district_id": district_id}), _JSON_COLUMNS[entity])
+    found = _records(conn.execute(statement, {"district_id": district_id}),
+                     () if rendered else _JSON_COLUMNS[entity])
     if not found:
         return None, None
     record = found[0]
@@ -544,6 +586,7 @@ class RecordQuery:
     cache_key: Hashable | None = None
     selective: bool = False
     driver: Driver | None = None
+    rendered: bool = False
 
     def __post_init__(self) -> None:
         table = ENTITY_TABLES[self.entity]
@@ -563,12 +606,15 @@ class PageCache:
     asked for again and are evicted as the LRU fills. One per application, shared by its threads.
     """
 
-    def __init__(self, stride: int = 1000, max_values: int = 4096, max_anchor_sets: int = 64) -> None:
+    def __init__(self, stride: int = 1000, max_values: int = 4096, max_anchor_sets: int = 64,
+                 max_presented: int = 20_000) -> None:
         if stride < 1:
             raise ValueError("the anchor stride must be at least 1")
         self.stride = stride
         self._values = LRUCache(max_values)
         self._anchors = LRUCache(max_anchor_sets)
+        # Keyed by the rendering itself, so a changed record is simply a new key.
+        self._presented = LRUCache(max_presented)
         # One small int per district; a plain dict's item assignment is atomic.
         self._versions: dict[int, int] = {}
 
@@ -587,6 +633,14 @@ class PageCache:
     def put_anchors(self, key: Hashable, anchors: tuple[tuple[Any, ...], ...]) -> None:
         """Remember the anchors of a query and sort."""
         self._anchors.put(key, anchors)
+
+    def presented(self, key: Hashable) -> tuple[bytes, int] | None:
+        """A rendering as remembered presented for one visibility and selection, or None."""
+        return self._presented.get(key)
+
+    def put_presented(self, key: Hashable, value: tuple[bytes, int]) -> None:
+        """Remember a presented rendering (see :func:`gateway.oneroster.service._presented`)."""
+        self._presented.put(key, value)
 
     def data_version(self, district_id: int) -> int | None:
         """The data version last seen for the district in this process (None: never seen)."""
@@ -633,7 +687,7 @@ def fetch_page_and_version(conn: Connection, query: RecordQuery, offset: int, li
     statement = _page_statement(conn, query, offset, limit, cache).add_columns(
         _DATA_VERSION.label(_DATA_VERSION_COLUMN))
     records = _records(conn.execute(statement, {"district_id": district_id}),
-                       _JSON_COLUMNS[query.entity])
+                       () if query.rendered else _JSON_COLUMNS[query.entity])
     if not records:
         return records, district_data_version(conn, district_id)
     version = 0
@@ -671,7 +725,8 @@ def _page_statement(conn: Connection, query: RecordQuery, offset: int, limit: in
                 # range across the join's equality).
                 conditions.append(_after(query.keys, anchors[step - 1]))
             skip = offset - step * cache.stride
-    statement = (select(*record_columns(query.entity)).select_from(source).where(*conditions)
+    columns = rendered_columns(query.entity) if query.rendered else record_columns(query.entity)
+    statement = (select(*columns).select_from(source).where(*conditions)
                  .order_by(*(key.order_by(query.selective) for key in keys)).limit(limit))
     return statement.offset(skip) if skip else statement
 

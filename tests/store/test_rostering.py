@@ -9,7 +9,7 @@ import re
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, insert, or_, update
+from sqlalchemy import event, insert, or_, select, update
 
 from gateway.errors import InvalidData, InvalidFilterField, InvalidSelectionField, NotFound
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
@@ -17,6 +17,7 @@ from gateway.oneroster.endpoints import endpoint
 from gateway.oneroster.schemas import ENTITIES
 from gateway.oneroster.service import (get_record, list_records, parse_collection_params)
 from gateway.sharing.visibility import Unrestricted
+from gateway.oneroster.rendering import render_district
 from gateway.store import rostering as store
 from gateway.store.models import District
 from gateway.store.rostering import PageCache, RecordQuery, SortKey
@@ -173,7 +174,17 @@ def test_a_read_past_the_remembered_end_checks_for_a_newer_version(database, sma
     assert (ids(page), page.total) == (["u0"], 8)
 
 
+def test_a_rendered_page_reads_no_related_rows(database, small):
+    with statements(database) as seen:
+        page = read(database, "getAllUsers", cache=PageCache())
+    assert not [s for s, _ in seen if "FROM user_profiles" in s or "FROM roles" in s]
+    assert page.records[0]["roles"]
+
+
 def test_the_profile_query_is_skipped_for_pages_without_profile_holders(database, small):
+    # Records not rendered yet (a store migrated since its last import) are served as before.
+    with database.session_scope() as session:
+        session.execute(update(users).values(rendered=None))
     cache = PageCache()
     read(database, "getAllUsers", cache=cache)  # learns who holds profiles
     with statements(database) as seen:
@@ -249,12 +260,20 @@ def test_plans_of_the_hot_reads_use_the_indexes(database, small, sqlite_only):
     found = plans(database, seen)
     assert plan_of(found, "FROM users", "ORDER BY users.id") == \
         "SEARCH users USING INDEX ix_users_district_id_id (district_id=?)"
+    # Related rows are read for records not rendered yet (and by the import's render pass).
+    with database.session_scope() as session:
+        session.execute(update(users).values(rendered=None))
+    with statements(database) as seen:
+        read(database, "getAllUsers", limit="100")
+    found = plans(database, seen)
     assert plan_of(found, "FROM roles") == (
         "SEARCH roles USING INDEX ix_roles_district_id_user_sourced_id "
         "(district_id=? AND user_sourced_id=?) | USE TEMP B-TREE FOR ORDER BY")
     assert plan_of(found, "FROM user_profiles") == (
         "SEARCH user_profiles USING INDEX ix_user_profiles_district_id_user_sourced_id "
         "(district_id=? AND user_sourced_id=?) | USE TEMP B-TREE FOR ORDER BY")
+    with database.engine.begin() as conn:
+        assert render_district(conn, 1) == 7
 
     with statements(database) as seen:
         read(database, "getAllUsers", cache=PageCache(stride=2), limit="2", offset="4")
@@ -439,3 +458,56 @@ def test_a_visibility_may_name_its_own_cache_identity(database, small):
     assert read(database, "getAllUsers", cache=cache, visibility=Named("s1", "b")).total == 5
     # The identity is trusted: one that lies shares another's remembered count.
     assert read(database, "getAllUsers", cache=cache, visibility=Named("s1", "a")).total == 3
+
+
+# ----------------------------------------------------------------------------------- renderings
+
+COLLECTIONS = ("getAllOrgs", "getAllAcademicSessions", "getAllCourses", "getAllClasses",
+               "getAllUsers", "getAllEnrollments", "getAllDemographics")
+
+
+def unrender(database) -> None:
+    """Forget every rendering, as a store migrated to 0019 before its next import is."""
+    with database.session_scope() as session:
+        for entity in ("org", "academicSession", "course", "class", "user", "enrollment",
+                       "demographics"):
+            session.execute(update(store.ENTITY_TABLES[entity]).values(rendered=None))
+
+
+def test_renderings_serve_exactly_what_rendering_per_request_serves(database, small):
+    served = {operation: read(database, operation).records for operation in COLLECTIONS}
+    assert all(served[operation] for operation in COLLECTIONS if operation != "getAllDemographics")
+    unrender(database)
+    assert {operation: read(database, operation).records for operation in COLLECTIONS} == served
+
+
+def test_an_import_renders_again_what_it_changed(database, small, tmp_path):
+    before = {user["sourcedId"]: user for user in read(database, "getAllUsers").records}
+
+    def edit(rows):
+        # A role moves school (the user row itself unchanged), a school gains a parent, a name
+        # changes: each rendering that embeds one of them must change.
+        next(r for r in rows["roles"] if r["sourcedId"] == "r-u1")["orgSourcedId"] = "s2"
+        next(u for u in rows["users"] if u["sourcedId"] == "u2")["givenName"] = "Renamed"
+    import_small(database, tmp_path / "again", edit)
+    after = {user["sourcedId"]: user for user in read(database, "getAllUsers").records}
+    assert after["u1"]["roles"][0]["org"]["sourcedId"] == "s2"
+    assert after["u1"]["dateLastModified"] != before["u1"]["dateLastModified"]
+    assert after["u2"]["givenName"] == "Renamed"
+    assert after["t-krab"] == before["t-krab"]
+    with database.session_scope() as session:
+        assert not session.execute(select(store.users.c.id).where(
+            store.users.c.rendered.is_(None))).first()
+
+
+def test_a_page_with_an_unrendered_record_is_served_whole(database, small):
+    served = read(database, "getAllUsers").records
+    with database.session_scope() as session:
+        session.execute(update(users).where(users.c.sourced_id == "u3").values(rendered=None))
+    assert read(database, "getAllUsers").records == served
+    assert read_one(database, "getUser", "u3") == next(u for u in served if u["sourcedId"] == "u3")
+
+
+def test_a_field_selection_is_cut_from_the_rendering(database, small):
+    page = read(database, "getAllUsers", fields=["sourcedId", "givenName"], cache=PageCache())
+    assert page.records[0].keys() == {"sourcedId", "givenName"}

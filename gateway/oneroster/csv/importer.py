@@ -42,6 +42,8 @@ from gateway.oneroster.csv.feeds import FeedContext, FileFeed
 from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, field_size_limit, is_field_too_large
 from gateway.oneroster.csv.problems import Notice, Notices, Problem
 from gateway.oneroster.csv.reader import FileLayout, compile_row_converter, iter_csv, read_rows
+from gateway.oneroster.rendering import RENDERED_ENTITIES, render_district
+from gateway.store.rostering import ENTITY_TABLES
 from gateway.store.models import District, ImportRun, utcnow
 from gateway.store.schema import metadata as store_metadata
 
@@ -411,6 +413,7 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
                 outer_progress(merged[0], 2 * total_bytes)
 
         _merge(conn, staging, report, district.id, now, file_merged)
+        render_district(conn, district.id)
         _refresh_statistics(conn, staging)
         district.data_version = (district.data_version or 0) + 1
         session.flush()
@@ -936,6 +939,9 @@ def _mass_change_refusal(conn: Connection, staging: _Staging, report: ImportRepo
             "--force if the change is real.")
 
 
+_RENDERED_TABLES = frozenset(ENTITY_TABLES[entity].name for entity in RENDERED_ENTITIES)
+
+
 def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_id: int,
            now: dt.datetime, file_merged: Callable[[str], None]) -> None:
     """Apply the staged rows to the store (same transaction as the checks), skipping the
@@ -952,9 +958,11 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
         stamp = "COALESCE(s.date_last_modified, :now)" if layout.mode == "delta" else ":now"
         assignments = ", ".join(f"{_q(a)} = s.{_q(a)}" for a in content)
         marked_in_file = counts.deleted - counts.retired
+        # A changed or retired record's rendering is stale (see gateway.oneroster.rendering).
+        unrendered = ", rendered = NULL" if store_table in _RENDERED_TABLES else ""
         if counts.changed or marked_in_file:
             _run(conn, f"""
-            UPDATE {store_table} SET {assignments}, date_last_modified = {stamp}
+            UPDATE {store_table} SET {assignments}, date_last_modified = {stamp}{unrendered}
             FROM {table.name} s
             WHERE {store_table}.district_id = :district AND {store_table}.sourced_id = s.sourced_id
               AND ({store_table}.row_hash <> s.row_hash OR {store_table}.status <> s.status)
@@ -976,7 +984,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
                 ORDER BY {staging.insertion_order}""", district=district_id, now=now)
         if counts.retired:
             _run(conn, f"""
-                UPDATE {store_table} SET status = 'tobedeleted', date_last_modified = :now
+                UPDATE {store_table} SET status = 'tobedeleted', date_last_modified = :now{unrendered}
                 WHERE district_id = :district AND status <> 'tobedeleted'
                   AND {_retired_condition(table, store_table, _replaced_owner(staging, name))}
                 """, district=district_id, now=now)
@@ -987,10 +995,17 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
         file_merged(name)
     if touched:
         _run(conn, """
-            UPDATE users SET date_last_modified = :now
-            WHERE district_id = :district AND date_last_modified < :now
+            UPDATE users SET date_last_modified = CASE WHEN date_last_modified < :now THEN :now
+                                                      ELSE date_last_modified END,
+                             rendered = NULL
+            WHERE district_id = :district
               AND sourced_id IN (SELECT user_sourced_id FROM stg_touched_users)""",
              district=district_id, now=now)
+    for name, store_table in (("orgs", "orgs"), ("academicSessions", "academic_sessions")):
+        # A record's children are other rows' parents: any change may change any rendering.
+        if name in staging.tables:
+            _run(conn, f"UPDATE {store_table} SET rendered = NULL WHERE district_id = :district "
+                       "AND rendered IS NOT NULL", district=district_id)
 
 
 def _is_empty(conn: Connection, table: str) -> bool:
