@@ -391,12 +391,14 @@ def _resolve_parents(conn: Connection, endpoint: Endpoint, path_ids: Sequence[st
 
 def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
                  params: CollectionParams, *, district_id: int, visibility: Visibility,
-                 base_url: str, cache: PageCache | None = None) -> Page:
+                 base_url: str, cache: PageCache | None = None, channel: str = CHANNEL) -> Page:
     """A page of the collection ``endpoint`` serves (top-level or nested) for ``district_id``.
 
     ``path_ids`` are the path parameters in path order (the parents' ids, as the app sent them);
-    ``base_url`` is the service base that references point into. Raises InvalidData (400 with the
-    binding's code minor) for a bad field, filter or sort, NotFound for an unknown parent.
+    ``base_url`` is the service base that references point into; ``channel`` is what the page is
+    reported to the ledger as leaving through (another channel serving the same pages, the CSV
+    export, names itself). Raises InvalidData (400 with the binding's code minor) for a bad field,
+    filter or sort, NotFound for an unknown parent.
     """
     entity = ENTITIES[endpoint.entity]
     selected = _selection(entity, visibility, params.fields)
@@ -452,7 +454,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
             break
         version = current
     records = _serialize(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
-                         base_url, cache, version)
+                         base_url, cache, version, channel)
     return Page(records=records, total=total, offset=paging.offset, limit=paging.limit)
 
 
@@ -499,7 +501,7 @@ def _selection(entity: Entity, visibility: Visibility,
 def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],
                selected: tuple[str, ...] | None, district_id: int, visibility: Visibility,
                scope: _RecordingScope, base_url: str, cache: PageCache | None = None,
-               version: int | None = None) -> list[dict[str, Any]]:
+               version: int | None = None, channel: str = CHANNEL) -> list[dict[str, Any]]:
     """Rows to records as the app receives them (presented), reported to the ledger."""
     if not rows:
         return []
@@ -511,5 +513,5 @@ def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Seque
     records = serialize_page(entity.name, rows, base_url, related=related, fields=selected)
     present = visibility.present
     records = [present(entity.name, record) for record in records]
-    visibility.disclosed(CHANNEL, endpoint.operation_id, entity.name, records, stored_ids)
+    visibility.disclosed(channel, endpoint.operation_id, entity.name, records, stored_ids)
     return records
