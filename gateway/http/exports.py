@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request, send_file
+from flask import Blueprint, Response, current_app, g, request, send_file
 
 from gateway import exporting
 from gateway.database import request_session
@@ -45,6 +45,7 @@ def download() -> Response:
                                      folder=str(root))
         visibility = context.request_visibility(grant.app_id, grant.district_id,
                                                 grant.policy_version, ledger=ledger)
+        g.export_ledger = ledger
         target, result = exporting.write_bundle(
             session, visibility, ledger, root, district_id=grant.district_id, since=since,
             demographics=SCOPE_ROSTER_DEMOGRAPHICS in grant.scopes,
@@ -57,5 +58,14 @@ def download() -> Response:
                          download_name=f"oneroster-1.2-{result.mode}.zip", conditional=False,
                          etag=False, max_age=0)
     response.headers["Cache-Control"] = "no-store"
-    response.call_on_close(ledger.close)
     return response
+
+
+@blueprint.teardown_request
+def _close_spool(error: BaseException | None) -> None:
+    # After the after-request hook appended the entries (or the request failed and recorded
+    # nothing). Not on the response's close: a file response is passed straight to the server,
+    # which closes the file, not the response.
+    ledger = g.pop("export_ledger", None)
+    if ledger is not None:
+        ledger.close()

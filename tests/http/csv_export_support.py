@@ -3,7 +3,6 @@ ledger's entries, and what REST serves expressed as the CSV binding's columns (w
 independently of the exporter, so a wrong mapping there cannot agree with itself)."""
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import zipfile
@@ -13,10 +12,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 
-from gateway.oauth import service
 from gateway.sharing.ledger import entry_people
-from gateway.sharing.service import app_district_id, set_policy
-from gateway.store.models import utcnow
 from gateway.store.sharing import LedgerEntry
 
 from rostering_api import Api
@@ -32,23 +28,11 @@ class Connected:
     api: Api
 
 
-def connect(client, database, policy: dict[str, Any] | None, scopes: Iterable[str],
-            district: str = "d1", name: str = "Export App") -> Connected:
-    """Register an app with ``scopes`` and ``policy`` (None: none) and get it a token."""
-    scopes = list(scopes)
-    with database.session_scope() as session:
-        creds = service.register_app(session, name=name, district_sourced_id=district,
-                                     scopes=scopes, now=utcnow())
-        if policy is not None:
-            set_policy(session, app_id=creds.app_id,
-                       district_id=app_district_id(session, creds.app_id, district),
-                       document=policy, now=utcnow())
-    basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-    response = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                  "scope": " ".join(scopes)},
-                           headers={"Authorization": "Basic " + basic})
-    assert response.status_code == 200, response.get_json()
-    token = response.get_json()["access_token"]
+def connected(connect_app, client, policy: dict[str, Any] | None, scopes: Iterable[str],
+              name: str = "Export App", on=None) -> Connected:
+    """A new app on district d1 with ``policy`` (None: none) and ``scopes`` (``connect_app``:
+    the fixture of tests/http/conftest.py), with a REST client on ``client``."""
+    creds, token = connect_app("d1", scopes, policy, name, on=on)
     return Connected(creds.app_id, creds.client_id, token, Api(client, token))
 
 

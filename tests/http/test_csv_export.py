@@ -23,7 +23,7 @@ from gateway.store import Database, ledger_database_path
 from gateway.store.migrate import upgrade_database
 from gateway.store.models import District
 
-from csv_export_support import as_csv, connect, ledger_entries, read_bundle
+from csv_export_support import as_csv, connected, ledger_entries, read_bundle
 
 RESTRICTED = {
     "schools": ["s2"], "grades": ["09"],
@@ -45,9 +45,9 @@ def run_export(runner, *args: str):
 
 
 def test_a_restricted_apps_export_is_what_rest_serves_it_field_by_field(
-        load_small, client, database, runner, tmp_path):
+        connect_app, load_small, client, database, runner, tmp_path):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     out = tmp_path / "restricted.zip"
     result = run_export(runner, "--app", app.client_id, "--out", str(out))
     assert result.exit_code == 0, result.output
@@ -93,9 +93,9 @@ def test_a_restricted_apps_export_is_what_rest_serves_it_field_by_field(
 
 
 def test_every_person_in_the_bundle_is_in_the_ledger_before_it_is_in_place(
-        load_small, client, database, runner, tmp_path):
+        connect_app, load_small, client, database, runner, tmp_path):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     out = tmp_path / "bundle.zip"
     result = run_export(runner, "--app", str(app.app_id), "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -120,9 +120,9 @@ def test_every_person_in_the_bundle_is_in_the_ledger_before_it_is_in_place(
 
 
 def test_a_failed_ledger_append_leaves_no_file_and_no_entry(
-        load_small, client, database, runner, tmp_path, monkeypatch):
+        connect_app, load_small, client, database, runner, tmp_path, monkeypatch):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     out = tmp_path / "out" / "bundle.zip"
     out.parent.mkdir()
 
@@ -137,9 +137,9 @@ def test_a_failed_ledger_append_leaves_no_file_and_no_entry(
 
 
 def test_an_existing_file_is_replaced_only_by_a_complete_bundle(
-        load_small, client, database, runner, tmp_path, monkeypatch):
+        connect_app, load_small, client, database, runner, tmp_path, monkeypatch):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     out = tmp_path / "bundle.zip"
     out.write_bytes(b"the previous bundle")
 
@@ -190,9 +190,9 @@ def _without_stamps(records: list[dict]) -> list[dict]:
 
 
 def test_a_share_everything_bundle_reimports_into_an_empty_gateway_as_the_same_roster(
-        load_small, client, database, runner, tmp_path, empty_store):
+        connect_app, load_small, client, database, runner, tmp_path, empty_store):
     load_small()
-    app = connect(client, database, share_everything_document(), ROSTERING_SCOPES)
+    app = connected(connect_app, client, share_everything_document(), ROSTERING_SCOPES)
     out = tmp_path / "everything.zip"
     assert run_export(runner, "--app", app.client_id, "--out", str(out)).exit_code == 0
     _, files, _ = read_bundle(out)
@@ -204,18 +204,18 @@ def test_a_share_everything_bundle_reimports_into_an_empty_gateway_as_the_same_r
         report = import_bundle(session, out, ImportOptions())
         assert report.outcome == "applied", [str(p) for p in report.problems]
         assert report.notices == []
-    copy = connect(empty_store.test_client(), other_database, share_everything_document(),
-                   ROSTERING_SCOPES)
+    copy = connected(connect_app, empty_store.test_client(), share_everything_document(),
+                     ROSTERING_SCOPES, on=empty_store)
     for _, path in COLLECTIONS:
         assert _without_stamps(copy.api.records(path, limit=1000)) == \
             _without_stamps(app.api.records(path, limit=1000)), path
 
 
 def test_a_delta_bundle_has_what_changed_since_with_its_stamps_and_deletions(
-        load_small, client, database, runner, tmp_path):
+        connect_app, load_small, client, database, runner, tmp_path):
     first = dt.datetime(2026, 9, 1, 8, 0, 0)
     load_small(now=first)
-    app = connect(client, database, share_everything_document(), ROSTERING_SCOPES)
+    app = connected(connect_app, client, share_everything_document(), ROSTERING_SCOPES)
 
     def edit(rows):
         rows["users"][0]["givenName"] = "Elisabeth"  # u1
@@ -253,10 +253,10 @@ def test_a_delta_bundle_has_what_changed_since_with_its_stamps_and_deletions(
                                if key.startswith("file."))
 
 
-def test_demographics_only_with_the_demographics_scope(load_small, client, database, runner,
-                                                       tmp_path):
+def test_demographics_only_with_the_demographics_scope(
+        connect_app, load_small, client, database, runner, tmp_path):
     load_small()
-    app = connect(client, database, share_everything_document(), [SCOPE_ROSTER])
+    app = connected(connect_app, client, share_everything_document(), [SCOPE_ROSTER])
     out = tmp_path / "bundle.zip"
     assert run_export(runner, "--app", app.client_id, "--out", str(out)).exit_code == 0
     manifest, files, _ = read_bundle(out)
@@ -275,10 +275,10 @@ def test_demographics_only_with_the_demographics_scope(load_small, client, datab
     (["--app", "{app}", "--out", "{tmp}/x.zip", "--district", "d9"],
      "is not connected to district 'd9'"),
 ])
-def test_bad_inputs_are_refused_clearly(load_small, client, database, runner, tmp_path, args,
-                                        message):
+def test_bad_inputs_are_refused_clearly(
+        connect_app, load_small, client, database, runner, tmp_path, args, message):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     args = [arg.format(tmp=tmp_path, app=app.client_id) for arg in args]
     result = run_export(runner, *args)
     assert result.exit_code == 1
@@ -287,14 +287,14 @@ def test_bad_inputs_are_refused_clearly(load_small, client, database, runner, tm
     assert ledger_entries(database) == []
 
 
-def test_an_app_the_district_shares_nothing_with_gets_no_bundle(load_small, client, database,
-                                                                 runner, tmp_path):
+def test_an_app_the_district_shares_nothing_with_gets_no_bundle(
+        connect_app, load_small, client, database, runner, tmp_path):
     load_small()
-    app = connect(client, database, None, ROSTERING_SCOPES)
+    app = connected(connect_app, client, None, ROSTERING_SCOPES)
     result = run_export(runner, "--app", app.client_id, "--out", str(tmp_path / "x.zip"))
     assert result.exit_code == 1
     assert "has set no sharing policy for app" in result.output
-    demographics_only = connect(client, database, share_everything_document(),
+    demographics_only = connected(connect_app, client, share_everything_document(),
                                 [SCOPE_ROSTER_DEMOGRAPHICS], name="Demographics App")
     result = run_export(runner, "--app", demographics_only.client_id, "--out",
                         str(tmp_path / "x.zip"))
@@ -303,9 +303,9 @@ def test_an_app_the_district_shares_nothing_with_gets_no_bundle(load_small, clie
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_the_bundle_file_is_private(load_small, client, database, runner, tmp_path):
+def test_the_bundle_file_is_private(connect_app, load_small, client, database, runner, tmp_path):
     load_small()
-    app = connect(client, database, RESTRICTED, ROSTERING_SCOPES)
+    app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
     out = tmp_path / "bundle.zip"
     assert run_export(runner, "--app", app.client_id, "--out", str(out)).exit_code == 0
     assert out.stat().st_mode & 0o777 == 0o600
