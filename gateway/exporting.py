@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -182,6 +182,18 @@ def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedger
         shutil.rmtree(folder, ignore_errors=True)
     raise ExportUnsettled(f"the district's data changed during each of {ATTEMPTS} attempts to "
                           "export it (imports running); try again when they are done")
+
+
+def open_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter, *,
+                district_id: int, since: dt.datetime | None, demographics: bool,
+                base_url: str) -> tuple[IO[bytes], ExportResult]:
+    """:func:`write_bundle` in a private temporary folder, returned as a file opened for reading
+    whose folder is already removed: nothing of the bundle stays on disk once it is closed."""
+    with tempfile.TemporaryDirectory(prefix="gateway-export-") as temporary:
+        target, result = write_bundle(session, visibility, ledger, Path(temporary),
+                                      district_id=district_id, since=since,
+                                      demographics=demographics, base_url=base_url)
+        return open(target, "rb"), result
 
 
 def _zip_folder(folder: Path, target: Path) -> None:

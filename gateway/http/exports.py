@@ -3,16 +3,12 @@
 
 The OneRoster REST binding has no bundle operation, so the path is the gateway's own, outside
 ``/ims/oneroster/``; errors still carry the binding's body (401, 403, 400 for a bad ``since``).
-The bundle is :func:`gateway.exporting.write_bundle`'s, built in a private temporary folder;
+The bundle is :func:`gateway.exporting.open_bundle`'s, built in a private temporary folder;
 its disclosures are appended by the request's after-request hook (:mod:`gateway.http.visibility`)
 like any REST response's, and only then is the file streamed from disk (never held in memory).
 If the append fails the answer is a 500 and no byte of the bundle leaves.
 """
 from __future__ import annotations
-
-import shutil
-import tempfile
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, request, send_file
 
@@ -37,23 +33,16 @@ def download() -> Response:
     if grant.policy_version is None:
         raise exporting.NothingShared("The district has set no sharing policy for this app: it "
                                       "shares nothing with it.")
-    root = Path(tempfile.mkdtemp(prefix="gateway-export-"))
-    try:
-        session = request_session()
-        # The spool is an anonymous file: it outlives the folder removed below until appended.
-        ledger = SpooledLedgerWriter(session, app_id=grant.app_id, district_id=grant.district_id,
-                                     folder=str(root))
-        visibility = context.request_visibility(grant.app_id, grant.district_id,
-                                                grant.policy_version, ledger=ledger)
-        g.export_ledger = ledger
-        target, result = exporting.write_bundle(
-            session, visibility, ledger, root, district_id=grant.district_id, since=since,
-            demographics=SCOPE_ROSTER_DEMOGRAPHICS in grant.scopes,
-            base_url=current_app.config["ISSUER"].rstrip("/") + BASE_PATH)
-        # Opened, then unlinked with its folder: the open file is all that is left of it.
-        bundle = open(target, "rb")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    session = request_session()
+    # The spool is an anonymous temporary file, closed at teardown once appended.
+    ledger = g.export_ledger = SpooledLedgerWriter(session, app_id=grant.app_id,
+                                                   district_id=grant.district_id)
+    bundle, result = exporting.open_bundle(
+        session, context.request_visibility(grant.app_id, grant.district_id,
+                                            grant.policy_version, ledger=ledger),
+        ledger, district_id=grant.district_id, since=since,
+        demographics=SCOPE_ROSTER_DEMOGRAPHICS in grant.scopes,
+        base_url=current_app.config["ISSUER"].rstrip("/") + BASE_PATH)
     response = send_file(bundle, mimetype="application/zip", as_attachment=True,
                          download_name=f"oneroster-1.2-{result.mode}.zip", conditional=False,
                          etag=False, max_age=0)

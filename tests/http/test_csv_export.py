@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import create_app
+from gateway import create_app, exporting
 from gateway.cli import cli
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
@@ -311,3 +311,52 @@ def test_the_bundle_file_is_private(connect_app, load_small, client, database, r
     assert out.stat().st_mode & 0o777 == 0o600
     # Its work folder is gone.
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle.zip")] == []
+
+
+def test_an_import_landing_during_the_export_never_mixes_two_versions_in_one_bundle(
+        connect_app, load_small, client, database, runner, tmp_path, monkeypatch):
+    """An import commits while the export reads its first file. SQLite's read snapshot keeps the
+    export on the old data; PostgreSQL (read committed) would see the new data from the next
+    page on, so the export notices the district's new data version and reads it all again,
+    disclosing only what it finally wrote."""
+    load_small()
+    app = connected(connect_app, client, share_everything_document(), ROSTERING_SCOPES)
+    read = exporting._read_collection
+    landed = []
+
+    def read_then_import(session, visibility, collection, *args, **kwargs):
+        read(session, visibility, collection, *args, **kwargs)
+        if not landed:
+            def edit(rows):
+                rows["orgs"][1]["name"] = "Springfield Elementary School"
+                rows["users"][0]["givenName"] = "Elisabeth"
+            load_small(edit)
+            landed.append(True)
+
+    monkeypatch.setattr(exporting, "_read_collection", read_then_import)
+    out = tmp_path / "bundle.zip"
+    assert run_export(runner, "--app", app.client_id, "--out", str(out)).exit_code == 0
+    assert landed == [True]
+    _, files, _ = read_bundle(out)
+    school = {row["sourcedId"]: row["name"] for row in files["orgs"]}["s1"]
+    lisa = {row["sourcedId"]: row["givenName"] for row in files["users"]}["u1"]
+    assert (school, lisa) in {("Springfield Elementary", "Lisa"),
+                              ("Springfield Elementary School", "Elisabeth")}
+    if database.dialect == "postgresql":
+        assert (school, lisa) == ("Springfield Elementary School", "Elisabeth")
+    # One attempt's disclosures only.
+    assert sorted(e["endpoint"] for e in ledger_entries(database)) == [
+        "getAllDemographics", "getAllEnrollments", "getAllUsers"]
+
+
+def test_an_export_that_imports_keep_overtaking_fails_and_says_why(
+        connect_app, load_small, client, database, runner, tmp_path, monkeypatch):
+    load_small()
+    app = connected(connect_app, client, share_everything_document(), ROSTERING_SCOPES)
+    versions = iter(range(100))
+    monkeypatch.setattr(exporting, "district_data_version", lambda conn, district: next(versions))
+    out = tmp_path / "bundle.zip"
+    result = run_export(runner, "--app", app.client_id, "--out", str(out))
+    assert result.exit_code == 1
+    assert "the district's data changed during each of 3 attempts" in result.output
+    assert not out.exists() and ledger_entries(database) == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 from gateway.cli import cli
 from gateway.oneroster.vocabulary import (ROSTERING_SCOPES, SCOPE_ROSTER,
@@ -28,8 +30,11 @@ def test_the_download_is_the_apps_bundle_and_is_recorded(
         connect_app, load_small, client, database, runner, tmp_path):
     load_small()
     app = connected(connect_app, client, RESTRICTED, ROSTERING_SCOPES)
+    before = set(Path(tempfile.gettempdir()).glob("gateway-export-*"))
     response = download(client, app.token)
     assert response.status_code == 200
+    # Built in a private folder, gone once the file is open: nothing stays on disk.
+    assert set(Path(tempfile.gettempdir()).glob("gateway-export-*")) == before
     assert response.mimetype == "application/zip"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Content-Disposition"] == \
