@@ -4,6 +4,7 @@ place; bad inputs are refused clearly and leave nothing behind."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from pathlib import Path
@@ -101,6 +102,10 @@ def test_every_person_in_the_bundle_is_in_the_ledger_before_it_is_in_place(
     assert result.exit_code == 0, result.output
     _, files, _ = read_bundle(out)
     entries = ledger_entries(database)
+    assert json.loads(result.stdout) == {
+        "app": app.app_id, "district": "d1", "out": str(out), "mode": "bulk",
+        "rows": {name: len(rows) for name, rows in files.items()}, "notices": [],
+        "ledger_entries": len(entries)}
     assert {(e["channel"], e["endpoint"], e["entity"], e["app"]) for e in entries} == {
         ("csv-export", "getAllUsers", "user", app.app_id),
         ("csv-export", "getAllEnrollments", "enrollment", app.app_id),
