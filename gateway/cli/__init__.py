@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup, ScriptInfo
 
-from gateway.cli import (admins, apps, backup, db, demo, imports, jobs, keys, ledger, lms,
-                         quickstart, serve, sources, tools, users)
+from gateway.cli import (admins, apps, backup, db, demo, exports, imports, jobs, keys, ledger,
+                         lms, quickstart, serve, sources, tools, users)
 
 
 @click.group(cls=AppGroup)
@@ -17,8 +17,8 @@ def cli() -> None:
     """K-12 interoperability gateway: OneRoster 1.2 in and out, LTI 1.3, district-controlled sharing."""
 
 
-for module in (admins, apps, backup, db, demo, imports, jobs, keys, ledger, lms, quickstart, serve,
-               sources, tools, users):
+for module in (admins, apps, backup, db, demo, exports, imports, jobs, keys, ledger, lms, quickstart,
+               serve, sources, tools, users):
     module.register(cli)
 
 

@@ -25,19 +25,22 @@ SESSION_TOKEN = "portal_session"
 
 
 def request_visibility(app_id: int, district_id: int,
-                       policy_version: tuple[Any, ...] | None = None) -> Visibility:
+                       policy_version: tuple[Any, ...] | None = None,
+                       ledger: sharing.LedgerWriter | None = None) -> Visibility:
     """What app ``app_id`` may see of district ``district_id`` in this request, on every channel
     (REST, launch claims, NRPS, AGS, the portal's list): its district's sharing policy for it,
     made once per app and district per request, its disclosures recorded before the response
     leaves (:mod:`gateway.http.visibility`). ``policy_version``, when the caller has just read it
-    (an access grant carries it), lets the parsed policy be reused instead of read again."""
+    (an access grant carries it), lets the parsed policy be reused instead of read again.
+    ``ledger``: the deferred writer to note disclosures in, when the visibility is made here (a
+    CSV download's spooled one); it is appended like any other."""
     made = g.setdefault("visibilities", {})
     found = made.get((app_id, district_id))
     if found is None:
         found = made[(app_id, district_id)] = sharing.visibility_for(
             request_session(), app_id=app_id, district_id=district_id,
             secret_key=current_app.config["SECRET_KEY"], policy_version=policy_version,
-            cache=current_app.extensions[POLICY_CACHE], deferred_ledger=True)
+            cache=current_app.extensions[POLICY_CACHE], deferred_ledger=True, ledger=ledger)
     return found
 
 

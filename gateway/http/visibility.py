@@ -49,5 +49,7 @@ def _record_disclosures(response: Response) -> Response:
     except Exception as error:  # noqa: BLE001 - any failure must stop the data from leaving
         session.rollback()
         current_app.logger.exception("could not record a disclosure on %s", request.path)
+        # The response never leaves: release what it holds (a download's open file) now.
+        response.close()
         return current_app.make_response(current_app.handle_user_exception(error))
     return response

@@ -410,12 +410,14 @@ def _resolve_parents(conn: Connection, endpoint: Endpoint, path_ids: Sequence[st
 
 def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
                  params: CollectionParams, *, district_id: int, visibility: Visibility,
-                 base_url: str, cache: PageCache | None = None) -> Page:
+                 base_url: str, cache: PageCache | None = None, channel: str = CHANNEL) -> Page:
     """A page of the collection ``endpoint`` serves (top-level or nested) for ``district_id``.
 
     ``path_ids`` are the path parameters in path order (the parents' ids, as the app sent them);
-    ``base_url`` is the service base that references point into. Raises InvalidData (400 with the
-    binding's code minor) for a bad field, filter or sort, NotFound for an unknown parent.
+    ``base_url`` is the service base that references point into; ``channel`` is what the page is
+    reported to the ledger as leaving through (another channel serving the same pages, the CSV
+    export, names itself). Raises InvalidData (400 with the binding's code minor) for a bad field,
+    filter or sort, NotFound for an unknown parent.
     """
     entity = ENTITIES[endpoint.entity]
     selected = _selection(entity, visibility, params.fields)
@@ -472,7 +474,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
             break
         version = current
     fragments = _send(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
-                      cache, version, rendered)
+                      cache, version, rendered, channel)
     return Page(fragments=fragments, total=total, offset=paging.offset, limit=paging.limit,
                 base_url=base_url)
 
@@ -548,7 +550,7 @@ def _servable_as_rendered(entity: str, visibility: Visibility) -> bool:
 def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],
           selected: tuple[str, ...] | None, district_id: int, visibility: Visibility,
           scope: _RecordingScope, cache: PageCache | None, version: int | None,
-          rendered: bool) -> list[bytes]:
+          rendered: bool, channel: str = CHANNEL) -> list[bytes]:
     """Rows (their renderings, or their columns) to records' JSON as the app receives them
     (selected, presented; hrefs relative to the service base), reported to the ledger."""
     if not rows:
@@ -560,7 +562,7 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
         rendered = False
     if not rendered:
         records = _serialize(conn, endpoint, entity, rows, selected, district_id, visibility,
-                             scope, "", cache, version)
+                             scope, "", cache, version, channel)
         dumps = orjson.dumps
         return [dumps(record) for record in records]
     verbatim = getattr(visibility, "verbatim", None)
@@ -574,12 +576,12 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
     else:
         fragments, names = _presented(entity, rows, selected, visibility, cache)
     if report is None:
-        visibility.disclosed(CHANNEL, endpoint.operation_id, entity.name,
+        visibility.disclosed(channel, endpoint.operation_id, entity.name,
                              [orjson.loads(fragment) for fragment in fragments],
                              [row["sourced_id"] for row in rows])
     else:
         people = "user_sourced_id" if entity.name == "enrollment" else "sourced_id"
-        report(CHANNEL, endpoint.operation_id, entity.name, names, len(rows),
+        report(channel, endpoint.operation_id, entity.name, names, len(rows),
                [row[people] for row in rows])
     return fragments
 
@@ -617,7 +619,7 @@ def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | 
 def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],
                selected: tuple[str, ...] | None, district_id: int, visibility: Visibility,
                scope: _RecordingScope, base_url: str, cache: PageCache | None = None,
-               version: int | None = None) -> list[dict[str, Any]]:
+               version: int | None = None, channel: str = CHANNEL) -> list[dict[str, Any]]:
     """Rows to records as the app receives them (presented), reported to the ledger."""
     if not rows:
         return []
@@ -629,5 +631,5 @@ def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Seque
     records = serialize_page(entity.name, rows, base_url, related=related, fields=selected)
     present = visibility.present
     records = [present(entity.name, record) for record in records]
-    visibility.disclosed(CHANNEL, endpoint.operation_id, entity.name, records, stored_ids)
+    visibility.disclosed(channel, endpoint.operation_id, entity.name, records, stored_ids)
     return records

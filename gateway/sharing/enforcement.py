@@ -443,7 +443,8 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
                    clock: Callable[[], dt.datetime] = utcnow,
                    policy_version: tuple[Any, ...] | None = None,
                    cache: PolicyCache | None = None,
-                   deferred_ledger: bool = False) -> PolicyVisibility:
+                   deferred_ledger: bool = False,
+                   ledger: LedgerWriter | None = None) -> PolicyVisibility:
     """The visibility of ``app_id`` in ``district_id``: its stored policy (none: nothing visible),
     its pseudonyms (keyed from ``secret_key``) and a ledger writer in ``session``.
 
@@ -451,7 +452,8 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
     change; an :class:`~gateway.oauth.AccessGrant` carries it), the parsed policy of that version
     is reused instead of read, and names the visibility's predicates for the page cache.
     ``deferred_ledger``: disclosures are noted and appended by ``visibility.ledger.flush()``
-    (see :class:`LedgerWriter`).
+    (see :class:`LedgerWriter`). ``ledger``: a writer of the caller's to record in instead (a
+    CSV export's :class:`~gateway.sharing.ledger.SpooledLedgerWriter`).
     """
     from gateway.sharing.service import load_policy
 
@@ -481,8 +483,9 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
     return PolicyVisibility(
         policy, session=session, app_id=app_id, district_id=district_id,
         pseudonyms=Pseudonymizer(secret_key, app_id, district_id),
-        ledger=LedgerWriter(session, app_id=app_id, district_id=district_id, clock=clock,
-                            deferred=deferred_ledger),
+        ledger=ledger if ledger is not None else LedgerWriter(
+            session, app_id=app_id, district_id=district_id, clock=clock,
+            deferred=deferred_ledger),
         closed=closed, cache_identity=identity, members=members,
         clauses=None if identity is None else cache.clauses((identity, members is not None)),
         memo=None if identity is None else cache.memo((identity, _key_id(secret_key))))

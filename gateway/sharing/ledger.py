@@ -47,6 +47,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import tempfile
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
@@ -602,6 +603,65 @@ class LedgerWriter:
         entries, self.pending = self.pending, []
         return [record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
                                   **entry) for entry in entries]
+
+
+class SpooledLedgerWriter(LedgerWriter):
+    """A deferred :class:`LedgerWriter` that notes its entries in an anonymous temporary file
+    instead of memory: a CSV export of a million-user district notes a million people before it
+    may append them, which a list would hold whole. :meth:`flush` appends them one entry at a
+    time (so one page's people at most are in memory), in the order noted; :meth:`discard`
+    forgets them (an export read again from the start). The file vanishes when closed."""
+
+    def __init__(self, session: Session, *, app_id: int, district_id: int,
+                 clock: Callable[[], dt.datetime] = utcnow, folder: str | None = None) -> None:
+        super().__init__(session, app_id=app_id, district_id=district_id, clock=clock,
+                         deferred=True)
+        self._spool = tempfile.TemporaryFile(dir=folder)
+        self._noted = 0
+
+    @property
+    def pending(self) -> int:
+        """How many entries wait to be appended (truthy when any do, as a list would be)."""
+        return self._noted
+
+    @pending.setter
+    def pending(self, value: Any) -> None:
+        # LedgerWriter.__init__ starts with an empty list; nothing else sets it here.
+        if value:
+            raise ValueError("a spooled writer notes entries through record()")
+
+    def record(self, *, channel: str, endpoint: str, entity: str, fields: Sequence[str],
+               users: Iterable[str], record_count: int) -> int | None:
+        """Note an entry (with its time) in the spool; :meth:`flush` appends it."""
+        self._spool.write(orjson.dumps(dict(
+            channel=channel, endpoint=endpoint, entity=entity, fields=list(fields),
+            users=list(users), record_count=record_count, now=self.clock().isoformat())) + b"\n")
+        self._noted += 1
+        return None
+
+    def flush(self) -> list[int]:
+        """Append the noted entries, in order, in the session's current transaction (flushes,
+        never commits); returns their seqs."""
+        self._spool.flush()
+        self._spool.seek(0)
+        seqs = []
+        for line in self._spool:
+            entry = orjson.loads(line)
+            entry["now"] = dt.datetime.fromisoformat(entry["now"])
+            seqs.append(record_disclosure(self.session, app_id=self.app_id,
+                                          district_id=self.district_id, **entry))
+        self.discard()
+        return seqs
+
+    def discard(self) -> None:
+        """Forget every noted entry."""
+        self._spool.seek(0)
+        self._spool.truncate()
+        self._noted = 0
+
+    def close(self) -> None:
+        """Remove the spool (whatever it still holds is never appended)."""
+        self._spool.close()
 
 
 # ------------------------------------------------------------------------------------- reading

@@ -249,18 +249,23 @@ class BundleWriter:
         self.rows[name] = 0
         self._metadata_keys[name].clear()
 
-    def finish(self, system_name: str, stamp: str) -> dict[str, int]:
+    def finish(self, system_name: str, stamp: str | None, *,
+               blank_bulk_stamps: bool = False) -> dict[str, int]:
         """Write the CSV files and the manifest; return the rows written per file. A file with
         no rows is listed ``absent`` (the binding has no empty files). ``stamp``: a delta's
-        ``dateLastModified`` (see the class)."""
+        ``dateLastModified`` (see the class); None keeps each record's own (a CSV export, whose
+        reader syncs on them). ``blank_bulk_stamps``: bulk rows leave ``status`` and
+        ``dateLastModified`` blank, as the 1.2.1 CSV binding writes them (a pull's own import
+        does not need that)."""
         for handle in self._spills.values():
             handle.close()
         if self._extra_credentials:
             self.notices.append(f"{self._extra_credentials} user profile(s) carry more than one "
                                 "credential; a userProfiles.csv row holds one: the first was kept")
+        blank = blank_bulk_stamps and self.mode == "bulk"
         for csv_file in binding.ROSTERING_FILES:
             if self.rows[csv_file.name]:
-                self._write_csv(csv_file, stamp if self.mode == "delta" else None)
+                self._write_csv(csv_file, stamp if self.mode == "delta" else None, blank)
         with open(self.folder / binding.MANIFEST, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(binding.MANIFEST_HEADER)
@@ -271,9 +276,10 @@ class BundleWriter:
             writer.writerow(["source.systemName", system_name])
         return {name: count for name, count in self.rows.items() if count}
 
-    def _write_csv(self, csv_file: CsvFile, stamp: str | None) -> None:
+    def _write_csv(self, csv_file: CsvFile, stamp: str | None, blank: bool = False) -> None:
         keys = list(self._metadata_keys[csv_file.name])
         stamped = csv_file.header.index("dateLastModified")
+        status = csv_file.header.index("status")
         spill = self.work / f"{csv_file.name}.jsonl"
         with open(spill, "rb") as rows, open(self.folder / csv_file.filename, "w", newline="",
                                              encoding="utf-8") as handle:
@@ -283,6 +289,8 @@ class BundleWriter:
                 values, metadata = orjson.loads(line)
                 if stamp is not None:
                     values[stamped] = stamp
+                elif blank:
+                    values[stamped] = values[status] = ""
                 if keys:
                     values += [(metadata or {}).get(key, "") for key in keys]
                 writer.writerow(values)

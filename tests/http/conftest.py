@@ -59,26 +59,39 @@ def demo_district(load_bundle, fixtures_dir, tmp_path) -> str:
 
 
 @pytest.fixture
-def make_token(client, database):
-    """Register an app on a district and return a bearer token with ``scopes`` (all rostering
-    scopes by default). The app's policy shares the whole district unless ``policy`` says
-    otherwise (None: no policy, so nothing is visible)."""
-    def make(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES,
-             policy: dict | None = SHARE_EVERYTHING) -> str:
+def connect_app(client, database):
+    """Register an app (``name``) on a district and return its credentials and a bearer token
+    with ``scopes`` (all rostering scopes by default). The app's policy shares the whole district
+    unless ``policy`` says otherwise (None: no policy, so nothing is visible). ``on``: another
+    gateway (a Flask app on a store of its own) to connect the app to instead of the test's."""
+    def connect(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES,
+                policy: dict | None = SHARE_EVERYTHING, name: str = "Test App", *,
+                on=None) -> tuple[service.AppCredentials, str]:
         scopes = list(scopes)
-        with database.session_scope() as session:
-            creds = service.register_app(session, name="Test App", district_sourced_id=district,
+        store = database if on is None else on.extensions["gateway.db"]
+        http = client if on is None else on.test_client()
+        with store.session_scope() as session:
+            creds = service.register_app(session, name=name, district_sourced_id=district,
                                          scopes=scopes, now=utcnow())
             if policy is not None:
                 set_policy(session, app_id=creds.app_id,
                            district_id=app_district_id(session, creds.app_id, district),
                            document=policy, now=utcnow())
         basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-        response = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                      "scope": " ".join(scopes)},
-                               headers={"Authorization": "Basic " + basic})
+        response = http.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                    "scope": " ".join(scopes)},
+                             headers={"Authorization": "Basic " + basic})
         assert response.status_code == 200, response.get_json()
-        return response.get_json()["access_token"]
+        return creds, response.get_json()["access_token"]
+    return connect
+
+
+@pytest.fixture
+def make_token(connect_app):
+    """A bearer token of a new app (see ``connect_app``)."""
+    def make(district: str = "d1", scopes: Iterable[str] = ROSTERING_SCOPES,
+             policy: dict | None = SHARE_EVERYTHING) -> str:
+        return connect_app(district, scopes, policy)[1]
     return make
 
 

@@ -1,0 +1,283 @@
+"""CSV export per app: a OneRoster 1.2.1 CSV bundle (bulk, or delta since a time) of exactly what
+an app's sharing policy lets it see, as the REST service serves it, recorded in the ledger.
+
+How, and why:
+
+- **The records are the REST service's own pages.** Each file is read with
+  :func:`gateway.oneroster.service.list_records` over the top-level collection REST serves it from
+  (``getAllOrgs`` ... ``getAllDemographics``), with the app's
+  :class:`~gateway.sharing.visibility.Visibility`: the scope, masks, pseudonyms and withheld
+  fields are the ones REST applies, by construction. Nothing here decides what an app sees. A
+  bulk bundle reads ``status='active'`` (a bulk file is the whole set: what it leaves out is
+  deleted); a delta reads ``dateLastModified>'SINCE'``, ``tobedeleted`` records included.
+- **The pages become CSV as they arrive** (:class:`gateway.sis.bundle.BundleWriter`, which also
+  writes a SIS pull's REST records as a bundle): rows are spilled to disk, the CSV files written
+  at the end. A user's ``roles`` and ``userProfiles`` become rows of roles.csv and
+  userProfiles.csv (a role's sourcedId derived from its user, org and role, since REST gives
+  roles none). Memory stays flat whatever the district's size.
+- **Every page about people is disclosed** (channel :data:`CHANNEL`, the endpoint the page came
+  from: ``getAllUsers``...) by the read service itself. Entries are noted in a spool on disk
+  (:class:`~gateway.sharing.ledger.SpooledLedgerWriter`) and appended in one transaction once the
+  bundle is complete and before it is anywhere a reader finds it: the CLI renames it into place
+  after that commit, the download sends it after it. If the append fails, nothing is delivered.
+- **One consistent bundle.** The reads are one transaction. SQLite reads a snapshot; PostgreSQL
+  (read committed) would see an import that commits between two pages, so the district's data
+  version is compared before and after, and the bundle read again if it moved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.errors import Forbidden, GatewayError, InvalidData, UsageError
+from gateway.oneroster.csv import binding
+from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
+from gateway.oneroster.serialize import format_datetime
+from gateway.oneroster.service import list_records, parse_collection_params
+from gateway.oneroster.vocabulary import (SCOPE_ROSTER, SCOPE_ROSTER_CORE,
+                                          SCOPE_ROSTER_DEMOGRAPHICS)
+from gateway.oauth.scopes import parse_scope
+from gateway.sharing import visibility_for
+from gateway.sharing.ledger import SpooledLedgerWriter
+from gateway.sharing.service import app_district_id, district_sourced_id, find_app, load_policy
+from gateway.sharing.visibility import Visibility
+from gateway.sis.bundle import COLLECTIONS, BundleWriter, Collection
+from gateway.store import Database
+from gateway.store.apps import AppClient
+from gateway.store.rostering import PageCache, district_data_version
+from gateway.store.models import utcnow
+
+CHANNEL = "csv-export"
+"""The ledger channel of everything a CSV export discloses (the file and the download alike)."""
+PAGE_SIZE = 1000
+"""Records read per page (the page cache's anchor stride: every page is a keyset seek)."""
+SYSTEM_NAME = "K-12 interoperability gateway"
+"""The manifest's ``source.systemName``."""
+ATTEMPTS = 3
+"""How many times an export is read while imports keep changing the district under it."""
+READ_SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER)
+"""An app needs one of these to receive a bundle (the scopes of the top-level collections)."""
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(file_name, records_done, records_total)``, after each page."""
+
+_SOURCES: dict[str, Endpoint] = {
+    collection.name: next(e for e in ENDPOINTS if e.path == f"/{collection.name}")
+    for collection in COLLECTIONS}
+"""The top-level REST collection each file is read from."""
+
+
+class InvalidSince(InvalidData):
+    """``since`` is not an ISO 8601 date-time."""
+
+
+class NothingShared(Forbidden):
+    """The district shares nothing with the app: there is nothing it may receive."""
+
+
+class ExportUnsettled(GatewayError):
+    """Imports kept changing the district while the export read it."""
+
+    status = 503
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: its mode, rows per file (files with none are ``absent``), the
+    writer's notices, and how many ledger entries were appended."""
+
+    mode: str
+    rows: dict[str, int]
+    notices: tuple[str, ...]
+    disclosures: int = 0
+
+
+def parse_since(text: str | None) -> dt.datetime | None:
+    """``--since`` / ``?since=``: an ISO 8601 date-time (``Z`` or an offset; none means UTC) or
+    a date (its midnight UTC), as naive UTC; None when not given. InvalidSince otherwise."""
+    if text is None or not text.strip():
+        return None
+    raw = text.strip()
+    try:
+        if "T" in raw or " " in raw:
+            value = dt.datetime.fromisoformat(raw)
+        else:
+            value = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time())
+    except ValueError:
+        raise InvalidSince(f"since: {text!r} is not an ISO 8601 date-time such as "
+                           "2026-09-01T08:00:00Z (or a date, 2026-09-01)") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _filter(since: dt.datetime | None) -> str:
+    return (f"dateLastModified>'{format_datetime(since)}'" if since is not None
+            else "status='active'")
+
+
+def _read_collection(session: Session, visibility: Visibility, collection: Collection,
+                     writer: BundleWriter, *, district_id: int, filter_text: str,
+                     base_url: str, progress: ProgressCallback | None) -> None:
+    """Every page of ``collection`` the app may see, from REST's read path into ``writer``."""
+    endpoint = _SOURCES[collection.name]
+    cache = PageCache(stride=PAGE_SIZE)
+    offset = 0
+    while True:
+        params = parse_collection_params(limit=str(PAGE_SIZE), offset=str(offset),
+                                         filter=filter_text, max_limit=PAGE_SIZE)
+        page = list_records(session, endpoint, (), params, district_id=district_id,
+                            visibility=visibility, base_url=base_url, cache=cache,
+                            channel=CHANNEL)
+        records = page.records  # decoded from the page's JSON once
+        writer.add_page(collection, records)
+        offset += len(records)
+        if progress is not None:
+            progress(collection.csv_file.name, offset, page.total)
+        if not records or offset >= page.total:
+            return
+
+
+def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter,
+                 root: Path, *, district_id: int, since: dt.datetime | None,
+                 demographics: bool, base_url: str,
+                 progress: ProgressCallback | None = None) -> tuple[Path, ExportResult]:
+    """Write the app's bundle as ``root/bundle.zip`` (work files in ``root``) and return it with
+    what it holds. ``visibility`` must report to ``ledger``; its entries are noted, not appended
+    (the caller appends them before the bundle goes anywhere). ``demographics``: the app holds
+    the demographics scope. Raises ExportUnsettled if imports kept changing the district."""
+    mode = "delta" if since is not None else "bulk"
+    filter_text = _filter(since)
+    conn = session.connection()
+    for attempt in range(ATTEMPTS):
+        folder, work = root / f"bundle-{attempt}", root / f"work-{attempt}"
+        folder.mkdir()
+        work.mkdir()
+        ledger.discard()
+        version = district_data_version(conn, district_id)
+        writer = BundleWriter(folder, work, mode)
+        try:
+            for collection in COLLECTIONS:
+                if collection.name == "demographics" and not demographics:
+                    continue
+                _read_collection(session, visibility, collection, writer,
+                                 district_id=district_id, filter_text=filter_text,
+                                 base_url=base_url, progress=progress)
+            if district_data_version(conn, district_id) == version:
+                rows = writer.finish(SYSTEM_NAME, None, blank_bulk_stamps=True)
+                target = root / "bundle.zip"
+                _zip_folder(folder, target)
+                return target, ExportResult(mode, rows, tuple(writer.notices))
+        finally:
+            writer.close()
+            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    raise ExportUnsettled(f"the district's data changed during each of {ATTEMPTS} attempts to "
+                          "export it (imports running); try again when they are done")
+
+
+def open_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter, *,
+                district_id: int, since: dt.datetime | None, demographics: bool,
+                base_url: str) -> tuple[IO[bytes], ExportResult]:
+    """:func:`write_bundle` in a private temporary folder, returned as a file opened for reading
+    whose folder is already removed: nothing of the bundle stays on disk once it is closed."""
+    with tempfile.TemporaryDirectory(prefix="gateway-export-") as temporary:
+        target, result = write_bundle(session, visibility, ledger, Path(temporary),
+                                      district_id=district_id, since=since,
+                                      demographics=demographics, base_url=base_url)
+        return open(target, "rb"), result
+
+
+def _zip_folder(folder: Path, target: Path) -> None:
+    """The bundle folder as a zip, the manifest first, each file streamed from disk; readable
+    by its owner only (it holds personal data)."""
+    names = sorted(p.name for p in folder.iterdir())
+    names.sort(key=lambda name: name != binding.MANIFEST)
+    with open(target, "wb") as raw:
+        os.chmod(target, 0o600)
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            for name in names:
+                bundle.write(folder / name, arcname=name)
+
+
+def granted_scopes(session: Session, app_id: int, district_id: int) -> frozenset[str]:
+    """The scopes the app's live clients in the district hold."""
+    scopes = session.execute(select(AppClient.scope).where(
+        AppClient.app_id == app_id, AppClient.district_id == district_id,
+        AppClient.revoked_at.is_(None))).scalars()
+    return frozenset(scope for text in scopes for scope in parse_scope(text))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileExport:
+    """What ``gateway export`` did: the app, the district, the file and what it holds."""
+
+    app_id: int
+    app_name: str
+    district: str
+    path: Path
+    result: ExportResult
+
+
+def export_to_file(database: Database, *, app: str, district: str | None, out: Path,
+                   since: dt.datetime | None, secret_key: str | bytes, issuer: str,
+                   progress: ProgressCallback | None = None,
+                   clock: Callable[[], dt.datetime] = utcnow) -> FileExport:
+    """Write app ``app``'s bundle (its id or client_id; ``district`` when it has several) to
+    ``out``: built beside it under a temporary name, its disclosures appended and committed,
+    then renamed into place, so ``out`` is complete or untouched. Raises UsageError for an
+    unknown app, district or target, NothingShared, ExportUnsettled."""
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; name the .zip file to write")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as temporary:
+        root = Path(temporary)
+        with database.session_scope() as session:
+            found = find_app(session, app)
+            district_id = app_district_id(session, found.id, district)
+            district_name = district_sourced_id(session, district_id)
+            scopes = granted_scopes(session, found.id, district_id)
+            if not scopes:
+                raise UsageError(f"app {found.id} ({found.name}) has no live client in district "
+                                 f"{district_name}: its access is revoked")
+            if not scopes.intersection(READ_SCOPES):
+                raise NothingShared(f"app {found.id} ({found.name}) holds no roster read scope "
+                                    f"in district {district_name}, so it may receive no roster")
+            if load_policy(session, found.id, district_id) is None:
+                raise NothingShared(f"district {district_name} has set no sharing policy for app "
+                                    f"{found.id} ({found.name}): it shares nothing with it")
+            ledger = SpooledLedgerWriter(session, app_id=found.id, district_id=district_id,
+                                         clock=clock, folder=temporary)
+            try:
+                visibility = visibility_for(session, app_id=found.id, district_id=district_id,
+                                            secret_key=secret_key, clock=clock, ledger=ledger)
+                refusal = visibility.refusal()
+                if refusal is not None:
+                    raise NothingShared(f"app {found.id} ({found.name}) may see nothing of "
+                                        f"district {district_name}: {refusal}")
+                target, result = write_bundle(
+                    session, visibility, ledger, root, district_id=district_id, since=since,
+                    demographics=SCOPE_ROSTER_DEMOGRAPHICS in scopes,
+                    base_url=issuer.rstrip("/") + BASE_PATH, progress=progress)
+                # The reads end here. SQLite cannot turn their snapshot into a write once
+                # someone else has written (see gateway.http.visibility): the entries are
+                # appended in a transaction of their own, which the scope commits.
+                session.commit()
+                appended = len(ledger.flush())
+            finally:
+                ledger.close()
+        # Only now, with every disclosure committed, is the bundle where anyone finds it.
+        os.replace(target, out)
+    return FileExport(found.id, found.name, district_name, out,
+                      dataclasses.replace(result, disclosures=appended))
