@@ -160,7 +160,7 @@ def ledger_overhead(url: str, blocks: int = 40, block: int = 20) -> dict:
     try:
         for index in range(blocks * 2):
             recorded = index % 2 == 0
-            LedgerWriter.flush = flush if recorded else (lambda self: self.pending.clear() or [])
+            LedgerWriter.flush = flush if recorded else (lambda self, **options: self.pending.clear() or [])
             for _ in range(block):
                 started = time.perf_counter()
                 assert client.get(f"{BASE}/users?limit=100", headers=headers).status_code == 200

@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, g, request
 from gateway import sharing
 from gateway.database import request_session
 from gateway.http.context import POLICY_CACHE
+from gateway.sharing.ledger import fold_due, fold_ledger
 
 
 def init_app(app: Flask) -> None:
@@ -43,8 +44,10 @@ def _record_disclosures(response: Response) -> Response:
             # row lock is still taken only at the append and sees the latest one, and a commit,
             # a pool check-out (with its ping) and a BEGIN are saved.
             session.commit()
+        due = set()
         for writer in writers:
-            writer.flush()
+            if any(fold_due(seq) for seq in writer.flush(fold_inline=False)):
+                due.add(writer.district_id)
         session.commit()
     except Exception as error:  # noqa: BLE001 - any failure must stop the data from leaving
         session.rollback()
@@ -52,4 +55,26 @@ def _record_disclosures(response: Response) -> Response:
         # The response never leaves: release what it holds (a download's open file) now.
         response.close()
         return current_app.make_response(current_app.handle_user_exception(error))
+    if due:
+        _fold_after(response, sorted(due))
     return response
+
+
+def _fold_after(response: Response, district_ids: list[int]) -> None:
+    """Fold the districts' pending entries into spans once ``response`` has gone: the fold is
+    ledger upkeep (the entries are already committed, chained and durable), and the request
+    whose append fell due should not wait for it (a fold of 256 pages takes a sizeable part of
+    a second). A fold that fails stays due for the next one, or ``gateway ledger fold``."""
+    from gateway.database import get_database
+
+    app = current_app._get_current_object()
+
+    def fold() -> None:
+        try:
+            with app.app_context():
+                with get_database(app).session_scope() as session:
+                    for district_id in district_ids:
+                        fold_ledger(session, district_id, wait=False)
+        except Exception:  # noqa: BLE001 -- nobody is waiting: log it, the entries stay pending
+            app.logger.exception("folding the ledger after a response failed")
+    response.call_on_close(fold)

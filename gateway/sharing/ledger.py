@@ -290,7 +290,7 @@ def fold_head(session: Session, district_id: int) -> tuple[int, str]:
 
 def record_disclosure(session: Session, *, app_id: int, district_id: int, channel: str,
                       endpoint: str, entity: str, fields: Sequence[str], users: Iterable[str],
-                      record_count: int, now: dt.datetime) -> int:
+                      record_count: int, now: dt.datetime, fold_inline: bool = True) -> int:
     """Append one entry to the district's chain and return its seq (flushes, never commits).
 
     After the head lock (which on SQLite also reads the head), three statements on SQLite (the
@@ -327,7 +327,7 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
             cursor.execute(_UPDATE_HEAD_SQLITE, (seq, digest, district_id))
     finally:
         cursor.close()
-    if seq % FOLD_EVERY == 0:
+    if fold_inline and fold_due(seq):
         fold_ledger(session, district_id, now=now, wait=False)
     # Counted when appended to the transaction: the rare request whose commit then fails is
     # counted too (and answered with a 500).
@@ -336,6 +336,13 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
 
 
 # ------------------------------------------------------------------------------------- folding
+
+def fold_due(seq: int) -> bool:
+    """Whether the append of entry ``seq`` is the one that folds its district's pending entries
+    (every :data:`FOLD_EVERY`-th; a caller appending with ``fold_inline=False`` folds after its
+    commit instead, see :func:`gateway.http.visibility`)."""
+    return seq % FOLD_EVERY == 0
+
 
 @dataclasses.dataclass(frozen=True)
 class Fold:
@@ -597,12 +604,13 @@ class LedgerWriter:
         return record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
                                  **entry)
 
-    def flush(self) -> list[int]:
+    def flush(self, fold_inline: bool = True) -> list[int]:
         """Append the noted entries, in order, in the session's current transaction (flushes,
-        never commits); returns their seqs."""
+        never commits); returns their seqs. ``fold_inline=False``: a fold that falls due is left
+        to the caller (:func:`fold_due`), to run after its commit."""
         entries, self.pending = self.pending, []
         return [record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
-                                  **entry) for entry in entries]
+                                  fold_inline=fold_inline, **entry) for entry in entries]
 
 
 class SpooledLedgerWriter(LedgerWriter):
@@ -639,9 +647,9 @@ class SpooledLedgerWriter(LedgerWriter):
         self._noted += 1
         return None
 
-    def flush(self) -> list[int]:
+    def flush(self, fold_inline: bool = True) -> list[int]:
         """Append the noted entries, in order, in the session's current transaction (flushes,
-        never commits); returns their seqs."""
+        never commits); returns their seqs (``fold_inline``: as :meth:`LedgerWriter.flush`)."""
         self._spool.flush()
         self._spool.seek(0)
         seqs = []
@@ -649,7 +657,8 @@ class SpooledLedgerWriter(LedgerWriter):
             entry = orjson.loads(line)
             entry["now"] = dt.datetime.fromisoformat(entry["now"])
             seqs.append(record_disclosure(self.session, app_id=self.app_id,
-                                          district_id=self.district_id, **entry))
+                                          district_id=self.district_id, fold_inline=fold_inline,
+                                          **entry))
         self.discard()
         return seqs
 

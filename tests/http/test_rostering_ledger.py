@@ -59,12 +59,12 @@ def test_an_entry_appended_meanwhile_by_another_worker_does_not_fail_the_page(
     api = api_for()
     flush = LedgerWriter.flush
 
-    def flush_after_another_worker(self):
+    def flush_after_another_worker(self, **options):
         with database.session_scope() as other:
             record_disclosure(other, app_id=self.app_id, district_id=self.district_id,
                               channel="lti", endpoint="launch", entity="user",
                               fields=["givenName"], users=["u1"], record_count=1, now=utcnow())
-        return flush(self)
+        return flush(self, **options)
 
     monkeypatch.setattr(LedgerWriter, "flush", flush_after_another_worker)
     assert api.get("/users", limit=3).status_code == 200
@@ -92,3 +92,34 @@ def test_the_append_joins_the_reads_transaction_on_postgresql_only(load_small, a
         event.remove(database.engine, "commit", count)
     assert len(commits) == (2 if database.dialect == "sqlite" else 1)
     assert len(entries(database)) == 1
+
+
+def test_the_page_whose_append_falls_due_folds_after_its_response(load_small, api_for, database,
+                                                                  monkeypatch):
+    from gateway.sharing import ledger
+    from gateway.store.sharing import LedgerPending, LedgerSeal
+
+    load_small()
+    api = api_for()
+    folds_in_request = []
+    real_fold = ledger.fold_ledger
+
+    def watched_fold(session, district_id, **kwargs):
+        from flask import has_request_context
+        folds_in_request.append(has_request_context())
+        return real_fold(session, district_id, **kwargs)
+
+    monkeypatch.setattr(ledger, "FOLD_EVERY", 3)
+    monkeypatch.setattr("gateway.http.visibility.fold_ledger", watched_fold)
+    for _ in range(3):
+        response = api.get("/users", limit=2)
+        assert response.status_code == 200
+        response.close()
+    # The third append fell due: its fold ran once the response had gone, not in the request,
+    # and left nothing pending.
+    assert folds_in_request == [False]
+    with database.session_scope() as session:
+        assert session.execute(select(LedgerPending)).first() is None
+        assert session.execute(select(LedgerSeal)).first() is not None
+        district_id = session.execute(select(District.id)).scalar_one()
+        assert verify_ledger(session, district_id).ok
