@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+import requests
 from flask import current_app
 from flask.cli import with_appcontext
 
@@ -118,9 +119,10 @@ def replay_command(app_id: str, from_cursor: str, district: str | None) -> None:
             ids = [h.id for h in hooks]
     except GatewayError as error:
         raise click.ClickException(str(error)) from error
-    results = webhooks.deliver_due(get_database(current_app), webhook_ids=ids,
-                                   secret_key=current_app.config["SECRET_KEY"],
-                                   post=_post(), settings=current_app.config)
+    with requests.Session() as http:
+        results = webhooks.deliver_due(get_database(current_app), webhook_ids=ids,
+                                       secret_key=current_app.config["SECRET_KEY"],
+                                       post=http.post, settings=current_app.config)
     _echo_results(results)
 
 
@@ -136,8 +138,9 @@ def deliver_command(force: bool, as_json: bool) -> None:
     database = get_database(current_app)
     with store_session():
         pass  # the schema is brought up to date first, as every command does
-    results = webhooks.deliver_due(database, secret_key=current_app.config["SECRET_KEY"],
-                                   post=_post(), settings=current_app.config, force=force)
+    with requests.Session() as http:
+        results = webhooks.deliver_due(database, secret_key=current_app.config["SECRET_KEY"],
+                                       post=http.post, settings=current_app.config, force=force)
     pruned = prune_old_events(database, current_app.config)
     if as_json:
         echo_json({"results": [r.__dict__ for r in results], "pruned": pruned})
@@ -145,12 +148,6 @@ def deliver_command(force: bool, as_json: bool) -> None:
         _echo_results(results)
     if any(r.error for r in results):
         raise SystemExit(1)
-
-
-def _post():
-    import requests
-
-    return requests.Session().post
 
 
 def _echo_results(results: list[webhooks.DeliveryResult]) -> None:

@@ -28,12 +28,6 @@ class DeliveryFailed(Exception):
     """Some webhook of the job could not be delivered to: the queue tries the job again."""
 
 
-def _post():
-    import requests
-
-    return requests.Session().post
-
-
 def prune_old_events(database: Database, settings: Mapping[str, Any],
                      now: dt.datetime | None = None) -> int:
     """Remove the events older than the retention (``EVENTS_RETENTION_DAYS``); how many."""
@@ -45,10 +39,13 @@ def prune_old_events(database: Database, settings: Mapping[str, Any],
 def webhooks_job(context: JobContext, params: Mapping[str, Any]) -> dict[str, Any]:
     """Deliver the due webhooks of a district (``district_id``; all districts without), prune old
     events, and raise :class:`DeliveryFailed` (the queue retries) if a delivery failed."""
+    import requests
+
     settings = context.settings
-    results = deliver_due(context.database, secret_key=settings["SECRET_KEY"], post=_post(),
-                          settings=settings, district_id=params.get("district_id"),
-                          force=bool(params.get("force")))
+    with requests.Session() as http:
+        results = deliver_due(context.database, secret_key=settings["SECRET_KEY"], post=http.post,
+                              settings=settings, district_id=params.get("district_id"),
+                              force=bool(params.get("force")))
     pruned = prune_old_events(context.database, settings)
     failed = [r for r in results if r.error]
     if failed:
