@@ -112,6 +112,8 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_RETENTION_DAYS": 90,
     "WEBHOOK_FIRST_WAIT_SECONDS": 10,
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    # How many webhooks one delivery run sends to at once.
+    "WEBHOOK_WORKERS": 8,
     # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
     # a bearer token /metrics requires when set, the log format (json or text) and one access
     # line per request.
@@ -181,6 +183,7 @@ _CONVERTERS = {
     "EVENTS_RETENTION_DAYS": int,
     "WEBHOOK_FIRST_WAIT_SECONDS": int,
     "WEBHOOK_TIMEOUT_SECONDS": float,
+    "WEBHOOK_WORKERS": int,
     "METRICS": boolean,
     "ACCESS_LOG": boolean,
 }

@@ -231,18 +231,21 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
             if hook is None:
                 return result
             visibility = visibility_for(session, app_id=hook.app_id, district_id=hook.district_id,
-                                        secret_key=secret_key, clock=clock)
+                                        secret_key=secret_key, clock=clock, deferred_ledger=True)
             cursor, url = hook.cursor, hook.url
             page = read_events(session, visibility, after=cursor, limit=BATCH_SIZE,
                                endpoint=f"webhook {hook.id}")
             if not page.events:
-                # Only events the app may not see (or none): nothing to send, skip past them.
-                if page.next_cursor != cursor:
-                    hook.cursor = page.next_cursor
-                return result
+                break
             district = session.get(District, hook.district_id).sourced_id
             secret = open_secret(secret_key, hook)
             app_id = hook.app_id
+            # The disclosures are committed before the batch leaves. In a transaction of their
+            # own: on SQLite a read transaction cannot become a write once another delivery
+            # has appended meanwhile (as for REST pages, gateway.http.visibility).
+            session.commit()
+            if visibility.ledger is not None:
+                visibility.ledger.flush()
         body = orjson.dumps({"app": app_id, "district": district, **page.to_dict()})
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: signature_header(secret, int(clock().replace(
@@ -253,7 +256,8 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
             error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         except Exception as exc:  # noqa: BLE001 -- any transport failure is a failed attempt
             error = f"{type(exc).__name__}: {exc}"[:500]
-        with database.session_scope() as session:
+        # A writer's transaction: on SQLite it waits for the store's write lock from its start.
+        with database.session_scope(write=True) as session:
             hook = session.get(Webhook, webhook_id)
             if hook is None:
                 return result
@@ -277,6 +281,13 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
                 return result
         if not page.more:
             return result
+    # Only events the app may not see (or none): nothing to send, skip past them.
+    if page.next_cursor != cursor:
+        with database.session_scope(write=True) as session:
+            hook = session.get(Webhook, webhook_id)
+            if hook is not None and hook.cursor == cursor:
+                hook.cursor = page.next_cursor
+    return result
 
 
 def due_webhooks(session: Session, now: dt.datetime, district_id: int | None = None,
@@ -293,10 +304,21 @@ def due_webhooks(session: Session, now: dt.datetime, district_id: int | None = N
 def deliver_due(database: Database, *, secret_key: str | bytes, post: Post,
                 settings: Mapping[str, Any], clock: Callable[[], dt.datetime] = utcnow,
                 district_id: int | None = None, webhook_ids: list[int] | None = None,
-                force: bool = False) -> list[DeliveryResult]:
-    """Deliver every due webhook (or ``webhook_ids``), one after another; their results."""
+                force: bool = False, workers: int | None = None) -> list[DeliveryResult]:
+    """Deliver every due webhook (or ``webhook_ids``), ``workers`` at a time (default
+    ``WEBHOOK_WORKERS``: one slow receiver must not hold up the others); their results."""
     if webhook_ids is None:
         with database.session_scope() as session:
             webhook_ids = due_webhooks(session, clock(), district_id, force)
-    return [deliver_webhook(database, webhook_id, secret_key=secret_key, post=post,
-                            settings=settings, clock=clock) for webhook_id in webhook_ids]
+
+    def one(webhook_id: int) -> DeliveryResult:
+        return deliver_webhook(database, webhook_id, secret_key=secret_key, post=post,
+                               settings=settings, clock=clock)
+
+    workers = workers or int(settings.get("WEBHOOK_WORKERS", 8))
+    if workers <= 1 or len(webhook_ids) <= 1:
+        return [one(webhook_id) for webhook_id in webhook_ids]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+        return list(pool.map(one, webhook_ids))
