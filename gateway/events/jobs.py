@@ -14,7 +14,7 @@ import threading
 from typing import Any, Mapping
 
 from gateway.events.feed import prune_events
-from gateway.events.webhooks import MAX_WAIT_SECONDS, deliver_due
+from gateway.events.webhooks import MAX_WAIT_SECONDS, deliver_due, due_webhooks
 from gateway.jobs import JobContext, JobKind, register_kind
 from gateway.store import Database
 from gateway.store.models import utcnow
@@ -69,8 +69,12 @@ def start_deliveries(database: Database, settings: Mapping[str, Any],
                      district_id: int | None = None) -> threading.Thread | str | None:
     """Start delivering a district's events now that the change is committed: a ``webhooks``
     job with Redis (its id), else a thread of this process (returned, so a caller may wait for
-    it; it is not a daemon, so a command that ends waits for its deliveries)."""
+    it; it is not a daemon, so a command that ends waits for its deliveries). Nothing (None)
+    when the district has no webhook."""
     params = {"district_id": district_id} if district_id is not None else {}
+    with database.session_scope() as session:
+        if not due_webhooks(session, utcnow(), district_id, force=True):
+            return None  # nobody to deliver to: no job, no thread
     if settings.get("REDIS_URL"):
         from gateway.jobs.queue import connect_queue_redis, enqueue_job
 

@@ -141,12 +141,13 @@ def build_snapshot(conn: Connection, *, policy_id: int, revision: int, district_
     for kind, table, condition in parts:
         conn.execute(insert(_MEMBERS).from_select(columns, select(
             literal(snapshot_id), literal(kind), table.c.id, table.c.sourced_id).where(condition)))
+    if conn.dialect.name == "postgresql":
+        # The planner's row estimates for the new members (autovacuum would come much later),
+        # before the scope moves below are compared with them.
+        conn.exec_driver_sql("ANALYZE scope_members")
     if app_id is not None:
         _record_scope_moves(conn, policy_id, snapshot_id, app_id, district_id, now or utcnow())
     _drop_snapshots(conn, and_(_SNAPSHOTS.c.policy_id == policy_id, _SNAPSHOTS.c.id != snapshot_id))
-    if conn.dialect.name == "postgresql":
-        # The planner's row estimates for the new members (autovacuum would come much later).
-        conn.exec_driver_sql("ANALYZE scope_members")
     return snapshot_id
 
 
