@@ -109,6 +109,14 @@ DEFAULTS: dict[str, Any] = {
     # A score an LMS refused is tried again after this many seconds, then twice as long each
     # time (at most an hour), 8 attempts in all.
     "LMS_GRADE_FIRST_WAIT_SECONDS": 30,
+    # The change feed (GET /events) keeps events this many days; a webhook delivery that fails
+    # is tried again after WEBHOOK_FIRST_WAIT_SECONDS, doubled per failure (at most an hour); a
+    # receiver has WEBHOOK_TIMEOUT_SECONDS to answer.
+    "EVENTS_RETENTION_DAYS": 90,
+    "WEBHOOK_FIRST_WAIT_SECONDS": 10,
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    # How many webhooks one delivery run sends to at once.
+    "WEBHOOK_WORKERS": 8,
     # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
     # a bearer token /metrics requires when set, the log format (json or text) and one access
     # line per request.
@@ -176,6 +184,10 @@ _CONVERTERS = {
     "IP_RATE_BURST": int,
     "JOB_TIMEOUT_SECONDS": int,
     "LMS_GRADE_FIRST_WAIT_SECONDS": int,
+    "EVENTS_RETENTION_DAYS": int,
+    "WEBHOOK_FIRST_WAIT_SECONDS": int,
+    "WEBHOOK_TIMEOUT_SECONDS": float,
+    "WEBHOOK_WORKERS": int,
     "METRICS": boolean,
     "ACCESS_LOG": boolean,
 }

@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup, ScriptInfo
 
 from gateway.cli import (admins, apps, backup, db, demo, exports, imports, jobs, keys, ledger,
-                         lms, quickstart, serve, sources, tools, users)
+                         lms, quickstart, serve, sources, tools, users, webhooks)
 
 
 @click.group(cls=AppGroup)
@@ -18,7 +18,7 @@ def cli() -> None:
 
 
 for module in (admins, apps, backup, db, demo, exports, imports, jobs, keys, ledger, lms, quickstart,
-               serve, sources, tools, users):
+               serve, sources, tools, users, webhooks):
     module.register(cli)
 
 

@@ -232,6 +232,9 @@ def policy_command(app_id: str, policy_file: str, district: str | None,
             update = sharing.set_policy(session, app_id=app.id, district_id=district_id,
                                         document=document, now=utcnow())
         settle_snapshots(get_database(current_app).engine)
+        # Committed: what entered or left the app's scope goes to its webhooks.
+        from gateway.events.jobs import start_deliveries
+        start_deliveries(get_database(current_app), current_app.config, district_id)
     except UsageError as error:
         raise click.ClickException(str(error)) from error
     for warning in warnings:

@@ -228,6 +228,10 @@ def run_command(source_id: int | None, due: bool, full: bool, force: bool, no_wa
                 outcomes = [run_source(database, source_id, settings, force=force, full=full,
                                        progress=bars)]
             pulled = [outcome.to_dict() for outcome in outcomes if outcome is not None]
+            if any(outcome["outcome"] == "applied" for outcome in pulled):
+                # Committed: the pulls' events go to the webhooks (a thread; never the pull's wait).
+                from gateway.events.jobs import start_deliveries
+                start_deliveries(database, current_app.config)
     except UsageError as error:
         raise click.ClickException(str(error)) from None
     finally:

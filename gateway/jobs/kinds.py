@@ -12,6 +12,7 @@ too. The note makes that not matter, and keeps the import history to one applied
 """
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -92,9 +93,27 @@ def import_bundle_job(context: JobContext, params: Mapping[str, Any]) -> dict[st
                 "error": str(error)}
     # A run that raised otherwise keeps its spooled bundle: the job may be retried.
     discard_spooled(params)
+    if outcome.report.outcome == "applied":
+        _deliver_after(context, outcome.report.district)
     return {"report": outcome.report.to_dict(), "district_name": outcome.report.district_name,
             "run_id": outcome.run_id, "snapshots_refreshed": outcome.snapshots_refreshed,
             "error": None}
+
+
+def _deliver_after(context: JobContext, district: str | None) -> None:
+    """The import has committed: start delivering its events to the district's webhooks
+    (gateway.events.jobs); never the import's failure if that cannot start."""
+    from gateway.events.jobs import start_deliveries
+
+    try:
+        district_id = None
+        if district is not None:
+            with context.database.session_scope() as session:
+                district_id = session.execute(select(District.id).where(
+                    District.sourced_id == district)).scalar()
+        start_deliveries(context.database, context.settings, district_id)
+    except Exception:  # noqa: BLE001 -- `gateway webhooks deliver` catches up later
+        logging.getLogger("gateway.webhooks").exception("could not start webhook deliveries")
 
 
 def discard_spooled(params: Mapping[str, Any]) -> None:
@@ -126,6 +145,8 @@ def sis_pull_job(context: JobContext, params: Mapping[str, Any]) -> dict[str, An
     outcome = run_source(context.database, int(params["source_id"]), settings,
                          force=bool(params.get("force")), full=bool(params.get("full")),
                          progress=_Progress())
+    if outcome is not None and outcome.to_dict().get("outcome") == "applied":
+        _deliver_after(context, None)
     return outcome.to_dict() if outcome is not None else {"outcome": "not due"}
 
 
@@ -170,3 +191,4 @@ register_kind(JobKind("snapshots", snapshots_job, retries=1,
 
 # Grades back to an LMS (the tool role): a kind of its own module, like exports will be.
 import gateway.lti.tool.grade_jobs  # noqa: E402,F401  (registers lms-grades)
+import gateway.events.jobs  # noqa: E402,F401  (registers webhooks)

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import Any, Mapping
 
-from sqlalchemy import String, Table, and_, case, cast, func, not_, select
+from sqlalchemy import String, Table, and_, case, cast, func, literal, not_, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,6 +19,8 @@ from gateway.sharing.ledger import canonical_json
 from gateway.sharing.policy import ENTITY_NAMES, SERVED_FIELDS, Policy, parse_policy
 from gateway.sharing.scope import Scope, student_role_exists, teacher_role_exists
 from gateway.sharing.snapshots import refresh_policy_snapshot
+from gateway.store.events import append_events
+from gateway.store.rostering import ENTITY_TABLES
 from gateway.store.apps import AccessToken, App, AppClient, live_client_exists
 from gateway.store.models import Class, Course, District, Org, User
 from gateway.store.sharing import SharingPolicy
@@ -117,6 +119,7 @@ def set_policy(session: Session, *, app_id: int, district_id: int, document: Any
     """
     policy = parse_policy(document)
     row = get_policy_row(session, app_id, district_id)
+    previous = load_policy(session, app_id, district_id) if row is not None else None
     if row is None:
         row = SharingPolicy(app_id=app_id, district_id=district_id, revision=1)
         session.add(row)
@@ -145,8 +148,32 @@ def set_policy(session: Session, *, app_id: int, district_id: int, document: Any
     session.flush()
     # In this transaction, so that no request sees the new revision without its scope.
     refresh_policy_snapshot(session.connection(), row.id)
+    if previous is not None:
+        record_scope_moves(session, app_id=app_id, district_id=district_id, old=previous,
+                           new=policy, now=now)
     return PolicyUpdate(app_id=app_id, district_id=district_id, revision=row.revision,
                         scopes=policy.scopes, revoked_tokens=revoked)
+
+
+def record_scope_moves(session: Session, *, app_id: int, district_id: int, old: Policy,
+                       new: Policy, now: dt.datetime) -> int:
+    """Append to the change feed the app's ``entered`` and ``left`` events of a policy change:
+    every record of every entity that the old policy's scope holds and the new one does not, and
+    the reverse, by the very predicates that enforce them (NULL-free, so ``NOT`` is exact).
+    Returns how many. (A first policy records nothing: the app had nothing to sync from.)"""
+    dialect = session.get_bind().dialect.name
+    before, after = Scope(old, district_id, dialect), Scope(new, district_id, dialect)
+    parts = []
+    for entity, table in ENTITY_TABLES.items():
+        was, now_in = before.where(entity, table), after.where(entity, table)
+        for kind, condition in (("left", and_(was, not_(now_in))),
+                                ("entered", and_(now_in, not_(was)))):
+            parts.append(select(literal(app_id).label("app_id"), literal(entity).label("entity"),
+                                table.c.sourced_id.label("sourced_id"), literal(kind).label("kind"),
+                                table.c.id.label("ord"))
+                         .where(table.c.district_id == district_id, condition))
+    # In each table's id order (rows of different entities interleave; each is one event).
+    return append_events(session.connection(), district_id, union_all(*parts), "ord", now)
 
 
 # ------------------------------------------------------------------------------------- preview

@@ -32,11 +32,13 @@ never pair one version's data with another version's scope.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, insert, literal, select
+from sqlalchemy import (Engine, and_, bindparam, delete, exists, func, insert, literal, select,
+                        union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.sharing.policy import Policy, PolicyError, parse_policy
 from gateway.sharing.scope import CLASS_MEMBER, STUDENT_MEMBER, USER_MEMBER, Scope
 from gateway.store.models import Class, District, User, utcnow
+from gateway.store.events import append_events
 from gateway.store.rostering import district_data_version
 from gateway.store.sharing import ScopeMember, ScopeSnapshot, SharingPolicy
 
@@ -111,9 +114,15 @@ def _insert_snapshot(conn: Connection, values: dict[str, Any]) -> int | None:
 
 
 def build_snapshot(conn: Connection, *, policy_id: int, revision: int, district_id: int,
-                   data_version: int, policy: Policy) -> int | None:
+                   data_version: int, policy: Policy, app_id: int | None = None,
+                   now: dt.datetime | None = None) -> int | None:
     """Materialize ``policy``'s scope for this revision and data version, and drop the policy's
-    other snapshots; returns the new snapshot's id (None: it already existed)."""
+    other snapshots; returns the new snapshot's id (None: it already existed).
+
+    With ``app_id``, the users and classes that entered or left the scope since the policy's
+    previous snapshot go to the change feed as that app's ``entered``/``left`` events (an
+    import's refresh: the data moved the scope; :func:`gateway.sharing.service.set_policy`
+    records a policy's own changes itself)."""
     snapshot_id = _insert_snapshot(conn, {
         "policy_id": policy_id, "policy_revision": revision, "district_id": district_id,
         "data_version": data_version, "built_at": utcnow()})
@@ -132,11 +141,41 @@ def build_snapshot(conn: Connection, *, policy_id: int, revision: int, district_
     for kind, table, condition in parts:
         conn.execute(insert(_MEMBERS).from_select(columns, select(
             literal(snapshot_id), literal(kind), table.c.id, table.c.sourced_id).where(condition)))
-    _drop_snapshots(conn, and_(_SNAPSHOTS.c.policy_id == policy_id, _SNAPSHOTS.c.id != snapshot_id))
     if conn.dialect.name == "postgresql":
-        # The planner's row estimates for the new members (autovacuum would come much later).
+        # The planner's row estimates for the new members (autovacuum would come much later),
+        # before the scope moves below are compared with them.
         conn.exec_driver_sql("ANALYZE scope_members")
+    if app_id is not None:
+        _record_scope_moves(conn, policy_id, snapshot_id, app_id, district_id, now or utcnow())
+    _drop_snapshots(conn, and_(_SNAPSHOTS.c.policy_id == policy_id, _SNAPSHOTS.c.id != snapshot_id))
     return snapshot_id
+
+
+_MOVED_KINDS = {CLASS_MEMBER: "class", USER_MEMBER: "user"}
+
+
+def _record_scope_moves(conn: Connection, policy_id: int, snapshot_id: int, app_id: int,
+                        district_id: int, now: dt.datetime) -> int:
+    """Append the app's ``entered``/``left`` events: members of the new snapshot missing from
+    the policy's previous one and the reverse (nothing without a previous snapshot, whose scope
+    is unknown here). Set-based: two anti-joins per kind over the scope, not over the district."""
+    previous = conn.execute(select(func.max(_SNAPSHOTS.c.id)).where(
+        _SNAPSHOTS.c.policy_id == policy_id, _SNAPSHOTS.c.id != snapshot_id)).scalar()
+    if previous is None:
+        return 0
+    parts = []
+    for member_kind, entity in _MOVED_KINDS.items():
+        for event, here, there in (("entered", snapshot_id, previous),
+                                   ("left", previous, snapshot_id)):
+            a, b = _MEMBERS.alias(), _MEMBERS.alias()
+            parts.append(select(
+                literal(app_id).label("app_id"), literal(entity).label("entity"),
+                a.c.sourced_id.label("sourced_id"), literal(event).label("kind"),
+                a.c.row_id.label("ord"))
+                .where(a.c.snapshot_id == here, a.c.kind == member_kind,
+                       ~exists().where(b.c.snapshot_id == there, b.c.kind == member_kind,
+                                       b.c.row_id == a.c.row_id)))
+    return append_events(conn, district_id, union_all(*parts), "ord", now)
 
 
 def _drop_snapshots(conn: Connection, which: ColumnElement[bool]) -> None:
@@ -145,12 +184,14 @@ def _drop_snapshots(conn: Connection, which: ColumnElement[bool]) -> None:
     conn.execute(delete(_SNAPSHOTS).where(which))
 
 
-def refresh_policy_snapshot(conn: Connection, policy_id: int) -> int | None:
+def refresh_policy_snapshot(conn: Connection, policy_id: int, *,
+                            record_moves: bool = False) -> int | None:
     """Bring one stored policy's snapshot to its current revision and its district's current data
     version (or drop its snapshots, if it restricts nothing). Call it in the transaction that
-    changed either."""
+    changed either. ``record_moves``: the change feed gets what entered or left the scope."""
     row = conn.execute(select(_POLICIES.c.id, _POLICIES.c.revision, _POLICIES.c.district_id,
-                              _POLICIES.c.document).where(_POLICIES.c.id == policy_id)).one()
+                              _POLICIES.c.app_id, _POLICIES.c.document)
+                       .where(_POLICIES.c.id == policy_id)).one()
     try:
         policy = parse_policy(row.document)
     except PolicyError:
@@ -162,15 +203,19 @@ def refresh_policy_snapshot(conn: Connection, policy_id: int) -> int | None:
         return None
     return build_snapshot(conn, policy_id=row.id, revision=row.revision,
                           district_id=row.district_id,
-                          data_version=district_data_version(conn, row.district_id), policy=policy)
+                          data_version=district_data_version(conn, row.district_id), policy=policy,
+                          app_id=row.app_id if record_moves else None)
 
 
-def refresh_district_snapshots(conn: Connection, district_id: int) -> int:
+def refresh_district_snapshots(conn: Connection, district_id: int, *,
+                               record_moves: bool = True) -> int:
     """Refresh the snapshots of every policy of the district (after an import changed its data);
-    returns how many were built."""
+    returns how many were built. ``record_moves``: what entered or left each app's scope goes to
+    the change feed (off for a repair, which changes no data)."""
     policy_ids = conn.execute(select(_POLICIES.c.id).where(
         _POLICIES.c.district_id == district_id).order_by(_POLICIES.c.id)).scalars().all()
-    return sum(refresh_policy_snapshot(conn, policy_id) is not None for policy_id in policy_ids)
+    return sum(refresh_policy_snapshot(conn, policy_id, record_moves=record_moves) is not None
+               for policy_id in policy_ids)
 
 
 def settle_snapshots(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 from gateway.store import accounts  # noqa: F401  (registers the portal session and throttle tables)
 from gateway.store import admins  # noqa: F401  (registers the admin console tables)
 from gateway.store import apps  # noqa: F401  (registers the app/client tables)
+from gateway.store import events  # noqa: F401  (registers the change feed and webhook tables)
 from gateway.store import lti  # noqa: F401  (registers the LTI platform and gradebook tables)
 from gateway.store import lms  # noqa: F401  (registers the LTI tool role's tables)
 from gateway.store import sharing  # noqa: F401  (registers the policy and ledger tables)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam,
-                        select, text)
+                        func, literal, select, text)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from gateway.oneroster.csv.problems import Notice, Notices, Problem
 from gateway.oneroster.csv.reader import FileLayout, compile_row_converter, iter_csv, read_rows
 from gateway.oneroster.rendering import RENDERED_ENTITIES, render_district
 from gateway.store.rostering import ENTITY_TABLES
+from gateway.store.events import append_events
 from gateway.store.models import District, ImportRun, utcnow
 from gateway.store.schema import metadata as store_metadata
 
@@ -60,6 +61,11 @@ LINK_TABLES = {
 MAX_REMEMBERED_REJECTED = 200_000
 # Files whose rows are part of how a user is represented: a change re-stamps the user.
 USER_PARTS = ("roles", "userProfiles")
+# The REST entity of each file whose records the change feed names (roles and profiles change
+# their user, see _record_changes).
+FILE_ENTITIES = {"orgs": "org", "academicSessions": "academicSession", "courses": "course",
+                 "classes": "class", "users": "user", "enrollments": "enrollment",
+                 "demographics": "demographics"}
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -123,6 +129,8 @@ class ImportReport:
     # A dry run's few added, changed and retired records per file: {"users": {"added": [ids],
     # "changed": [{"sourcedId", "fields"}], "retired": [ids]}} (see _sample_changes).
     samples: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    # Events an applied import appended to the district's change feed (gateway.store.events).
+    events: int = 0
 
     @property
     def ok(self) -> bool:
@@ -232,6 +240,15 @@ class _Staging:
             return f"{name}.csv"
         sources = list(dict.fromkeys(feed.source for _, feed, _ in parts))
         return sources[0] if len(sources) == 1 else ", ".join(sources[:-1]) + " or " + sources[-1]
+
+    def create_changes(self) -> Table:
+        """A table of the records this import creates, updates or deletes, in merge order,
+        for the change feed (:mod:`gateway.store.events`)."""
+        table = self._create("stg_changes", [
+            Column("id", Integer, primary_key=True), Column("entity", String(32)),
+            Column("sourced_id", String(255)), Column("kind", String(16))])
+        self.extra.append(table)
+        return table
 
     def create_touched_users(self) -> Table:
         """A table of the users whose embedded roles or profiles change in this import."""
@@ -414,6 +431,7 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
 
         _merge(conn, staging, report, district.id, now, file_merged)
         render_district(conn, district.id)
+        report.events = _record_changes(conn, staging, district.id, now)
         _refresh_statistics(conn, staging)
         district.data_version = (district.data_version or 0) + 1
         session.flush()
@@ -947,6 +965,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
     """Apply the staged rows to the store (same transaction as the checks), skipping the
     statements that the counts already show would change nothing."""
     touched = _collect_touched_users(conn, staging, district_id)
+    changes = staging.create_changes()
     for name, table in staging.tables.items():
         counts = report.files[name]
         csv_file = binding.ROSTERING_BY_NAME[name]
@@ -960,6 +979,31 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
         marked_in_file = counts.deleted - counts.retired
         # A changed or retired record's rendering is stale (see gateway.oneroster.rendering).
         unrendered = ", rendered = NULL" if store_table in _RENDERED_TABLES else ""
+        entity = FILE_ENTITIES.get(name)
+        # The change feed's rows are noted before each statement below, from the same
+        # conditions: afterwards the store no longer tells changed from unchanged rows.
+        if entity and (counts.changed or marked_in_file):
+            _run(conn, f"""
+            INSERT INTO {changes.name} (entity, sourced_id, kind)
+            SELECT :entity, s.sourced_id, CASE WHEN s.status = 'tobedeleted' AND m.status <> 'tobedeleted'
+                                               THEN 'deleted' ELSE 'updated' END
+            FROM {store_table} m JOIN {table.name} s ON s.sourced_id = m.sourced_id
+            WHERE m.district_id = :district AND (m.row_hash <> s.row_hash OR m.status <> s.status)
+            """, district=district_id, entity=entity)
+        if entity and counts.added:
+            _run(conn, f"""
+            INSERT INTO {changes.name} (entity, sourced_id, kind)
+            SELECT :entity, s.sourced_id, 'created' FROM {table.name} s
+            WHERE NOT EXISTS (SELECT 1 FROM {store_table} m
+                              WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+            ORDER BY {staging.insertion_order}""", district=district_id, entity=entity)
+        if entity and counts.retired:
+            _run(conn, f"""
+            INSERT INTO {changes.name} (entity, sourced_id, kind)
+            SELECT :entity, m.sourced_id, 'deleted' FROM {store_table} m
+            WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+              AND {_retired_condition(table, "m", _replaced_owner(staging, name))}
+            """, district=district_id, entity=entity)
         if counts.changed or marked_in_file:
             _run(conn, f"""
             UPDATE {store_table} SET {assignments}, date_last_modified = {stamp}{unrendered}
@@ -994,6 +1038,13 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
                 _replace_links(conn, staging, table, attribute, link_table, owner, target, district_id)
         file_merged(name)
     if touched:
+        # A user whose roles or profiles changed is a changed user on REST: so in the feed too.
+        _run(conn, f"""
+            INSERT INTO {changes.name} (entity, sourced_id, kind)
+            SELECT DISTINCT 'user', t.user_sourced_id, 'updated' FROM stg_touched_users t
+            WHERE EXISTS (SELECT 1 FROM users m
+                          WHERE m.district_id = :district AND m.sourced_id = t.user_sourced_id)
+            """, district=district_id)
         _run(conn, """
             UPDATE users SET date_last_modified = CASE WHEN date_last_modified < :now THEN :now
                                                       ELSE date_last_modified END,
@@ -1006,6 +1057,19 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
         if name in staging.tables:
             _run(conn, f"UPDATE {store_table} SET rendered = NULL WHERE district_id = :district "
                        "AND rendered IS NOT NULL", district=district_id)
+
+
+def _record_changes(conn: Connection, staging: _Staging, district_id: int,
+                    now: dt.datetime) -> int:
+    """Append the merge's changes to the district's change feed, one event per record (a record
+    both created or deleted and touched through its roles keeps the first: ``created`` and
+    ``deleted`` sort before ``updated``); returns how many."""
+    changes = staging.metadata.tables["stg_changes"]
+    rows = (select(literal(None, type_=Integer).label("app_id"), changes.c.entity,
+                   changes.c.sourced_id, func.min(changes.c.kind).label("kind"),
+                   func.min(changes.c.id).label("ord"))
+            .group_by(changes.c.entity, changes.c.sourced_id))
+    return append_events(conn, district_id, rows, "ord", now)
 
 
 def _is_empty(conn: Connection, table: str) -> bool:
