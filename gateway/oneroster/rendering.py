@@ -94,13 +94,13 @@ def render_district(conn: Connection, district_id: int,
                             table.c.id > bindparam("after"))
                      .order_by(table.c.id).limit(RENDER_BATCH))
         update = f"UPDATE {table.name} SET rendered = {{p}}, rendered_fields = {{p}} WHERE id = {{p}}"
+        wanted = store.RELATED_FIELDS.get(entity, ())
         after = 0
         while True:
             rows = store.read_records(conn, statement, entity, {"after": after})
             if not rows:
                 break
             after = rows[-1]["id"]
-            wanted = store.RELATED_FIELDS.get(entity, ())
             related = store.fetch_related(conn, entity, district_id,
                                           [row["sourced_id"] for row in rows], wanted,
                                           _Everything()) if wanted else None

@@ -491,6 +491,7 @@ def visibility_for(session: Session, *, app_id: int, district_id: int, secret_ke
         memo=None if identity is None else cache.memo((identity, _key_id(secret_key))))
 
 
+@functools.lru_cache(maxsize=8)
 def _key_id(secret_key: str | bytes) -> str:
     # Plans hold the pseudonym encoders made from the key: a memo is per key (tests use several).
     raw = secret_key.encode() if isinstance(secret_key, str) else secret_key
