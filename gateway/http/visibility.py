@@ -2,17 +2,17 @@
 as a :class:`~gateway.sharing.PolicyVisibility`, and where what they disclosed is recorded.
 
 Disclosures are noted while a request reads and serializes, and appended to the ledger after the
-view has built its response and before that response leaves: on SQLite the request's reads are
-committed first and the entries appended and committed in a transaction of their own (see
-:class:`~gateway.sharing.LedgerWriter`); on PostgreSQL they are appended in the reads' transaction,
-which then commits once. If the append fails, the response is replaced by a 500: no data leaves
+view has built its response and before that response leaves: on SQLite in a transaction of the
+ledger file of its own, through the process's own connection to that file (see
+:func:`~gateway.sharing.append_noted`); on PostgreSQL in the reads' transaction, which then
+commits once. If the append fails, the response is replaced by a 500: no data leaves
 without its record."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
 
 from gateway import sharing
-from gateway.database import request_session
+from gateway.database import get_database, request_session
 from gateway.http.context import POLICY_CACHE
 from gateway.sharing.ledger import fold_due, fold_ledger
 
@@ -36,19 +36,24 @@ def _record_disclosures(response: Response) -> Response:
     if not writers:
         return response
     session = request_session()
+    database = get_database()
     try:
-        if session.get_bind().dialect.name == "sqlite":
-            # SQLite cannot turn this request's read snapshot into a write once another request
-            # has written since (SQLITE_BUSY_SNAPSHOT), so the append needs a transaction of its
-            # own. PostgreSQL (read committed) can append in the reads' transaction: the head's
-            # row lock is still taken only at the append and sees the latest one, and a commit,
-            # a pool check-out (with its ping) and a BEGIN are saved.
+        if database.ledger_file is not None:
+            # SQLite: the entries go in a transaction of the ledger file alone, through the
+            # process's own connection to it (see gateway.store.LedgerFile), committed here; the
+            # request's reads end at teardown. (SQLite cannot turn this request's read snapshot
+            # into a write once another request has written since, SQLITE_BUSY_SNAPSHOT.)
+            due = {district_id for district_id, seq in sharing.append_noted(
+                database.ledger_file, database.engine.dialect, writers) if fold_due(seq)}
+        else:
+            # PostgreSQL (read committed) appends in the reads' transaction: the head's row lock
+            # is still taken only at the append and sees the latest one, and one commit ends
+            # both.
+            due = set()
+            for writer in writers:
+                if any(fold_due(seq) for seq in writer.flush(fold_inline=False)):
+                    due.add(writer.district_id)
             session.commit()
-        due = set()
-        for writer in writers:
-            if any(fold_due(seq) for seq in writer.flush(fold_inline=False)):
-                due.add(writer.district_id)
-        session.commit()
     except Exception as error:  # noqa: BLE001 - any failure must stop the data from leaving
         session.rollback()
         current_app.logger.exception("could not record a disclosure on %s", request.path)
@@ -65,8 +70,6 @@ def _fold_after(response: Response, district_ids: list[int]) -> None:
     ledger upkeep (the entries are already committed, chained and durable), and the request
     whose append fell due should not wait for it (a fold of 256 pages takes a sizeable part of
     a second). A fold that fails stays due for the next one, or ``gateway ledger fold``."""
-    from gateway.database import get_database
-
     app = current_app._get_current_object()
 
     def fold() -> None:

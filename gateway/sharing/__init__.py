@@ -14,10 +14,10 @@ session.
 - :mod:`~gateway.sharing.service`: setting, previewing and describing policies.
 """
 from gateway.sharing.enforcement import PolicyCache, PolicyVisibility, visibility_for
-from gateway.sharing.ledger import LedgerWriter
+from gateway.sharing.ledger import LedgerWriter, append_noted
 from gateway.sharing.policy import Policy, PolicyError, parse_policy
 from gateway.sharing.pseudonyms import Pseudonymizer
 from gateway.sharing.visibility import Unrestricted, Visibility
 
-__all__ = ["LedgerWriter", "Policy", "PolicyCache", "PolicyError", "PolicyVisibility",
+__all__ = ["LedgerWriter", "append_noted", "Policy", "PolicyCache", "PolicyError", "PolicyVisibility",
            "Pseudonymizer", "Unrestricted", "Visibility", "parse_policy", "visibility_for"]

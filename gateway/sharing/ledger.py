@@ -43,12 +43,14 @@ store's, so apps' reads are recorded while an import holds the store.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import tempfile
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 from sqlalchemy import (Dialect, Text, cast, delete, func, insert, literal,
@@ -58,6 +60,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from gateway.metrics import count_ledger_append
+from gateway.store import LedgerFile
 from gateway.store.apps import App
 from gateway.store.models import District, User, utcnow
 from gateway.store.sharing import (LedgerCheckpoint, LedgerEntry, LedgerFold, LedgerHead,
@@ -288,6 +291,37 @@ def fold_head(session: Session, district_id: int) -> tuple[int, str]:
     return (head.seal_seq, head.seal_hash) if head is not None else (0, GENESIS)
 
 
+def _append_entry(cursor: Any, plan: _AppendPlan, *, app_id: int, district_id: int,
+                  channel: str, endpoint: str, entity: str, fields: Sequence[str],
+                  users: Iterable[str], record_count: int, now: dt.datetime) -> int:
+    # record_disclosure's append on a driver cursor, in the cursor's transaction: the entry's seq.
+    users = sorted(set(users))
+    fields = list(fields)
+    people = canonical_json(users)
+    digest_of_people = hashlib.sha256(people).hexdigest()
+    people_text = people.decode()
+    head_seq, prev = _lock_head_with(cursor, plan, district_id)
+    seq = head_seq + 1
+    digest = _content_hash(prev_hash=prev, district_id=district_id, app_id=app_id,
+                           channel=channel, endpoint=endpoint, disclosed_at=now,
+                           entity=entity, fields=fields, record_count=record_count,
+                           people=digest_of_people)
+    at, stored_fields = plan.bind_time(now), plan.bind_fields(fields)
+    if plan.postgresql:
+        cursor.execute(_APPEND_POSTGRESQL, {
+            "district": district_id, "seq": seq, "app": app_id, "channel": channel,
+            "endpoint": endpoint, "at": at, "entity": entity, "fields": stored_fields,
+            "records": record_count, "digest": digest_of_people, "prev": prev,
+            "hash": digest, "people": people_text})
+    else:
+        cursor.execute(_INSERT_ENTRY_SQLITE, (district_id, seq, app_id, channel, endpoint,
+                                              at, entity, stored_fields, record_count,
+                                              digest_of_people, prev, digest))
+        cursor.execute(_INSERT_PENDING_SQLITE, (district_id, seq, people_text))
+        cursor.execute(_UPDATE_HEAD_SQLITE, (seq, digest, district_id))
+    return seq
+
+
 def record_disclosure(session: Session, *, app_id: int, district_id: int, channel: str,
                       endpoint: str, entity: str, fields: Sequence[str], users: Iterable[str],
                       record_count: int, now: dt.datetime, fold_inline: bool = True) -> int:
@@ -297,34 +331,13 @@ def record_disclosure(session: Session, *, app_id: int, district_id: int, channe
     entry, its people, the head) and one on PostgreSQL; and when the seq is a multiple of
     :data:`FOLD_EVERY`, a fold of the district's pending entries (unless one is running).
     """
-    users = sorted(set(users))
-    fields = list(fields)
-    people = canonical_json(users)
-    digest_of_people = hashlib.sha256(people).hexdigest()
-    people_text = people.decode()
     connection = session.connection()
     plan = _append_plan(connection.dialect)
     cursor = connection.connection.cursor()
     try:
-        head_seq, prev = _lock_head_with(cursor, plan, district_id)
-        seq = head_seq + 1
-        digest = _content_hash(prev_hash=prev, district_id=district_id, app_id=app_id,
-                               channel=channel, endpoint=endpoint, disclosed_at=now,
-                               entity=entity, fields=fields, record_count=record_count,
-                               people=digest_of_people)
-        at, stored_fields = plan.bind_time(now), plan.bind_fields(fields)
-        if plan.postgresql:
-            cursor.execute(_APPEND_POSTGRESQL, {
-                "district": district_id, "seq": seq, "app": app_id, "channel": channel,
-                "endpoint": endpoint, "at": at, "entity": entity, "fields": stored_fields,
-                "records": record_count, "digest": digest_of_people, "prev": prev,
-                "hash": digest, "people": people_text})
-        else:
-            cursor.execute(_INSERT_ENTRY_SQLITE, (district_id, seq, app_id, channel, endpoint,
-                                                  at, entity, stored_fields, record_count,
-                                                  digest_of_people, prev, digest))
-            cursor.execute(_INSERT_PENDING_SQLITE, (district_id, seq, people_text))
-            cursor.execute(_UPDATE_HEAD_SQLITE, (seq, digest, district_id))
+        seq = _append_entry(cursor, plan, app_id=app_id, district_id=district_id,
+                            channel=channel, endpoint=endpoint, entity=entity, fields=fields,
+                            users=users, record_count=record_count, now=now)
     finally:
         cursor.close()
     if fold_inline and fold_due(seq):
@@ -463,6 +476,41 @@ def _write_spans(cursor: Any, plan: _AppendPlan, district_id: int,
         for (user, app_id, plan_id), (first, last, count, last_seq) in spans.items()])
 
 
+def _fold_stream(changed: dict[tuple[str, int, int], list[Any]], app_id: int, plan_id: int,
+                 stream: list[tuple[dt.datetime, int, list[str]]]) -> None:
+    """Add to ``changed`` ((user, app, plan) -> [first, last, count, last seq]) the spans of one
+    app and field plan's entries, ``stream`` ((time, seq, distinct people) in seq order).
+
+    A fold runs for every person-disclosure (a hundred per page), so the usual case, entries
+    whose times follow their seqs, is counted by the dict and Counter methods (C loops): each
+    person's count, the time and seq of the last entry naming them, and the time of the first.
+    Times out of seq order (appenders on hosts whose clocks differ) take the plain loop.
+    """
+    times = [at for at, _, _ in stream]
+    if all(earlier <= later for earlier, later in zip(times, times[1:])):
+        counts: collections.Counter[str] = collections.Counter()
+        last: dict[str, tuple[dt.datetime, int]] = {}
+        first: dict[str, dt.datetime] = {}
+        for at, seq, users in stream:
+            counts.update(users)
+            last.update(zip(users, itertools.repeat((at, seq))))
+        for at, _, users in reversed(stream):
+            first.update(zip(users, itertools.repeat(at)))
+        for user, count in counts.items():
+            last_at, last_seq = last[user]
+            changed[(user, app_id, plan_id)] = [first[user], last_at, count, last_seq]
+        return
+    for at, seq, users in stream:
+        for user in users:
+            span = changed.get((user, app_id, plan_id))
+            if span is None:
+                changed[(user, app_id, plan_id)] = [at, at, 1, seq]
+            else:
+                span[0], span[1] = min(span[0], at), max(span[1], at)
+                span[2] += 1
+                span[3] = seq  # in seq order
+
+
 def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None = None,
                 wait: bool = True, limit: int | None = None) -> Fold:
     """Fold the district's pending entries (up to ``limit``, default :data:`FOLD_MAX`, in seq
@@ -498,24 +546,16 @@ def fold_ledger(session: Session, district_id: int, *, now: dt.datetime | None =
         return Fold(district_id, 0, 0, 0, None, stopped)
     plans = _plan_ids(session, dict.fromkeys((row.entity, row[4]) for row in taken))
     plan_content = {plan_id: (entity, text) for (entity, _), (plan_id, text) in plans.items()}
-    changed: dict[tuple[str, int, int], list[Any]] = {}
+    streams: dict[tuple[int, int], list[tuple[dt.datetime, int, list[str]]]] = {}
     people = 0
     for row in taken:
-        plan_id = plans[(row.entity, row[4])][0]
-        at, seq, app_id = row.disclosed_at, row.seq, row.app_id
         users = orjson.loads(row.people)
         people += len(users)
-        for user in users:
-            span = changed.get((user, app_id, plan_id))
-            if span is None:
-                changed[(user, app_id, plan_id)] = [at, at, 1, seq]
-            else:
-                if at < span[0]:
-                    span[0] = at
-                if at > span[1]:
-                    span[1] = at
-                span[2] += 1
-                span[3] = seq  # rows come in seq order
+        streams.setdefault((row.app_id, plans[(row.entity, row[4])][0]), []).append(
+            (row.disclosed_at, row.seq, users))
+    changed: dict[tuple[str, int, int], list[Any]] = {}
+    for (app_id, plan_id), stream in streams.items():
+        _fold_stream(changed, app_id, plan_id, stream)
     accumulator = int(state.accumulator, 16)
     connection = session.connection()
     plan = _append_plan(connection.dialect)
@@ -608,9 +648,44 @@ class LedgerWriter:
         """Append the noted entries, in order, in the session's current transaction (flushes,
         never commits); returns their seqs. ``fold_inline=False``: a fold that falls due is left
         to the caller (:func:`fold_due`), to run after its commit."""
-        entries, self.pending = self.pending, []
-        return [record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
-                                  fold_inline=fold_inline, **entry) for entry in entries]
+        seqs = [record_disclosure(self.session, app_id=self.app_id, district_id=self.district_id,
+                                  fold_inline=fold_inline, **entry) for entry in self.noted()]
+        self.discard()
+        return seqs
+
+    def noted(self) -> Iterator[dict[str, Any]]:
+        """The noted entries, in order (keyword arguments of :func:`record_disclosure`)."""
+        return iter(self.pending)
+
+    def discard(self) -> None:
+        """Forget every noted entry."""
+        self.pending = []
+
+
+def append_noted(ledger_file: LedgerFile, dialect: Dialect,
+                 writers: Sequence[LedgerWriter]) -> list[tuple[int, int]]:
+    """Append the entries the deferred ``writers`` noted to a SQLite store's ledger, in one
+    transaction of the ledger file's own connection (see :class:`gateway.store.LedgerFile`),
+    committed when this returns; the writers forget them. Returns each entry's (district, seq);
+    folds that fall due (:func:`fold_due`) are left to the caller.
+
+    ``dialect``: the store's, whose column types convert an entry's time and fields exactly as
+    :func:`record_disclosure` stores them.
+    """
+    plan = _append_plan(dialect)
+    appended, channels = [], []
+    with ledger_file.transaction() as cursor:
+        for writer in writers:
+            for entry in writer.noted():
+                appended.append((writer.district_id, _append_entry(
+                    cursor, plan, app_id=writer.app_id, district_id=writer.district_id,
+                    **entry)))
+                channels.append(entry["channel"])
+    for writer in writers:
+        writer.discard()
+    for channel in channels:
+        count_ledger_append(channel)
+    return appended
 
 
 class SpooledLedgerWriter(LedgerWriter):
@@ -647,20 +722,14 @@ class SpooledLedgerWriter(LedgerWriter):
         self._noted += 1
         return None
 
-    def flush(self, fold_inline: bool = True) -> list[int]:
-        """Append the noted entries, in order, in the session's current transaction (flushes,
-        never commits); returns their seqs (``fold_inline``: as :meth:`LedgerWriter.flush`)."""
+    def noted(self) -> Iterator[dict[str, Any]]:
+        """The noted entries, in order, read back from the spool one at a time."""
         self._spool.flush()
         self._spool.seek(0)
-        seqs = []
         for line in self._spool:
             entry = orjson.loads(line)
             entry["now"] = dt.datetime.fromisoformat(entry["now"])
-            seqs.append(record_disclosure(self.session, app_id=self.app_id,
-                                          district_id=self.district_id, fold_inline=fold_inline,
-                                          **entry))
-        self.discard()
-        return seqs
+            yield entry
 
     def discard(self) -> None:
         """Forget every noted entry."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -56,6 +58,72 @@ def ledger_database_path(database_path: str) -> str:
         return ":memory:"
     path = Path(database_path)
     return str(path.with_name(f"{path.stem}-ledger{path.suffix}"))
+
+
+class LedgerFile:
+    """A process's own connections to a SQLite store's ledger file (one per thread), for appends
+    that need no session: an app's read is answered from the store in the request's session, and
+    its disclosure is appended and committed here, in a transaction of the ledger file alone,
+    before the response leaves.
+
+    Why not the request's session: on SQLite the append has to be a transaction of its own
+    anyway (a read snapshot cannot be upgraded to a write once another worker has written, see
+    :class:`gateway.sharing.LedgerWriter`), and through the session it cost a commit of the
+    reads, a pool check-out and the ORM's transaction bookkeeping twice over: more than SQLite
+    takes to append the entry. The connection opens the ledger file directly, so the ledger's
+    unqualified table names resolve as they do when it is attached.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use, and again in a forked child)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            # Owner-only like the store, before SQLite creates it.
+            secure_sqlite_file(self.path)
+            connection = sqlite3.connect(self.path, isolation_level=None,
+                                         check_same_thread=False,
+                                         timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            local.connection, local.pid = connection, os.getpid()
+            with self._guard:
+                self._opened.append(connection)
+        return local.connection
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor in one transaction of the ledger file: committed when the block succeeds,
+        rolled back when it raises."""
+        connection = self.connection()
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:  # SQLite may have rolled back already
+                connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        """Close every connection this process opened (a child's inherited ones are left)."""
+        with self._guard:
+            opened, self._opened = self._opened, []
+        pid = os.getpid()
+        if getattr(self._local, "pid", None) == pid:
+            del self._local.pid, self._local.connection
+        for connection in opened:
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
 
 
 def _sqlite_connect_hook(ledger_path: str):
@@ -141,6 +209,11 @@ class Database:
         # its write lock from the start.
         self.writer_engine = self.engine.execution_options(**{WRITE_LOCK_OPTION: write_wait_seconds})
         self.writer_sessionmaker = sessionmaker(self.writer_engine, expire_on_commit=False)
+        ledger_path = (ledger_database_path(self.engine.url.database or "")
+                       if self.engine.dialect.name == "sqlite" else ":memory:")
+        # On a SQLite file store, its ledger file's own connections (see LedgerFile); PostgreSQL
+        # and in-memory stores append through the session.
+        self.ledger_file = LedgerFile(ledger_path) if ledger_path != ":memory:" else None
 
     @property
     def dialect(self) -> str:
@@ -168,5 +241,7 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the ledger file's own)."""
         self.engine.dispose()
+        if self.ledger_file is not None:
+            self.ledger_file.close()

@@ -134,7 +134,7 @@ def test_a_failed_ledger_append_leaves_no_file_and_no_entry(
     def fail(self):
         raise RuntimeError("ledger unavailable")
 
-    monkeypatch.setattr(SpooledLedgerWriter, "flush", fail)
+    monkeypatch.setattr(SpooledLedgerWriter, "noted", fail)
     result = run_export(runner, "--app", app.client_id, "--out", str(out))
     assert result.exit_code != 0
     assert list(out.parent.iterdir()) == []

@@ -126,7 +126,7 @@ def test_no_record_no_bundle(connect_app, load_small, client, database, monkeypa
     def fail(self):
         raise RuntimeError("ledger unavailable")
 
-    monkeypatch.setattr(SpooledLedgerWriter, "flush", fail)
+    monkeypatch.setattr(SpooledLedgerWriter, "noted", fail)
     response = download(client, app.token)
     assert response.status_code == 500
     assert response.mimetype == "text/plain" and not response.data.startswith(b"PK")

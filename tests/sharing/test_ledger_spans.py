@@ -95,6 +95,28 @@ def test_a_fold_moves_pending_people_into_spans_and_seals_them(session, small, f
     assert (result.head_seq, result.head_hash) == ledger_head(session, small) != (0, GENESIS)
 
 
+@pytest.mark.parametrize("times", ["in seq order", "out of seq order"])
+def test_a_fold_counts_first_last_and_last_seq_whatever_the_order_of_times(session, small, times):
+    """Appenders on hosts whose clocks differ append entries whose times do not follow their
+    seqs: the fold's fast path (times in order) and its plain loop must agree on every span."""
+    minutes = list(range(12)) if times == "in seq order" else [5, 1, 9, 0, 11, 3, 7, 2, 10, 4, 8, 6]
+    appended, seqs = [], {}
+    for i, minute in enumerate(minutes):
+        users = [["u1", "u2"], ["u2", "u3"], ["u1"]][i % 3]
+        at = T0 + dt.timedelta(minutes=minute)
+        seq = disclose(session, small, 1 + i % 2, 0, users, at)
+        appended.append((1 + i % 2, 0, users, at))
+        for user in users:
+            seqs[(user, 1 + i % 2)] = seq
+    fold = fold_ledger(session, small, now=T0)
+    assert (fold.entries, fold.people) == (12, sum(len(users) for _, _, users, _ in appended))
+    assert answered_spans(session, small, ["u1", "u2", "u3"]) == expected_spans(appended)
+    spans = session.execute(select(LedgerSpan.user_sourced_id, LedgerSpan.app_id,
+                                   LedgerSpan.last_seq)).all()
+    assert {(user, app_id): last for user, app_id, last in spans} == seqs
+    assert verify_ledger(session, small).ok
+
+
 def test_student_lookup_answers_per_app_and_field_plan(session, small, folding_often):
     session.add_all([App(id=1, name="Reading App", created_at=T0),
                      App(id=2, name="Math App", created_at=T0)])
