@@ -29,7 +29,12 @@ def init_app(app: Flask) -> None:
         if session is None:
             return
         try:
-            if error is None:
+            # A request that never began a transaction (a token answered from the grant cache,
+            # a page whose disclosure went to the ledger file) has nothing to end: the session's
+            # commit would begin one only to commit it.
+            if not (session.in_transaction() or session.new or session.dirty or session.deleted):
+                pass
+            elif error is None:
                 session.commit()
             else:
                 session.rollback()
