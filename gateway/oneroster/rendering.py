@@ -22,7 +22,7 @@ import functools
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import orjson
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from gateway.oneroster.schemas import ENTITIES
@@ -76,6 +76,17 @@ def render_records(entity: str, rows: Sequence[Mapping[str, Any]],
     records = serialize_page(entity, rows, "", related=related)
     dumps = orjson.dumps
     return [(dumps(record), fields_of(entity, record)) for record in records]
+
+
+def unrendered(conn: Connection, district_id: int) -> int:
+    """How many of the district's records have no rendering (a store upgraded to migration
+    0019, or rows an import left unrendered)."""
+    total = 0
+    for entity in RENDERED_ENTITIES:
+        table = store.ENTITY_TABLES[entity]
+        total += conn.execute(select(func.count()).select_from(table).where(
+            table.c.district_id == district_id, table.c.rendered.is_(None))).scalar_one()
+    return total
 
 
 def render_district(conn: Connection, district_id: int,
