@@ -1,4 +1,10 @@
-"""The 41 read operations of the OneRoster 1.2 Rostering REST service, as data.
+"""The operations of the OneRoster 1.2 REST services, as data: one :class:`Service` per service
+(base path, operations, discovery document name), each operation an :class:`Endpoint` (path,
+methods, scopes, entity, kind, parents, relation). The HTTP layer registers a route per endpoint of
+every service in :data:`SERVICES`; the read path (:mod:`gateway.oneroster.service`) follows the
+endpoint's entity, kind and relation; the OpenAPI generator documents each service from its table.
+
+Rostering: the 41 read operations of the Rostering service.
 
 Derived from the official endpoint list (``endpoint-summary.json`` and the OpenAPI document
 ``onerosterv1p2rostersservice_openapi3_v1p0.json``) and checked against it by
@@ -19,6 +25,7 @@ Vocabulary used below:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from types import MappingProxyType
 from typing import Mapping
@@ -81,7 +88,8 @@ class Relation:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One GET operation of the rostering service."""
+    """One operation of a OneRoster service (its base path ``base_path``; the methods it answers,
+    ``methods``: every read operation is GET only)."""
 
     path: str  # template under BASE_PATH, e.g. "/schools/{schoolSourcedId}/classes"
     operation_id: str
@@ -94,6 +102,8 @@ class Endpoint:
     relation: str | None = None
     # Single-record reads only: the types a record may be of, when wider than ``kind``.
     types: tuple[str, ...] | None = None
+    methods: tuple[str, ...] = ("GET",)
+    base_path: str = BASE_PATH
 
     @property
     def record_kind(self) -> str | tuple[str, ...] | None:
@@ -103,12 +113,12 @@ class Endpoint:
     @property
     def full_path(self) -> str:
         """The path template including the service base path."""
-        return BASE_PATH + self.path
+        return self.base_path + self.path
 
     @property
     def method(self) -> str:
-        """The HTTP method: every rostering operation is a read."""
-        return "GET"
+        """The operation's HTTP method (the first of ``methods``)."""
+        return self.methods[0]
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -254,5 +264,44 @@ TAGS: tuple[str, ...] = tuple(dict.fromkeys(e.tag for e in ENDPOINTS))
 
 
 def endpoint(operation_id: str) -> Endpoint:
-    """The operation with ``operation_id`` (KeyError if there is none)."""
-    return BY_OPERATION_ID[operation_id]
+    """The operation with ``operation_id`` (KeyError if there is none), of any service."""
+    for service in SERVICES.values():
+        found = service.by_operation_id.get(operation_id)
+        if found is not None:
+            return found
+    raise KeyError(operation_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    """One OneRoster REST service: its name, base path, operations and the file name under which
+    its OpenAPI document is served (``{base}/discovery/{document_name}``, REST binding §2)."""
+
+    name: str
+    base_path: str
+    endpoints: tuple[Endpoint, ...]
+    document_name: str
+    title: str
+
+    @functools.cached_property
+    def by_operation_id(self) -> Mapping[str, Endpoint]:
+        """The service's operations by operationId."""
+        return {e.operation_id: e for e in self.endpoints}
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The operation groups (OpenAPI tags), in table order."""
+        return tuple(dict.fromkeys(e.tag for e in self.endpoints))
+
+    @property
+    def discovery_path(self) -> str:
+        """Where the service's OpenAPI document is served (with or without the file name)."""
+        return self.base_path + "/discovery/"
+
+
+ROSTERING = Service("rostering", BASE_PATH, ENDPOINTS,
+                    "onerosterv1p2rostersservice_openapi3_v1p0.json", "Rostering")
+"""The Rostering service (41 GETs)."""
+
+SERVICES: Mapping[str, Service] = MappingProxyType({ROSTERING.name: ROSTERING})
+"""Every service the gateway serves through the read path, by name."""

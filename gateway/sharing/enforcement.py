@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Table, select
@@ -63,6 +64,10 @@ def _mask_year(value: Any) -> Any:
 
 
 _MASKS: Mapping[str, _Op] = {"initial": _mask_initial, "year": _mask_year}
+
+
+# Identities of visibilities made without a known policy version: never reused in a process.
+_UNVERSIONED = itertools.count()
 
 
 class PolicyVisibility:
@@ -103,9 +108,11 @@ class PolicyVisibility:
         self._verbatim: dict[str, bool] = memo.setdefault("verbatim", {})  # entity -> transforms nothing
         self._labels: dict[str, dict[str, str]] = memo.setdefault("labels", {})
         self._references = _References(self)
-        # When the policy's version is known: a hashable naming exactly these predicates, so the
-        # page cache need not compile them to build its keys.
-        self.cache_identity = cache_identity
+        # A hashable naming exactly these predicates in the page cache's keys: the policy's
+        # version when the caller knows it (shared by the requests of that version), else one of
+        # this visibility's own (what it caches serves only itself).
+        self.cache_identity = (cache_identity if cache_identity is not None
+                               else ("unversioned", next(_UNVERSIONED)))
 
     def refusal(self) -> str | None:
         """Why the app may see nothing of the district right now (its contract is not in

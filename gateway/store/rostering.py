@@ -3,8 +3,8 @@ paging that stays fast in a district of a million users.
 
 What is here, and who uses it: :mod:`gateway.oneroster.service` turns a REST request into a
 :class:`RecordQuery` (the WHERE and ORDER BY of one collection read) from the pieces below --
-:func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the 17 nested
-collections), :func:`holds_role` (what ``/students`` and ``roles.*`` filters mean) -- and reads it
+:func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the nested
+collections, each a :class:`Relation` in :data:`RELATIONS`: data, not code), :func:`holds_role` (what ``/students`` and ``roles.*`` filters mean) -- and reads it
 with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
 page embeds (a user's roles and profiles, an org's or session's children): one query per kind of
 related row for the whole page, never one per record.
@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
-from typing import Any, Callable, Collection, Hashable, Mapping, Protocol, Sequence
+from typing import Any, Collection, Hashable, Mapping, Protocol, Sequence
 
 import orjson
 from sqlalchemy import (JSON, Column, Table, and_, bindparam, exists, false, func, or_, select,
@@ -257,87 +257,100 @@ def record_conditions(entity: str, district_id: int, scope: RowScope,
     return conditions
 
 
-def _class_members(role: str) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        # IN (subquery), not EXISTS: the planner starts from the class's few enrollment rows
-        # (ix_enrollments_district_id_class_sourced_id_role) instead of walking every user.
-        return users.c.sourced_id.in_(select(enrollments.c.user_sourced_id).where(
-            enrollments.c.district_id == district_id, enrollments.c.class_sourced_id == ids[-1],
-            enrollments.c.role == role, _current(enrollments),
-            *_visible(scope, "enrollment")))
-    return clause
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    """One hop of a nested collection, from the ids reached so far to the next ones: the rows of
+    ``table`` whose ``key`` names one of those ids (equals the parent's id on the first hop, is
+    IN the previous hop's ids after it), meeting ``conditions``, give the ids in ``value``.
+    ``entity``, when the rows are roster records (enrollments, classes), ANDs the visibility's
+    predicate for it into the hop."""
+
+    table: Table
+    key: Column[Any]
+    value: Column[Any]
+    conditions: tuple[ColumnElement[bool], ...] = ()
+    entity: str | None = None
 
 
-def _enrolled_classes(role: str | None) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        conditions = [enrollments.c.district_id == district_id,
-                      enrollments.c.user_sourced_id == ids[-1], _current(enrollments)]
-        if role is not None:
-            conditions.append(enrollments.c.role == role)
-        return classes.c.sourced_id.in_(select(enrollments.c.class_sourced_id).where(
-            *conditions, *_visible(scope, "enrollment")))
-    return clause
+@dataclasses.dataclass(frozen=True, slots=True)
+class Relation:
+    """A nested collection (``/schools/{id}/classes``...) as data the page reader follows: the
+    ``entity`` records whose ``column`` names the innermost parent directly (no ``steps``), or is
+    IN the ids reached by following ``steps`` from it; and meeting ``conditions``."""
+
+    entity: str
+    column: Column[Any]
+    steps: tuple[Step, ...] = ()
+    conditions: tuple[ColumnElement[bool], ...] = ()
+
+    def clause(self, district_id: int, parent_id: str, scope: RowScope) -> ColumnElement[bool]:
+        """The condition on the entity's table for the records related to ``parent_id``."""
+        if not self.steps:
+            return and_(self.column == parent_id, *self.conditions)
+        reached: Any = None
+        for step in self.steps:
+            named = step.key == parent_id if reached is None else step.key.in_(reached)
+            visible = _visible(scope, step.entity) if step.entity is not None else []
+            reached = select(step.value).where(step.table.c.district_id == district_id, named,
+                                               *step.conditions, *visible)
+        return and_(self.column.in_(reached), *self.conditions)
 
 
-def _school_role_holders(role: str) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        return users.c.sourced_id.in_(select(roles.c.user_sourced_id).where(
-            roles.c.district_id == district_id, roles.c.org_sourced_id == ids[-1],
-            roles.c.role == role, _current(roles)))
-    return clause
+# IN (subquery) rather than EXISTS throughout: the planner starts from the parent's few link rows
+# (e.g. ix_enrollments_district_id_class_sourced_id_role for a class's students) instead of
+# walking every row of the entity's table.
+def _class_members(role: str) -> Relation:
+    return Relation("user", users.c.sourced_id, (Step(
+        enrollments, enrollments.c.class_sourced_id, enrollments.c.user_sourced_id,
+        (enrollments.c.role == role, _current(enrollments)), "enrollment"),))
 
 
-def _school_terms(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+def _enrolled_classes(role: str | None) -> Relation:
+    conditions = (_current(enrollments),) + (() if role is None else (enrollments.c.role == role,))
+    return Relation("class", classes.c.sourced_id, (Step(
+        enrollments, enrollments.c.user_sourced_id, enrollments.c.class_sourced_id, conditions,
+        "enrollment"),))
+
+
+def _school_role_holders(role: str) -> Relation:
+    return Relation("user", users.c.sourced_id, (Step(
+        roles, roles.c.org_sourced_id, roles.c.user_sourced_id,
+        (roles.c.role == role, _current(roles))),))
+
+
+RELATIONS: Mapping[str, Relation] = MappingProxyType({
+    "class_students": _class_members("student"),
+    "class_teachers": _class_members("teacher"),
+    "course_classes": Relation("class", classes.c.course_sourced_id),
+    "school_classes": Relation("class", classes.c.school_sourced_id),
+    # The class is checked to be the school's before this runs (see :func:`record_exists`).
+    "school_class_enrollments": Relation("enrollment", enrollments.c.class_sourced_id),
+    "school_class_students": _class_members("student"),
+    "school_class_teachers": _class_members("teacher"),
+    "school_courses": Relation("course", courses.c.org_sourced_id),
+    "school_enrollments": Relation("enrollment", enrollments.c.school_sourced_id),
+    "school_students": _school_role_holders("student"),
+    "school_teachers": _school_role_holders("teacher"),
     # Academic sessions carry no org: a school's terms are the terms its classes are taught in.
     # Nested INs, so the plan starts from the school's classes (ix_classes_district_id_school_...)
     # and probes their terms, instead of reading every class_terms row of the district.
-    school_classes = select(classes.c.sourced_id).where(
-        classes.c.district_id == district_id, classes.c.school_sourced_id == ids[-1],
-        *_visible(scope, "class"))
-    linked = select(class_terms.c.term_sourced_id).where(
-        class_terms.c.district_id == district_id,
-        class_terms.c.class_sourced_id.in_(school_classes))
-    return and_(academic_sessions.c.type == "term", academic_sessions.c.sourced_id.in_(linked))
-
-
-def _term_classes(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-    return classes.c.sourced_id.in_(select(class_terms.c.class_sourced_id).where(
-        class_terms.c.district_id == district_id, class_terms.c.term_sourced_id == ids[-1]))
-
-
-def _column_is(column: Column[Any]) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        return column == ids[-1]
-    return clause
-
-
-def _grading_periods(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-    return and_(academic_sessions.c.type == "gradingPeriod",
-                academic_sessions.c.parent_sourced_id == ids[-1])
-
-
-_RELATIONS: Mapping[str, tuple[str, Callable[..., ColumnElement[bool]]]] = MappingProxyType({
-    "class_students": ("user", _class_members("student")),
-    "class_teachers": ("user", _class_members("teacher")),
-    "course_classes": ("class", _column_is(classes.c.course_sourced_id)),
-    "school_classes": ("class", _column_is(classes.c.school_sourced_id)),
-    # The class is checked to be the school's before this runs (see :func:`record_exists`).
-    "school_class_enrollments": ("enrollment", _column_is(enrollments.c.class_sourced_id)),
-    "school_class_students": ("user", _class_members("student")),
-    "school_class_teachers": ("user", _class_members("teacher")),
-    "school_courses": ("course", _column_is(courses.c.org_sourced_id)),
-    "school_enrollments": ("enrollment", _column_is(enrollments.c.school_sourced_id)),
-    "school_students": ("user", _school_role_holders("student")),
-    "school_teachers": ("user", _school_role_holders("teacher")),
-    "school_terms": ("academicSession", _school_terms),
-    "student_classes": ("class", _enrolled_classes("student")),
-    "teacher_classes": ("class", _enrolled_classes("teacher")),
-    "term_classes": ("class", _term_classes),
-    "term_grading_periods": ("academicSession", _grading_periods),
-    "user_classes": ("class", _enrolled_classes(None)),
+    "school_terms": Relation(
+        "academicSession", academic_sessions.c.sourced_id,
+        (Step(classes, classes.c.school_sourced_id, classes.c.sourced_id, entity="class"),
+         Step(class_terms, class_terms.c.class_sourced_id, class_terms.c.term_sourced_id)),
+        (academic_sessions.c.type == "term",)),
+    "student_classes": _enrolled_classes("student"),
+    "teacher_classes": _enrolled_classes("teacher"),
+    "term_classes": Relation("class", classes.c.sourced_id, (Step(
+        class_terms, class_terms.c.term_sourced_id, class_terms.c.class_sourced_id),)),
+    "term_grading_periods": Relation("academicSession", academic_sessions.c.parent_sourced_id,
+                                     conditions=(academic_sessions.c.type == "gradingPeriod",)),
+    "user_classes": _enrolled_classes(None),
 })
+"""The nested collections, by the name ``gateway.oneroster.endpoints`` gives them: what each
+reads, as data :func:`relation_clause` follows."""
 
-RELATION_NAMES: frozenset[str] = frozenset(_RELATIONS)
+RELATION_NAMES: frozenset[str] = frozenset(RELATIONS)
 """The nested collections implemented here (``gateway.oneroster.endpoints.RELATIONS``)."""
 
 
@@ -345,13 +358,12 @@ def relation_clause(relation: str, district_id: int, parent_ids: Sequence[str],
                     scope: RowScope) -> ColumnElement[bool]:
     """The condition selecting the records of nested collection ``relation`` for its parents'
     stored sourcedIds (outermost first), the link rows it follows filtered by ``scope``."""
-    _entity, build = _RELATIONS[relation]
-    return build(district_id, parent_ids, scope)
+    return RELATIONS[relation].clause(district_id, parent_ids[-1], scope)
 
 
 def relation_entity(relation: str) -> str:
     """The entity a nested collection returns."""
-    return _RELATIONS[relation][0]
+    return RELATIONS[relation].entity
 
 
 # A record nested in another: the column of the inner record naming the outer one.
