@@ -30,8 +30,9 @@ import re
 from types import MappingProxyType
 from typing import Mapping
 
-from gateway.oneroster.schemas import ENTITIES
-from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS
+from gateway.oneroster.schemas import ALL_ENTITIES
+from gateway.oneroster.vocabulary import (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE, SCOPE_ROSTER,
+                                          SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS)
 
 BASE_PATH = "/ims/oneroster/rostering/v1p2"
 """The rostering service's base path (1.2 REST binding §2)."""
@@ -104,6 +105,9 @@ class Endpoint:
     types: tuple[str, ...] | None = None
     methods: tuple[str, ...] = ("GET",)
     base_path: str = BASE_PATH
+    # Nested reads whose answer is about the innermost parent, a person (the resources a user
+    # uses): the read is a disclosure about that person, recorded in the ledger.
+    discloses_parent: bool = False
 
     @property
     def record_kind(self) -> str | tuple[str, ...] | None:
@@ -138,7 +142,7 @@ class Endpoint:
     @property
     def wrapper(self) -> str:
         """The key of the response body: the entity's collection or single key, not the path's."""
-        entity = ENTITIES[self.entity]
+        entity = ALL_ENTITIES[self.entity]
         return entity.collection_key if self.collection else entity.single_key
 
 
@@ -303,5 +307,53 @@ ROSTERING = Service("rostering", BASE_PATH, ENDPOINTS,
                     "onerosterv1p2rostersservice_openapi3_v1p0.json", "Rostering")
 """The Rostering service (41 GETs)."""
 
-SERVICES: Mapping[str, Service] = MappingProxyType({ROSTERING.name: ROSTERING})
+RESOURCES_BASE_PATH = "/ims/oneroster/resources/v1p2"
+"""The Resources service's base path (1.2 REST binding §2)."""
+
+RESOURCE_RELATIONS: Mapping[str, Relation] = MappingProxyType({r.name: r for r in (
+    Relation("class_resources", "resource",
+             "the resources the class uses (an active classResources link)"),
+    Relation("course_resources", "resource",
+             "the resources the course uses (an active courseResources link)"),
+    Relation("user_resources", "resource",
+             "the resources the user uses (an active userResources link)"),
+)})
+"""The Resources service's 3 nested collections' meanings."""
+
+ALL_RELATIONS: Mapping[str, Relation] = MappingProxyType({**RELATIONS, **RESOURCE_RELATIONS})
+"""Every nested collection's meaning, of any service."""
+
+
+def _resources_endpoints() -> tuple[Endpoint, ...]:
+    """The 5 GETs of the Resources service (``onerosterv1p2resourcesservice_openapi3_v1p0.json``):
+    the collection and by-id reads (resource.readonly or resource-core.readonly), and the
+    resources of a class, a course or a user (resource.readonly only)."""
+    core = (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE)
+    nested = (SCOPE_RESOURCE,)
+
+    def read(path: str, operation_id: str, collection: bool, scopes: tuple[str, ...],
+             tag: str = "ResourcesManagement", relation: str | None = None,
+             *parents: Parent) -> Endpoint:
+        about_person = bool(parents) and parents[-1].entity == "user"
+        return Endpoint(path, operation_id, "resource", collection, scopes, tag, None, parents,
+                        relation, base_path=RESOURCES_BASE_PATH, discloses_parent=about_person)
+
+    return tuple(sorted((
+        read("/resources", "getAllResources", True, core),
+        read("/resources/{sourcedId}", "getResource", False, core),
+        read("/classes/{classSourcedId}/resources", "getResourcesForClass", True, nested,
+             "ClassesManagement", "class_resources", Parent("classSourcedId", "class")),
+        read("/courses/{courseSourcedId}/resources", "getResourcesForCourse", True, nested,
+             "CoursesManagement", "course_resources", Parent("courseSourcedId", "course")),
+        read("/users/{userSourcedId}/resources", "getResourcesForUser", True, nested,
+             "UsersManagement", "user_resources", Parent("userSourcedId", "user")),
+    ), key=lambda e: e.path))
+
+
+RESOURCES = Service("resources", RESOURCES_BASE_PATH, _resources_endpoints(),
+                    "onerosterv1p2resourcesservice_openapi3_v1p0.json", "Resources")
+"""The Resources service (5 GETs)."""
+
+SERVICES: Mapping[str, Service] = MappingProxyType({
+    service.name: service for service in (ROSTERING, RESOURCES)})
 """Every service the gateway serves through the read path, by name."""

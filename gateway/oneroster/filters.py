@@ -56,7 +56,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from gateway.errors import InvalidData, InvalidFilterField
-from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, Entity, FieldSpec
+from gateway.oneroster.schemas import ALL_ENTITIES, FIELD_MAPS, Entity, FieldSpec
 from gateway.store import rostering as store
 
 if TYPE_CHECKING:
@@ -611,8 +611,8 @@ def _profile_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
 @functools.lru_cache(maxsize=None)
 def _filter_factories(entity_name: str) -> Mapping[str, _FieldFactory]:
     """Every filterable field of an entity (before any visibility's cut), by dotted name."""
-    entity = ENTITIES[entity_name]
-    table = store.ENTITY_TABLES[entity_name]
+    entity = ALL_ENTITIES[entity_name]
+    table = store.READ_TABLES[entity_name]
     fields: dict[str, _FieldFactory] = {}
     for name, spec in entity.fields.items():
         if not spec.served:
@@ -659,7 +659,7 @@ def filter_field_names(entity: str) -> tuple[str, ...]:
     """The fields (dotted paths included) a collection of ``entity`` can be filtered on when
     nothing is withheld; ``metadata.*`` stands for any ``metadata.<key>``."""
     names = tuple(_filter_factories(entity))
-    return names + (("metadata.*",) if "metadata" in ENTITIES[entity].fields else ())
+    return names + (("metadata.*",) if "metadata" in ALL_ENTITIES[entity].fields else ())
 
 
 class EntityFilterFields(Mapping[str, FilterField]):
@@ -673,7 +673,7 @@ class EntityFilterFields(Mapping[str, FilterField]):
         self.filterable = visibility.filterable(entity.name)
         self.metadata = None
         if "metadata" in entity.fields and self._allowed("metadata.*"):
-            self.metadata = store.ENTITY_TABLES[entity.name].c.metadata
+            self.metadata = store.READ_TABLES[entity.name].c.metadata
 
     def _allowed(self, name: str) -> bool:
         return field_allowed(name, self.allowed, self.filterable)

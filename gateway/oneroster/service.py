@@ -44,7 +44,7 @@ from gateway.oneroster.filters import (EntityFilterFields, FilterExpr, IdResolve
 from gateway.oneroster.query import Paging, Sort, check_sort, parse_fields, parse_paging, parse_sort_spec
 from gateway.oneroster.rendering import (RENDERED_ENTITIES, absolute_hrefs, field_names,
                                          fields_of)
-from gateway.oneroster.schemas import ENTITIES, Entity
+from gateway.oneroster.schemas import ALL_ENTITIES, Entity
 from gateway.oneroster.serialize import serialize_page
 from gateway.store import rostering as store
 from gateway.store.rostering import PageCache, RecordQuery, SortKey
@@ -163,7 +163,7 @@ def _sort_keys(entity: Entity, visibility: Visibility, sort: Sort) -> tuple[Sort
     """The ORDER BY keys for a parsed ``sort``, ending with the primary key; a name the entity
     cannot be sorted on (unknown, withheld or unfilterable) is InvalidData, as
     :func:`query.check_sort` words it."""
-    table = store.ENTITY_TABLES[entity.name]
+    table = store.READ_TABLES[entity.name]
     if sort.names:
         allowed = visibility.fields(entity.name)
         filterable = visibility.filterable(entity.name)
@@ -226,7 +226,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
     export, names itself). Raises InvalidData (400 with the binding's code minor) for a bad field,
     filter or sort, NotFound for an unknown parent.
     """
-    entity = ENTITIES[endpoint.entity]
+    entity = ALL_ENTITIES[endpoint.entity]
     selected = _selection(entity, visibility, params.fields)
     resolver = IdResolver(visibility)
     condition = None
@@ -259,7 +259,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         # A filter may select few rows through an index of its own (an email, a sourcedId): its
         # rows are then found that way and checked, not looked for along the driver's list.
         driver = None if selective or condition is not None else scope.driver(
-            entity.name, store.ENTITY_TABLES[entity.name])
+            entity.name, store.READ_TABLES[entity.name])
         # Read through a driver, the rows are the driver's: the visibility's predicate for them
         # would only be checked again (and PostgreSQL plans it as a scan of the whole list).
         conditions = store.record_conditions(entity.name, district_id, scope, endpoint.kind,
@@ -286,6 +286,13 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         version = current
     fragments = _send(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
                       cache, version, rendered, channel)
+    if endpoint.discloses_parent and fragments:
+        # What a person uses is about that person (userResources): the page discloses, of the
+        # parent, its id as the app named it and the list the page holds.
+        parent = endpoint.parents[-1]
+        visibility.disclosed(channel, endpoint.operation_id, parent.entity,
+                             [{"sourcedId": path_ids[-1], entity.collection_key: len(fragments)}],
+                             [parents[-1]])
     return Page(fragments=fragments, total=total, offset=paging.offset, limit=paging.limit,
                 base_url=base_url)
 
@@ -308,7 +315,7 @@ def get_record_fragment(session: Session, endpoint: Endpoint, sourced_id: str,
                         fields: Sequence[str] = (), *, district_id: int, visibility: Visibility,
                         cache: PageCache | None = None) -> bytes:
     """:func:`get_record` as the record's JSON as sent, hrefs relative to the service base."""
-    entity = ENTITIES[endpoint.entity]
+    entity = ALL_ENTITIES[endpoint.entity]
     selected = _selection(entity, visibility, tuple(value for value in fields if value) or None)
     what = endpoint.kind or entity.name
     stored = visibility.resolve_id(entity.name, sourced_id)
@@ -343,7 +350,7 @@ def _selection(entity: Entity, visibility: Visibility,
 
 @functools.lru_cache(maxsize=None)
 def _served_count(entity: str) -> int:
-    return sum(1 for spec in ENTITIES[entity].fields.values() if spec.served)
+    return sum(1 for spec in ALL_ENTITIES[entity].fields.values() if spec.served)
 
 
 def _servable_as_rendered(entity: str, visibility: Visibility) -> bool:
@@ -354,7 +361,7 @@ def _servable_as_rendered(entity: str, visibility: Visibility) -> bool:
     if entity not in RENDERED_ENTITIES:
         return False
     if entity in ("org", "academicSession"):
-        return visibility.where(entity, store.ENTITY_TABLES[entity]) is None
+        return visibility.where(entity, store.READ_TABLES[entity]) is None
     return True
 
 

@@ -77,6 +77,7 @@ from sqlalchemy.types import NullType
 from gateway.caching import LRUCache
 from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Demographics, District,
                                   Enrollment, Org, Role, User, UserAgent, UserProfile)
+from gateway.store.resources import class_resources, course_resources, resources, user_resources
 
 ACTIVE = "active"
 TOBEDELETED = "tobedeleted"
@@ -98,6 +99,10 @@ ENTITY_TABLES: Mapping[str, Table] = MappingProxyType({
     "org": orgs, "academicSession": academic_sessions, "course": courses, "class": classes,
     "user": users, "enrollment": enrollments, "demographics": demographics})
 """The table of each OneRoster rostering entity, by entity name (``gateway.oneroster.schemas``)."""
+
+READ_TABLES: Mapping[str, Table] = MappingProxyType({**ENTITY_TABLES, "resource": resources})
+"""The table of every entity the read path serves (the rostering entities and the Resources
+service's ``resource``), by entity name: what the page reader looks an entity's table up in."""
 
 LINK_TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in (class_terms, user_agents)})
 """The link tables indexing lists of references (a class's terms, a user's agents), by name."""
@@ -121,15 +126,16 @@ def _unprocessed(column: Column[Any]) -> ColumnElement[Any]:
 
 _RECORD_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
     name: tuple(_unprocessed(c) for c in table.c if c.name not in _UNSERVED_COLUMNS)
-    for name, table in ENTITY_TABLES.items()}
+    for name, table in READ_TABLES.items()}
 _RENDERED_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
     name: tuple(_unprocessed(table.c[c]) for c in ("sourced_id", "rendered", "rendered_fields")
                 + (("user_sourced_id",) if name == "enrollment" else ()))
+    # Only the rostering tables keep renderings.
     for name, table in ENTITY_TABLES.items()}
 _JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(c.name for c in table.c
                 if c.name not in _UNSERVED_COLUMNS and isinstance(c.type, JSON))
-    for name, table in ENTITY_TABLES.items()}
+    for name, table in READ_TABLES.items()}
 
 Record = dict[str, Any]
 """A row as the serializer takes it: values by store column name."""
@@ -174,7 +180,7 @@ class RowScope(Protocol):
 
 
 def _visible(scope: RowScope, entity: str) -> list[ColumnElement[bool]]:
-    clause = scope.where(entity, ENTITY_TABLES[entity])
+    clause = scope.where(entity, READ_TABLES[entity])
     return [] if clause is None else [clause]
 
 
@@ -233,9 +239,9 @@ def kind_clause(entity: str, kind: Kind) -> ColumnElement[bool] | None:
     if isinstance(kind, tuple):
         if entity not in ("org", "academicSession"):
             raise ValueError(f"{entity} records have no types")
-        return ENTITY_TABLES[entity].c.type.in_(kind)
+        return READ_TABLES[entity].c.type.in_(kind)
     if entity in ("org", "academicSession"):
-        return ENTITY_TABLES[entity].c.type == kind
+        return READ_TABLES[entity].c.type == kind
     if entity == "user":
         return holds_role(roles.c.role == kind)
     raise ValueError(f"{entity} records have no kinds")
@@ -246,7 +252,7 @@ def record_conditions(entity: str, district_id: int, scope: RowScope,
     """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through; without
     ``scope``'s own predicate when ``visible`` is false (a :class:`Driver` of the scope's then
     lists the rows), though it is still asked for, so that the scope knows it was used."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     conditions = [table.c.district_id == district_id]
     clause = kind_clause(entity, kind)
     if clause is not None:
@@ -318,6 +324,11 @@ def _school_role_holders(role: str) -> Relation:
         (roles.c.role == role, _current(roles))),))
 
 
+def _linked_resources(link: Table, owner: Column[Any]) -> Relation:
+    return Relation("resource", resources.c.sourced_id, (Step(
+        link, owner, link.c.resource_sourced_id, (_current(link),)),))
+
+
 RELATIONS: Mapping[str, Relation] = MappingProxyType({
     "class_students": _class_members("student"),
     "class_teachers": _class_members("teacher"),
@@ -346,6 +357,11 @@ RELATIONS: Mapping[str, Relation] = MappingProxyType({
     "term_grading_periods": Relation("academicSession", academic_sessions.c.parent_sourced_id,
                                      conditions=(academic_sessions.c.type == "gradingPeriod",)),
     "user_classes": _enrolled_classes(None),
+    # The Resources service: a resource is a class's, a course's or a person's through an active
+    # link row of the CSV binding's classResources, courseResources or userResources file.
+    "class_resources": _linked_resources(class_resources, class_resources.c.class_sourced_id),
+    "course_resources": _linked_resources(course_resources, course_resources.c.course_sourced_id),
+    "user_resources": _linked_resources(user_resources, user_resources.c.user_sourced_id),
 })
 """The nested collections, by the name ``gateway.oneroster.endpoints`` gives them: what each
 reads, as data :func:`relation_clause` follows."""
@@ -376,7 +392,7 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
                   within: tuple[str, str] | None = None) -> bool:
     """Whether the district has a visible ``entity`` record ``sourced_id`` of ``kind``; ``within``
     (outer entity, its sourcedId) also requires it to belong to that record (a school's class)."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     conditions = record_conditions(entity, district_id, scope, kind)
     conditions.append(table.c.sourced_id == sourced_id)
     if within is not None:
@@ -387,7 +403,7 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
 def fetch_records(conn: Connection, entity: str, district_id: int,
                   sourced_ids: Sequence[str]) -> list[Record]:
     """The district's ``entity`` records ``sourced_ids`` (already known visible), in that order."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     found = read_records(conn, select(*record_columns(entity)).where(
         table.c.district_id == district_id, table.c.sourced_id.in_(list(sourced_ids))), entity)
     by_id = {record["sourced_id"]: record for record in found}
@@ -410,7 +426,7 @@ def find_record_and_version(conn: Connection, entity: str, district_id: int, sou
     """:func:`find_record`, and the district's data version read by the same statement (None
     when there is no record). ``rendered``: the record's rendering (:func:`rendered_columns`)
     instead of its columns."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     columns = rendered_columns(entity) if rendered else record_columns(entity)
     statement = select(*columns, _DATA_VERSION.label(_DATA_VERSION_COLUMN)).where(
         *record_conditions(entity, district_id, scope, kind), table.c.sourced_id == sourced_id)
@@ -485,7 +501,7 @@ def _profile_holders(conn: Connection, district_id: int, cache: PageCache | None
 
 
 def _children_of(entity: str, scope: RowScope) -> Any:
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     return (select(table.c.parent_sourced_id, table.c.sourced_id)
             .where(table.c.district_id == bindparam("district_id"),
                    table.c.parent_sourced_id.in_(bindparam("ids", expanding=True)),
@@ -601,14 +617,14 @@ class RecordQuery:
     rendered: bool = False
 
     def __post_init__(self) -> None:
-        table = ENTITY_TABLES[self.entity]
+        table = READ_TABLES[self.entity]
         if not self.keys or self.keys[-1].column is not table.c.id:
             raise ValueError("the sort keys must end with the primary key")
 
 
 def default_keys(entity: str, descending: bool = False) -> tuple[SortKey, ...]:
     """The default order: the primary key, i.e. insertion order."""
-    return (SortKey(ENTITY_TABLES[entity].c.id, descending),)
+    return (SortKey(READ_TABLES[entity].c.id, descending),)
 
 
 class PageCache:
@@ -712,7 +728,7 @@ def _read_plan(query: RecordQuery) -> tuple[Any, list[ColumnElement[bool]], tupl
     """What a read of ``query`` selects from, its conditions and its sort keys: through the
     driver when there is one (the primary key then read from the driver's ``row_id``, which
     equals it, so that the driver's index supplies the order and anchors seek in it)."""
-    table = ENTITY_TABLES[query.entity]
+    table = READ_TABLES[query.entity]
     driver = query.driver
     if driver is None or query.selective:
         return table, list(query.conditions), query.keys

@@ -40,7 +40,7 @@ def test_every_nested_endpoint_follows_a_relation_of_the_store_returning_its_ent
     for e in nested:
         relation = store.RELATIONS[e.relation]
         assert relation.entity == e.entity
-        assert relation.column.table is store.ENTITY_TABLES[e.entity]
+        assert relation.column.table is store.READ_TABLES[e.entity]
         for step in relation.steps:
             # Every hop stays inside the district.
             assert "district_id" in step.table.c
