@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.caching import Unshared
 from gateway.errors import NotFound
 from gateway.oneroster.endpoints import Endpoint
 from gateway.oneroster.filters import (EntityFilterFields, FilterExpr, IdResolver, compile_filter,
@@ -411,7 +412,8 @@ def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | 
     visibility identity, selection and rendering, so a record is transformed once per policy
     version and change, not once per request."""
     identity = getattr(visibility, "cache_identity", None)
-    remember = cache is not None and identity is not None
+    # An unshared identity's presentations would serve no other request: not remembered.
+    remember = cache is not None and identity is not None and not isinstance(identity, Unshared)
     keep = None if selected is None else frozenset(selected)
     present = visibility.present
     loads, dumps = orjson.loads, orjson.dumps

@@ -26,14 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import itertools
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.caching import LRUCache
+from gateway.caching import LRUCache, Unshared
 from gateway.oneroster.schemas import ALL_ENTITIES, RESOURCE_ENTITIES
 from gateway.sharing.ledger import LedgerWriter
 from gateway.sharing.policy import (BASE_FIELDS, ID_NAMESPACES, PEOPLE_ENTITIES,
@@ -68,9 +67,6 @@ _MASKS: Mapping[str, _Op] = {"initial": _mask_initial, "year": _mask_year}
 
 _RESOURCE_FIELDS = {name: frozenset(n for n, spec in entity.fields.items() if spec.served)
                     for name, entity in RESOURCE_ENTITIES.items()}
-
-# Identities of visibilities made without a known policy version: never reused in a process.
-_UNVERSIONED = itertools.count()
 
 
 class PolicyVisibility:
@@ -115,7 +111,7 @@ class PolicyVisibility:
         # version when the caller knows it (shared by the requests of that version), else one of
         # this visibility's own (what it caches serves only itself).
         self.cache_identity = (cache_identity if cache_identity is not None
-                               else ("unversioned", next(_UNVERSIONED)))
+                               else Unshared("unversioned policy"))
 
     def refusal(self) -> str | None:
         """Why the app may see nothing of the district right now (its contract is not in

@@ -88,3 +88,19 @@ def test_a_visibility_without_identity_has_nothing_cached_for_it(session, small)
     assert len(cache) == 0
     assert read(session, Unrestricted(), cache, small).total > 1
     assert len(cache) > 0
+
+
+def test_presentations_are_remembered_only_for_shared_identities(session, register, small):
+    creds = register()
+    # The family name masked: every user record is presented, not sent as rendered.
+    set_policy(session, app_id=creds.app_id, district_id=small, document=MINIMUM_POLICY,
+               now=utcnow())
+    unversioned = PageCache()
+    alone = visibility_for(session, app_id=creds.app_id, district_id=small, secret_key=SECRET)
+    served = read(session, alone, unversioned, small).records
+    assert served and len(unversioned._presented) == 0
+    versioned = PageCache()
+    shared = visibility_for(session, app_id=creds.app_id, district_id=small, secret_key=SECRET,
+                            policy_version=(1, 1, "t"), cache=PolicyCache())
+    assert read(session, shared, versioned, small).records == served
+    assert len(versioned._presented) == len(served)
