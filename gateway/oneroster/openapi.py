@@ -1,4 +1,6 @@
-"""The project's own OpenAPI 3 document of the OneRoster 1.2 Rostering service, generated.
+"""The project's own OpenAPI 3 documents of the OneRoster 1.2 services, generated: the Rostering
+service's (:func:`build_openapi`) and the Resources service's (:func:`build_resources_openapi`,
+served at its discovery path), each from its endpoint table.
 
 Built from the marshmallow schemas (:mod:`gateway.oneroster.schemas`) and the operation table
 (:mod:`gateway.oneroster.endpoints`), never copied from the official document: what it says about

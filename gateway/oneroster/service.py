@@ -1,5 +1,6 @@
-"""The OneRoster 1.2 rostering read service: what a GET under ``/ims/oneroster/rostering/v1p2``
-returns, free of flask (the HTTP layer parses, authorizes, calls one function here, dumps JSON).
+"""The OneRoster 1.2 read path: what a GET of any OneRoster service returns (rostering under
+``/ims/oneroster/rostering/v1p2``, resources under ``/ims/oneroster/resources/v1p2``), free of
+flask (the HTTP layer parses, authorizes, calls one function here, dumps JSON).
 
 - :func:`parse_collection_params` validates the query parameters that do not depend on the
   entity (``limit``, ``offset``, ``filter`` syntax); :func:`list_records` and :func:`get_record`
