@@ -220,8 +220,8 @@ def _description(ep: Endpoint) -> str:
     """What an operation returns, in words."""
     if ep.relation:
         parents = " or ".join(p.param for p in ep.parents)
-        return (f"Read {ALL_RELATIONS[ep.relation].description}. An unknown {parents} is reported as "
-                f"unknownobject (404). Relation: {ep.relation}.")
+        return (f"Read {ALL_RELATIONS[ep.relation].description}. An unknown {parents} is "
+                f"reported as unknownobject (404). Relation: {ep.relation}.")
     what = ep.path.strip("/").split("/")[0]
     if ep.collection:
         return f"Read the collection of {what}, paged, filtered, sorted and field-selected."

@@ -17,7 +17,8 @@ flask (the HTTP layer parses, authorizes, calls one function here, dumps JSON).
   are parsed once, into a :class:`~gateway.oneroster.query.Sort`, by
   :func:`parse_collection_params`.
 - Which operation reads what is data: the service's endpoint table
-  (:mod:`gateway.oneroster.endpoints`) and the store's relations (:data:`gateway.store.rostering.RELATIONS`).
+  (:mod:`gateway.oneroster.endpoints`) and the store's relations
+  (:data:`gateway.store.rostering.RELATIONS`).
 - Counts and deep pages are cached per district data version (see the store module); the cache
   key, computed before the first query, names everything the result depends on: district,
   version, operation, resolved parents, the filter with its resolved ids, and the visibility's
@@ -43,7 +44,8 @@ from gateway.oneroster.endpoints import Endpoint
 from gateway.oneroster.filters import (EntityFilterFields, FilterExpr, IdResolver, compile_filter,
                                        field_allowed, filter_field_names, format_filter,
                                        parse_filter)
-from gateway.oneroster.query import Paging, Sort, check_sort, parse_fields, parse_paging, parse_sort_spec
+from gateway.oneroster.query import (Paging, Sort, check_sort, parse_fields, parse_paging,
+                                     parse_sort_spec)
 from gateway.oneroster.rendering import (RENDERED_ENTITIES, absolute_hrefs, field_names,
                                          fields_of)
 from gateway.oneroster.schemas import ALL_ENTITIES, Entity

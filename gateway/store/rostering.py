@@ -4,8 +4,8 @@ paging that stays fast in a district of a million users.
 What is here, and who uses it: :mod:`gateway.oneroster.service` turns a REST request into a
 :class:`RecordQuery` (the WHERE and ORDER BY of one collection read) from the pieces below --
 :func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the nested
-collections, each a :class:`Relation` in :data:`RELATIONS`: data, not code), :func:`holds_role` (what ``/students`` and ``roles.*`` filters mean) -- and reads it
-with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
+collections, each a :class:`Relation` in :data:`RELATIONS`: data, not code), :func:`holds_role`
+(what ``/students`` and ``roles.*`` filters mean) -- and reads it with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
 page embeds (a user's roles and profiles, an org's or session's children): one query per kind of
 related row for the whole page, never one per record.
 

@@ -195,8 +195,8 @@ def test_discovery_serves_the_services_document(files, client, official):
         assert response.status_code == 200
         document = response.get_json()
         assert document["servers"][0]["url"] == ISSUER + BASE
-        served = {o["operationId"]: (path, o["security"]) for path, item in document["paths"].items()
-                  for o in item.values()}
+        served = {o["operationId"]: (path, o["security"])
+                  for path, item in document["paths"].items() for o in item.values()}
         assert served == {o["operationId"]: (path, o["security"])
                           for path, item in official["paths"].items() for o in item.values()}
         ours = document["components"]["schemas"]["ResourceDType"]

@@ -38,7 +38,8 @@ def test_resources_and_their_links_are_stored(database, tmp_path):
                               for r in conn.execute(select(user_resources))],
         }
     assert sorted(links["classResources"]) == sorted(
-        (r["classSourcedId"], r["resourceSourcedId"], r.get("title")) for r in files["classResources"])
+        (r["classSourcedId"], r["resourceSourcedId"], r.get("title"))
+        for r in files["classResources"])
     assert links["courseResources"] == [("c2", "res-lab", "Biology lab")]
     assert sorted(links["userResources"]) == [("u1", None, "k1", "res-tutor"),
                                               ("u2", "s2", None, "res-tutor")]
