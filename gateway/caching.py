@@ -37,3 +37,18 @@ class LRUCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class Unshared:
+    """A cache identity that belongs to one object only (e.g. a visibility made without a known
+    policy version): it keeps that object's entries apart from every other's, and tells caches of
+    per-record results not to fill with what no other request will ever ask for. Equal only to
+    itself."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"Unshared({self.label!r}, {id(self):#x})"

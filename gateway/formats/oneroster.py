@@ -76,11 +76,13 @@ def plan(bundle: Bundle, manifest_name: str, context: FeedContext) -> tuple[str,
         feeds = [FileFeed(f, manifest.mode(f.name), located[f.name],
                           _v1p2_users if f is binding.USERS else same_as_binding(f))
                  for f in binding.ROSTERING_FILES if f.name in located]
-    for name in binding.GRADEBOOK_FILES + binding.RESOURCES_FILES:
+        feeds += [FileFeed(f, manifest.mode(f.name), located[f.name], same_as_binding(f))
+                  for f in binding.RESOURCES_CSV_FILES if f.name in located]
+    for name in binding.GRADEBOOK_FILES:
         if manifest.mode(name) != "absent":
             context.notice(Notice(manifest_name, manifest.lines.get(f"file.{name}"), f"file.{name}",
                                   manifest.mode(name), None,
-                                  f"{name}.csv is not imported yet (gradebook and resources files): "
+                                  f"{name}.csv is not imported yet (gradebook files): "
                                   "it was not read"))
     return f"OneRoster {version} CSV", feeds
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gateway.oneroster.vocabulary import ROSTERING_SCOPES
+from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES
 
-# The scopes of the services this gateway serves. Gradebook and resources scopes join this tuple
-# when those services exist: granting a scope nothing honours would only mislead the district.
-GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES
+# The scopes of the services this gateway serves. Gradebook scopes join this tuple when that
+# service exists: granting a scope nothing honours would only mislead the district.
+GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES + RESOURCES_SCOPES
+# A new app gets the rostering scopes; the resources service is granted when asked for.
 DEFAULT_SCOPES: tuple[str, ...] = ROSTERING_SCOPES
 
 

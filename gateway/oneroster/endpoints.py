@@ -1,4 +1,10 @@
-"""The 41 read operations of the OneRoster 1.2 Rostering REST service, as data.
+"""The operations of the OneRoster 1.2 REST services, as data: one :class:`Service` per service
+(base path, operations, discovery document name), each operation an :class:`Endpoint` (path,
+methods, scopes, entity, kind, parents, relation). The HTTP layer registers a route per endpoint of
+every service in :data:`SERVICES`; the read path (:mod:`gateway.oneroster.service`) follows the
+endpoint's entity, kind and relation; the OpenAPI generator documents each service from its table.
+
+Rostering: the 41 read operations of the Rostering service.
 
 Derived from the official endpoint list (``endpoint-summary.json`` and the OpenAPI document
 ``onerosterv1p2rostersservice_openapi3_v1p0.json``) and checked against it by
@@ -19,12 +25,14 @@ Vocabulary used below:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from types import MappingProxyType
 from typing import Mapping
 
-from gateway.oneroster.schemas import ENTITIES
-from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS
+from gateway.oneroster.schemas import ALL_ENTITIES
+from gateway.oneroster.vocabulary import (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE, SCOPE_ROSTER,
+                                          SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS)
 
 BASE_PATH = "/ims/oneroster/rostering/v1p2"
 """The rostering service's base path (1.2 REST binding §2)."""
@@ -81,7 +89,8 @@ class Relation:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One GET operation of the rostering service."""
+    """One operation of a OneRoster service (its base path ``base_path``; the methods it answers,
+    ``methods``: every read operation is GET only)."""
 
     path: str  # template under BASE_PATH, e.g. "/schools/{schoolSourcedId}/classes"
     operation_id: str
@@ -94,6 +103,11 @@ class Endpoint:
     relation: str | None = None
     # Single-record reads only: the types a record may be of, when wider than ``kind``.
     types: tuple[str, ...] | None = None
+    methods: tuple[str, ...] = ("GET",)
+    base_path: str = BASE_PATH
+    # Nested reads whose answer is about the innermost parent, a person (the resources a user
+    # uses): the read is a disclosure about that person, recorded in the ledger.
+    discloses_parent: bool = False
 
     @property
     def record_kind(self) -> str | tuple[str, ...] | None:
@@ -103,12 +117,12 @@ class Endpoint:
     @property
     def full_path(self) -> str:
         """The path template including the service base path."""
-        return BASE_PATH + self.path
+        return self.base_path + self.path
 
     @property
     def method(self) -> str:
-        """The HTTP method: every rostering operation is a read."""
-        return "GET"
+        """The operation's HTTP method (the first of ``methods``)."""
+        return self.methods[0]
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -128,7 +142,7 @@ class Endpoint:
     @property
     def wrapper(self) -> str:
         """The key of the response body: the entity's collection or single key, not the path's."""
-        entity = ENTITIES[self.entity]
+        entity = ALL_ENTITIES[self.entity]
         return entity.collection_key if self.collection else entity.single_key
 
 
@@ -254,5 +268,92 @@ TAGS: tuple[str, ...] = tuple(dict.fromkeys(e.tag for e in ENDPOINTS))
 
 
 def endpoint(operation_id: str) -> Endpoint:
-    """The operation with ``operation_id`` (KeyError if there is none)."""
-    return BY_OPERATION_ID[operation_id]
+    """The operation with ``operation_id`` (KeyError if there is none), of any service."""
+    for service in SERVICES.values():
+        found = service.by_operation_id.get(operation_id)
+        if found is not None:
+            return found
+    raise KeyError(operation_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    """One OneRoster REST service: its name, base path, operations and the file name under which
+    its OpenAPI document is served (``{base}/discovery/{document_name}``, REST binding §2)."""
+
+    name: str
+    base_path: str
+    endpoints: tuple[Endpoint, ...]
+    document_name: str
+    title: str
+
+    @functools.cached_property
+    def by_operation_id(self) -> Mapping[str, Endpoint]:
+        """The service's operations by operationId."""
+        return {e.operation_id: e for e in self.endpoints}
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The operation groups (OpenAPI tags), in table order."""
+        return tuple(dict.fromkeys(e.tag for e in self.endpoints))
+
+    @property
+    def discovery_path(self) -> str:
+        """Where the service's OpenAPI document is served (with or without the file name)."""
+        return self.base_path + "/discovery/"
+
+
+ROSTERING = Service("rostering", BASE_PATH, ENDPOINTS,
+                    "onerosterv1p2rostersservice_openapi3_v1p0.json", "Rostering")
+"""The Rostering service (41 GETs)."""
+
+RESOURCES_BASE_PATH = "/ims/oneroster/resources/v1p2"
+"""The Resources service's base path (1.2 REST binding §2)."""
+
+RESOURCE_RELATIONS: Mapping[str, Relation] = MappingProxyType({r.name: r for r in (
+    Relation("class_resources", "resource",
+             "the resources the class uses (an active classResources link)"),
+    Relation("course_resources", "resource",
+             "the resources the course uses (an active courseResources link)"),
+    Relation("user_resources", "resource",
+             "the resources the user uses (an active userResources link)"),
+)})
+"""The Resources service's 3 nested collections' meanings."""
+
+ALL_RELATIONS: Mapping[str, Relation] = MappingProxyType({**RELATIONS, **RESOURCE_RELATIONS})
+"""Every nested collection's meaning, of any service."""
+
+
+def _resources_endpoints() -> tuple[Endpoint, ...]:
+    """The 5 GETs of the Resources service (``onerosterv1p2resourcesservice_openapi3_v1p0.json``):
+    the collection and by-id reads (resource.readonly or resource-core.readonly), and the
+    resources of a class, a course or a user (resource.readonly only)."""
+    core = (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE)
+    nested = (SCOPE_RESOURCE,)
+
+    def read(path: str, operation_id: str, collection: bool, scopes: tuple[str, ...],
+             tag: str = "ResourcesManagement", relation: str | None = None,
+             *parents: Parent) -> Endpoint:
+        about_person = bool(parents) and parents[-1].entity == "user"
+        return Endpoint(path, operation_id, "resource", collection, scopes, tag, None, parents,
+                        relation, base_path=RESOURCES_BASE_PATH, discloses_parent=about_person)
+
+    return tuple(sorted((
+        read("/resources", "getAllResources", True, core),
+        read("/resources/{sourcedId}", "getResource", False, core),
+        read("/classes/{classSourcedId}/resources", "getResourcesForClass", True, nested,
+             "ClassesManagement", "class_resources", Parent("classSourcedId", "class")),
+        read("/courses/{courseSourcedId}/resources", "getResourcesForCourse", True, nested,
+             "CoursesManagement", "course_resources", Parent("courseSourcedId", "course")),
+        read("/users/{userSourcedId}/resources", "getResourcesForUser", True, nested,
+             "UsersManagement", "user_resources", Parent("userSourcedId", "user")),
+    ), key=lambda e: e.path))
+
+
+RESOURCES = Service("resources", RESOURCES_BASE_PATH, _resources_endpoints(),
+                    "onerosterv1p2resourcesservice_openapi3_v1p0.json", "Resources")
+"""The Resources service (5 GETs)."""
+
+SERVICES: Mapping[str, Service] = MappingProxyType({
+    service.name: service for service in (ROSTERING, RESOURCES)})
+"""Every service the gateway serves through the read path, by name."""

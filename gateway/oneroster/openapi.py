@@ -1,4 +1,6 @@
-"""The project's own OpenAPI 3 document of the OneRoster 1.2 Rostering service, generated.
+"""The project's own OpenAPI 3 documents of the OneRoster 1.2 services, generated: the Rostering
+service's (:func:`build_openapi`) and the Resources service's (:func:`build_resources_openapi`,
+served at its discovery path), each from its endpoint table.
 
 Built from the marshmallow schemas (:mod:`gateway.oneroster.schemas`) and the operation table
 (:mod:`gateway.oneroster.endpoints`), never copied from the official document: what it says about
@@ -22,16 +24,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from gateway.oneroster.endpoints import ENDPOINTS, RELATIONS, TAGS, BASE_PATH, Endpoint
-from gateway.oneroster.schemas import (ENTITIES, ERROR_SCHEMAS, ClosedEnum, ExtensibleEnum,
-                                       StringBoolean)
-from gateway.oneroster.vocabulary import SCOPE_ROSTER, SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS
+from gateway.oneroster.endpoints import (ALL_RELATIONS, BASE_PATH, RESOURCES, ROSTERING, Endpoint,
+                                         Service)
+from gateway.oneroster.schemas import (ALL_ENTITIES, ENTITIES, ERROR_SCHEMAS, RESOURCE_ENTITIES,
+                                       ClosedEnum, Entity, ExtensibleEnum, StringBoolean)
+from gateway.oneroster.vocabulary import (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE, SCOPE_ROSTER,
+                                          SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS)
 
-DOCUMENT_NAME = "onerosterv1p2rostersservice_openapi3_v1p0.json"
+DOCUMENT_NAME = ROSTERING.document_name
 """The file name of the rostering service's OpenAPI document (1.2 REST binding, discovery)."""
 
 DEFAULT_TOKEN_URL = "/oauth/token"
@@ -161,15 +165,17 @@ def _nested_schemas(schema: type[Schema], seen: dict[str, type[Schema]]) -> None
             _nested_schemas(inner.nested, seen)
 
 
-def component_schemas() -> dict[str, Any]:
-    """Every component schema: the entities, what they nest, their wrappers, the error body."""
+def component_schemas(entities: Iterable[Entity] | None = None) -> dict[str, Any]:
+    """Every component schema of a service: its entities (default: rostering's), what they nest,
+    their wrappers, the error body."""
+    entities = tuple(ENTITIES.values() if entities is None else entities)
     seen: dict[str, type[Schema]] = {}
-    for entity in ENTITIES.values():
+    for entity in entities:
         _nested_schemas(entity.schema, seen)
     for schema in ERROR_SCHEMAS:
         _nested_schemas(schema, seen)
     out = {name: object_schema(schema) for name, schema in seen.items()}
-    for entity in ENTITIES.values():
+    for entity in entities:
         name = schema_name(entity.schema)
         stem = name.removesuffix("DType")
         out[f"{stem}SetDType"] = {
@@ -191,7 +197,7 @@ def component_schemas() -> dict[str, Any]:
 
 def response_schema_name(ep: Endpoint) -> str:
     """The component name of an operation's 200 body (``OrgSetDType``, ``SingleOrgDType``...)."""
-    stem = schema_name(ENTITIES[ep.entity].schema).removesuffix("DType")
+    stem = schema_name(ALL_ENTITIES[ep.entity].schema).removesuffix("DType")
     return f"{stem}SetDType" if ep.collection else f"Single{stem}DType"
 
 
@@ -214,8 +220,8 @@ def _description(ep: Endpoint) -> str:
     """What an operation returns, in words."""
     if ep.relation:
         parents = " or ".join(p.param for p in ep.parents)
-        return (f"Read {RELATIONS[ep.relation].description}. An unknown {parents} is reported as "
-                f"unknownobject (404). Relation: {ep.relation}.")
+        return (f"Read {ALL_RELATIONS[ep.relation].description}. An unknown {parents} is "
+                f"reported as unknownobject (404). Relation: {ep.relation}.")
     what = ep.path.strip("/").split("/")[0]
     if ep.collection:
         return f"Read the collection of {what}, paged, filtered, sorted and field-selected."
@@ -225,7 +231,7 @@ def _description(ep: Endpoint) -> str:
 
 def _path_parameter(name: str, ep: Endpoint) -> dict[str, Any]:
     if name == "sourcedId":
-        what = f"the {ENTITIES[ep.entity].name} record"
+        what = f"the {ALL_ENTITIES[ep.entity].name} record"
     else:
         parent = next(p for p in ep.parents if p.param == name)
         what = f"the {parent.kind or parent.entity}"
@@ -236,7 +242,7 @@ def _path_parameter(name: str, ep: Endpoint) -> dict[str, Any]:
 def _query_parameters(ep: Endpoint) -> list[dict[str, Any]]:
     if not ep.collection:
         return [{"$ref": "#/components/parameters/fields"}]
-    sortable = ", ".join(ENTITIES[ep.entity].scalar_fields)
+    sortable = ", ".join(ALL_ENTITIES[ep.entity].scalar_fields)
     sort = {"name": "sort", "in": "query", "required": False, "style": "form",
             "description": f"The field to sort on, one of: {sortable}. Use with orderBy.",
             "schema": {"type": "string"}}
@@ -276,7 +282,8 @@ def operation(ep: Endpoint) -> dict[str, Any]:
     }
 
 
-def _components(token_url: str) -> dict[str, Any]:
+def _components(token_url: str, scopes: Mapping[str, str] = _SCOPE_DESCRIPTIONS,
+                entities: Iterable[Entity] | None = None) -> dict[str, Any]:
     error_body = {"application/json": {"schema": {"$ref": _REF + "imsx_StatusInfoDType"}}}
     return {
         "securitySchemes": {SECURITY_SCHEME: {
@@ -284,7 +291,7 @@ def _components(token_url: str) -> dict[str, Any]:
             "description": "OAuth 2.0 client credentials (1EdTech Security Framework); the token "
                            "must carry one of the scopes an operation lists.",
             "flows": {"clientCredentials": {"tokenUrl": token_url,
-                                            "scopes": dict(_SCOPE_DESCRIPTIONS)}},
+                                            "scopes": dict(scopes)}},
         }},
         "parameters": {
             "limit": {"name": "limit", "in": "query", "required": False, "style": "form",
@@ -316,30 +323,65 @@ def _components(token_url: str) -> dict[str, Any]:
         },
         "responses": {name: {"description": text, "content": error_body}
                       for name, text in _ERRORS.values()},
-        "schemas": component_schemas(),
+        "schemas": component_schemas(entities),
     }
 
 
 def build_openapi(*, server_url: str = BASE_PATH, token_url: str = DEFAULT_TOKEN_URL) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the rostering service (the committed file uses the defaults)."""
+    return _service_document(
+        ROSTERING, server_url, token_url, title="OneRoster 1.2 Rostering service (k12-gateway)",
+        description="The OneRoster 1.2 Rostering REST service as this gateway serves it: 41 "
+                    "read operations on orgs, academic sessions, courses, classes, users, "
+                    "enrollments and demographics. Errors carry the imsx status body.",
+        server="The rostering service base.", tags=_TAG_DESCRIPTIONS,
+        scopes=_SCOPE_DESCRIPTIONS, entities=ENTITIES.values())
+
+
+_RESOURCES_TAGS = {
+    "ClassesManagement": "The resources a class uses.",
+    "CoursesManagement": "The resources a course uses.",
+    "ResourcesManagement": "Resources: learning content described by its vendor's ids.",
+    "UsersManagement": "The resources a person uses.",
+}
+_RESOURCES_SCOPES = {
+    SCOPE_RESOURCE: "Every read of the resources service, including the nested collections.",
+    SCOPE_RESOURCE_CORE: "The resources collection and single-record read.",
+}
+
+
+def build_resources_openapi(*, server_url: str = RESOURCES.base_path,
+                            token_url: str = DEFAULT_TOKEN_URL) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the resources service, as served at its discovery path."""
+    return _service_document(
+        RESOURCES, server_url, token_url, title="OneRoster 1.2 Resources service (k12-gateway)",
+        description="The OneRoster 1.2 Resources REST service as this gateway serves it: the "
+                    "resources an app's classes, courses and people use, and each resource by "
+                    "sourcedId. Errors carry the imsx status body.",
+        server="The resources service base.", tags=_RESOURCES_TAGS, scopes=_RESOURCES_SCOPES,
+        entities=RESOURCE_ENTITIES.values())
+
+
+def _service_document(service: Service, server_url: str, token_url: str, *, title: str,
+                      description: str, server: str, tags: Mapping[str, str],
+                      scopes: Mapping[str, str], entities: Iterable[Entity]) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of one service from its endpoint table."""
     paths: dict[str, Any] = {}
-    for ep in ENDPOINTS:
-        paths[ep.path] = {"get": operation(ep)}
+    for ep in service.endpoints:
+        paths[ep.path] = {method.lower(): operation(ep) for method in ep.methods}
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "OneRoster 1.2 Rostering service (k12-gateway)",
+            "title": title,
             "version": "1.2",
-            "description": "The OneRoster 1.2 Rostering REST service as this gateway serves it: 41 "
-                           "read operations on orgs, academic sessions, courses, classes, users, "
-                           "enrollments and demographics. Errors carry the imsx status body.",
+            "description": description,
             "license": {"name": "Apache-2.0",
                         "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         },
-        "servers": [{"url": server_url, "description": "The rostering service base."}],
-        "tags": [{"name": tag, "description": _TAG_DESCRIPTIONS[tag]} for tag in TAGS],
+        "servers": [{"url": server_url, "description": server}],
+        "tags": [{"name": tag, "description": tags[tag]} for tag in service.tags],
         "paths": paths,
-        "components": _components(token_url),
+        "components": _components(token_url, scopes, entities),
     }
 
 

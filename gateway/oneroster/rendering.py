@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from gateway.oneroster.schemas import ENTITIES
+from gateway.oneroster.schemas import ALL_ENTITIES
 from gateway.oneroster.serialize import serialize_page
 from gateway.store import rostering as store
 
@@ -49,7 +49,7 @@ class _Everything:
 @functools.lru_cache(maxsize=None)
 def field_bits(entity: str) -> Mapping[str, int]:
     """The bit of each served top-level field of ``entity`` in ``rendered_fields``."""
-    served = [name for name, spec in ENTITIES[entity].fields.items() if spec.served]
+    served = [name for name, spec in ALL_ENTITIES[entity].fields.items() if spec.served]
     return {name: 1 << index for index, name in enumerate(served)}
 
 
@@ -131,11 +131,11 @@ def absolute_hrefs(body: bytes, base_url: str) -> bytes:
 
 def collection_body(entity: str, fragments: Sequence[bytes], base_url: str) -> bytes:
     """The body of a collection GET (``{"users": [...]}``) from records' JSON as sent."""
-    key = ENTITIES[entity].collection_key.encode()
+    key = ALL_ENTITIES[entity].collection_key.encode()
     return absolute_hrefs(b'{"' + key + b'":[' + b",".join(fragments) + b"]}", base_url)
 
 
 def single_body(entity: str, fragment: bytes, base_url: str) -> bytes:
     """The body of a single-record GET (``{"user": {...}}``) from the record's JSON as sent."""
-    key = ENTITIES[entity].single_key.encode()
+    key = ALL_ENTITIES[entity].single_key.encode()
     return absolute_hrefs(b'{"' + key + b'":' + fragment + b"}", base_url)

@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Mapping
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from gateway.oneroster.vocabulary import (CLASS_TYPES, ENROLLMENT_ROLES, EXTENSION_VALUE, ORG_TYPES,
-                                          ROLE_TYPES, ROLES, SESSION_TYPES, SEXES, STATUSES,
-                                          is_enum_value)
+                                          RESOURCE_IMPORTANCES, RESOURCE_ROLES, ROLE_TYPES, ROLES,
+                                          SESSION_TYPES, SEXES, STATUSES, is_enum_value)
 
 # --------------------------------------------------------------------------------------------------
 # Field types that the wire format needs beyond marshmallow's own.
@@ -393,6 +393,21 @@ class DemographicsSchema(BaseSchema):
     publicSchoolResidenceStatus = fields.String(metadata=_store("public_school_residence_status"))
 
 
+class ResourceSchema(BaseSchema):
+    """Learning content used by a class, a course or a person (``ResourceDType`` of the 1.2
+    Resources service, ``onerosterv1p2resourcesservice_openapi3_v1p0.json``)."""
+
+    openapi_name = "ResourceDType"
+    table = "resources"
+
+    title = fields.String(metadata=_store("title"))
+    roles = fields.List(ExtensibleEnum(RESOURCE_ROLES), metadata=_store("roles"))
+    importance = ClosedEnum(RESOURCE_IMPORTANCES, metadata=_store("importance"))
+    vendorResourceId = fields.String(required=True, metadata=_store("vendor_resource_id"))
+    vendorId = fields.String(metadata=_store("vendor_id"))
+    applicationId = fields.String(metadata=_store("application_id"))
+
+
 # --------------------------------------------------------------------------------------------------
 # The error body (1.2 REST binding §3.3: imsx_StatusInfo fields at the top level).
 
@@ -576,6 +591,15 @@ ENTITIES: Mapping[str, Entity] = MappingProxyType({e.name: e for e in (
     _entity("demographics", DemographicsSchema, "demographics", "demographics"),
 )})
 """The seven rostering entities, by name (the name is also the single-record wrapper key)."""
+
+RESOURCE_ENTITIES: Mapping[str, Entity] = MappingProxyType({e.name: e for e in (
+    _entity("resource", ResourceSchema, "resources", "resources"),
+)})
+"""The Resources service's entity (its own service, so not among the rostering :data:`ENTITIES`
+that sharing policies, the rostering document and CSV exports enumerate)."""
+
+ALL_ENTITIES: Mapping[str, Entity] = MappingProxyType({**ENTITIES, **RESOURCE_ENTITIES})
+"""Every entity the read path serves, by name: what it looks an endpoint's entity up in."""
 
 FIELD_MAPS: Mapping[str, Mapping[str, FieldSpec]] = MappingProxyType({
     **{name: entity.fields for name, entity in ENTITIES.items()},

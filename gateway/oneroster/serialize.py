@@ -29,7 +29,7 @@ import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
-from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, OBJECT_SCHEMAS, REF_PATHS, FieldSpec
+from gateway.oneroster.schemas import ALL_ENTITIES, FIELD_MAPS, OBJECT_SCHEMAS, REF_PATHS, FieldSpec
 
 # Plan operations, one per way of turning a stored value into JSON.
 _COPY, _BOOL, _DATE, _DATETIME, _STRINGS, _REF, _REFS, _METADATA = range(8)
@@ -109,9 +109,11 @@ def _step(spec: FieldSpec, table: str, credential_passwords: bool) -> _Step | No
 @functools.lru_cache(maxsize=256)
 def _plan(name: str, fields: frozenset[str] | None, credential_passwords: bool) -> tuple[_Step, ...]:
     """The compiled plan of an entity (or nested object) field map, limited to ``fields``."""
-    table = ENTITIES[name].table if name in ENTITIES else OBJECT_SCHEMAS[name].table
+    entity = ALL_ENTITIES.get(name)
+    table = entity.table if entity is not None else OBJECT_SCHEMAS[name].table
     steps = []
-    for spec in FIELD_MAPS[name].values():
+    # An entity's own field map (the resources service's too), else a nested object's.
+    for spec in (entity.fields if entity is not None else FIELD_MAPS[name]).values():
         if fields is not None and spec.name not in fields:
             continue
         if name == "credential" and spec.name == "password" and not credential_passwords:
@@ -238,7 +240,7 @@ def group_related(entity: str, related: Mapping[str, Iterable[Any]] | None
     grouped: dict[str, dict[str, list]] = {}
     if not related:
         return grouped
-    fields = ENTITIES[entity].fields
+    fields = ALL_ENTITIES[entity].fields
     for name, rows in related.items():
         spec = fields.get(name)
         if spec is None or spec.related is None or spec.column is not None:
@@ -292,9 +294,9 @@ def select_fields(record: Mapping[str, Any], fields: Collection[str]) -> dict[st
 
 def wrap_single(entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """The body of a single-record GET: ``{"org": {...}}``, ``{"demographics": {...}}``..."""
-    return {ENTITIES[entity].single_key: record}
+    return {ALL_ENTITIES[entity].single_key: record}
 
 
 def wrap_collection(entity: str, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The body of a collection GET: ``{"orgs": [...]}``, ``{"academicSessions": [...]}``..."""
-    return {ENTITIES[entity].collection_key: records}
+    return {ALL_ENTITIES[entity].collection_key: records}

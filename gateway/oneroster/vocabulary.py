@@ -13,6 +13,10 @@ ROLES = frozenset({"aide", "counselor", "districtAdministrator", "guardian", "pa
                    "teacher"})
 ENROLLMENT_ROLES = frozenset({"administrator", "proctor", "student", "teacher"})
 SEXES = frozenset({"male", "female", "unspecified", "other"})
+# 1.2 Resources, ResourceDType: who a resource is for, and how much it matters.
+RESOURCE_ROLES = frozenset({"administrator", "aide", "guardian", "parent", "proctor", "relative",
+                            "student", "teacher"})
+RESOURCE_IMPORTANCES = frozenset({"primary", "secondary"})
 
 # Every extensible enumeration also accepts "ext:" values (1.2 Rostering §5, "ext:" pattern).
 EXTENSION_VALUE = re.compile(r"ext:[a-zA-Z0-9.\-_]+")
@@ -28,3 +32,6 @@ SCOPE_ROSTER_CORE = SCOPE_PREFIX + "roster-core.readonly"
 SCOPE_ROSTER = SCOPE_PREFIX + "roster.readonly"
 SCOPE_ROSTER_DEMOGRAPHICS = SCOPE_PREFIX + "roster-demographics.readonly"
 ROSTERING_SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER, SCOPE_ROSTER_DEMOGRAPHICS)
+SCOPE_RESOURCE = SCOPE_PREFIX + "resource.readonly"
+SCOPE_RESOURCE_CORE = SCOPE_PREFIX + "resource-core.readonly"
+RESOURCES_SCOPES = (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE)

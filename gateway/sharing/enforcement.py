@@ -32,8 +32,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.caching import LRUCache
-from gateway.oneroster.schemas import ENTITIES
+from gateway.caching import LRUCache, Unshared
+from gateway.oneroster.schemas import ALL_ENTITIES, RESOURCE_ENTITIES
 from gateway.sharing.ledger import LedgerWriter
 from gateway.sharing.policy import (BASE_FIELDS, ID_NAMESPACES, PEOPLE_ENTITIES,
                                     PROFILE_NAMESPACE, Policy)
@@ -63,6 +63,10 @@ def _mask_year(value: Any) -> Any:
 
 
 _MASKS: Mapping[str, _Op] = {"initial": _mask_initial, "year": _mask_year}
+
+
+_RESOURCE_FIELDS = {name: frozenset(n for n, spec in entity.fields.items() if spec.served)
+                    for name, entity in RESOURCE_ENTITIES.items()}
 
 
 class PolicyVisibility:
@@ -103,9 +107,11 @@ class PolicyVisibility:
         self._verbatim: dict[str, bool] = memo.setdefault("verbatim", {})  # entity -> transforms nothing
         self._labels: dict[str, dict[str, str]] = memo.setdefault("labels", {})
         self._references = _References(self)
-        # When the policy's version is known: a hashable naming exactly these predicates, so the
-        # page cache need not compile them to build its keys.
-        self.cache_identity = cache_identity
+        # A hashable naming exactly these predicates in the page cache's keys: the policy's
+        # version when the caller knows it (shared by the requests of that version), else one of
+        # this visibility's own (what it caches serves only itself).
+        self.cache_identity = (cache_identity if cache_identity is not None
+                               else Unshared("unversioned policy"))
 
     def refusal(self) -> str | None:
         """Why the app may see nothing of the district right now (its contract is not in
@@ -142,7 +148,11 @@ class PolicyVisibility:
     # -- fields -------------------------------------------------------------------------------
 
     def fields(self, entity: str) -> frozenset[str] | None:
-        """The fields of ``entity`` that may leave (always sourcedId, status, dateLastModified)."""
+        """The fields of ``entity`` that may leave (always sourcedId, status, dateLastModified).
+        A resource's fields all leave when there is a policy: they describe content, not a
+        person, and :meth:`where` already keeps to the resources of what the app may see."""
+        if self.policy is not None and entity in RESOURCE_ENTITIES:
+            return _RESOURCE_FIELDS[entity]
         if self.policy is None or entity not in self.policy.fields:
             return BASE_FIELDS
         return self.policy.fields[entity]
@@ -209,9 +219,9 @@ class PolicyVisibility:
         return plan
 
     def _compile(self, entity: str) -> dict[str, _Op | None]:
-        if self.policy is None or entity not in ENTITIES:
+        if self.policy is None or entity not in ALL_ENTITIES:
             return {}
-        specs = ENTITIES[entity].fields
+        specs = ALL_ENTITIES[entity].fields
         plan: dict[str, _Op | None] = {}
         for name in self.fields(entity):
             spec = specs.get(name)
@@ -278,9 +288,10 @@ class PolicyVisibility:
         """Whether :meth:`present` leaves every record of ``entity`` exactly as it is: every
         served field allowed and none transformed (a page can then be sent as rendered)."""
         plan = self._plan(entity)
-        if not self._verbatim[entity] or entity not in ENTITIES:
+        if not self._verbatim[entity] or entity not in ALL_ENTITIES:
             return False
-        return all(name in plan for name, spec in ENTITIES[entity].fields.items() if spec.served)
+        return all(name in plan for name, spec in ALL_ENTITIES[entity].fields.items()
+                   if spec.served)
 
     def disclosed_fields(self, channel: str, endpoint: str, entity: str, names: Iterable[str],
                          record_count: int, users: Iterable[str]) -> None:

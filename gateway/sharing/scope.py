@@ -48,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.sharing.policy import Policy
 from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Enrollment, Org,
                                   Role, User, UserAgent)
+from gateway.store.resources import class_resources, course_resources, user_resources
 from gateway.store.sharing import ScopeMember
 
 ACTIVE = "active"
@@ -437,6 +438,32 @@ class Scope:
         grading_period = and_(s.c.parent_sourced_id.is_not(None), s.c.parent_sourced_id.in_(terms))
         return and_(self._d(s), or_(s.c.sourced_id.in_(terms), grading_period,
                                     s.c.sourced_id.in_(parents)))
+
+
+    def _where_resource(self, r: Table) -> ColumnElement[bool]:
+        # A resource describes content, not a person: it is in scope when an active link of the
+        # resources files gives its use to a class, a course or a person in scope (and so an
+        # app never learns of content used only outside what it may see).
+        links = []
+        for link, owner, where_owner in (
+                (class_resources, "class_sourced_id", self._class_link_in_scope),
+                (course_resources, "course_sourced_id", self._course_link_in_scope),
+                (user_resources, "user_sourced_id", self._user_link_in_scope)):
+            k = link.alias(f"scope_{link.name}")
+            links.append(r.c.sourced_id.in_(select(k.c.resource_sourced_id).where(
+                self._d(k), _unindexed(k.c.status) == ACTIVE, where_owner(k.c[owner]))))
+        return and_(self._d(r), or_(*links))
+
+    def _class_link_in_scope(self, class_sourced_id: ColumnElement) -> ColumnElement[bool]:
+        in_scope = self.class_in_scope(class_sourced_id)
+        return true() if in_scope is None else in_scope
+
+    def _course_link_in_scope(self, course_sourced_id: ColumnElement) -> ColumnElement[bool]:
+        c = _COURSES.alias("scope_resource_course")
+        return course_sourced_id.in_(select(c.c.sourced_id).where(self._where_course(c)))
+
+    def _user_link_in_scope(self, user_sourced_id: ColumnElement) -> ColumnElement[bool]:
+        return self.user_visible(user_sourced_id)
 
 
 def student_role_exists(user_sourced_id: ColumnElement, district_id: int) -> ColumnElement[bool]:

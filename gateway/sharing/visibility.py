@@ -17,7 +17,7 @@ what an app may see. It asks a :class:`Visibility` for the request's app and dis
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Hashable, Iterable, Mapping, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,6 +27,12 @@ from gateway.store.rostering import Driver
 
 class Visibility(Protocol):
     """What one app may see of one district's roster."""
+
+    cache_identity: Hashable
+    """Names this visibility's predicates (:meth:`where`, :meth:`driver`) and presentation in
+    the page cache's keys: any hashable that changes whenever one of them would (an app's policy
+    version), never shared by two visibilities that differ. Mandatory: the read path computes its
+    cache keys from it up front instead of compiling predicates."""
 
     def refusal(self) -> str | None:
         """Why the app may see nothing of the district right now (e.g. its contract is not in
@@ -75,6 +81,8 @@ class Visibility(Protocol):
 
 class Unrestricted:
     """The identity visibility: every record and field, ids unchanged, nothing recorded."""
+
+    cache_identity: Hashable = ("unrestricted",)
 
     def refusal(self) -> str | None:
         """Never closed."""

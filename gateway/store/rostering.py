@@ -3,9 +3,9 @@ paging that stays fast in a district of a million users.
 
 What is here, and who uses it: :mod:`gateway.oneroster.service` turns a REST request into a
 :class:`RecordQuery` (the WHERE and ORDER BY of one collection read) from the pieces below --
-:func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the 17 nested
-collections), :func:`holds_role` (what ``/students`` and ``roles.*`` filters mean) -- and reads it
-with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
+:func:`record_conditions` (district, kind, visibility), :func:`relation_clause` (the nested
+collections, each a :class:`Relation` in :data:`RELATIONS`: data, not code), :func:`holds_role`
+(what ``/students`` and ``roles.*`` filters mean) -- and reads it with :func:`count_records` and :func:`fetch_page`; :func:`fetch_related` then batch-fetches what a
 page embeds (a user's roles and profiles, an org's or session's children): one query per kind of
 related row for the whole page, never one per record.
 
@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
-from typing import Any, Callable, Collection, Hashable, Mapping, Protocol, Sequence
+from typing import Any, Collection, Hashable, Mapping, Protocol, Sequence
 
 import orjson
 from sqlalchemy import (JSON, Column, Table, and_, bindparam, exists, false, func, or_, select,
@@ -77,6 +77,7 @@ from sqlalchemy.types import NullType
 from gateway.caching import LRUCache
 from gateway.store.models import (AcademicSession, Class, ClassTerm, Course, Demographics, District,
                                   Enrollment, Org, Role, User, UserAgent, UserProfile)
+from gateway.store.resources import class_resources, course_resources, resources, user_resources
 
 ACTIVE = "active"
 TOBEDELETED = "tobedeleted"
@@ -98,6 +99,10 @@ ENTITY_TABLES: Mapping[str, Table] = MappingProxyType({
     "org": orgs, "academicSession": academic_sessions, "course": courses, "class": classes,
     "user": users, "enrollment": enrollments, "demographics": demographics})
 """The table of each OneRoster rostering entity, by entity name (``gateway.oneroster.schemas``)."""
+
+READ_TABLES: Mapping[str, Table] = MappingProxyType({**ENTITY_TABLES, "resource": resources})
+"""The table of every entity the read path serves (the rostering entities and the Resources
+service's ``resource``), by entity name: what the page reader looks an entity's table up in."""
 
 LINK_TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in (class_terms, user_agents)})
 """The link tables indexing lists of references (a class's terms, a user's agents), by name."""
@@ -121,15 +126,16 @@ def _unprocessed(column: Column[Any]) -> ColumnElement[Any]:
 
 _RECORD_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
     name: tuple(_unprocessed(c) for c in table.c if c.name not in _UNSERVED_COLUMNS)
-    for name, table in ENTITY_TABLES.items()}
+    for name, table in READ_TABLES.items()}
 _RENDERED_COLUMNS: dict[str, tuple[ColumnElement[Any], ...]] = {
     name: tuple(_unprocessed(table.c[c]) for c in ("sourced_id", "rendered", "rendered_fields")
                 + (("user_sourced_id",) if name == "enrollment" else ()))
+    # Only the rostering tables keep renderings.
     for name, table in ENTITY_TABLES.items()}
 _JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(c.name for c in table.c
                 if c.name not in _UNSERVED_COLUMNS and isinstance(c.type, JSON))
-    for name, table in ENTITY_TABLES.items()}
+    for name, table in READ_TABLES.items()}
 
 Record = dict[str, Any]
 """A row as the serializer takes it: values by store column name."""
@@ -174,7 +180,7 @@ class RowScope(Protocol):
 
 
 def _visible(scope: RowScope, entity: str) -> list[ColumnElement[bool]]:
-    clause = scope.where(entity, ENTITY_TABLES[entity])
+    clause = scope.where(entity, READ_TABLES[entity])
     return [] if clause is None else [clause]
 
 
@@ -233,9 +239,9 @@ def kind_clause(entity: str, kind: Kind) -> ColumnElement[bool] | None:
     if isinstance(kind, tuple):
         if entity not in ("org", "academicSession"):
             raise ValueError(f"{entity} records have no types")
-        return ENTITY_TABLES[entity].c.type.in_(kind)
+        return READ_TABLES[entity].c.type.in_(kind)
     if entity in ("org", "academicSession"):
-        return ENTITY_TABLES[entity].c.type == kind
+        return READ_TABLES[entity].c.type == kind
     if entity == "user":
         return holds_role(roles.c.role == kind)
     raise ValueError(f"{entity} records have no kinds")
@@ -246,7 +252,7 @@ def record_conditions(entity: str, district_id: int, scope: RowScope,
     """The district's records of ``entity`` (of ``kind``) that ``scope`` lets through; without
     ``scope``'s own predicate when ``visible`` is false (a :class:`Driver` of the scope's then
     lists the rows), though it is still asked for, so that the scope knows it was used."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     conditions = [table.c.district_id == district_id]
     clause = kind_clause(entity, kind)
     if clause is not None:
@@ -257,87 +263,110 @@ def record_conditions(entity: str, district_id: int, scope: RowScope,
     return conditions
 
 
-def _class_members(role: str) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        # IN (subquery), not EXISTS: the planner starts from the class's few enrollment rows
-        # (ix_enrollments_district_id_class_sourced_id_role) instead of walking every user.
-        return users.c.sourced_id.in_(select(enrollments.c.user_sourced_id).where(
-            enrollments.c.district_id == district_id, enrollments.c.class_sourced_id == ids[-1],
-            enrollments.c.role == role, _current(enrollments),
-            *_visible(scope, "enrollment")))
-    return clause
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    """One hop of a nested collection, from the ids reached so far to the next ones: the rows of
+    ``table`` whose ``key`` names one of those ids (equals the parent's id on the first hop, is
+    IN the previous hop's ids after it), meeting ``conditions``, give the ids in ``value``.
+    ``entity``, when the rows are roster records (enrollments, classes), ANDs the visibility's
+    predicate for it into the hop."""
+
+    table: Table
+    key: Column[Any]
+    value: Column[Any]
+    conditions: tuple[ColumnElement[bool], ...] = ()
+    entity: str | None = None
 
 
-def _enrolled_classes(role: str | None) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        conditions = [enrollments.c.district_id == district_id,
-                      enrollments.c.user_sourced_id == ids[-1], _current(enrollments)]
-        if role is not None:
-            conditions.append(enrollments.c.role == role)
-        return classes.c.sourced_id.in_(select(enrollments.c.class_sourced_id).where(
-            *conditions, *_visible(scope, "enrollment")))
-    return clause
+@dataclasses.dataclass(frozen=True, slots=True)
+class Relation:
+    """A nested collection (``/schools/{id}/classes``...) as data the page reader follows: the
+    ``entity`` records whose ``column`` names the innermost parent directly (no ``steps``), or is
+    IN the ids reached by following ``steps`` from it; and meeting ``conditions``."""
+
+    entity: str
+    column: Column[Any]
+    steps: tuple[Step, ...] = ()
+    conditions: tuple[ColumnElement[bool], ...] = ()
+
+    def clause(self, district_id: int, parent_id: str, scope: RowScope) -> ColumnElement[bool]:
+        """The condition on the entity's table for the records related to ``parent_id``."""
+        if not self.steps:
+            return and_(self.column == parent_id, *self.conditions)
+        reached: Any = None
+        for step in self.steps:
+            named = step.key == parent_id if reached is None else step.key.in_(reached)
+            visible = _visible(scope, step.entity) if step.entity is not None else []
+            reached = select(step.value).where(step.table.c.district_id == district_id, named,
+                                               *step.conditions, *visible)
+        return and_(self.column.in_(reached), *self.conditions)
 
 
-def _school_role_holders(role: str) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        return users.c.sourced_id.in_(select(roles.c.user_sourced_id).where(
-            roles.c.district_id == district_id, roles.c.org_sourced_id == ids[-1],
-            roles.c.role == role, _current(roles)))
-    return clause
+# IN (subquery) rather than EXISTS throughout: the planner starts from the parent's few link rows
+# (e.g. ix_enrollments_district_id_class_sourced_id_role for a class's students) instead of
+# walking every row of the entity's table.
+def _class_members(role: str) -> Relation:
+    return Relation("user", users.c.sourced_id, (Step(
+        enrollments, enrollments.c.class_sourced_id, enrollments.c.user_sourced_id,
+        (enrollments.c.role == role, _current(enrollments)), "enrollment"),))
 
 
-def _school_terms(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
+def _enrolled_classes(role: str | None) -> Relation:
+    conditions = (_current(enrollments),) + (() if role is None else (enrollments.c.role == role,))
+    return Relation("class", classes.c.sourced_id, (Step(
+        enrollments, enrollments.c.user_sourced_id, enrollments.c.class_sourced_id, conditions,
+        "enrollment"),))
+
+
+def _school_role_holders(role: str) -> Relation:
+    return Relation("user", users.c.sourced_id, (Step(
+        roles, roles.c.org_sourced_id, roles.c.user_sourced_id,
+        (roles.c.role == role, _current(roles))),))
+
+
+def _linked_resources(link: Table, owner: Column[Any]) -> Relation:
+    return Relation("resource", resources.c.sourced_id, (Step(
+        link, owner, link.c.resource_sourced_id, (_current(link),)),))
+
+
+RELATIONS: Mapping[str, Relation] = MappingProxyType({
+    "class_students": _class_members("student"),
+    "class_teachers": _class_members("teacher"),
+    "course_classes": Relation("class", classes.c.course_sourced_id),
+    "school_classes": Relation("class", classes.c.school_sourced_id),
+    # The class is checked to be the school's before this runs (see :func:`record_exists`).
+    "school_class_enrollments": Relation("enrollment", enrollments.c.class_sourced_id),
+    "school_class_students": _class_members("student"),
+    "school_class_teachers": _class_members("teacher"),
+    "school_courses": Relation("course", courses.c.org_sourced_id),
+    "school_enrollments": Relation("enrollment", enrollments.c.school_sourced_id),
+    "school_students": _school_role_holders("student"),
+    "school_teachers": _school_role_holders("teacher"),
     # Academic sessions carry no org: a school's terms are the terms its classes are taught in.
     # Nested INs, so the plan starts from the school's classes (ix_classes_district_id_school_...)
     # and probes their terms, instead of reading every class_terms row of the district.
-    school_classes = select(classes.c.sourced_id).where(
-        classes.c.district_id == district_id, classes.c.school_sourced_id == ids[-1],
-        *_visible(scope, "class"))
-    linked = select(class_terms.c.term_sourced_id).where(
-        class_terms.c.district_id == district_id,
-        class_terms.c.class_sourced_id.in_(school_classes))
-    return and_(academic_sessions.c.type == "term", academic_sessions.c.sourced_id.in_(linked))
-
-
-def _term_classes(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-    return classes.c.sourced_id.in_(select(class_terms.c.class_sourced_id).where(
-        class_terms.c.district_id == district_id, class_terms.c.term_sourced_id == ids[-1]))
-
-
-def _column_is(column: Column[Any]) -> Callable[..., ColumnElement[bool]]:
-    def clause(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-        return column == ids[-1]
-    return clause
-
-
-def _grading_periods(district_id: int, ids: Sequence[str], scope: RowScope) -> ColumnElement[bool]:
-    return and_(academic_sessions.c.type == "gradingPeriod",
-                academic_sessions.c.parent_sourced_id == ids[-1])
-
-
-_RELATIONS: Mapping[str, tuple[str, Callable[..., ColumnElement[bool]]]] = MappingProxyType({
-    "class_students": ("user", _class_members("student")),
-    "class_teachers": ("user", _class_members("teacher")),
-    "course_classes": ("class", _column_is(classes.c.course_sourced_id)),
-    "school_classes": ("class", _column_is(classes.c.school_sourced_id)),
-    # The class is checked to be the school's before this runs (see :func:`record_exists`).
-    "school_class_enrollments": ("enrollment", _column_is(enrollments.c.class_sourced_id)),
-    "school_class_students": ("user", _class_members("student")),
-    "school_class_teachers": ("user", _class_members("teacher")),
-    "school_courses": ("course", _column_is(courses.c.org_sourced_id)),
-    "school_enrollments": ("enrollment", _column_is(enrollments.c.school_sourced_id)),
-    "school_students": ("user", _school_role_holders("student")),
-    "school_teachers": ("user", _school_role_holders("teacher")),
-    "school_terms": ("academicSession", _school_terms),
-    "student_classes": ("class", _enrolled_classes("student")),
-    "teacher_classes": ("class", _enrolled_classes("teacher")),
-    "term_classes": ("class", _term_classes),
-    "term_grading_periods": ("academicSession", _grading_periods),
-    "user_classes": ("class", _enrolled_classes(None)),
+    "school_terms": Relation(
+        "academicSession", academic_sessions.c.sourced_id,
+        (Step(classes, classes.c.school_sourced_id, classes.c.sourced_id, entity="class"),
+         Step(class_terms, class_terms.c.class_sourced_id, class_terms.c.term_sourced_id)),
+        (academic_sessions.c.type == "term",)),
+    "student_classes": _enrolled_classes("student"),
+    "teacher_classes": _enrolled_classes("teacher"),
+    "term_classes": Relation("class", classes.c.sourced_id, (Step(
+        class_terms, class_terms.c.term_sourced_id, class_terms.c.class_sourced_id),)),
+    "term_grading_periods": Relation("academicSession", academic_sessions.c.parent_sourced_id,
+                                     conditions=(academic_sessions.c.type == "gradingPeriod",)),
+    "user_classes": _enrolled_classes(None),
+    # The Resources service: a resource is a class's, a course's or a person's through an active
+    # link row of the CSV binding's classResources, courseResources or userResources file.
+    "class_resources": _linked_resources(class_resources, class_resources.c.class_sourced_id),
+    "course_resources": _linked_resources(course_resources, course_resources.c.course_sourced_id),
+    "user_resources": _linked_resources(user_resources, user_resources.c.user_sourced_id),
 })
+"""The nested collections, by the name ``gateway.oneroster.endpoints`` gives them: what each
+reads, as data :func:`relation_clause` follows."""
 
-RELATION_NAMES: frozenset[str] = frozenset(_RELATIONS)
+RELATION_NAMES: frozenset[str] = frozenset(RELATIONS)
 """The nested collections implemented here (``gateway.oneroster.endpoints.RELATIONS``)."""
 
 
@@ -345,13 +374,12 @@ def relation_clause(relation: str, district_id: int, parent_ids: Sequence[str],
                     scope: RowScope) -> ColumnElement[bool]:
     """The condition selecting the records of nested collection ``relation`` for its parents'
     stored sourcedIds (outermost first), the link rows it follows filtered by ``scope``."""
-    _entity, build = _RELATIONS[relation]
-    return build(district_id, parent_ids, scope)
+    return RELATIONS[relation].clause(district_id, parent_ids[-1], scope)
 
 
 def relation_entity(relation: str) -> str:
     """The entity a nested collection returns."""
-    return _RELATIONS[relation][0]
+    return RELATIONS[relation].entity
 
 
 # A record nested in another: the column of the inner record naming the outer one.
@@ -364,7 +392,7 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
                   within: tuple[str, str] | None = None) -> bool:
     """Whether the district has a visible ``entity`` record ``sourced_id`` of ``kind``; ``within``
     (outer entity, its sourcedId) also requires it to belong to that record (a school's class)."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     conditions = record_conditions(entity, district_id, scope, kind)
     conditions.append(table.c.sourced_id == sourced_id)
     if within is not None:
@@ -375,7 +403,7 @@ def record_exists(conn: Connection, entity: str, district_id: int, sourced_id: s
 def fetch_records(conn: Connection, entity: str, district_id: int,
                   sourced_ids: Sequence[str]) -> list[Record]:
     """The district's ``entity`` records ``sourced_ids`` (already known visible), in that order."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     found = read_records(conn, select(*record_columns(entity)).where(
         table.c.district_id == district_id, table.c.sourced_id.in_(list(sourced_ids))), entity)
     by_id = {record["sourced_id"]: record for record in found}
@@ -398,7 +426,7 @@ def find_record_and_version(conn: Connection, entity: str, district_id: int, sou
     """:func:`find_record`, and the district's data version read by the same statement (None
     when there is no record). ``rendered``: the record's rendering (:func:`rendered_columns`)
     instead of its columns."""
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     columns = rendered_columns(entity) if rendered else record_columns(entity)
     statement = select(*columns, _DATA_VERSION.label(_DATA_VERSION_COLUMN)).where(
         *record_conditions(entity, district_id, scope, kind), table.c.sourced_id == sourced_id)
@@ -473,7 +501,7 @@ def _profile_holders(conn: Connection, district_id: int, cache: PageCache | None
 
 
 def _children_of(entity: str, scope: RowScope) -> Any:
-    table = ENTITY_TABLES[entity]
+    table = READ_TABLES[entity]
     return (select(table.c.parent_sourced_id, table.c.sourced_id)
             .where(table.c.district_id == bindparam("district_id"),
                    table.c.parent_sourced_id.in_(bindparam("ids", expanding=True)),
@@ -589,14 +617,14 @@ class RecordQuery:
     rendered: bool = False
 
     def __post_init__(self) -> None:
-        table = ENTITY_TABLES[self.entity]
+        table = READ_TABLES[self.entity]
         if not self.keys or self.keys[-1].column is not table.c.id:
             raise ValueError("the sort keys must end with the primary key")
 
 
 def default_keys(entity: str, descending: bool = False) -> tuple[SortKey, ...]:
     """The default order: the primary key, i.e. insertion order."""
-    return (SortKey(ENTITY_TABLES[entity].c.id, descending),)
+    return (SortKey(READ_TABLES[entity].c.id, descending),)
 
 
 class PageCache:
@@ -700,7 +728,7 @@ def _read_plan(query: RecordQuery) -> tuple[Any, list[ColumnElement[bool]], tupl
     """What a read of ``query`` selects from, its conditions and its sort keys: through the
     driver when there is one (the primary key then read from the driver's ``row_id``, which
     equals it, so that the driver's index supplies the order and anchors seek in it)."""
-    table = ENTITY_TABLES[query.entity]
+    table = READ_TABLES[query.entity]
     driver = query.driver
     if driver is None or query.selective:
         return table, list(query.conditions), query.keys

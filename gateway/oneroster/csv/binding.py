@@ -191,7 +191,44 @@ DEMOGRAPHICS = CsvFile("demographics", "demographics", _base() + (
 # roles, because a role may name the profile it uses).
 ROSTERING_FILES: tuple[CsvFile, ...] = (ORGS, ACADEMIC_SESSIONS, COURSES, CLASSES, USERS,
                                         USER_PROFILES, ROLES, ENROLLMENTS, DEMOGRAPHICS)
-ROSTERING_BY_NAME = {f.name: f for f in ROSTERING_FILES}
+
+# The Resources service's files (1.2 CSV binding): the resources, and the links that give a class,
+# a course or a person the use of one. Imported after the rostering files they point into.
+RESOURCES = CsvFile("resources", "resources", _base() + (
+    Column("vendorResourceId", "vendor_resource_id", required=True),
+    Column("title", "title"),
+    Column("roles", "roles", "list"),
+    Column("importance", "importance", "enum", enum=v.RESOURCE_IMPORTANCES),
+    Column("vendorId", "vendor_id"),
+    Column("applicationId", "application_id"),
+))
+
+CLASS_RESOURCES = CsvFile("classResources", "class_resources", _base() + (
+    Column("title", "title"),
+    Column("classSourcedId", "class_sourced_id", "ref", required=True, target="classes"),
+    Column("resourceSourcedId", "resource_sourced_id", "ref", required=True, target="resources"),
+))
+
+COURSE_RESOURCES = CsvFile("courseResources", "course_resources", _base() + (
+    Column("title", "title"),
+    Column("courseSourcedId", "course_sourced_id", "ref", required=True, target="courses"),
+    Column("resourceSourcedId", "resource_sourced_id", "ref", required=True, target="resources"),
+))
+
+USER_RESOURCES = CsvFile("userResources", "user_resources", _base() + (
+    Column("userSourcedId", "user_sourced_id", "ref", required=True, target="users"),
+    Column("orgSourcedId", "org_sourced_id", "ref", target="orgs"),
+    Column("classSourcedId", "class_sourced_id", "ref", target="classes"),
+    Column("resourceSourcedId", "resource_sourced_id", "ref", required=True, target="resources"),
+))
+
+RESOURCES_CSV_FILES: tuple[CsvFile, ...] = (RESOURCES, CLASS_RESOURCES, COURSE_RESOURCES,
+                                            USER_RESOURCES)
+IMPORTED_FILES: tuple[CsvFile, ...] = ROSTERING_FILES + RESOURCES_CSV_FILES
+"""Every file the importer reads, in import order."""
+# Every imported file by name: what the importer looks a staged file's definition up in (the
+# rostering files and the resources files alike).
+ROSTERING_BY_NAME = {f.name: f for f in IMPORTED_FILES}
 ALL_FILE_NAMES = tuple(f.name for f in ROSTERING_FILES) + GRADEBOOK_FILES + RESOURCES_FILES
 
 # Demographics records share the sourcedId of the user they describe (1.2 Rostering §4.6).

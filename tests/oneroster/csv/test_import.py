@@ -212,7 +212,7 @@ def test_gradebook_files_are_noted_as_not_imported_yet(runner, database, tmp_pat
     (path / "lineItems.csv").write_text("sourcedId\r\nli1\r\n")
     result = run_import(runner, path)
     assert result.exit_code == 0, result.output
-    assert ("column file.lineItems: read 'bulk'; lineItems.csv is not imported yet (gradebook and resources "
+    assert ("column file.lineItems: read 'bulk'; lineItems.csv is not imported yet (gradebook "
             "files): it was not read") in result.output
 
 
