@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gateway.oneroster.vocabulary import ROSTERING_SCOPES
+from gateway.oneroster.vocabulary import GRADEBOOK_SCOPES, ROSTERING_SCOPES
 
-# The scopes of the services this gateway serves. Gradebook and resources scopes join this tuple
-# when those services exist: granting a scope nothing honours would only mislead the district.
-GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES
+# The scopes of the services this gateway serves. Resources scopes join this tuple when that
+# service exists: granting a scope nothing honours would only mislead the district. Gradebook
+# scopes are granted only when asked for (not by default): reading and writing grades is a
+# district's explicit choice for an app.
+GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES + GRADEBOOK_SCOPES
 DEFAULT_SCOPES: tuple[str, ...] = ROSTERING_SCOPES
 
 
