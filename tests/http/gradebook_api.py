@@ -3,8 +3,11 @@ the official gradebook OpenAPI document's validators."""
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
+
+import pytest
 
 from jsonschema import Draft7Validator
 from referencing import Registry
@@ -59,9 +62,18 @@ class GradebookApi:
 
 
 @lru_cache(maxsize=1)
-def official_document() -> dict:
-    """The official gradebook OpenAPI document, parsed."""
+def _read_official() -> dict:
     return json.loads(OFFICIAL_DOCUMENT.read_text(encoding="utf-8"))
+
+
+def official_document() -> dict:
+    """The official gradebook OpenAPI document, parsed: missing fails under CI=true, skips the
+    test elsewhere (as tests/oneroster/test_endpoints.py does)."""
+    if not OFFICIAL_DOCUMENT.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"official OneRoster document missing: {OFFICIAL_DOCUMENT}")
+        pytest.skip(f"official OneRoster document not available at {OFFICIAL_DOCUMENT}")
+    return _read_official()
 
 
 def official_validator(schema_name: str) -> Draft7Validator:
