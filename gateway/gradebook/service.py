@@ -519,11 +519,12 @@ def post_records(session: Session, operation: Operation, path_ids: Sequence[str]
     sourcedId and the one allocated (the supplied one when free, else a new one). The whole set
     is refused (422) if any record is bad."""
     entity = ENTITIES[operation.entity]
+    # An unknown parent is unknownobject whatever the body holds.
+    parents = resolve_parents(session, operation, path_ids, caller)
     if not isinstance(body, Mapping) or set(body) != {entity.collection_key} or not isinstance(
             body[entity.collection_key], list):
         raise Unprocessable(f"The body must be an object with one member, "
                             f"{entity.collection_key!r}, a list of records.")
-    parents = resolve_parents(session, operation, path_ids, caller)
     pairs = []
     for raw in body[entity.collection_key]:
         values = entity.load(_defaults(operation, raw, path_ids))
