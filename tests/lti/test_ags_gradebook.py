@@ -16,17 +16,8 @@ from gateway.sharing.service import set_policy
 from gateway.store.models import utcnow
 
 from lti_support import ISSUER
-from test_ags import RESULTS, call, create, path, score
-
-
-@pytest.fixture
-def token(tool, service_token):
-    return service_token(tool)
-
-
-@pytest.fixture
-def base(tool):
-    return f"/lti/deployments/{tool.deployment_id}/contexts/k1/lineitems"
+# The AGS tests' fixtures (the tool's service token, its line items URL in k1) and helpers.
+from test_ags import RESULTS, base, call, create, path, score, token  # noqa: F401
 
 
 @pytest.fixture
