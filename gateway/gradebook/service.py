@@ -335,7 +335,10 @@ def put_record(session: Session, operation: Operation, sourced_id: str, body: An
     if values["sourced_id"] not in (None, sourced_id):
         raise Unprocessable(f"The body's sourcedId {values['sourced_id']!r} is not the path's "
                             f"{sourced_id!r}.")
-    row, created = _write(session, entity, sourced_id, values, caller)
+    # A savepoint: an error answered by a handler still ends in the request's commit, and a
+    # refused write must leave nothing behind (a default category it made, a result it replaced).
+    with session.begin_nested():
+        row, created = _write(session, entity, sourced_id, values, caller)
     return entity.dump(row, caller.links), created
 
 
@@ -525,8 +528,17 @@ def post_records(session: Session, operation: Operation, path_ids: Sequence[str]
             body[entity.collection_key], list):
         raise Unprocessable(f"The body must be an object with one member, "
                             f"{entity.collection_key!r}, a list of records.")
+    # One savepoint for the set: a record refused rolls back those written before it.
+    with session.begin_nested():
+        return _post_each(session, operation, entity, parents, path_ids,
+                          body[entity.collection_key], caller)
+
+
+def _post_each(session: Session, operation: Operation, entity: GradebookEntity,
+               parents: Sequence[str], path_ids: Sequence[str], records: list[Any],
+               caller: Caller) -> list[dict[str, str]]:
     pairs = []
-    for raw in body[entity.collection_key]:
+    for raw in records:
         values = entity.load(_defaults(operation, raw, path_ids))
         _check_parent(session, operation, parents, values, caller)
         supplied = values["sourced_id"]

@@ -151,8 +151,11 @@ def test_a_result_must_be_a_students_in_the_line_items_class(gradebook):
     response = gradebook.put("/results/r-again", result("li", "u2"))
     assert response.get_json() == error_body(
         "invaliddata", "The student already has result 'r' on this line item; replace that one.")
-    # ... until that one is deleted.
+    # ... until that one is deleted. A refused write leaves the deleted one where it was.
     assert gradebook.delete("/results/r").status_code == 204
+    assert gradebook.put("/results/r-again", result("li", "u2", scoreScale=ref("nope"))
+                         ).status_code == 404
+    assert gradebook.get("/results/r").get_json()["result"]["status"] == "tobedeleted"
     assert gradebook.put("/results/r-again", result("li", "u2")).status_code == 201
     assert gradebook.get("/results/r").status_code == 404
 
@@ -209,6 +212,9 @@ def test_posted_line_items_and_results_answer_their_sourced_id_pairs(gradebook):
         line_item("k2", "C", sourcedId="c")["lineItem"],
         line_item("k1", "D", sourcedId="d")["lineItem"]]})
     assert response.status_code == 422
+    assert response.get_json() == error_body(
+        "invaliddata", "A line item posted to a class must be of that class.")
+    assert gradebook.get("/lineItems/c").status_code == 404
     # Posted to a school: a line item of one of its classes.
     response = gradebook.post("/schools/s2/lineItems", {"lineItems": [
         line_item("k3", "E", sourcedId="e")["lineItem"]]})
