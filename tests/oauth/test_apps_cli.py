@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 
 from gateway.cli import cli
 from gateway.oauth.credentials import verify_client_secret
+from gateway.oauth.scopes import GRANTABLE_SCOPES
 from gateway.oneroster.vocabulary import (ROSTERING_SCOPES, SCOPE_ROSTER, SCOPE_ROSTER_CORE,
                                           SCOPE_ROSTER_DEMOGRAPHICS)
 from gateway.store.apps import AccessToken, App, AppClient
@@ -84,12 +85,12 @@ def test_create_with_chosen_scopes(runner, district_id):
 
 def test_create_with_an_unknown_scope(runner, database, district_id):
     result = run(runner, "create", "--district", "district-1", "--name", "X",
-                 "--scope", "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly")
+                 "--scope", "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.write")
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: unknown scope 'https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly'; "
-        f"grantable scopes: {', '.join(ROSTERING_SCOPES)}\n")
+        "Error: unknown scope 'https://purl.imsglobal.org/spec/or/v1p2/scope/roster.write'; "
+        f"grantable scopes: {', '.join(GRANTABLE_SCOPES)}\n")
     assert list_json(runner) == []
 
 
