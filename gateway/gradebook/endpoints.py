@@ -4,8 +4,8 @@ Derived from the official endpoint list (``endpoint-summary.json``, gradebook pa
 ``onerosterv1p2gradebookservice_openapi3_v1p0.json``) and checked against it by
 ``tests/gradebook/test_endpoints.py``. Shaped like the rostering table
 (:mod:`gateway.oneroster.endpoints`), with the method added, so that one read path can serve
-both later. The HTTP layer registers a route per :class:`Operation`; :mod:`gateway.gradebook.service`
-implements each ``relation`` named here.
+both later. The HTTP layer registers a route per :class:`Operation`;
+:mod:`gateway.gradebook.service` implements each ``relation`` named here.
 
 - ``entity``: the gradebook entity the operation reads or writes (a key of
   :data:`gateway.gradebook.records.ENTITIES`), which also decides the body's wrapper.

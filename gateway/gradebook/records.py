@@ -107,7 +107,8 @@ def default_category_id(district_id: int, class_sourced_id: str) -> str:
     an app may know only by a pseudonym)."""
     import hashlib
 
-    digest = hashlib.sha256(f"default-category:{district_id}:{class_sourced_id}".encode()).hexdigest()
+    key = f"default-category:{district_id}:{class_sourced_id}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"category-{digest[:32]}"
 
 
@@ -188,7 +189,8 @@ def dump_assessment_line_item(row: AssessmentLineItem, links: Links) -> dict[str
 def dump_assessment_result(row: AssessmentResult, links: Links) -> dict[str, Any]:
     """An assessment result as AssessmentResultDType."""
     out = _base(row)
-    _ref(out, links, "assessmentLineItem", "assessmentLineItem", row.assessment_line_item_sourced_id)
+    _ref(out, links, "assessmentLineItem", "assessmentLineItem",
+         row.assessment_line_item_sourced_id)
     _ref(out, links, "student", "user", row.student_sourced_id)
     _put(out, "score", row.score)
     _put(out, "textScore", row.text_score)
@@ -243,7 +245,8 @@ class _Body:
         value = self.get(name)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value):
             raise self._bad(name, "a number")
         return float(value)
 
@@ -255,7 +258,8 @@ class _Body:
         parsed = None
         if isinstance(value, str):
             try:
-                parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+                parsed = dt.datetime.fromisoformat(
+                    value.replace("Z", "+00:00").replace("z", "+00:00"))
             except ValueError:
                 parsed = None
         if parsed is None:

@@ -35,8 +35,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.errors import NotFound, Unprocessable
 from gateway.gradebook.endpoints import Operation
-from gateway.gradebook.records import (ENTITIES, GradebookEntity, Links, default_category_id)
-from gateway.oneroster.query import FilterField, compare_column, compile_filter, parse_fields, parse_sort
+from gateway.gradebook.records import ENTITIES, GradebookEntity, Links, default_category_id
+from gateway.oneroster.query import (FilterField, compare_column, compile_filter, parse_fields,
+                                     parse_sort)
 from gateway.oneroster.service import CHANNEL, CollectionParams
 from gateway.sharing.visibility import Visibility
 from gateway.store.gradebook import (AssessmentLineItem, AssessmentResult, Category, LineItem,
@@ -139,7 +140,8 @@ def _resolve_roster(session: Session, kind: str, given: str, caller: Caller,
 
 
 def _resolve_school(session: Session, given: str, caller: Caller) -> str:
-    return _resolve_roster(session, "school", given, caller, ENTITY_TABLES["org"].c.type == "school")
+    return _resolve_roster(session, "school", given, caller,
+                           ENTITY_TABLES["org"].c.type == "school")
 
 
 def _not_found(what: str, sourced_id: str) -> NotFound:
