@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_MAX_FIELD_LENGTH": 128 * 1024,
     "ONEROSTER_DEFAULT_LIMIT": 100,
     "ONEROSTER_MAX_LIMIT": 10000,
+    # The title of the category the gateway gives every class (GATEWAY_DEFAULT_CATEGORY_TITLE):
+    # gradebook clients take a class's first category, and a SIS often exports none.
+    "DEFAULT_CATEGORY_TITLE": "Default",
     "TOKEN_LIFETIME_SECONDS": 3600,
     # How long a checked bearer token is trusted without looking it up again: the bound on how
     # late a revocation, a suspension, a new policy or a contract's end takes effect.

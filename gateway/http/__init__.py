@@ -7,8 +7,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register every blueprint of the gateway, the policy cache and rate limits they share,
     and what every request leaves behind (request id, access line, metrics)."""
-    from gateway.http import (admin, events, exports, forms, headers, home, limits, lms, lti,
-                              oauth, observe, ops, portal, privacy, resources, rostering,
+    from gateway.http import (admin, events, exports, forms, gradebook, headers, home, limits,
+                              lms, lti, oauth, observe, ops, portal, privacy, resources, rostering,
                               visibility)
 
     # Outermost: it times and logs the whole request, and ids every response, errors included.
@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(rostering.blueprint)
     app.register_blueprint(resources.blueprint)
+    app.register_blueprint(gradebook.blueprint)
     app.register_blueprint(exports.blueprint)
     app.register_blueprint(events.blueprint)
     app.register_blueprint(admin.blueprint)

@@ -258,7 +258,7 @@ def line_item(deployment_id: str, context_id: str, item_id: str) -> Response:
     """One line item (AGS 2.0 §3.2.3)."""
     context = _context(_grant(*_READ_ITEMS), deployment_id, context_id)
     _, url = _urls(deployment_id, context_id)
-    item = ags.find_line_item(request_session(), context, item_id)
+    item = ags.find_line_item(request_session(), context, item_id, shared=True)
     return _json(ags.line_item_json(item, url), mimetype=v.AGS_LINEITEM)
 
 

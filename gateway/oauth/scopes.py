@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES
+from gateway.oneroster.vocabulary import GRADEBOOK_SCOPES, RESOURCES_SCOPES, ROSTERING_SCOPES
 
-# The scopes of the services this gateway serves. Gradebook scopes join this tuple when that
-# service exists: granting a scope nothing honours would only mislead the district.
-GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES + RESOURCES_SCOPES
-# A new app gets the rostering scopes; the resources service is granted when asked for.
+# The scopes of the services this gateway serves. A new app gets the rostering scopes; the
+# resources and gradebook services are granted only when asked for (reading and writing grades
+# is a district's explicit choice for an app).
+GRANTABLE_SCOPES: tuple[str, ...] = ROSTERING_SCOPES + RESOURCES_SCOPES + GRADEBOOK_SCOPES
 DEFAULT_SCOPES: tuple[str, ...] = ROSTERING_SCOPES
 
 

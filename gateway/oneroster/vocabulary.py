@@ -35,3 +35,20 @@ ROSTERING_SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER, SCOPE_ROSTER_DEMOGRAPHICS)
 SCOPE_RESOURCE = SCOPE_PREFIX + "resource.readonly"
 SCOPE_RESOURCE_CORE = SCOPE_PREFIX + "resource-core.readonly"
 RESOURCES_SCOPES = (SCOPE_RESOURCE, SCOPE_RESOURCE_CORE)
+
+# The gradebook service's scopes (1.2 Gradebook REST binding, "OAuth2CC" security scheme).
+SCOPE_GRADEBOOK = SCOPE_PREFIX + "gradebook.readonly"
+SCOPE_GRADEBOOK_CORE = SCOPE_PREFIX + "gradebook-core.readonly"
+SCOPE_GRADEBOOK_CREATEPUT = SCOPE_PREFIX + "gradebook.createput"
+SCOPE_GRADEBOOK_CREATEPOST = SCOPE_PREFIX + "gradebook.createpost"
+SCOPE_GRADEBOOK_DELETE = SCOPE_PREFIX + "gradebook.delete"
+SCOPE_ASSESSMENT = SCOPE_PREFIX + "assessment.readonly"
+SCOPE_ASSESSMENT_CREATEPUT = SCOPE_PREFIX + "assessment.createput"
+SCOPE_ASSESSMENT_DELETE = SCOPE_PREFIX + "assessment.delete"
+GRADEBOOK_SCOPES = (SCOPE_GRADEBOOK, SCOPE_GRADEBOOK_CORE, SCOPE_GRADEBOOK_CREATEPUT,
+                    SCOPE_GRADEBOOK_CREATEPOST, SCOPE_GRADEBOOK_DELETE, SCOPE_ASSESSMENT,
+                    SCOPE_ASSESSMENT_CREATEPUT, SCOPE_ASSESSMENT_DELETE)
+
+# A result's scoreStatus (1.2 Gradebook §5, ScoreStatusEnum; extensible).
+SCORE_STATUSES = frozenset({"exempt", "fully graded", "not submitted", "partially graded",
+                            "submitted"})

@@ -42,6 +42,10 @@ from gateway.sharing import snapshots
 from gateway.sharing.scope import USER_MEMBER, Scope
 from gateway.store.models import Enrollment, utcnow
 from gateway.store.rostering import Driver
+
+GRADE_ENTITIES = frozenset({"result", "assessmentResult"})
+"""Gradebook entities whose records are students' grades: what leaves of them is a disclosure
+about the students, recorded like a page of users."""
 from gateway.store.sharing import ScopeMember
 
 _MEMBERS = ScopeMember.__table__
@@ -308,8 +312,9 @@ class PolicyVisibility:
                   records: Iterable[Mapping[str, Any]], stored_ids: Iterable[str]) -> None:
         """Record, in the request's transaction, that ``records`` (as sent) left through
         ``channel``: one ledger entry per call, for entities about people (users, enrollments,
-        demographics) only; an empty response records nothing."""
-        if self.ledger is None or entity not in PEOPLE_ENTITIES:
+        demographics) and students' grades (gradebook results, whose ``stored_ids`` are the
+        students' sourcedIds) only; an empty response records nothing."""
+        if self.ledger is None or (entity not in PEOPLE_ENTITIES and entity not in GRADE_ENTITIES):
             return
         records = list(records)
         if not records:

@@ -1,6 +1,5 @@
 """Tables of the LTI 1.3 platform: its signing keys, the tools apps register, where tools are
-placed, the single-use values it has seen, and the gradebook tools write to. The service tokens
-issued to tools are access tokens like any other (:class:`gateway.store.apps.AccessToken`).
+placed, the single-use values it has seen. The service tokens issued to tools are access tokens like any other (:class:`gateway.store.apps.AccessToken`).
 
 - ``lti_platform_keys``: RSA keys the platform signs with. The private key is stored only
   encrypted (AES-GCM under a key derived from ``GATEWAY_SECRET_KEY``, see
@@ -20,16 +19,16 @@ issued to tools are access tokens like any other (:class:`gateway.store.apps.Acc
 - ``lti_registration_tokens``: one-time tokens for LTI Dynamic Registration.
 - ``lti_deep_link_requests``: the ``data`` of each deep linking request, which the tool's
   response must echo (Deep Linking 2.0 §4.4.1); single use.
-- ``line_items`` and ``results``: the gradebook, shaped as OneRoster 1.2 Gradebook ``lineItems``
-  and ``results`` of a class (so the OneRoster gradebook service can serve them), with the
-  Assignment and Grade Services fields (resourceLinkId, tag, the last score's timestamp) beside.
+
+The gradebook tools write to (``line_items``, ``results``) is in :mod:`gateway.store.gradebook`;
+:class:`LineItem` and :class:`Result` stay importable from here.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -207,71 +206,6 @@ class DeepLinkRequest(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
-class LineItem(Base):
-    """A gradebook column of a class: a OneRoster 1.2 Gradebook ``lineItem`` (§4.5 of the
-    Gradebook information model) that is also an AGS 2.0 line item (§3.2)."""
-
-    __tablename__ = "line_items"
-    __table_args__ = (
-        UniqueConstraint("district_id", "sourced_id", name="uq_line_items_district_sourced_id"),
-        Index("ix_line_items_class", "district_id", "class_sourced_id"),
-        Index("ix_line_items_tool_class", "tool_id", "district_id", "class_sourced_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    district_id: Mapped[int] = mapped_column(Integer)
-    sourced_id: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(32), default="active")
-    date_last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    title: Mapped[str] = mapped_column(String(255))
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    class_sourced_id: Mapped[str] = mapped_column(String(255))
-    school_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    assign_date: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    due_date: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    result_value_min: Mapped[float] = mapped_column(Float, default=0.0)
-    # AGS scoreMaximum.
-    result_value_max: Mapped[float] = mapped_column(Float)
-    # The tool that owns the column (None: made in the gradebook, not by a tool).
-    tool_id: Mapped[int | None] = mapped_column(ForeignKey("lti_tools.id", ondelete="SET NULL"),
-                                                nullable=True)
-    resource_link_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    grades_released: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-
-
-class Result(Base):
-    """A student's result on a line item: a OneRoster 1.2 Gradebook ``result`` (§4.7), holding
-    the last AGS score (§3.4) posted for it."""
-
-    __tablename__ = "results"
-    __table_args__ = (
-        UniqueConstraint("district_id", "sourced_id", name="uq_results_district_sourced_id"),
-        UniqueConstraint("line_item_id", "student_sourced_id", name="uq_results_line_item_student"),
-        Index("ix_results_student", "district_id", "student_sourced_id"),
-        Index("ix_results_class", "district_id", "class_sourced_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    district_id: Mapped[int] = mapped_column(Integer)
-    sourced_id: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(32), default="active")
-    date_last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    line_item_id: Mapped[int] = mapped_column(ForeignKey("line_items.id", ondelete="CASCADE"))
-    line_item_sourced_id: Mapped[str] = mapped_column(String(255))
-    class_sourced_id: Mapped[str] = mapped_column(String(255))
-    student_sourced_id: Mapped[str] = mapped_column(String(255))
-    # OneRoster scoreStatus: exempt | fully graded | not submitted | partially graded | submitted
-    score_status: Mapped[str] = mapped_column(String(32))
-    # On the line item's scale (0..result_value_max); None when the tool cleared the score.
-    score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    score_date: Mapped[dt.datetime] = mapped_column(DateTime)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # The AGS score as posted, so the result can be explained and later scores ordered.
-    score_given: Mapped[float | None] = mapped_column(Float, nullable=True)
-    score_maximum: Mapped[float | None] = mapped_column(Float, nullable=True)
-    activity_progress: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    grading_progress: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    # The score's own timestamp, with its offset applied (UTC, microseconds).
-    score_timestamp: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+# The gradebook's tables moved to their own module; imported here so that existing imports
+# (``from gateway.store.lti import LineItem, Result``) keep working.
+from gateway.store.gradebook import LineItem, Result  # noqa: E402,F401

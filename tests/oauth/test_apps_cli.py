@@ -85,11 +85,11 @@ def test_create_with_chosen_scopes(runner, district_id):
 
 def test_create_with_an_unknown_scope(runner, database, district_id):
     result = run(runner, "create", "--district", "district-1", "--name", "X",
-                 "--scope", "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly")
+                 "--scope", "https://purl.imsglobal.org/spec/or/v1p2/scope/roster.write")
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: unknown scope 'https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly'; "
+        "Error: unknown scope 'https://purl.imsglobal.org/spec/or/v1p2/scope/roster.write'; "
         f"grantable scopes: {', '.join(GRANTABLE_SCOPES)}\n")
     assert list_json(runner) == []
 

@@ -5,7 +5,7 @@ line item), §3.4 (score publish service: ``POST .../scores``) and §3.3 (result
 ``GET .../results``). A tool sees and changes only its own line items, in the classes of its
 deployment that its app may see.
 
-Storage is the gradebook (:mod:`gateway.store.lti`): a line item is a OneRoster ``lineItem`` of
+Storage is the gradebook (:mod:`gateway.store.gradebook`): a line item is a OneRoster ``lineItem`` of
 the class (``resultValueMax`` = ``scoreMaximum``) and a score becomes the student's ``result``:
 ``score`` on the line item's scale (scoreGiven / scoreMaximum x the line item's maximum, §3.4.6),
 ``scoreStatus`` from the grading progress, the AGS values kept beside. The platform keeps a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.lti import vocabulary as v
@@ -105,9 +105,14 @@ def line_item_json(item: LineItem, lineitems_url: str) -> dict[str, Any]:
     return out
 
 
-def _tool_items(context: ServiceContext):
-    return select(LineItem).where(LineItem.tool_id == context.tool.id,
-                                  LineItem.district_id == context.klass.district_id,
+def _tool_items(context: ServiceContext, *, shared: bool = False):
+    """The context's active line items of the tool; with ``shared``, also the columns made in
+    the gradebook (by the OneRoster gradebook service, owned by no tool), which a tool may read
+    but not change (AGS 2.0 §3.2: the container holds the line items the tool has access to)."""
+    owner = LineItem.tool_id == context.tool.id
+    if shared:
+        owner = or_(owner, LineItem.tool_id.is_(None))
+    return select(LineItem).where(owner, LineItem.district_id == context.klass.district_id,
                                   LineItem.class_sourced_id == context.klass.sourced_id,
                                   LineItem.status == "active")
 
@@ -117,7 +122,7 @@ def list_line_items(session: Session, context: ServiceContext, settings: LtiSett
                     tag: str | None, limit: str | None, offset: str | None) -> Page:
     """The tool's line items in the context, filtered as AGS 2.0 §3.2.4 allows, paged."""
     size, start = parse_paging(limit, offset, settings)
-    query = _tool_items(context)
+    query = _tool_items(context, shared=True)
     for column, value in ((LineItem.resource_link_id, resource_link_id),
                           (LineItem.resource_id, resource_id), (LineItem.tag, tag)):
         if value:
@@ -132,10 +137,12 @@ def list_line_items(session: Session, context: ServiceContext, settings: LtiSett
     return Page([line_item_json(item, url) for item in rows[:size]], next_url)
 
 
-def find_line_item(session: Session, context: ServiceContext, sourced_id: str) -> LineItem:
-    """The tool's line item ``sourced_id`` in the context."""
-    item = session.execute(_tool_items(context).where(LineItem.sourced_id == sourced_id)
-                           ).scalar_one_or_none()
+def find_line_item(session: Session, context: ServiceContext, sourced_id: str, *,
+                   shared: bool = False) -> LineItem:
+    """The tool's line item ``sourced_id`` in the context (with ``shared``, also one made in the
+    gradebook: for reading)."""
+    item = session.execute(_tool_items(context, shared=shared).where(
+        LineItem.sourced_id == sourced_id)).scalar_one_or_none()
     if item is None:
         raise ServiceNotFound("No such line item.")
     return item
@@ -321,7 +328,7 @@ def list_results(session: Session, context: ServiceContext, settings: LtiSetting
                  limit: str | None, offset: str | None) -> Page:
     """The results of a line item (AGS 2.0 §3.3), of the users the app may see, paged."""
     size, start = parse_paging(limit, offset, settings)
-    item = find_line_item(session, context, sourced_id)
+    item = find_line_item(session, context, sourced_id, shared=True)
     item_url = lineitem_url(lineitems_url, item.sourced_id)
     users = _visible_users(context).subquery()
     query = (select(Result, User).join(User, (User.district_id == Result.district_id)
