@@ -4,7 +4,7 @@ results beside the existing line items and results, which gain the model's remai
 See :mod:`gateway.store.gradebook`.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-05 13:30:00
 """
 from alembic import op
