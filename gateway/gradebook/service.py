@@ -36,8 +36,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.errors import NotFound, Unprocessable
 from gateway.gradebook.endpoints import Operation
 from gateway.gradebook.records import ENTITIES, GradebookEntity, Links, default_category_id
-from gateway.oneroster.query import (FilterField, compare_column, compile_filter, parse_fields,
-                                     parse_sort)
+from gateway.oneroster.query import (FilterField, compare_column, compile_filter, order_clauses,
+                                     parse_fields)
 from gateway.oneroster.service import CHANNEL, CollectionParams
 from gateway.sharing.visibility import Visibility
 from gateway.store.gradebook import (AssessmentLineItem, AssessmentResult, Category, LineItem,
@@ -296,7 +296,7 @@ def list_records(session: Session, operation: Operation, path_ids: Sequence[str]
     if params.filter is not None:
         conditions.append(compile_filter(params.filter, _filter_fields(entity, caller)))
     sortable = {name: getattr(model, attribute) for name, (attribute, _) in entity.scalars.items()}
-    order = parse_sort(params.sort, params.order_by, sortable, model.id)
+    order = order_clauses(params.sort, sortable, model.id)
     total = session.execute(select(func.count()).select_from(model).where(*conditions)).scalar_one()
     paging = params.paging
     rows = list(session.execute(select(model).where(*conditions).order_by(*order)

@@ -4,7 +4,8 @@
 Each view parses the request, authorizes the bearer token for the operation's scopes, calls one
 function of :mod:`gateway.gradebook.service` and dumps the result. Collections carry
 ``X-Total-Count`` and the same ``Link`` header as rostering's; a PUT answers 201 with the record
-when it created it and 200 when it replaced it; a POST answers 201 with the sourcedId pairs; a
+whether it created or replaced it (the only success the binding declares; Google Classroom's
+edits expect it); a POST answers 201 with the sourcedId pairs; a
 DELETE answers 204. Absolute URLs are built from ``GATEWAY_ISSUER``, as on rostering.
 """
 from __future__ import annotations
@@ -86,8 +87,10 @@ def _view(operation: Operation) -> Callable[..., Response]:
             record = get_record(session, operation, ids[0], request.args.getlist("fields"), caller)
             return _json({entity.single_key: record}, 200)
         if operation.method == PUT:
-            record, created = put_record(session, operation, ids[0], _request_body(), caller)
-            return _json({entity.single_key: record}, 201 if created else 200)
+            record, _created = put_record(session, operation, ids[0], _request_body(), caller)
+            # 201 whether created or replaced: the binding declares no other success for a PUT,
+            # and Google Classroom's PUTs (an edit included) expect it.
+            return _json({entity.single_key: record}, 201)
         if operation.method == POST:
             pairs = post_records(session, operation, ids, _request_body(), caller)
             return _json({"sourcedIdPairs": pairs}, 201)

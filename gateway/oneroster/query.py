@@ -26,7 +26,8 @@ from gateway.oneroster.filters import (MAX_NESTING, OPERATORS, And, FieldType, F
 __all__ = [
     "And", "FieldType", "FilterExpr", "FilterField", "MAX_NESTING", "OPERATORS", "Or", "Paging",
     "Predicate", "Sort", "compare_column", "compile_filter", "filter_fields", "format_filter",
-    "parse_fields", "parse_filter", "parse_paging", "parse_sort", "parse_sort_spec",
+    "order_clauses", "parse_fields", "parse_filter", "parse_paging", "parse_sort",
+    "parse_sort_spec",
 ]
 
 # The OpenAPI document declares limit and offset as int32 (REST binding §3.4, Pagination).
@@ -128,13 +129,19 @@ def check_sort(spec: Sort, sortable: Mapping[str, Any]) -> None:
 def parse_sort(sort: str | None, order_by: str | None, sortable: Mapping[str, ColumnElement[Any]],
                tiebreaker: ColumnElement[Any]) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for ``sort``/``orderBy`` (REST binding §3.4, Sorting), by
-    :func:`parse_sort_spec` and :func:`check_sort`.
+    :func:`parse_sort_spec` and :func:`order_clauses`."""
+    return order_clauses(parse_sort_spec(sort, order_by), sortable, tiebreaker)
+
+
+def order_clauses(spec: Sort, sortable: Mapping[str, ColumnElement[Any]],
+                  tiebreaker: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """ORDER BY clauses for a parsed ``sort`` (checked by :func:`check_sort`; raises
+    InvalidData).
 
     ``tiebreaker`` (the primary key) is always appended so that offset paging is deterministic.
     NULLs sort as the largest value on every backend (PostgreSQL's default; SQLite is told so), so
     a page boundary does not depend on the database.
     """
-    spec = parse_sort_spec(sort, order_by)
     check_sort(spec, sortable)
     descending = spec.descending
     clauses: list[ColumnElement[Any]] = []

@@ -67,7 +67,7 @@ def test_the_google_classroom_sequence(gradebook, app):
     edited = {"result": dict(result["result"], scoreStatus="exempt", comment="Excused")}
     del edited["result"]["score"]
     response = gradebook.put("/results/gc-r-1", edited)
-    assert response.status_code == 200, response.get_json()
+    assert response.status_code == 201, response.get_json()
     served = response.get_json()["result"]
     official_validator("SingleResultDType").validate(response.get_json())
     assert served["scoreStatus"] == "exempt" and "score" not in served
