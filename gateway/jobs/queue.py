@@ -227,9 +227,11 @@ def list_jobs(redis: Any, prefix: str, queues: Iterable[str] = QUEUES,
     started list also fails or retries the jobs whose worker died (RQ's registry cleanup)."""
     from rq.job import Job
 
+    order = {state: rank for rank, state in enumerate(STATES)}
     listed: list[dict[str, Any]] = []
     for name in queues:
         queue = _queue(redis, prefix, name)
+        in_queue: list[dict[str, Any]] = []
         # The started list first: reading it requeues or fails the abandoned jobs, which the
         # other lists then show where they went.
         started = queue.started_job_registry.get_job_ids()
@@ -240,17 +242,37 @@ def list_jobs(redis: Any, prefix: str, queues: Iterable[str] = QUEUES,
             "failed": queue.failed_job_registry.get_job_ids(desc=True),
             "finished": queue.finished_job_registry.get_job_ids(0, finished_limit - 1, desc=True),
         }
+        # The lists are read one after another while workers move jobs between them, so a
+        # job can be in two of them (e.g. a retry leaving "scheduled" for "started"): list it
+        # once, in the state its own record holds, read after all the lists.
+        states_of: dict[str, list[str]] = {}
         for state in STATES:
             # A started registry's entries are "job id:execution id".
-            ids = [entry.split(":", 1)[0] for entry in by_state[state]]
-            for job in Job.fetch_many(ids, connection=redis, serializer=queue.serializer):
-                if job is not None:
-                    attempts, _notes = job_notes(redis, prefix, job.id)
-                    failure = last_error(redis, prefix, job.id) if state == "scheduled" else None
-                    described = describe_job(job, state, attempts, failure)
-                    described["queue"] = name
-                    listed.append(described)
+            for entry in by_state[state]:
+                states_of.setdefault(entry.split(":", 1)[0], []).append(state)
+        ids = list(states_of)
+        for job in Job.fetch_many(ids, connection=redis, serializer=queue.serializer):
+            if job is None:
+                continue
+            state = _listed_state(job, states_of[job.id])
+            attempts, _notes = job_notes(redis, prefix, job.id)
+            failure = last_error(redis, prefix, job.id) if state == "scheduled" else None
+            described = describe_job(job, state, attempts, failure)
+            described["queue"] = name
+            in_queue.append(described)
+        # Stable: within a state, its list's own order (failed and finished newest first).
+        listed.extend(sorted(in_queue, key=lambda described: order[described["status"]]))
     return listed
+
+
+def _listed_state(job: Any, found_in: list[str]) -> str:
+    """The state to list ``job`` in: the one list it was found in, or, when a move between
+    lists was caught halfway, the status its record holds now (if that is a listed state)."""
+    if len(found_in) == 1:
+        return found_in[0]
+    current = job.get_status(refresh=False)
+    current = str(getattr(current, "value", current) or "")
+    return current if current in STATES else found_in[-1]
 
 
 class JobFailed(Exception):
