@@ -25,9 +25,9 @@ from gateway.gradebook.service import (Caller, delete_record, get_record, list_r
 from gateway.http import context
 from gateway.http.auth import authorize_request
 from gateway.http.inputs import refuse_nul
-# The Link header is the rostering service's own, so that clients page both services alike.
-from gateway.http.rostering import paging_links
 from gateway.oneroster.endpoints import BASE_PATH as ROSTERING_BASE_PATH
+# The Link header is the rostering service's own, so that clients page both services alike.
+from gateway.oneroster.paging import paging_links
 from gateway.oneroster.service import parse_collection_params
 from gateway.store.models import utcnow
 

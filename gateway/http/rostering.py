@@ -17,7 +17,7 @@ What an app may see is decided in one place, :func:`gateway.http.context.request
 from __future__ import annotations
 
 from typing import Any, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
@@ -29,6 +29,7 @@ from gateway.database import request_session
 from gateway.http import context
 from gateway.oneroster.endpoints import ROSTERING, Endpoint, Service
 from gateway.oneroster.openapi import build_openapi
+from gateway.oneroster.paging import paging_links
 from gateway.oneroster.rendering import collection_body, single_body
 from gateway.oneroster.service import (Page, get_record_fragment, list_records,
                                        parse_collection_params)
@@ -46,32 +47,6 @@ def _init_cache(state) -> None:
 
 def _public_base() -> str:
     return current_app.config["ISSUER"].rstrip("/")
-
-
-def paging_links(url: str, query: list[tuple[str, str]], offset: int, limit: int,
-                 total: int) -> str:
-    """The ``Link`` header value for a page at ``offset`` of ``limit`` among ``total`` records.
-
-    ``query`` is the request's other query parameters (kept, in order). Pages lie on the grid of
-    the current offset; a request past the end gets first, prev (the last page) and last.
-    """
-    if offset < total:
-        last = offset + (total - 1 - offset) // limit * limit
-    else:
-        last = max(0, (total - 1) // limit * limit)
-    others = [(name, value) for name, value in query if name not in ("limit", "offset")]
-
-    def link(at: int, rel: str) -> str:
-        params = urlencode(others + [("limit", str(limit)), ("offset", str(at))], quote_via=quote)
-        return f'<{url}?{params}>; rel="{rel}"'
-
-    links = [link(0, "first")]
-    if offset > 0:
-        links.append(link(max(0, min(offset - limit, last)), "prev"))
-    if offset + limit < total:
-        links.append(link(offset + limit, "next"))
-    links.append(link(last, "last"))
-    return ", ".join(links)
 
 
 def _collection_view(endpoint: Endpoint) -> Callable[..., Response]:
