@@ -396,7 +396,7 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
             bits |= row["rendered_fields"]
         names: Collection[str] = field_names(entity.name, bits)
     else:
-        fragments, names = _presented(entity, rows, selected, visibility, cache)
+        fragments, names = _presented(entity, rows, selected, visibility, cache, version)
     if report is None:
         visibility.disclosed(channel, endpoint.operation_id, entity.name,
                              [orjson.loads(fragment) for fragment in fragments],
@@ -409,31 +409,44 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
 
 
 def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | None,
-               visibility: Visibility, cache: PageCache | None) -> tuple[list[bytes], set[str]]:
+               visibility: Visibility, cache: PageCache | None,
+               version: int | None = None) -> tuple[list[bytes], set[str]]:
     """The renderings of ``rows`` selected and presented for ``visibility`` (masked,
     pseudonymized), and the top-level fields that left. Each result is remembered per
     visibility identity, selection and rendering, so a record is transformed once per policy
-    version and change, not once per request."""
+    version and change, not once per request.
+
+    A rendering is named by its record's sourcedId and the district's data ``version`` the page
+    was read at, when known: only an import changes a rendering, and it moves the version (the
+    render pass of ``gateway db upgrade`` only fills renderings that were missing, which were
+    never presented from). Hashing a ~600-byte rendering for every row of every page cost more
+    than the rest of the lookup. Without a version, the rendering itself is the name."""
     identity = getattr(visibility, "cache_identity", None)
     # An unshared identity's presentations would serve no other request: not remembered.
     remember = cache is not None and identity is not None and not isinstance(identity, Unshared)
     keep = None if selected is None else frozenset(selected)
     present = visibility.present
     loads, dumps = orjson.loads, orjson.dumps
+    if remember:
+        kind = entity.name
+        keys: list[Any] = (
+            [(identity, kind, keep, version, row["sourced_id"]) for row in rows]
+            if version is not None else
+            [(identity, kind, keep, row["rendered"]) for row in rows])
+        remembered = cache.presented_many(keys)
+    else:
+        remembered = [None] * len(rows)
     fragments: list[bytes] = []
     bits = 0
-    for row in rows:
-        rendering = row["rendered"]
-        key = (identity, entity.name, keep, rendering) if remember else None
-        found = cache.presented(key) if remember else None
+    for index, found in enumerate(remembered):
         if found is None:
-            record = loads(rendering)
+            record = loads(rows[index]["rendered"])
             if keep is not None:
                 record = {name: value for name, value in record.items() if name in keep}
             record = present(entity.name, record)
             found = (dumps(record), fields_of(entity.name, record))
             if remember:
-                cache.put_presented(key, found)
+                cache.put_presented(keys[index], found)
         fragments.append(found[0])
         bits |= found[1]
     return fragments, set(field_names(entity.name, bits))

@@ -666,6 +666,10 @@ class PageCache:
         """A rendering as remembered presented for one visibility and selection, or None."""
         return self._presented.get(key)
 
+    def presented_many(self, keys: list[Hashable]) -> list[tuple[bytes, int] | None]:
+        """:meth:`presented` of each of ``keys``, in order (one lock for a page)."""
+        return self._presented.get_many(keys)
+
     def put_presented(self, key: Hashable, value: tuple[bytes, int]) -> None:
         """Remember a presented rendering (see :func:`gateway.oneroster.service._presented`)."""
         self._presented.put(key, value)

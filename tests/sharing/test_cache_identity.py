@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
+from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.oneroster.endpoints import endpoint
 from gateway.oneroster.service import list_records, parse_collection_params
 from gateway.sharing import PolicyCache, Unrestricted, visibility_for
@@ -11,6 +12,7 @@ from gateway.sharing.service import set_policy
 from gateway.store.models import utcnow
 from gateway.store.rostering import PageCache
 
+from bundles import small_district, write_bundle
 from sharing_data import MINIMUM_POLICY, SECRET
 
 BASE = "https://gateway.test/ims/oneroster/rostering/v1p2"
@@ -104,3 +106,33 @@ def test_presentations_are_remembered_only_for_shared_identities(session, regist
                             policy_version=(1, 1, "t"), cache=PolicyCache())
     assert read(session, shared, versioned, small).records == served
     assert len(versioned._presented) == len(served)
+
+
+def test_a_remembered_presentation_is_not_served_after_an_import_changes_the_record(
+        session, database, register, small, tmp_path):
+    # Presentations are named by sourcedId and data version, not by the rendering's bytes: an
+    # import that changes a record moves the version, so the same process serves the change.
+    creds = register()
+    set_policy(session, app_id=creds.app_id, district_id=small, document=MINIMUM_POLICY,
+               now=utcnow())
+    session.commit()
+    cache, policies = PageCache(), PolicyCache()
+
+    def lisa() -> dict:
+        visibility = visibility_for(session, app_id=creds.app_id, district_id=small,
+                                    secret_key=SECRET, policy_version=(1, 1, "t"),
+                                    cache=policies)
+        [record] = [record for record in read(session, visibility, cache, small).records
+                    if record["givenName"] == "Lisa"]
+        return record
+
+    assert lisa()["familyName"] == "S."
+    assert len(cache._presented) > 0
+    session.commit()
+    bundle = small_district()
+    bundle["users"] = [dict(user, familyName="Bouvier") if user["sourcedId"] == "u1" else user
+                       for user in bundle["users"]]
+    with database.session_scope() as importing:
+        assert import_bundle(importing, write_bundle(tmp_path / "renamed", bundle),
+                             ImportOptions()).outcome == "applied"
+    assert lisa()["familyName"] == "B."
