@@ -146,8 +146,7 @@ class PolicyVisibility:
         scope or reached through few link rows, and without a snapshot."""
         if entity != "user" or self.members is None or self.policy.whole_district:
             return None
-        m = _MEMBERS.alias("page_member")
-        return Driver(m, m.c.row_id, (m.c.snapshot_id == self.members, m.c.kind == USER_MEMBER))
+        return _user_driver(self.members)
 
     # -- fields -------------------------------------------------------------------------------
 
@@ -453,6 +452,14 @@ class PolicyCache:
             found = (load(),)
             self._policies.put(key, found)
         return found[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_driver(members: ColumnElement[Any]) -> Driver:
+    """The driver of ``members``' users (statement parts are immutable: building the alias and
+    its columns anew cost every page of a policy app about 0.1 ms of CPU)."""
+    m = _MEMBERS.alias("page_member")
+    return Driver(m, m.c.row_id, (m.c.snapshot_id == members, m.c.kind == USER_MEMBER))
 
 
 def visibility_for(session: Session, *, app_id: int, district_id: int, secret_key: str | bytes,
