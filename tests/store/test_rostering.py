@@ -129,6 +129,25 @@ def test_anchored_pages_are_exactly_the_offset_pages(database, crowd, order):
                     assert page == everything[offset:offset + limit], (order, offset, limit)
 
 
+def test_one_kept_statement_serves_every_page_between_two_anchors(database, crowd):
+    # The limit and the offset past the anchor are parameters: a page statement is built once
+    # per query, order and anchor, and every page read through it is the offset page.
+    keys = (SortKey(users.c.email, False), SortKey(users.c.id, False))
+    query = RecordQuery("user", (users.c.district_id == crowd,), keys, cache_key=("kept",))
+    cache = PageCache(stride=4)
+    with database.engine.connect() as conn:
+        everything = store.fetch_page(conn, query, 0, 1000)
+        for offset in (0, 1, 2, 3):
+            for limit in (1, 2, 5):
+                assert store.fetch_page(conn, query, offset, limit, cache) == \
+                    everything[offset:offset + limit]
+        assert len(cache._statements) == 1
+        for offset in (4, 5, 7, 8, 9):
+            assert store.fetch_page(conn, query, offset, 3, cache) == everything[offset:offset + 3]
+        # Anchors 1 and 2 (offsets 4-7 and 8-11): one statement each.
+        assert len(cache._statements) == 3
+
+
 def test_counts_and_anchors_are_computed_once_per_data_version(database, small, tmp_path):
     cache = PageCache(stride=2)
     with statements(database) as seen:
