@@ -25,6 +25,8 @@ with open(os.environ["BARE_PAGE_FILE"], "rb") as handle:
 RECORDS = orjson.loads(PAGE)["users"]
 # The stored sourcedIds of the page's people (the share-everything app sees them unchanged).
 USERS = [user["sourcedId"] for user in RECORDS]
+# The fields the page sends: a rendered page reports these, not its records (service._send).
+FIELDS = sorted({name for user in RECORDS for name in user})
 
 
 SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER)
@@ -34,7 +36,9 @@ SCOPES = (SCOPE_ROSTER_CORE, SCOPE_ROSTER)
 def floor() -> Response:
     """Token check, disclosure record, fixed page."""
     grant = authorize_request(SCOPES)
-    request_visibility(grant.app_id, grant.district_id, grant.policy_version).disclosed(CHANNEL, "getAllUsers", "user", RECORDS, USERS)
+    # As a rendered /users page reports its disclosure: the fields sent, the people's ids.
+    request_visibility(grant.app_id, grant.district_id, grant.policy_version).disclosed_fields(
+        CHANNEL, "getAllUsers", "user", FIELDS, len(USERS), USERS)
     return Response(PAGE, mimetype="application/json")
 
 
