@@ -86,7 +86,6 @@ _CUR_FROM = (_CUR_SNAPSHOT
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)
 def current_snapshot_id(app_id: int, district_id: int) -> ColumnElement[Any]:
     """A scalar subquery: the snapshot of the app's current policy revision at the district's
     current data version, as the statement it is part of sees them (NULL if there is none).
