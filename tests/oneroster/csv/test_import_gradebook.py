@@ -335,3 +335,18 @@ def test_an_unchanged_bundle_changes_nothing(database, tmp_path):
     results = stored(database, Result)
     assert (results["res-1"].score, results["res-1"].date_last_modified) == (10.0, LATER)
     assert results["res-2"].date_last_modified == NOW
+
+
+def test_a_gradebook_header_without_a_required_column_or_with_an_unknown_one_is_refused(
+        database, tmp_path):
+    files = gradebook_district()
+    header = tuple(name for name in LINE_ITEMS.header if name != "classSourcedId")
+    path = write_bundle(tmp_path / "b", files, headers={
+        "lineItems": header, "categories": ("sourcedId", "status", "dateLastModified", "title",
+                                            "weight", "colour")})
+    with database.session_scope() as session:
+        report = import_bundle(session, path, ImportOptions(force=True, now=NOW))
+    assert report.outcome == "rejected"
+    found = {(p.file, p.line, p.column) for p in report.problems}
+    assert {("lineItems.csv", 1, "classSourcedId"), ("categories.csv", 1, "colour")} <= found
+    assert stored(database, Result) == {}
