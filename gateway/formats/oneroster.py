@@ -18,7 +18,8 @@ from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.binding import Column, CsvFile
 from gateway.oneroster.csv.bundle import Bundle, Manifest, read_manifest
 from gateway.oneroster.csv.feeds import (FeedContext, FileFeed, NumberedRows, OpenedFeed,
-                                         find_file, numbered_rows as _counted_rows, same_as_binding)
+                                         by_header_name, find_file,
+                                         numbered_rows as _counted_rows, same_as_binding)
 from gateway.oneroster.csv.problems import Notice, Problem
 from gateway.oneroster.csv.reader import check_header, split_list
 
@@ -27,7 +28,7 @@ SUPPORTED = "OneRoster 1.1 or 1.2 (manifest oneroster.version 1.1 or 1.2)"
 KNOWN_PROPERTIES = frozenset({"manifest.version", "oneroster.version", "source.systemName",
                               "source.systemCode"})
 
-# The 1.1 CSV binding's data files (1.1 CSV §2.1); gradebook and resources files are not imported.
+# The 1.1 CSV binding's data files (1.1 CSV §2.1); its resources files are not imported.
 V1P1_FILES = ("academicSessions", "categories", "classes", "classResources", "courses",
               "courseResources", "demographics", "enrollments", "lineItems", "orgs", "resources",
               "results", "users")
@@ -78,7 +79,8 @@ def plan(bundle: Bundle, manifest_name: str, context: FeedContext) -> tuple[str,
                  for f in binding.ROSTERING_FILES if f.name in located]
         feeds += [FileFeed(f, manifest.mode(f.name), located[f.name], same_as_binding(f))
                   for f in binding.RESOURCES_CSV_FILES if f.name in located]
-    for name in binding.GRADEBOOK_FILES:
+    feeds += _gradebook_feeds(manifest, located, version)
+    for name in binding.GRADEBOOK_FILES_NOT_IMPORTED:
         if manifest.mode(name) != "absent":
             context.notice(Notice(manifest_name, manifest.lines.get(f"file.{name}"), f"file.{name}",
                                   manifest.mode(name), None,
@@ -225,6 +227,19 @@ def _v1p1_feeds(manifest: Manifest, located: dict[str, str]) -> list[FileFeed]:
         elif csv_file.name in V1P1_ROSTERING and csv_file.name in located:
             feeds.append(FileFeed(csv_file, manifest.mode(csv_file.name), located[csv_file.name],
                                   same_as_binding(csv_file)))
+    return feeds
+
+
+def _gradebook_feeds(manifest: Manifest, located: dict[str, str], version: str) -> list[FileFeed]:
+    """The gradebook files of a 1.2 or 1.1 bundle, read by header name into the 1.2 files (1.1
+    has no scoreScales.csv, and names fewer columns: see binding.V1P1_GRADEBOOK_HEADERS)."""
+    feeds = []
+    for csv_file in binding.GRADEBOOK_CSV_FILES:
+        if csv_file.name not in located:
+            continue
+        expected = binding.V1P1_GRADEBOOK_HEADERS.get(csv_file.name) if version == "1.1" else None
+        feeds.append(FileFeed(csv_file, manifest.mode(csv_file.name), located[csv_file.name],
+                              by_header_name(csv_file, expected)))
     return feeds
 
 

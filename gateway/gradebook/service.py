@@ -41,7 +41,7 @@ from gateway.oneroster.query import (FilterField, compare_column, compile_filter
 from gateway.oneroster.service import CHANNEL, CollectionParams
 from gateway.sharing.visibility import Visibility
 from gateway.store.gradebook import (AssessmentLineItem, AssessmentResult, Category, LineItem,
-                                     Result, ScoreScale)
+                                     Result, ScoreScale, written_by_app)
 from gateway.store.rostering import ENTITY_TABLES
 
 DEFAULT_RESULT_VALUE_MAX = 100.0
@@ -363,6 +363,7 @@ def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: d
     row.status = values["status"]
     row.meta = values["meta"]
     row.date_last_modified = caller.now
+    written_by_app(row)
     if existing is None:
         session.add(row)
     session.flush()

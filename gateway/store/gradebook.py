@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String,
-                        Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index,
+                        Integer, String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.models import Base, utcnow
@@ -36,7 +36,31 @@ class GradebookRecord:
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
 
 
-class Category(GradebookRecord, Base):
+ORIGIN_SIS = "sis"
+ORIGIN_APP = "app"
+
+
+class Imported:
+    """Columns of the gradebook records a SIS bundle may carry (categories, score scales, line
+    items, results): who wrote the record, and the fingerprint of the CSV row it was imported
+    from (see :mod:`gateway.oneroster.csv.gradebook`)."""
+
+    # ``sis``: imported from a bundle; ``app``: written through the REST service or LTI AGS. A
+    # bulk gradebook file replaces the SIS's records only, never what apps wrote.
+    origin: Mapped[str] = mapped_column(String(8), default=ORIGIN_APP, server_default=ORIGIN_APP)
+    # The imported row's fingerprint; None once an app rewrote the record.
+    row_hash: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+def written_by_app(record: Any) -> None:
+    """Mark a record an app has just written (REST or AGS): the SIS no longer owns it, so a bulk
+    import does not retire it and a row the SIS sends for it does not overwrite it."""
+    if isinstance(record, Imported):
+        record.origin = ORIGIN_APP
+        record.row_hash = None
+
+
+class Category(Imported, GradebookRecord, Base):
     """A category of line items: a OneRoster 1.2 Gradebook ``category`` (§4.3)."""
 
     __tablename__ = "gradebook_categories"
@@ -53,7 +77,7 @@ class Category(GradebookRecord, Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class LineItem(GradebookRecord, Base):
+class LineItem(Imported, GradebookRecord, Base):
     """A gradebook column of a class: a OneRoster 1.2 Gradebook ``lineItem`` (§4.5 of the
     Gradebook information model) that is also an AGS 2.0 line item (§3.2)."""
 
@@ -88,7 +112,7 @@ class LineItem(GradebookRecord, Base):
     grades_released: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
-class Result(GradebookRecord, Base):
+class Result(Imported, GradebookRecord, Base):
     """A student's result on a line item: a OneRoster 1.2 Gradebook ``result`` (§4.7), holding
     the last AGS score (§3.4) posted for it."""
 
@@ -127,7 +151,7 @@ class Result(GradebookRecord, Base):
     score_timestamp: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
-class ScoreScale(GradebookRecord, Base):
+class ScoreScale(Imported, GradebookRecord, Base):
     """A score scale of a class: a OneRoster 1.2 Gradebook ``scoreScale`` (§4.9)."""
 
     __tablename__ = "score_scales"
@@ -138,6 +162,8 @@ class ScoreScale(GradebookRecord, Base):
 
     title: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(255))
+    # The org a scale is defined for (scoreScales.csv orgSourcedId; the REST model has none).
+    org_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     course_sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     class_sourced_id: Mapped[str] = mapped_column(String(255))
     # [{"itemValueLHS": ..., "itemValueRHS": ...}, ...]

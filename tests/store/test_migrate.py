@@ -77,9 +77,9 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0022" in result.output
+    assert "at revision 0023" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0022"
+    assert current_revision(database) == "0023"
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from gateway.lti.platform.messages import enrollment_roles, lineitem_url, presen
 from gateway.lti.platform.nrps import page_url, parse_paging
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import ServiceContext
+from gateway.store.gradebook import written_by_app
 from gateway.store.lti import LineItem, ResourceLink, Result
 from gateway.store.models import User
 
@@ -219,6 +220,7 @@ def update_line_item(session: Session, context: ServiceContext, sourced_id: str,
         raise InvalidServiceRequest("The id in the body is not this line item's.")
     _apply(session, context, item, body)
     item.date_last_modified = now
+    written_by_app(item)
     session.flush()
     return line_item_json(item, url)
 
@@ -284,6 +286,7 @@ def post_score(session: Session, context: ServiceContext, sourced_id: str, body:
         session.add(result)
     result.status = "active"
     result.date_last_modified = now
+    written_by_app(result)
     result.score = (float(given) / float(maximum) * item.result_value_max
                     if given is not None else None)
     result.score_status = score_status(grading, activity)

@@ -18,6 +18,9 @@ FILE_MODES = ("absent", "bulk", "delta")
 # Every data file the 1.2 CSV binding names, in the manifest's ``file.<name>`` rows.
 GRADEBOOK_FILES = ("categories", "lineItems", "results", "scoreScales", "lineItemScoreScales",
                    "resultScoreScales", "lineItemLearningObjectiveIds", "resultLearningObjectiveIds")
+# Of those, the ones the importer does not read yet.
+GRADEBOOK_FILES_NOT_IMPORTED = ("lineItemScoreScales", "resultScoreScales",
+                                "lineItemLearningObjectiveIds", "resultLearningObjectiveIds")
 RESOURCES_FILES = ("resources", "classResources", "courseResources", "userResources")
 
 
@@ -26,7 +29,8 @@ class Column:
     """One CSV column: its header, the store attribute it fills, and how it is checked.
 
     kinds: ``id`` (sourcedId), ``status``, ``datetime`` (dateLastModified), ``text``, ``enum``,
-    ``bool``, ``date``, ``year``, ``list`` (comma-separated values), ``ref`` (one sourcedId of
+    ``bool``, ``date``, ``year``, ``float``, ``moment`` (a date or a date-time, kept as a date-time),
+    ``scalevalues`` (``{lhs:rhs},...``, a score scale's values), ``list`` (comma-separated values), ``ref`` (one sourcedId of
     ``target``), ``reflist`` (comma-separated sourcedIds of ``target``), ``userids``
     (``{type:identifier},...``), ``password`` (checked against the portal's password rule,
     hashed on import, never kept in clear), ``discarded`` (read and checked as CSV, never kept:
@@ -39,6 +43,9 @@ class Column:
     required: bool = False
     enum: frozenset[str] | None = None
     target: str | None = None
+    # False for a column read when a file has it but not part of the binding's column list as
+    # the gateway could confirm it (see GRADEBOOK_CSV_FILES): never required in a header.
+    listed: bool = True
 
 
 def _base() -> tuple[Column, ...]:
@@ -66,7 +73,7 @@ class CsvFile:
     @property
     def header(self) -> tuple[str, ...]:
         """The exact header the binding requires, in order."""
-        return tuple(column.name for column in self.columns)
+        return tuple(column.name for column in self.columns if column.listed)
 
     def column(self, name: str) -> Column:
         """The column called ``name``."""
@@ -224,10 +231,85 @@ USER_RESOURCES = CsvFile("userResources", "user_resources", _base() + (
 
 RESOURCES_CSV_FILES: tuple[CsvFile, ...] = (RESOURCES, CLASS_RESOURCES, COURSE_RESOURCES,
                                             USER_RESOURCES)
-IMPORTED_FILES: tuple[CsvFile, ...] = ROSTERING_FILES + RESOURCES_CSV_FILES
+
+# The Gradebook service's files (1.2 CSV binding). The official binding document could not be
+# read here beyond its opening, so these column lists follow public implementations of the 1.2.1
+# binding, and gradebook files are read by header name (any order; a missing optional column is
+# read as empty; see gateway.oneroster.csv.feeds.by_header_name). Columns marked ``listed=False``
+# are read when a file has them (gradingPeriodSourcedId as OneRoster 1.1 names it, the score
+# scale of a line item or result as the REST model has it). Imported after the rostering files.
+_FLAG = frozenset({"true", "false"})
+
+CATEGORIES = CsvFile("categories", "gradebook_categories", _base() + (
+    Column("title", "title", required=True),
+    Column("weight", "weight", "float"),
+))
+
+SCORE_SCALES = CsvFile("scoreScales", "score_scales", _base() + (
+    Column("title", "title", required=True),
+    Column("type", "type", required=True),
+    Column("orgSourcedId", "org_sourced_id", "ref", target="orgs"),
+    Column("courseSourcedId", "course_sourced_id", "ref", target="courses"),
+    # Optional in the CSV binding, required by the REST model (scoreScale.class): kept required.
+    Column("classSourcedId", "class_sourced_id", "ref", required=True, target="classes"),
+    Column("scoreScaleValue", "score_scale_value", "scalevalues", required=True),
+))
+
+LINE_ITEMS = CsvFile("lineItems", "line_items", _base() + (
+    Column("title", "title", required=True),
+    Column("description", "description"),
+    Column("assignDate", "assign_date", "moment", required=True),
+    Column("dueDate", "due_date", "moment", required=True),
+    Column("classSourcedId", "class_sourced_id", "ref", required=True, target="classes"),
+    Column("categorySourcedId", "category_sourced_id", "ref", required=True, target="categories"),
+    Column("academicSessionSourcedId", "academic_session_sourced_id", "ref",
+           target="academicSessions"),
+    Column("resultValueMin", "result_value_min", "float"),
+    Column("resultValueMax", "result_value_max", "float"),
+    # Blank: the class's school.
+    Column("schoolSourcedId", "school_sourced_id", "ref", target="orgs"),
+    Column("gradingPeriodSourcedId", "grading_period_sourced_id", "ref",
+           target="academicSessions", listed=False),
+    Column("scoreScaleSourcedId", "score_scale_sourced_id", "ref", target="scoreScales",
+           listed=False),
+))
+
+RESULTS = CsvFile("results", "results", _base() + (
+    Column("lineItemSourcedId", "line_item_sourced_id", "ref", required=True, target="lineItems"),
+    Column("studentSourcedId", "student_sourced_id", "ref", required=True, target="users"),
+    Column("scoreStatus", "score_status", "enum", required=True, enum=v.SCORE_STATUSES),
+    Column("score", "score", "float"),
+    Column("scoreDate", "score_date", "moment", required=True),
+    Column("comment", "comment"),
+    Column("textScore", "text_score"),
+    # Blank: the line item's class.
+    Column("classSourcedId", "class_sourced_id", "ref", target="classes"),
+    Column("inProgress", "in_progress", "enum", enum=_FLAG),
+    Column("incomplete", "incomplete", "enum", enum=_FLAG),
+    Column("late", "late", "enum", enum=_FLAG),
+    Column("missing", "missing", "enum", enum=_FLAG),
+    Column("scoreScaleSourcedId", "score_scale_sourced_id", "ref", target="scoreScales",
+           listed=False),
+))
+
+GRADEBOOK_CSV_FILES: tuple[CsvFile, ...] = (CATEGORIES, SCORE_SCALES, LINE_ITEMS, RESULTS)
+GRADEBOOK_BY_NAME = {f.name: f for f in GRADEBOOK_CSV_FILES}
+
+# OneRoster 1.1's gradebook files (1.1 CSV Tables §3): their headers, read by name into the 1.2
+# files above (1.1 has no score scales, no category weight, no school or result flags).
+V1P1_GRADEBOOK_HEADERS = {
+    "categories": ("sourcedId", "status", "dateLastModified", "title"),
+    "lineItems": ("sourcedId", "status", "dateLastModified", "title", "description", "assignDate",
+                  "dueDate", "classSourcedId", "categorySourcedId", "gradingPeriodSourcedId",
+                  "resultValueMin", "resultValueMax"),
+    "results": ("sourcedId", "status", "dateLastModified", "lineItemSourcedId",
+                "studentSourcedId", "scoreStatus", "score", "scoreDate", "comment"),
+}
+
+IMPORTED_FILES: tuple[CsvFile, ...] = ROSTERING_FILES + RESOURCES_CSV_FILES + GRADEBOOK_CSV_FILES
 """Every file the importer reads, in import order."""
 # Every imported file by name: what the importer looks a staged file's definition up in (the
-# rostering files and the resources files alike).
+# rostering, resources and gradebook files alike).
 ROSTERING_BY_NAME = {f.name: f for f in IMPORTED_FILES}
 ALL_FILE_NAMES = tuple(f.name for f in ROSTERING_FILES) + GRADEBOOK_FILES + RESOURCES_FILES
 

@@ -116,3 +116,46 @@ def numbered_rows(source: Iterator[list[str]], width: int, filename: str,
 def rostering_file(name: str) -> CsvFile:
     """The binding's rostering file called ``name``."""
     return binding.ROSTERING_BY_NAME[name]
+
+
+def by_header_name(csv_file: CsvFile, expected: tuple[str, ...] | None = None
+                   ) -> Callable[[list[str], FeedContext], OpenedFeed]:
+    """The opener of a file read by its header's names rather than their order (the gradebook
+    files, whose column order the gateway could not confirm from the binding document): any
+    order, ``metadata.*`` columns anywhere after the others, a missing optional column read as
+    empty. ``expected``: the header to name in problems (default: the binding's)."""
+    expected = expected or csv_file.header
+    known = {column.name for column in csv_file.columns}
+
+    def open_feed(header: list[str], context: FeedContext) -> OpenedFeed:
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        problems: list[Problem] = []
+        columns = [name for name in header if not name.startswith("metadata.")]
+        metadata = [name for name in header if name.startswith("metadata.") and name != "metadata."]
+        missing = [column.name for column in csv_file.columns[:3] + tuple(
+            c for c in csv_file.columns if c.required) if column.name not in header]
+        if missing:
+            problems.append(Problem(csv_file.filename, 1, ", ".join(dict.fromkeys(missing)), None,
+                                    "the required column(s) in the header: " + ",".join(expected)))
+        unknown = [name for name in columns if name not in known]
+        if unknown:
+            problems.append(Problem(csv_file.filename, 1, ", ".join(unknown), None,
+                                    "only the binding's columns (" + ",".join(expected)
+                                    + ") and metadata.* extension columns"))
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            problems.append(Problem(csv_file.filename, 1, ", ".join(repeated), None,
+                                    "each column once in the header"))
+        if problems:
+            return OpenedFeed(problems)
+        position = {name: i for i, name in enumerate(header)}
+        picks = [position.get(column.name) for column in csv_file.columns] + \
+            [position[name] for name in metadata]
+        width = len(header)
+
+        def rows(source: Iterator[list[str]]) -> NumberedRows:
+            for line, fields in numbered_rows(source, width, csv_file.filename, context.problem):
+                yield line, ["" if i is None else fields[i] for i in picks]
+        return OpenedFeed([], metadata, rows)
+    return open_feed

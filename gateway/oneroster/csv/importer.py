@@ -39,6 +39,7 @@ from gateway.formats import plan_bundle
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.bundle import Bundle, BundleError, field_too_long, line_too_long
 from gateway.oneroster.csv.feeds import FeedContext, FileFeed
+from gateway.oneroster.csv.gradebook import kept_by_bulk, merge_gradebook, prepare_gradebook, sis_only
 from gateway.oneroster.csv.limits import ImportLimits, LineTooLong, field_size_limit, is_field_too_large
 from gateway.oneroster.csv.problems import Notice, Notices, Problem
 from gateway.oneroster.csv.reader import FileLayout, compile_row_converter, iter_csv, read_rows
@@ -406,6 +407,8 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
         district_id = district.id if district is not None else None
         _check_duplicates(conn, staging, problem, limit)
         _check_references(conn, staging, district_id, unreadable, problem, limit)
+        if district_id is not None:
+            prepare_gradebook(conn, staging, district_id, problem, notices.add, limit)
         if options.strict:
             for notice in notices:
                 problem(notice.as_problem())
@@ -430,6 +433,7 @@ def _import(session: Session, bundle: Bundle, options: ImportOptions, report: Im
                 outer_progress(merged[0], 2 * total_bytes)
 
         _merge(conn, staging, report, district.id, now, file_merged)
+        merge_gradebook(conn, staging, report, district.id, now, file_merged)
         render_district(conn, district.id)
         report.events = _record_changes(conn, staging, district.id, now)
         _refresh_statistics(conn, staging)
@@ -806,9 +810,11 @@ def _check_references(conn: Connection, staging: _Staging, district_id: int | No
         conditions.append(f"NOT EXISTS (SELECT 1 FROM {staging.rejected.name} r "
                           f"WHERE r.file = '{target}' AND r.sourced_id = s.ref)")
         target_mode = staging.modes.get(target, "absent")
-        if target_mode != "bulk" and district_id is not None:
+        # What a bulk gradebook file leaves in place (apps' records) stays referable.
+        kept = kept_by_bulk(target) if target_mode == "bulk" else "1 = 1"
+        if kept is not None and district_id is not None:
             conditions.append(f"NOT EXISTS (SELECT 1 FROM {target_table} m "
-                              "WHERE m.district_id = :district AND m.sourced_id = s.ref)")
+                              f"WHERE m.district_id = :district AND m.sourced_id = s.ref AND {kept})")
         where = " AND ".join(conditions) or "1 = 1"
         rows = _run(conn, f"SELECT s.line, s.ref FROM ({source}) s WHERE {where} "
                           "ORDER BY s.line LIMIT :cap", district=district_id, cap=limit + 1)
@@ -884,7 +890,7 @@ def _sample_changes(conn: Connection, staging: _Staging, report: ImportReport, d
             sample["retired"] = list(_run(conn, f"""
                 SELECT m.sourced_id FROM {store_table} m
                 WHERE m.district_id = :district AND m.status <> 'tobedeleted'
-                  AND {_retired_condition(table, "m", owner)}
+                  AND {_retired_condition(table, "m", owner, store_table)}
                 LIMIT {int(size)}""", district=district_id).scalars())
         if sample:
             report.samples[name] = sample
@@ -915,10 +921,12 @@ def _replaced_owner(staging: _Staging, name: str) -> str | None:
     return feed.replace_by
 
 
-def _retired_condition(table: Table, store_alias: str, owner: str | None) -> str:
+def _retired_condition(table: Table, store_alias: str, owner: str | None,
+                       store_table: str | None = None) -> str:
     """The records a file retires: absent from a bulk file, or (``owner``) absent from a delta
-    file that lists their owner."""
+    file that lists their owner; of a gradebook ``store_table``, the SIS's own only."""
     condition = f"NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = {store_alias}.sourced_id)"
+    condition += sis_only(store_table or "", store_alias)
     if owner:
         condition += f" AND {store_alias}.{_q(owner)} IN (SELECT {_q(owner)} FROM {table.name})"
     return condition
@@ -930,7 +938,7 @@ def _retired_count(conn: Connection, table: Table, store_table: str, district_id
     return _run(conn, f"""
         SELECT COUNT(*) FROM {store_table} m
         WHERE m.district_id = :district AND m.status <> 'tobedeleted'
-          AND {_retired_condition(table, "m", owner)}
+          AND {_retired_condition(table, "m", owner, store_table)}
         """, district=district_id).scalar_one()
 
 
@@ -967,6 +975,8 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
     touched = _collect_touched_users(conn, staging, district_id)
     changes = staging.create_changes()
     for name, table in staging.tables.items():
+        if name in binding.GRADEBOOK_BY_NAME:
+            continue  # merge_gradebook: apps write gradebook records too
         counts = report.files[name]
         csv_file = binding.ROSTERING_BY_NAME[name]
         store_table = csv_file.table

@@ -39,7 +39,8 @@ _SHOWN_VALUE_LENGTH = 80
 # Kinds whose values are never echoed in a problem report.
 _SECRET_KINDS = ("password", "discarded")
 # Kinds that a length check would only shadow: their own check already bounds them.
-_SELF_BOUNDED_KINDS = ("status", "year", "datetime", "date", "bool", "password", "discarded")
+_SELF_BOUNDED_KINDS = ("status", "year", "datetime", "date", "bool", "password", "discarded",
+                       "float", "moment")
 
 
 class _Invalid(Exception):
@@ -178,6 +179,64 @@ def _user_ids(required: bool) -> Callable[[str], str | None]:
     return convert
 
 
+def _float(required: bool) -> Callable[[str], float | None]:
+    def convert(raw: str) -> float | None:
+        if not raw:
+            if required:
+                raise _Invalid("a number")
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _Invalid("a number such as 92.5") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Invalid("a finite number")
+        return value
+    return convert
+
+
+def _moment(required: bool) -> Callable[[str], str | None]:
+    # Gradebook dates: the 1.1 tables call assignDate and dueDate dates, 1.2 date-times; both are
+    # read, a date as midnight UTC (no notice: either is the binding's form).
+    expected = "a date YYYY-MM-DD or an ISO 8601 date-time such as 2026-09-01T08:00:00.000Z"
+    as_date = _date(required)
+    as_datetime = _datetime(required)
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid(expected)
+            return None
+        if len(raw) == 10:
+            as_date(raw)
+            return raw + " 00:00:00.000000"
+        try:
+            return as_datetime(raw)
+        except _Invalid:
+            raise _Invalid(expected) from None
+    return convert
+
+
+_SCALE_VALUE = re.compile(r"\{([^{}:]+):([^{}]*)\}")
+_SCALE_VALUES = re.compile(r"\{[^{}:]+:[^{}]*\}(\s*,\s*\{[^{}:]+:[^{}]*\})*")
+
+
+def _scale_values(required: bool) -> Callable[[str], str | None]:
+    expected = "score scale values as {itemValueLHS:itemValueRHS},{itemValueLHS:itemValueRHS}"
+
+    def convert(raw: str) -> str | None:
+        if not raw:
+            if required:
+                raise _Invalid(expected)
+            return None
+        if not _SCALE_VALUES.fullmatch(raw.strip()):
+            raise _Invalid(expected)
+        pairs = [{"itemValueLHS": lhs.strip(), "itemValueRHS": rhs.strip()}
+                 for lhs, rhs in _SCALE_VALUE.findall(raw)]
+        return orjson.dumps(pairs).decode()
+    return convert
+
+
 def _password(required: bool) -> Callable[[str], str | None]:
     # The portal's rule applies to imported passwords too; an empty value sets none.
     expected = f"{PASSWORD_RULE} (the portal's password rule), or an empty value for no portal password"
@@ -247,6 +306,12 @@ def _converter(column: Column, mode: str, max_item_length: int | None = None) ->
         return _user_ids(required)
     if kind == "password":
         return _password(required)
+    if kind == "float":
+        return _float(required)
+    if kind == "moment":
+        return _moment(required)
+    if kind == "scalevalues":
+        return _scale_values(required)
     if kind == "discarded":
         return _discarded
     raise ValueError(f"unknown column kind {kind!r}")

@@ -205,15 +205,18 @@ def test_passwords_are_hashed_on_import(runner, database, tmp_path):
     assert not verify_password(lisa.password_hash, "wrong")
 
 
-def test_gradebook_files_are_noted_as_not_imported_yet(runner, database, tmp_path):
+def test_gradebook_files_not_imported_yet_are_noted(runner, database, tmp_path):
+    # categories, scoreScales, lineItems and results are imported (test_import_gradebook.py);
+    # the score scale and learning objective link files are not yet.
     path = write_bundle(tmp_path / "b", small_district())
-    manifest = (path / "manifest.csv").read_text().replace("file.lineItems,absent", "file.lineItems,bulk")
+    manifest = (path / "manifest.csv").read_text().replace("file.lineItemScoreScales,absent",
+                                                           "file.lineItemScoreScales,bulk")
     (path / "manifest.csv").write_text(manifest)
-    (path / "lineItems.csv").write_text("sourcedId\r\nli1\r\n")
+    (path / "lineItemScoreScales.csv").write_text("sourcedId\r\nlss1\r\n")
     result = run_import(runner, path)
     assert result.exit_code == 0, result.output
-    assert ("column file.lineItems: read 'bulk'; lineItems.csv is not imported yet (gradebook "
-            "files): it was not read") in result.output
+    assert ("column file.lineItemScoreScales: read 'bulk'; lineItemScoreScales.csv is not "
+            "imported yet (gradebook files): it was not read") in result.output
 
 
 def test_two_districts_with_the_same_sourced_ids_never_mix(runner, database, tmp_path):
