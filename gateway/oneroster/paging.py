@@ -16,11 +16,13 @@ def paging_links(url: str, query: list[tuple[str, str]], offset: int, limit: int
         last = offset + (total - 1 - offset) // limit * limit
     else:
         last = max(0, (total - 1) // limit * limit)
-    others = [(name, value) for name, value in query if name not in ("limit", "offset")]
+    others = urlencode([(name, value) for name, value in query if name not in ("limit", "offset")],
+                       quote_via=quote)
+    # The other parameters are encoded once; limit and offset are numbers, which need no quoting.
+    prefix = f"<{url}?{others}&limit={limit}&offset=" if others else f"<{url}?limit={limit}&offset="
 
     def link(at: int, rel: str) -> str:
-        params = urlencode(others + [("limit", str(limit)), ("offset", str(at))], quote_via=quote)
-        return f'<{url}?{params}>; rel="{rel}"'
+        return f'{prefix}{at}>; rel="{rel}"'
 
     links = [link(0, "first")]
     if offset > 0:

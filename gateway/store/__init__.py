@@ -218,7 +218,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # On the driver's connection: through exec_driver_sql, SQLAlchemy's execution
+            # machinery cost each transaction (each API request) about 20 µs of CPU more.
+            conn.connection.dbapi_connection.execute("BEGIN")
             wait = conn.get_execution_options().get(WRITE_LOCK_OPTION)
             if wait:
                 _take_sqlite_write_lock(conn, wait)
