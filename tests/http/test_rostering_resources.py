@@ -5,16 +5,19 @@ that retires a link serves the record without it; a policy that does not grant `
 hides them, by every path, and the ledger records them only when they left."""
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from gateway.oneroster.endpoints import RESOURCES
 from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES
+from gateway.store.events import Event
 
+from bundles import write_bundle
 from csv_export_support import ledger_entries
-from resources_bundle import import_resources_district
+from resources_bundle import import_resources_district, resources_district
 from rostering_api import ISSUER, Api
 
 ALL_SCOPES = (*ROSTERING_SCOPES, *RESOURCES_SCOPES)
@@ -100,12 +103,57 @@ def test_references_are_the_same_rendered_or_not(files, api, database):
     assert {path: single(fresh, path) for path in EXPECTED} == rendered
 
 
+def test_a_delta_that_retires_a_link_serves_the_record_without_it(files, api, load_bundle,
+                                                                  tmp_path, database):
+    shared = api()
+    before = single(shared, "/users/u1")
+    with database.session_scope() as session:
+        seen = session.execute(select(func.max(Event.seq))).scalar_one()
+    later = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    delta = {
+        "userResources": [{"sourcedId": "ur1", "status": "tobedeleted",
+                           "dateLastModified": "2030-01-02T03:04:05.000Z", "userSourcedId": "u1",
+                           "classSourcedId": "k1", "resourceSourcedId": "res-tutor"}],
+        "classResources": [{"sourcedId": "cr3", "status": "active",
+                            "dateLastModified": "2030-01-02T03:04:05.000Z",
+                            "classSourcedId": "k3", "resourceSourcedId": "res-lab"}],
+    }
+    load_bundle(write_bundle(tmp_path / "delta", delta,
+                             modes={"userResources": "delta", "classResources": "delta"}),
+                now=later.replace(tzinfo=None), district="d1")
+    after = single(shared, "/users/u1")
+    assert "resources" not in after
+    # A record whose representation changed is re-stamped, so that dateLastModified> finds it.
+    assert after["dateLastModified"] == "2030-01-02T03:04:05.000Z" != before["dateLastModified"]
+    assert {k: v for k, v in after.items() if k not in ("dateLastModified",)} == {
+        k: v for k, v in before.items() if k not in ("dateLastModified", "resources")}
+    assert single(shared, "/classes/k3")["resources"] == [ref("res-lab")]
+    # Records whose links did not change keep their renderings and stamps.
+    assert single(shared, "/users/u2")["resources"] == [ref("res-tutor")]
+    assert shared.ids("/users", filter="dateLastModified>'2030-01-01T00:00:00Z'") == ["u1"]
+    assert shared.ids("/classes", filter="dateLastModified>'2030-01-01T00:00:00Z'") == ["k3"]
+    # And the change feed says so.
+    with database.session_scope() as session:
+        events = session.execute(select(Event.entity, Event.sourced_id, Event.kind)
+                                 .where(Event.seq > seen)).all()
+    assert {("user", "u1", "updated"), ("class", "k3", "updated")} <= set(events)
+    assert not {("user", "u2"), ("class", "k1")} & {(e, s) for e, s, _ in events}
+
+
+def test_a_bulk_file_that_leaves_a_link_out_retires_it(files, api, load_bundle, tmp_path):
+    rows = resources_district()
+    rows["classResources"] = [r for r in rows["classResources"] if r["classSourcedId"] != "k2"]
+    load_bundle(write_bundle(tmp_path / "again", rows))
+    shared = api()
+    assert "resources" not in single(shared, "/classes/k2")
+    assert single(shared, "/classes/k1")["resources"] == [ref("res-math")]
+
+
 def test_resources_can_be_filtered_on(files, api):
     shared = api()
     assert shared.ids("/users", filter="resources.sourcedId='res-tutor'") == ["u1", "u2"]
     assert shared.ids("/classes", filter="resources.sourcedId='res-bio'") == ["k2"]
     assert shared.ids("/courses", filter="resources.sourcedId!='res-lab'") == ["c1"]
-
 
 
 def test_a_star_policy_grants_resources_and_the_ledger_records_them_when_they_leave(
