@@ -95,12 +95,14 @@ def test_a_reference_resolves_in_the_resources_service_with_the_same_token(files
 def test_references_are_the_same_rendered_or_not(files, api, database):
     shared = api()
     rendered = {path: single(shared, path) for path in EXPECTED}
+    pages = {path: shared.records(path) for path in ("/users", "/classes", "/courses")}
     # A store migrated since its last import holds records without renderings: served as before.
     with database.session_scope() as session:
         for table in ("users", "classes", "courses"):
             session.execute(text(f"UPDATE {table} SET rendered = NULL"))
     fresh = api()
     assert {path: single(fresh, path) for path in EXPECTED} == rendered
+    assert {path: fresh.records(path) for path in pages} == pages
 
 
 def test_a_delta_that_retires_a_link_serves_the_record_without_it(files, api, load_bundle,
@@ -161,9 +163,14 @@ def test_a_star_policy_grants_resources_and_the_ledger_records_them_when_they_le
     everyone = api({"schools": ["*"], "fields": {"user": ["*"]}})
     assert single(everyone, "/users/u1")["resources"] == [ref("res-tutor")]
     assert "resources" not in single(everyone, "/users/u3")
-    first, second = ledger_entries(database)
+    # A page presented for a policy (not the rendering as it is) resolves them too.
+    assert {r["sourcedId"]: r.get("resources") for r in everyone.records(
+        "/users", filter="sourcedId='u1' OR sourcedId='u3'")} == {"u1": [ref("res-tutor")],
+                                                                  "u3": None}
+    first, second, page = ledger_entries(database)
     assert "resources" in first["fields"] and first["people"] == ["u1"]
     assert "resources" not in second["fields"] and second["people"] == ["u3"]
+    assert "resources" in page["fields"] and page["people"] == ["u1", "u3"]
 
 
 def test_a_policy_that_does_not_grant_resources_hides_them_by_every_path(files, api, database):
