@@ -42,7 +42,8 @@ from gateway.errors import Forbidden, GatewayError, InvalidData, UsageError
 from gateway.oneroster.csv import binding
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
 from gateway.oneroster.serialize import format_datetime
-from gateway.oneroster.service import list_records, parse_collection_params
+from gateway.oneroster.schemas import ALL_ENTITIES
+from gateway.oneroster.service import list_records, offered_fields, parse_collection_params
 from gateway.oneroster.vocabulary import (SCOPE_ROSTER, SCOPE_ROSTER_CORE,
                                           SCOPE_ROSTER_DEMOGRAPHICS)
 from gateway.oauth.scopes import parse_scope
@@ -125,16 +126,33 @@ def _filter(since: dt.datetime | None) -> str:
             else "status='active'")
 
 
+_NOT_IN_FILES = frozenset({"resources"})
+"""REST fields no file of the bundle carries: the 1.2.1 binding dropped users.csv
+``resourceSourcedIds``, and classes.csv and courses.csv never had a column for them (a record's
+resources are rows of the resources files, which an export does not write). They are not read,
+so they are not reported as disclosed."""
+
+
+def _selection(endpoint: Endpoint, visibility: Visibility) -> tuple[str, ...]:
+    """The ``fields`` values an export reads ``endpoint`` with: none (everything the app may see)
+    unless the app may see a field no file carries, which is then left out."""
+    offered = offered_fields(ALL_ENTITIES[endpoint.entity], visibility)
+    if _NOT_IN_FILES.isdisjoint(offered):
+        return ()
+    return (",".join(name for name in offered if name not in _NOT_IN_FILES),)
+
+
 def _read_collection(session: Session, visibility: Visibility, collection: Collection,
                      writer: BundleWriter, *, district_id: int, filter_text: str,
                      base_url: str, progress: ProgressCallback | None) -> None:
     """Every page of ``collection`` the app may see, from REST's read path into ``writer``."""
     endpoint = _SOURCES[collection.name]
     cache = PageCache(stride=PAGE_SIZE)
+    fields = _selection(endpoint, visibility)
     offset = 0
     while True:
         params = parse_collection_params(limit=str(PAGE_SIZE), offset=str(offset),
-                                         filter=filter_text, max_limit=PAGE_SIZE)
+                                         filter=filter_text, max_limit=PAGE_SIZE, fields=fields)
         page = list_records(session, endpoint, (), params, district_id=district_id,
                             visibility=visibility, base_url=base_url, cache=cache,
                             channel=CHANNEL)

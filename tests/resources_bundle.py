@@ -2,7 +2,10 @@
 used by classes k1 and k2, course c2, and the people u1 (in k1) and u2 (in k2)."""
 from __future__ import annotations
 
-from bundles import small_district
+from pathlib import Path
+from typing import Callable
+
+from bundles import small_district, write_bundle
 
 
 def resources_district() -> dict[str, list[dict[str, str]]]:
@@ -34,3 +37,11 @@ def resources_district() -> dict[str, list[dict[str, str]]]:
          "resourceSourcedId": "res-tutor"},
     ]
     return files
+
+
+def import_resources_district(load_bundle: Callable[[Path], None], directory: Path) -> dict:
+    """Write :func:`resources_district` into ``directory`` and import it with ``load_bundle``
+    (the fixture of tests/http/conftest.py); returns the rows."""
+    rows = resources_district()
+    load_bundle(write_bundle(directory / "resources", rows))
+    return rows

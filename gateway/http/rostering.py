@@ -66,7 +66,7 @@ def _collection_view(endpoint: Endpoint) -> Callable[..., Response]:
             base_url=service_url, cache=current_app.extensions[CACHE_EXTENSION])
         links = paging_links(_public_base() + quote(request.path), list(args.items(multi=True)),
                              page.offset, page.limit, page.total)
-        body = collection_body(endpoint.entity, page.fragments, service_url)
+        body = collection_body(endpoint.entity, page.fragments, service_url, page.foreign_hrefs)
         return Response(body, status=200, mimetype="application/json",
                         headers={"X-Total-Count": str(page.total), "Link": links})
     return view

@@ -28,7 +28,9 @@ any email; dates given with an offset are converted to naive UTC, which is how t
 
 The catalogue (:func:`filter_field_names`, :class:`EntityFilterFields`): every scalar field of the
 entity's schema (:mod:`gateway.oneroster.schemas`), plus the dotted paths ``x.sourcedId`` for
-every reference, ``terms.sourcedId``, ``agents.sourcedId``, ``roles.*`` (``roles.role``,
+every reference, ``terms.sourcedId``, ``agents.sourcedId``, ``resources.sourcedId`` (the
+binding's filter parameter is a free string over the entity's fields: the official document
+lists no narrower set, so a list of references is filtered like a class's terms), ``roles.*`` (``roles.role``,
 ``roles.roleType``, ``roles.org.sourcedId``, ``roles.beginDate``...), ``userProfiles.*`` and
 ``metadata.<key>``. A path into a list means "some item matches"; with ``!=`` it means "no item
 equals". A dotted field is allowed when the visibility's ``filterable`` (None: everything) lists it
@@ -593,11 +595,15 @@ def _some_item(matches: Callable[[ColumnElement[bool]], ColumnElement[bool]],
     return factory
 
 
-def _link_exists(owner: Table, link: Table,
-                 key: str) -> Callable[[ColumnElement[bool]], ColumnElement[bool]]:
+def _link_exists(owner: Table, link: Table, key: str, active: bool = False
+                 ) -> Callable[[ColumnElement[bool]], ColumnElement[bool]]:
+    """EXISTS a row of ``link`` naming the owner in ``key`` (an ``active`` one: ``link`` rows
+    are records with a status) and meeting the condition."""
+    current = (link.c.status != store.TOBEDELETED,) if active else ()
+
     def matches(condition: ColumnElement[bool]) -> ColumnElement[bool]:
         return exists().where(link.c.district_id == owner.c.district_id,
-                              link.c[key] == owner.c.sourced_id, condition)
+                              link.c[key] == owner.c.sourced_id, *current, condition)
     return matches
 
 
@@ -625,6 +631,14 @@ def _filter_factories(entity_name: str) -> Mapping[str, _FieldFactory]:
             fields[name] = _plain(FilterField(column=table.c[spec.column], type="list"))
         elif spec.kind == "ref":
             fields[f"{name}.sourcedId"] = _id_field(table.c[spec.column], spec.ref_type)
+        elif spec.kind == "refs" and spec.related is not None and (
+                spec.related.table in store.RESOURCE_LINK_TABLES):
+            # A user's, class's or course's resources: its active links of the resources files,
+            # the same the record is served with.
+            link = store.RESOURCE_LINK_TABLES[spec.related.table]
+            fields[f"{name}.sourcedId"] = _some_item(
+                _link_exists(table, link, spec.related.key, active=True),
+                link.c[spec.related.value], "string", spec.ref_type)
         elif spec.kind == "refs" and spec.related is not None and spec.related.table != entity.table:
             # A class's terms, a user's agents: their link tables. (An org's or session's children
             # are not offered: they are rows of the same table, seen through another record.)

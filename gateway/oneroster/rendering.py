@@ -8,10 +8,12 @@ to the service base (``"/orgs/…"``); :func:`absolute_hrefs` makes them absolut
 leaves, so a change of the public base URL needs no new rendering.
 
 What makes a rendering stale, and where the import clears it (``rendered = NULL``): a change of
-the row itself, of a user's roles or profiles (the users the import "touches"), and of any org's
-or academic session's parent (every org or session of the district, a small table, when the
-import carries those files). The render pass then renders every row of the district that has no
-rendering, so rows left unrendered by anything else (a migrated store) are rendered too.
+the row itself, of a user's roles or profiles (the users the import "touches"), of the resource
+links of a user, class or course (classResources, courseResources, userResources: the records
+those rows name, before and after), and of any org's or academic session's parent (every org or
+session of the district, a small table, when the import carries those files). The render pass
+then renders every row of the district that has no rendering, so rows left unrendered by
+anything else (a migrated store) are rendered too.
 
 No flask here; the importer calls :func:`render_district` inside its transaction, so a rendering
 is committed with the data it renders, or not at all.
@@ -25,8 +27,8 @@ import orjson
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from gateway.oneroster.schemas import ALL_ENTITIES
-from gateway.oneroster.serialize import serialize_page
+from gateway.oneroster.schemas import ALL_ENTITIES, RESOURCES_FROM_ROSTERING
+from gateway.oneroster.serialize import UP_TO_SERVICES, serialize_page
 from gateway.store import rostering as store
 
 RENDER_BATCH = 2000
@@ -36,6 +38,7 @@ RENDERED_ENTITIES = ("org", "academicSession", "course", "class", "user", "enrol
                      "demographics")
 
 _HREF = b'"href":"/'
+_HREF_UP = b'"href":"/' + UP_TO_SERVICES.encode()
 
 
 class _Everything:
@@ -51,6 +54,19 @@ def field_bits(entity: str) -> Mapping[str, int]:
     """The bit of each served top-level field of ``entity`` in ``rendered_fields``."""
     served = [name for name, spec in ALL_ENTITIES[entity].fields.items() if spec.served]
     return {name: 1 << index for index, name in enumerate(served)}
+
+
+@functools.lru_cache(maxsize=None)
+def foreign_bits(entity: str) -> int:
+    """The bits of ``entity``'s fields whose references point into another service (a user's,
+    class's or course's ``resources``): a record without them needs no second pass of
+    :func:`absolute_hrefs`."""
+    specs = ALL_ENTITIES[entity].fields
+    value = 0
+    for name, bit in field_bits(entity).items():
+        if specs[name].ref_type in RESOURCES_FROM_ROSTERING:
+            value |= bit
+    return value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -124,17 +140,38 @@ def render_district(conn: Connection, district_id: int,
     return done
 
 
-def absolute_hrefs(body: bytes, base_url: str) -> bytes:
-    """``body`` (JSON made of renderings) with every relative href under ``base_url``."""
+@functools.lru_cache(maxsize=64)
+def _href_bases(base_url: str) -> tuple[bytes, bytes]:
+    base = base_url.rstrip("/")
+    return (b'"href":"' + base.encode() + b"/",
+            b'"href":"' + base.rsplit("/", 2)[0].encode() + b"/")
+
+
+def absolute_hrefs(body: bytes, base_url: str, foreign: bool | None = None) -> bytes:
+    """``body`` (JSON made of renderings) with every relative href under ``base_url``, the
+    service's base; one into another service (``/../../resources/v1p2/...``, see
+    :data:`gateway.oneroster.schemas.RESOURCES_FROM_ROSTERING`) under that service's base,
+    resolved as :func:`gateway.oneroster.serialize.service_prefix` does.
+
+    ``foreign`` says whether ``body`` may hold hrefs into another service; None looks, at the
+    cost of one more scan of the body: nothing for a record, a third more for a page, whose reader
+    knows it from its records' fields (:func:`foreign_bits`)."""
+    here, services = _href_bases(base_url)
+    if foreign is None:
+        foreign = _HREF_UP in body
+    if foreign:
+        body = body.replace(_HREF_UP, services)
     # split + join finds the pattern a third faster than bytes.replace (measured on 100-user
     # pages: 40 against 62 µs), every character of '"href":"/' being common in JSON.
-    return (b'"href":"' + base_url.rstrip("/").encode() + b"/").join(body.split(_HREF))
+    return here.join(body.split(_HREF))
 
 
-def collection_body(entity: str, fragments: Sequence[bytes], base_url: str) -> bytes:
-    """The body of a collection GET (``{"users": [...]}``) from records' JSON as sent."""
+def collection_body(entity: str, fragments: Sequence[bytes], base_url: str,
+                    foreign: bool | None = None) -> bytes:
+    """The body of a collection GET (``{"users": [...]}``) from records' JSON as sent
+    (``foreign``: see :func:`absolute_hrefs`)."""
     key = ALL_ENTITIES[entity].collection_key.encode()
-    return absolute_hrefs(b'{"' + key + b'":[' + b",".join(fragments) + b"]}", base_url)
+    return absolute_hrefs(b'{"' + key + b'":[' + b",".join(fragments) + b"]}", base_url, foreign)
 
 
 def single_body(entity: str, fragment: bytes, base_url: str) -> bytes:

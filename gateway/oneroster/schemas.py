@@ -231,7 +231,8 @@ class CourseSchema(BaseSchema):
     subjects = fields.List(fields.String(), metadata=_store("subjects"))
     org = fields.Nested(OrgGUIDRefSchema, metadata=_store("org_sourced_id"))
     subjectCodes = fields.List(fields.String(), metadata=_store("subject_codes"))
-    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(None))
+    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(
+        None, related=Related("course_resources", "course_sourced_id", "resource_sourced_id")))
 
 
 class ClassSchema(BaseSchema):
@@ -254,7 +255,8 @@ class ClassSchema(BaseSchema):
                             related=Related("class_terms", "class_sourced_id", "term_sourced_id")))
     subjectCodes = fields.List(fields.String(), metadata=_store("subject_codes"))
     periods = fields.List(fields.String(), metadata=_store("periods"))
-    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(None))
+    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(
+        None, related=Related("class_resources", "class_sourced_id", "resource_sourced_id")))
 
 
 class UserIdSchema(Schema):
@@ -322,8 +324,9 @@ class RoleSchema(Schema):
 
 
 class UserSchema(BaseSchema):
-    """A person (``UserDType``; §4.13). ``password`` and ``resources`` are never served: the store
-    keeps only a password hash and no resource links."""
+    """A person (``UserDType``; §4.13). ``password`` is never served: the store keeps only a
+    password hash. ``resources`` (like a class's and a course's) are the person's active links of
+    userResources.csv, references into the Resources service."""
 
     openapi_name = "UserDType"
     table = "users"
@@ -352,7 +355,8 @@ class UserSchema(BaseSchema):
         "agent_sourced_ids", related=Related("user_agents", "user_sourced_id", "agent_sourced_id")))
     grades = fields.List(fields.String(), metadata=_store("grades"))
     password = fields.String(metadata=_store(None))
-    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(None))
+    resources = fields.List(fields.Nested(ResourceGUIDRefSchema), metadata=_store(
+        None, related=Related("user_resources", "user_sourced_id", "resource_sourced_id")))
 
 
 class EnrollmentSchema(BaseSchema):
@@ -476,7 +480,7 @@ class FieldSpec:
     - ``ref_type``: the ``type`` of the references of a ``ref``/``refs`` field.
     - ``item``: for ``objects``, the name of the nested object's own field map (``role``...).
     - ``enum``: the vocabulary of an ``enum`` field; ``extensible`` says ``ext:`` values are allowed.
-    - ``served``: False for fields the gateway never emits (``user.password``, ``resources``).
+    - ``served``: False for fields the gateway never emits (``user.password``).
     """
 
     name: str
@@ -611,6 +615,15 @@ and ``userId`` objects (whose columns are those of roles, user_profiles and the 
 REF_PATHS: Mapping[str, str] = MappingProxyType({
     name: entity.path for name, entity in ENTITIES.items() if name in GUID_REF_SCHEMAS})
 """The collection under the rostering base that a reference of each ``type`` points into."""
+
+RESOURCES_FROM_ROSTERING: Mapping[str, str] = MappingProxyType({
+    "resource": "../../resources/v1p2/resources"})
+"""Where a rostering record's references into another service point, relative to the rostering
+base (``/ims/oneroster/rostering/v1p2``): a user's, class's or course's ``resources`` name records
+of the Resources service (``/ims/oneroster/resources/v1p2/resources/{id}``; Rostering
+``ResourceGUIDRefDType``). Relative, so that a rendering holds no public base URL; each path
+climbs out of the rostering base with one leading ``../../``, which
+:func:`gateway.oneroster.serialize.service_prefix` resolves."""
 
 ERROR_SCHEMAS: tuple[type[Schema], ...] = (StatusInfoSchema, CodeMinorSchema, CodeMinorFieldSchema)
 """The schemas of the error body."""

@@ -9,7 +9,8 @@ both the marshmallow schemas and the official JSON schemas).
 What the binding demands and this module does:
 
 - references are ``{"href", "sourcedId", "type"}`` with ``href`` an absolute URL under the service
-  base URL the caller passes (``/orgs/{id}`` for every org reference, schools included);
+  base URL the caller passes (``/orgs/{id}`` for every org reference, schools included), or for a
+  reference into another service (a user's ``resources``) under that service's base;
 - booleans are the strings ``"true"``/``"false"``; dates are ``YYYY-MM-DD``; ``dateLastModified``
   is UTC with milliseconds and ``Z`` (``2026-11-28T12:00:00.000Z``);
 - no field is ever ``null``: an absent optional field (None, or an empty list) is left out, and
@@ -17,7 +18,8 @@ What the binding demands and this module does:
   (``org.identifier``, ``course.courseCode`` are nullable columns) is sent as ``""``.
 
 Values kept in other tables are passed in by the caller, fetched once per page: a user's role rows
-and user-profile rows, the child rows of orgs and academic sessions. Pass them as ``related``, by
+and user-profile rows, the child rows of orgs and academic sessions, the resource links of users,
+classes and courses. Pass them as ``related``, by
 REST field name; they are grouped here by the column the field map names.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ import re
 from typing import Any, Collection, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
-from gateway.oneroster.schemas import ALL_ENTITIES, FIELD_MAPS, OBJECT_SCHEMAS, REF_PATHS, FieldSpec
+from gateway.oneroster.schemas import (ALL_ENTITIES, FIELD_MAPS, OBJECT_SCHEMAS, REF_PATHS,
+                                       RESOURCES_FROM_ROSTERING, FieldSpec)
 
 # Plan operations, one per way of turning a stored value into JSON.
 _COPY, _BOOL, _DATE, _DATETIME, _STRINGS, _REF, _REFS, _METADATA = range(8)
@@ -59,10 +62,29 @@ def format_date(value: dt.date | str) -> str:
     return dt.date.fromisoformat(value).isoformat()
 
 
+UP_TO_SERVICES = "../../"
+"""How a path relative to a service base (``/ims/oneroster/rostering/v1p2``) climbs to the base
+of every service (``/ims/oneroster``), to point into another one."""
+
+
+def service_prefix(base_url: str, path: str) -> str:
+    """The href prefix of the records under ``path`` relative to ``base_url``.
+
+    ``path`` is a collection under the base (``orgs``) or, starting with :data:`UP_TO_SERVICES`,
+    one of another service (``../../resources/v1p2/resources``). Under an absolute base the
+    climb is resolved (RFC 3986 §5.2.4: the base's last two segments go), so no href ever
+    carries dot segments; under the empty base (a rendering's) it is kept, as the mark that
+    :func:`gateway.oneroster.rendering.absolute_hrefs` resolves when a response leaves."""
+    base = base_url.rstrip("/")
+    if base and path.startswith(UP_TO_SERVICES):
+        base, path = base.rsplit("/", 2)[0], path[len(UP_TO_SERVICES):]
+    return f"{base}/{path}/"
+
+
 @functools.lru_cache(maxsize=64)
 def _prefixes(base_url: str) -> dict[str, str]:
-    base = base_url.rstrip("/")
-    return {ref_type: f"{base}/{path}/" for ref_type, path in REF_PATHS.items()}
+    paths = {**REF_PATHS, **RESOURCES_FROM_ROSTERING}
+    return {ref_type: service_prefix(base_url, path) for ref_type, path in paths.items()}
 
 
 @functools.lru_cache(maxsize=1 << 16)

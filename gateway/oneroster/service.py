@@ -47,7 +47,7 @@ from gateway.oneroster.filters import (EntityFilterFields, FilterExpr, IdResolve
 from gateway.oneroster.query import (Paging, Sort, check_sort, parse_fields, parse_paging,
                                      parse_sort_spec)
 from gateway.oneroster.rendering import (RENDERED_ENTITIES, absolute_hrefs, field_names,
-                                         fields_of)
+                                         fields_of, foreign_bits)
 from gateway.oneroster.schemas import ALL_ENTITIES, Entity
 from gateway.oneroster.serialize import serialize_page
 from gateway.store import rostering as store
@@ -103,7 +103,8 @@ class Page:
     """One page of a collection: the records as sent, and where they sit in the whole.
 
     ``fragments`` are the records' JSON as sent, with hrefs relative to the service base (see
-    :func:`gateway.oneroster.rendering.absolute_hrefs`); ``records`` decodes them under
+    :func:`gateway.oneroster.rendering.absolute_hrefs`); ``foreign_hrefs`` says whether some of
+    them point into another service (a user's ``resources``); ``records`` decodes them under
     ``base_url``, for callers that want objects."""
 
     fragments: list[bytes]
@@ -111,16 +112,19 @@ class Page:
     offset: int
     limit: int
     base_url: str = ""
+    foreign_hrefs: bool = False
 
     @property
     def records(self) -> list[dict[str, Any]]:
         """The records as objects, hrefs absolute."""
-        return [decode_fragment(fragment, self.base_url) for fragment in self.fragments]
+        return [decode_fragment(fragment, self.base_url, self.foreign_hrefs)
+                for fragment in self.fragments]
 
 
-def decode_fragment(fragment: bytes, base_url: str) -> dict[str, Any]:
-    """One record's JSON as sent (relative hrefs) as an object with absolute hrefs."""
-    return orjson.loads(absolute_hrefs(fragment, base_url))
+def decode_fragment(fragment: bytes, base_url: str, foreign: bool | None = None) -> dict[str, Any]:
+    """One record's JSON as sent (relative hrefs) as an object with absolute hrefs
+    (``foreign``: see :func:`gateway.oneroster.rendering.absolute_hrefs`)."""
+    return orjson.loads(absolute_hrefs(fragment, base_url, foreign))
 
 
 def cache_identity(visibility: Visibility) -> Hashable | None:
@@ -288,8 +292,8 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
         if current == version:
             break
         version = current
-    fragments = _send(conn, endpoint, entity, rows, selected, district_id, visibility, scope,
-                      cache, version, rendered, channel)
+    fragments, foreign = _send(conn, endpoint, entity, rows, selected, district_id, visibility,
+                               scope, cache, version, rendered, channel)
     if endpoint.discloses_parent and fragments:
         # What a person uses is about that person (userResources): the page discloses, of the
         # parent, its id as the app named it and the list the page holds.
@@ -298,7 +302,7 @@ def list_records(session: Session, endpoint: Endpoint, path_ids: Sequence[str],
                              [{"sourcedId": path_ids[-1], entity.collection_key: len(fragments)}],
                              [parents[-1]])
     return Page(fragments=fragments, total=total, offset=paging.offset, limit=paging.limit,
-                base_url=base_url)
+                base_url=base_url, foreign_hrefs=foreign)
 
 
 def get_record(session: Session, endpoint: Endpoint, sourced_id: str,
@@ -335,7 +339,7 @@ def get_record_fragment(session: Session, endpoint: Endpoint, sourced_id: str,
     if cache is not None:
         cache.note_data_version(district_id, version)
     return _send(conn, endpoint, entity, [row], selected, district_id, visibility, scope,
-                 cache, version, rendered)[0]
+                 cache, version, rendered)[0][0]
 
 
 def _selection(entity: Entity, visibility: Visibility,
@@ -372,11 +376,13 @@ def _servable_as_rendered(entity: str, visibility: Visibility) -> bool:
 def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],
           selected: tuple[str, ...] | None, district_id: int, visibility: Visibility,
           scope: _RecordingScope, cache: PageCache | None, version: int | None,
-          rendered: bool, channel: str = CHANNEL) -> list[bytes]:
+          rendered: bool, channel: str = CHANNEL) -> tuple[list[bytes], bool]:
     """Rows (their renderings, or their columns) to records' JSON as the app receives them
-    (selected, presented; hrefs relative to the service base), reported to the ledger."""
+    (selected, presented; hrefs relative to the service base), reported to the ledger; and
+    whether some of them hold hrefs into another service (told by their fields, not by
+    reading them again)."""
     if not rows:
-        return []
+        return [], False
     if rendered and any(row["rendered"] is None for row in rows):
         # Not rendered yet (a store migrated since its last import): the page as before.
         rows = store.fetch_records(conn, entity.name, district_id,
@@ -386,7 +392,9 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
         records = _serialize(conn, endpoint, entity, rows, selected, district_id, visibility,
                              scope, "", cache, version, channel)
         dumps = orjson.dumps
-        return [dumps(record) for record in records]
+        foreign = field_names(entity.name, foreign_bits(entity.name))
+        return ([dumps(record) for record in records],
+                bool(foreign) and any(name in record for record in records for name in foreign))
     verbatim = getattr(visibility, "verbatim", None)
     report = getattr(visibility, "disclosed_fields", None)
     if selected is None and verbatim is not None and verbatim(entity.name):
@@ -396,7 +404,7 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
             bits |= row["rendered_fields"]
         names: Collection[str] = field_names(entity.name, bits)
     else:
-        fragments, names = _presented(entity, rows, selected, visibility, cache, version)
+        fragments, names, bits = _presented(entity, rows, selected, visibility, cache, version)
     if report is None:
         visibility.disclosed(channel, endpoint.operation_id, entity.name,
                              [orjson.loads(fragment) for fragment in fragments],
@@ -405,14 +413,14 @@ def _send(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[A
         people = "user_sourced_id" if entity.name == "enrollment" else "sourced_id"
         report(channel, endpoint.operation_id, entity.name, names, len(rows),
                [row[people] for row in rows])
-    return fragments
+    return fragments, bool(bits & foreign_bits(entity.name))
 
 
 def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | None,
                visibility: Visibility, cache: PageCache | None,
-               version: int | None = None) -> tuple[list[bytes], set[str]]:
+               version: int | None = None) -> tuple[list[bytes], set[str], int]:
     """The renderings of ``rows`` selected and presented for ``visibility`` (masked,
-    pseudonymized), and the top-level fields that left. Each result is remembered per
+    pseudonymized), and the top-level fields that left (as names, and as field bits). Each result is remembered per
     visibility identity, selection and rendering, so a record is transformed once per policy
     version and change, not once per request.
 
@@ -449,7 +457,7 @@ def _presented(entity: Entity, rows: Sequence[Any], selected: tuple[str, ...] | 
                 cache.put_presented(keys[index], found)
         fragments.append(found[0])
         bits |= found[1]
-    return fragments, set(field_names(entity.name, bits))
+    return fragments, set(field_names(entity.name, bits)), bits
 
 
 def _serialize(conn: Connection, endpoint: Endpoint, entity: Entity, rows: Sequence[Any],

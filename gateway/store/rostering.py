@@ -108,6 +108,11 @@ service's ``resource``), by entity name: what the page reader looks an entity's 
 LINK_TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in (class_terms, user_agents)})
 """The link tables indexing lists of references (a class's terms, a user's agents), by name."""
 
+RESOURCE_LINK_TABLES: Mapping[str, Table] = MappingProxyType({
+    t.name: t for t in (class_resources, course_resources, user_resources)})
+"""The links of the resources files giving a class, a course or a user its ``resources``, by
+name: records of their own, of which only the active ones count."""
+
 # Not part of any representation: the import's fingerprint, a password hash, and the surrogate
 # keys (records are named by sourcedId within their district).
 _UNSERVED_COLUMNS = frozenset({"row_hash", "password_hash", "id", "district_id", "rendered",
@@ -459,7 +464,8 @@ def district_data_version(conn: Connection, district_id: int) -> int:
 # ---------------------------------------------------------------------------------- related rows
 
 RELATED_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "user": ("roles", "userProfiles"), "org": ("children",), "academicSession": ("children",)})
+    "user": ("roles", "userProfiles", "resources"), "org": ("children",),
+    "academicSession": ("children",), "class": ("resources",), "course": ("resources",)})
 """The REST fields of each entity read from other rows, which :func:`fetch_related` fetches."""
 
 
@@ -507,6 +513,23 @@ def _profile_holders(conn: Connection, district_id: int, cache: PageCache | None
     return holders if holders is not False else None
 
 
+def _resources_of(link: Table, owner: Column[Any]) -> Any:
+    """The active resource links of a page of owners (what the Resources service's nested reads
+    follow), in link order."""
+    return (select(*map(_unprocessed, (owner, link.c.resource_sourced_id)))
+            .where(link.c.district_id == bindparam("district_id"),
+                   owner.in_(bindparam("ids", expanding=True)), _current(link))
+            .order_by(link.c.id))
+
+
+# A record in scope has every resource it links to in scope (see
+# gateway.sharing.scope.Scope._where_resource): the links need no visibility of their own.
+_RESOURCES_OF: Mapping[str, Any] = MappingProxyType({
+    "user": _resources_of(user_resources, user_resources.c.user_sourced_id),
+    "class": _resources_of(class_resources, class_resources.c.class_sourced_id),
+    "course": _resources_of(course_resources, course_resources.c.course_sourced_id)})
+
+
 def _children_of(entity: str, scope: RowScope) -> Any:
     table = READ_TABLES[entity]
     return (select(table.c.parent_sourced_id, table.c.sourced_id)
@@ -525,7 +548,8 @@ def fetch_related(conn: Connection, entity: str, district_id: int, sourced_ids: 
     users hold none.
 
     A user's roles are its active ones, or all of them if none is active; its profiles are the
-    active ones; an org's or session's children are the visible child records of any status.
+    active ones; an org's or session's children are the visible child records of any status; a
+    user's, class's or course's resources are its active links of the resources files.
     """
     found: dict[str, list[Record]] = {}
     if not sourced_ids:
@@ -542,6 +566,8 @@ def fetch_related(conn: Connection, entity: str, district_id: int, sourced_ids: 
                 found["userProfiles"] = _records(conn.execute(_PROFILES_OF_USERS, params))
     elif entity in ("org", "academicSession") and "children" in names:
         found["children"] = _records(conn.execute(_children_of(entity, scope), params))
+    if "resources" in names and entity in _RESOURCES_OF:
+        found["resources"] = _records(conn.execute(_RESOURCES_OF[entity], params))
     return found
 
 

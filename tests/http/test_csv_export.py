@@ -16,7 +16,7 @@ from gateway import create_app, exporting
 from gateway.cli import cli
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.importer import ImportOptions, import_bundle
-from gateway.oneroster.vocabulary import (ROSTERING_SCOPES, SCOPE_ROSTER,
+from gateway.oneroster.vocabulary import (RESOURCES_SCOPES, ROSTERING_SCOPES, SCOPE_ROSTER,
                                           SCOPE_ROSTER_DEMOGRAPHICS)
 from gateway.sharing.ledger import SpooledLedgerWriter, verify_ledger
 from gateway.sharing.policy import share_everything_document
@@ -24,7 +24,9 @@ from gateway.store import Database, ledger_database_path
 from gateway.store.migrate import upgrade_database
 from gateway.store.models import District
 
+from bundles import write_bundle
 from csv_export_support import as_csv, connected, ledger_entries, read_bundle
+from resources_bundle import resources_district
 
 RESTRICTED = {
     "schools": ["s2"], "grades": ["09"],
@@ -122,6 +124,36 @@ def test_every_person_in_the_bundle_is_in_the_ledger_before_it_is_in_place(
     with database.session_scope() as session:
         district_id = session.execute(select(District.id)).scalar_one()
         assert verify_ledger(session, district_id).ok
+
+
+def test_resources_rest_serves_are_neither_in_the_bundle_nor_disclosed_by_it(
+        connect_app, load_bundle, client, database, runner, tmp_path):
+    # The 1.2.1 files have no column for a record's resources (users.csv dropped
+    # resourceSourcedIds): an export neither reads nor reports them.
+    load_bundle(write_bundle(tmp_path / "resources", resources_district()))
+    app = connected(connect_app, client, share_everything_document(),
+                    (*ROSTERING_SCOPES, *RESOURCES_SCOPES))
+    assert [r["sourcedId"] for r in app.api.records("/users", filter="resources.sourcedId='res-tutor'")
+            ] == ["u1", "u2"]
+    rest_entries = len(ledger_entries(database))
+    out = tmp_path / "bundle.zip"
+    result = run_export(runner, "--app", str(app.app_id), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    manifest, files, headers = read_bundle(out)
+    for name, path in COLLECTIONS:
+        served = app.api.records(path, limit=1000)
+        rows = files[name]
+        assert headers[name] == list(binding.ROSTERING_BY_NAME[name].header)
+        assert [row["sourcedId"] for row in rows] == [record["sourcedId"] for record in served]
+        for row, record in zip(rows, served):
+            expected = as_csv(name, record, delta=False)
+            assert {column: row[column] for column in expected} == expected, name
+    assert all(manifest[f"file.{name}"] == "absent" for name in binding.RESOURCES_FILES)
+    exported = [e for e in ledger_entries(database)[rest_entries:] if e["channel"] == "csv-export"]
+    user_entry = next(e for e in exported if e["entity"] == "user")
+    assert "roles" in user_entry["fields"] and "givenName" in user_entry["fields"]
+    assert all(not field.startswith("resources") for e in exported for field in e["fields"])
+    assert sorted(user_entry["people"]) == sorted(row["sourcedId"] for row in files["users"])
 
 
 def test_a_failed_ledger_append_leaves_no_file_and_no_entry(

@@ -19,8 +19,7 @@ from gateway.oneroster.vocabulary import (RESOURCES_SCOPES, ROSTERING_SCOPES, SC
 from gateway.sharing.ledger import entry_people
 from gateway.store.sharing import LedgerEntry
 
-from bundles import write_bundle
-from resources_bundle import resources_district
+from resources_bundle import import_resources_district
 from rostering_api import ISSUER, error_body
 
 OFFICIAL = Path("/work/shared/specs/oneroster/onerosterv1p2resourcesservice_openapi3_v1p0.json")
@@ -47,9 +46,7 @@ def validator(document: dict, name: str) -> Draft7Validator:
 @pytest.fixture
 def files(load_bundle, tmp_path) -> dict:
     """The small district with its resources files imported; returns the rows."""
-    rows = resources_district()
-    load_bundle(write_bundle(tmp_path / "resources", rows))
-    return rows
+    return import_resources_district(load_bundle, tmp_path)
 
 
 @pytest.fixture

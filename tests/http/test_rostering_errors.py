@@ -12,7 +12,7 @@ from rostering_api import error_body
 USER_FIELDS = ("sourcedId, status, dateLastModified, metadata, userMasterIdentifier, username, "
                "userIds, enabledUser, givenName, familyName, middleName, preferredFirstName, "
                "preferredMiddleName, preferredLastName, pronouns, roles, userProfiles, primaryOrg, "
-               "identifier, email, sms, phone, agents, grades")
+               "identifier, email, sms, phone, agents, grades, resources")
 USER_SORTABLE = ("dateLastModified, email, enabledUser, familyName, givenName, identifier, "
                  "middleName, phone, preferredFirstName, preferredLastName, preferredMiddleName, "
                  "pronouns, sms, sourcedId, status, userMasterIdentifier, username")

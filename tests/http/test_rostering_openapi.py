@@ -9,9 +9,12 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS
+from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, RESOURCES
 from gateway.oneroster.openapi import DOCUMENT_NAME, build_openapi, response_schema_name
+from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES
 
+from bundles import write_bundle
+from resources_bundle import resources_district
 from rostering_api import ISSUER, SERVICE
 
 # A record of the demo district for every path parameter (the demo's semesters are typed term).
@@ -115,3 +118,36 @@ def test_discovery_serves_the_document_with_absolute_urls(client):
         assert response.status_code == 200
         assert response.mimetype == "application/json"
         assert response.get_json() == expected
+
+
+# Whom /students/{id} and /teachers/{id} read in the small district (tests/bundles.py).
+RESOURCE_USERS = {"/students/{sourcedId}": "u2", "/teachers/{sourcedId}": "t-hoover"}
+
+
+def test_records_with_resources_are_valid_and_their_references_resolve(
+        load_bundle, api_for, client, document, tmp_path):
+    load_bundle(write_bundle(tmp_path / "resources", resources_district()))
+    api = api_for(scopes=(*ROSTERING_SCOPES, *RESOURCES_SCOPES))
+    seen_hrefs: set[str] = set()
+    served = 0
+    for endpoint in ENDPOINTS:
+        if endpoint.entity not in ("user", "class", "course") or endpoint.parents:
+            continue
+        path = endpoint.path.replace("{sourcedId}", RESOURCE_USERS.get(endpoint.path, {
+            "user": "u1", "class": "k1", "course": "c2"}[endpoint.entity]))
+        response = api.get(path)
+        assert response.status_code == 200, (path, response.get_json())
+        body = response.get_json()
+        errors = sorted(validator(document, response_schema_name(endpoint)).iter_errors(body),
+                        key=str)
+        assert not errors, (path, [e.message for e in errors[:5]])
+        records = body[endpoint.wrapper] if endpoint.collection else [body[endpoint.wrapper]]
+        served += sum(1 for record in records if record.get("resources"))
+        seen_hrefs.update(hrefs(body))
+    assert served
+    resources_base = ISSUER + RESOURCES.base_path
+    assert any(href.startswith(resources_base + "/resources/") for href in seen_hrefs)
+    for href in sorted(seen_hrefs):
+        assert href.startswith((SERVICE + "/", resources_base + "/resources/")), href
+        followed = client.get(urlsplit(href).path, headers={"Authorization": f"Bearer {api.token}"})
+        assert followed.status_code == 200, href

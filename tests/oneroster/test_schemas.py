@@ -199,6 +199,10 @@ def test_field_map_related_values():
         "class_terms", "class_sourced_id", "term_sourced_id")
     assert FIELD_MAPS["user"]["agents"].related == Related(
         "user_agents", "user_sourced_id", "agent_sourced_id")
+    for entity, owner in (("user", "user"), ("class", "class"), ("course", "course")):
+        assert FIELD_MAPS[entity]["resources"].related == Related(
+            f"{owner}_resources", f"{owner}_sourced_id", "resource_sourced_id")
+        assert FIELD_MAPS[entity]["resources"].ref_type == "resource"
     assert FIELD_MAPS["role"]["org"].column == "org_sourced_id"
     assert FIELD_MAPS["role"]["userProfile"].column == "user_profile_sourced_id"
     assert FIELD_MAPS["userProfile"]["profileId"].column == "sourced_id"
@@ -208,7 +212,7 @@ def test_field_map_related_values():
 def test_unserved_fields():
     unserved = sorted(f"{entity}.{spec.name}" for entity, specs in FIELD_MAPS.items()
                       for spec in specs.values() if not spec.served)
-    assert unserved == ["class.resources", "course.resources", "user.password", "user.resources"]
+    assert unserved == ["user.password"]
 
 
 def test_scalar_fields_are_the_sortable_filterable_ones():

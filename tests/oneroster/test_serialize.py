@@ -15,6 +15,7 @@ from referencing.jsonschema import DRAFT7
 from sqlalchemy import insert, select
 
 from gateway.oneroster.openapi import build_openapi
+from gateway.oneroster.rendering import absolute_hrefs
 from gateway.oneroster.schemas import ENTITIES
 from gateway.oneroster.serialize import (format_date, format_datetime, group_related, make_ref,
                                          select_fields, serialize_page, serialize_record,
@@ -243,6 +244,20 @@ def test_references_escape_the_sourced_id_in_href_only():
     assert make_ref(BASE + "/", "user", "a b/c?d") == {
         "href": f"{BASE}/users/a%20b%2Fc%3Fd", "sourcedId": "a b/c?d", "type": "user"}
     assert make_ref(BASE, "academicSession", "t-1.x_y~z")["href"] == f"{BASE}/academicSessions/t-1.x_y~z"
+
+
+def test_references_into_the_resources_service_are_under_its_base():
+    resources = "https://gateway.test/ims/oneroster/resources/v1p2/resources"
+    assert make_ref(BASE, "resource", "r 1") == {
+        "href": f"{resources}/r%201", "sourcedId": "r 1", "type": "resource"}
+    assert make_ref(BASE + "/", "resource", "r1")["href"] == f"{resources}/r1"
+    # A rendering's href is relative to the rostering base; it leaves resolved, like the others.
+    rendered = json.dumps(make_ref("", "resource", "r1")).replace(" ", "").encode()
+    assert rendered == b'{"href":"/../../resources/v1p2/resources/r1","sourcedId":"r1","type":"resource"}'
+    both = b'[' + rendered + b',{"href":"/orgs/s1"}]'
+    assert json.loads(absolute_hrefs(both, BASE)) == [
+        make_ref(BASE, "resource", "r1"), {"href": f"{BASE}/orgs/s1"}]
+    assert absolute_hrefs(both, BASE + "/") == absolute_hrefs(both, BASE)
 
 
 def test_a_page_groups_related_rows_by_owner():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 from alembic import command
@@ -25,6 +26,7 @@ from gateway.store.models import utcnow
 from gateway.store.schema import metadata
 
 from bundles import small_district, write_bundle
+from resources_bundle import resources_district
 
 LEDGER_TABLES = ("ledger_heads", "ledger_entries", "ledger_pending", "ledger_plans", "ledger_spans",
                  "ledger_folds", "ledger_seals", "ledger_checkpoints")
@@ -323,3 +325,46 @@ def test_0013_downgrades_an_empty_ledger_and_refuses_to_drop_a_record(unmigrated
                           now=dt.datetime(2026, 9, 1))
     with pytest.raises(RuntimeError, match="cannot be rebuilt from spans"):
         downgrade_database(database, "0011")
+
+
+def test_0023_renders_again_the_records_that_have_resource_links(unmigrated_database, tmp_path):
+    database = unmigrated_database
+    upgrade_database(database)
+    with database.session_scope() as session:
+        import_bundle(session, write_bundle(tmp_path / "bundle", resources_district()),
+                      ImportOptions(force=True))
+    downgrade_database(database, "0022")
+
+    def renderings(conn) -> dict[str, bytes | None]:
+        rows = conn.execute(text("SELECT sourced_id, rendered FROM users"
+                                 " UNION ALL SELECT sourced_id, rendered FROM classes")).all()
+        return {sid: None if body is None else bytes(body) for sid, body in rows}
+
+    with database.engine.begin() as conn:
+        # Going down cleared the renderings that hold references: older code must not serve them.
+        before = renderings(conn)
+        assert before["u1"] is before["u2"] is before["k1"] is before["k2"] is None
+        assert before["u3"] is not None and before["k3"] is not None
+        # What 0022's code rendered: no resources.
+        conn.execute(text("UPDATE users SET rendered = :stale WHERE sourced_id IN ('u1', 'u2')"),
+                     {"stale": b'{"stale":true}'})
+        version = conn.execute(text("SELECT data_version FROM districts")).scalar_one()
+    app = create_app({"TESTING": True, "DATABASE_URL": database.url,
+                      "SECRET_KEY": "test-secret-key", "ISSUER": "http://gateway.test",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    try:
+        result = app.test_cli_runner().invoke(cli, ["db", "upgrade"])
+    finally:
+        app.extensions["gateway.db"].dispose()
+    assert result.exit_code == 0, result.output
+    assert "at revision 0023" in result.output
+    assert "rendered 5 records" in result.output  # u1, u2, k1, k2 and course c2
+    with database.engine.connect() as conn:
+        after = renderings(conn)
+        assert conn.execute(text("SELECT data_version FROM districts")).scalar_one() == version + 1
+    for linked, resource in (("u1", "res-tutor"), ("u2", "res-tutor"), ("k1", "res-math"),
+                             ("k2", "res-bio")):
+        assert json.loads(after[linked])["resources"] == [{
+            "href": f"/../../resources/v1p2/resources/{resource}", "sourcedId": resource,
+            "type": "resource"}], linked
+    assert after["u3"] == before["u3"] and after["k3"] == before["k3"]

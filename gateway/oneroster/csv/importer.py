@@ -62,6 +62,11 @@ LINK_TABLES = {
 MAX_REMEMBERED_REJECTED = 200_000
 # Files whose rows are part of how a user is represented: a change re-stamps the user.
 USER_PARTS = ("roles", "userProfiles")
+# Files whose rows give a record its REST ``resources``: file -> (owner column, entity, owner's
+# table). A change re-renders and re-stamps the owner (see _collect_resource_owners).
+RESOURCE_LINK_OWNERS = {"classResources": ("class_sourced_id", "class", "classes"),
+                        "courseResources": ("course_sourced_id", "course", "courses"),
+                        "userResources": ("user_sourced_id", "user", "users")}
 # The REST entity of each file whose records the change feed names (roles and profiles change
 # their user, see _record_changes).
 FILE_ENTITIES = {"orgs": "org", "academicSessions": "academicSession", "courses": "course",
@@ -254,6 +259,13 @@ class _Staging:
     def create_touched_users(self) -> Table:
         """A table of the users whose embedded roles or profiles change in this import."""
         table = self._create("stg_touched_users", [Column("user_sourced_id", String(255))])
+        self.extra.append(table)
+        return table
+
+    def create_touched_records(self) -> Table:
+        """A table of the records (entity, sourcedId) whose resource links change in this import."""
+        table = self._create("stg_touched_records", [Column("entity", String(32)),
+                                                     Column("sourced_id", String(255))])
         self.extra.append(table)
         return table
 
@@ -973,6 +985,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
     """Apply the staged rows to the store (same transaction as the checks), skipping the
     statements that the counts already show would change nothing."""
     touched = _collect_touched_users(conn, staging, district_id)
+    linked = _collect_resource_owners(conn, staging, district_id)
     changes = staging.create_changes()
     for name, table in staging.tables.items():
         if name in binding.GRADEBOOK_BY_NAME:
@@ -1062,6 +1075,8 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
             WHERE district_id = :district
               AND sourced_id IN (SELECT user_sourced_id FROM stg_touched_users)""",
              district=district_id, now=now)
+    if linked:
+        _restamp_resource_owners(conn, changes, district_id, now)
     for name, store_table in (("orgs", "orgs"), ("academicSessions", "academic_sessions")):
         # A record's children are other rows' parents: any change may change any rendering.
         if name in staging.tables:
@@ -1175,3 +1190,59 @@ def _collect_touched_users(conn: Connection, staging: _Staging, district_id: int
                   AND {_retired_condition(table, "m", owner)}""",
                  district=district_id)
     return True
+
+
+def _collect_resource_owners(conn: Connection, staging: _Staging, district_id: int) -> bool:
+    """Note the users, classes and courses whose resource links (classResources, courseResources,
+    userResources) this import changes, before they are merged: each is served with its active
+    links as ``resources``, so it must be rendered again and re-stamped."""
+    parts = [name for name in RESOURCE_LINK_OWNERS if name in staging.tables]
+    if not parts:
+        return False
+    touched = staging.create_touched_records()
+    for name in parts:
+        owner, entity, _ = RESOURCE_LINK_OWNERS[name]
+        table = staging.tables[name]
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        # New or changed links: both the record they name now and the one they named before.
+        _run(conn, f"""
+            INSERT INTO {touched.name} (entity, sourced_id)
+            SELECT :entity, s.{owner} FROM {table.name} s
+            LEFT JOIN {store_table} m ON m.district_id = :district AND m.sourced_id = s.sourced_id
+            WHERE m.id IS NULL OR m.row_hash <> s.row_hash OR m.status <> s.status
+            UNION
+            SELECT :entity, m.{owner} FROM {store_table} m JOIN {table.name} s ON s.sourced_id = m.sourced_id
+            WHERE m.district_id = :district AND (m.row_hash <> s.row_hash OR m.status <> s.status)""",
+             district=district_id, entity=entity)
+        replaced = _replaced_owner(staging, name)
+        if staging.modes[name] == "bulk" or replaced:
+            # Links a bulk file leaves out are about to be retired.
+            _run(conn, f"""
+                INSERT INTO {touched.name} (entity, sourced_id)
+                SELECT :entity, m.{owner} FROM {store_table} m
+                WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+                  AND {_retired_condition(table, "m", replaced)}""",
+                 district=district_id, entity=entity)
+    return True
+
+
+def _restamp_resource_owners(conn: Connection, changes: Table, district_id: int,
+                             now: dt.datetime) -> None:
+    """The records :func:`_collect_resource_owners` noted changed on REST: an ``updated`` event
+    each, a new dateLastModified (clients sync with ``dateLastModified>``) and no rendering (the
+    render pass renders them with their links as they now are)."""
+    for _owner, entity, store_table in RESOURCE_LINK_OWNERS.values():
+        _run(conn, f"""
+            INSERT INTO {changes.name} (entity, sourced_id, kind)
+            SELECT DISTINCT t.entity, t.sourced_id, 'updated' FROM stg_touched_records t
+            WHERE t.entity = :entity
+              AND EXISTS (SELECT 1 FROM {store_table} m
+                          WHERE m.district_id = :district AND m.sourced_id = t.sourced_id)
+            """, district=district_id, entity=entity)
+        _run(conn, f"""
+            UPDATE {store_table} SET date_last_modified = CASE WHEN date_last_modified < :now THEN :now
+                                                               ELSE date_last_modified END,
+                                     rendered = NULL
+            WHERE district_id = :district
+              AND sourced_id IN (SELECT sourced_id FROM stg_touched_records WHERE entity = :entity)""",
+             district=district_id, now=now, entity=entity)
