@@ -79,9 +79,9 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0023" in result.output
+    assert "at revision 0024" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0023"
+    assert current_revision(database) == "0024"
 
 
 @pytest.fixture
@@ -327,13 +327,13 @@ def test_0013_downgrades_an_empty_ledger_and_refuses_to_drop_a_record(unmigrated
         downgrade_database(database, "0011")
 
 
-def test_0023_renders_again_the_records_that_have_resource_links(unmigrated_database, tmp_path):
+def test_0024_renders_again_the_records_that_have_resource_links(unmigrated_database, tmp_path):
     database = unmigrated_database
     upgrade_database(database)
     with database.session_scope() as session:
         import_bundle(session, write_bundle(tmp_path / "bundle", resources_district()),
                       ImportOptions(force=True))
-    downgrade_database(database, "0022")
+    downgrade_database(database, "0023")
 
     def renderings(conn) -> dict[str, bytes | None]:
         rows = conn.execute(text("SELECT sourced_id, rendered FROM users"
@@ -345,7 +345,7 @@ def test_0023_renders_again_the_records_that_have_resource_links(unmigrated_data
         before = renderings(conn)
         assert before["u1"] is before["u2"] is before["k1"] is before["k2"] is None
         assert before["u3"] is not None and before["k3"] is not None
-        # What 0022's code rendered: no resources.
+        # What 0023's code rendered: no resources.
         conn.execute(text("UPDATE users SET rendered = :stale WHERE sourced_id IN ('u1', 'u2')"),
                      {"stale": b'{"stale":true}'})
         version = conn.execute(text("SELECT data_version FROM districts")).scalar_one()
@@ -357,7 +357,7 @@ def test_0023_renders_again_the_records_that_have_resource_links(unmigrated_data
     finally:
         app.extensions["gateway.db"].dispose()
     assert result.exit_code == 0, result.output
-    assert "at revision 0023" in result.output
+    assert "at revision 0024" in result.output
     assert "rendered 5 records" in result.output  # u1, u2, k1, k2 and course c2
     with database.engine.connect() as conn:
         after = renderings(conn)

@@ -8,15 +8,15 @@ renderings is served again.
 
 Going down clears the same renderings: the older code would otherwise serve the references.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-05 23:20:00
 """
 from alembic import op
 
 
-revision = '0023'
-down_revision = '0022'
+revision = '0024'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
