@@ -347,15 +347,17 @@ def put_record(session: Session, operation: Operation, sourced_id: str, body: An
     # A savepoint: an error answered by a handler still ends in the request's commit, and a
     # refused write must leave nothing behind (a default category it made, a result it replaced).
     with session.begin_nested():
-        row, created = _write(session, entity, sourced_id, values, caller)
-    return entity.dump(row, caller.links), created
+        row, kind = _write(session, entity, sourced_id, values, caller)
+        record_changes(session, caller, [(entity.name, sourced_id, kind)])
+    return entity.dump(row, caller.links), kind == "created"
 
 
 def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: dict[str, Any],
-           caller: Caller) -> tuple[Any, bool]:
+           caller: Caller) -> tuple[Any, str]:
     """Store ``values`` (a loaded body) as the record ``sourced_id``: its references checked,
     an existing record replaced (it must be in the app's scope: a record the app may not see is
-    refused as if it did not exist, never overwritten)."""
+    refused as if it did not exist, never overwritten). The row and what happened to it, as the
+    change feed says it: ``created``, ``updated`` or ``deleted``."""
     model = entity.model
     existing = session.execute(select(model).where(
         model.district_id == caller.district_id, model.sourced_id == sourced_id)
@@ -376,14 +378,15 @@ def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: d
     session.flush()
     kind = ("created" if existing is None
             else "deleted" if row.status == "tobedeleted" and not was_deleted else "updated")
-    record_changes(session, caller, [(entity.name, sourced_id, kind)])
-    return row, existing is None
+    return row, kind
 
 
 def record_changes(session: Session, caller: Caller,
                    changes: Sequence[tuple[str, str, str]]) -> None:
     """Append the change feed's events of records the caller wrote ((entity, sourcedId, kind)),
-    in the write's transaction: each app sees those in its scope (gateway.events.feed)."""
+    in the write's transaction: each app sees those in its scope (gateway.events.feed). Called
+    once a write's rows are written: it takes the district's event counter, held until the
+    commit, and a lock taken last cannot be part of a wait cycle with another writer's rows."""
     append_changes(session.connection(), caller.district_id, changes, caller.now)
 
 
@@ -560,7 +563,7 @@ def post_records(session: Session, operation: Operation, path_ids: Sequence[str]
 def _post_each(session: Session, operation: Operation, entity: GradebookEntity,
                parents: Sequence[str], path_ids: Sequence[str], records: list[Any],
                caller: Caller) -> list[dict[str, str]]:
-    pairs = []
+    pairs, changes = [], []
     for raw in records:
         values = entity.load(_defaults(operation, raw, path_ids))
         _check_parent(session, operation, parents, values, caller)
@@ -571,8 +574,10 @@ def _post_each(session: Session, operation: Operation, entity: GradebookEntity,
                 model.district_id == caller.district_id, model.sourced_id == allocated)
         ).first() is not None:
             allocated = uuid.uuid4().hex
-        _write(session, entity, allocated, values, caller)
+        _, kind = _write(session, entity, allocated, values, caller)
+        changes.append((entity.name, allocated, kind))
         pairs.append({"suppliedSourcedId": supplied or "", "allocatedSourcedId": allocated})
+    record_changes(session, caller, changes)
     return pairs
 
 
