@@ -196,8 +196,9 @@ def _read_links(session: Session, visibility: Visibility, writer: BundleWriter, 
                      link.c.resource_sourced_id)).order_by(link.c.sourced_id)
         rows = []
         for row in session.execute(query).mappings():
-            values: dict[str, Any] = {"status": row["status"], "metadata": row["metadata"],
-                                      "dateLastModified": format_datetime(row["date_last_modified"])}
+            values: dict[str, Any] = {
+                "status": row["status"], "metadata": row["metadata"],
+                "dateLastModified": format_datetime(row["date_last_modified"])}
             for column in csv_file.columns:
                 if column.kind == "ref" and row[column.attribute] is not None:
                     values[column.name] = _present_id(

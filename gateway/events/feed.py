@@ -9,9 +9,10 @@ Which district-wide events (a record created, updated or deleted by an import, o
 record written through the gradebook service or LTI AGS) an app sees is decided when it reads, by
 the REST services' own predicates (``Visibility.where``; a gradebook record's class and student,
 :func:`gateway.gradebook.service.visible_conditions`): the record must be in the app's scope
-*now*, and the app must hold a scope that reads its service (rostering, resources, gradebook). Events naming the app (``entered``/``left`` its scope) are its
-own. Because each event is one row per district, an import changing 10,000 records writes
-10,000 rows however many apps there are; each app's read filters them.
+*now*, and the app must hold a scope that reads its service (rostering, resources, gradebook).
+Events naming the app (``entered``/``left`` its scope) are its own. Because each event is one row
+per district, an import changing 10,000 records writes 10,000 rows however many apps there are;
+each app's read filters them.
 
 Every page that names people (users, enrollments, demographics) or students' grades (results,
 assessment results: the students are recorded) is recorded in the disclosure ledger as an id

@@ -1086,7 +1086,8 @@ def _note_resource_changes(conn: Connection, staging: _Staging, report: ImportRe
             selects.append(f"""
             SELECT 'resource', s.{column}, {kind} FROM {store_table} m JOIN {table.name} s
               ON s.sourced_id = m.sourced_id
-            WHERE m.district_id = :district AND (m.row_hash <> s.row_hash OR m.status <> s.status)""")
+            WHERE m.district_id = :district
+              AND (m.row_hash <> s.row_hash OR m.status <> s.status)""")
         if counts.added:
             selects.append(f"""
             SELECT 'resource', s.{column}, '{"created" if own else "updated"}' FROM {table.name} s
