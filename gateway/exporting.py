@@ -194,29 +194,40 @@ def _read_links(session: Session, visibility: Visibility, writer: BundleWriter, 
             _visible(visibility, owner, ENTITY_TABLES[owner], district_id, owner_column),
             _visible(visibility, "resource", resources, district_id,
                      link.c.resource_sourced_id)).order_by(link.c.sourced_id)
-        rows = []
-        for row in session.execute(query).mappings():
-            values: dict[str, Any] = {
-                "status": row["status"], "metadata": row["metadata"],
-                "dateLastModified": format_datetime(row["date_last_modified"])}
-            for column in csv_file.columns:
-                if column.kind == "ref" and row[column.attribute] is not None:
-                    values[column.name] = _present_id(
-                        visibility, _REF_ENTITIES[column.target], row[column.attribute])
-                elif column.name not in values and column.attribute in row:
-                    values[column.name] = row[column.attribute]
-            values["sourcedId"] = _link_id(csv_file, row, values)
-            rows.append(values)
+        written: set[str] = set()
+        # Streamed in pages into the writer's spill; only the ids written are kept (a repeat
+        # would make the bundle's import refuse it).
+        for row in session.execute(query.execution_options(yield_per=PAGE_SIZE)).mappings():
+            values = _link_values(visibility, csv_file, row)
+            if values["sourcedId"] in written:
+                continue  # the same link twice in the SIS, told apart only by its clear ids
+            written.add(values["sourcedId"])
+            writer.add_rows(csv_file, [values])
             if owner == "user":
                 user = row["user_sourced_id"]
                 people[user] = (values["userSourcedId"], people.get(user, ("", 0))[1] + 1)
-        writer.add_rows(csv_file, rows)
     if people:
         # What a person uses is about that person, as on REST (getResourcesForUser).
         users = sorted(people)
         visibility.disclosed(CHANNEL, "getResourcesForUser", "user",
                              [{"sourcedId": people[user][0], "resources": people[user][1]}
                               for user in users], users)
+
+
+def _link_values(visibility: Visibility, csv_file: binding.CsvFile, row: Any) -> dict[str, Any]:
+    """A link row as the app receives it: CSV values by column name, references as REST
+    presents them (see :func:`_link_id` for its own id)."""
+    values: dict[str, Any] = {
+        "status": row["status"], "metadata": row["metadata"],
+        "dateLastModified": format_datetime(row["date_last_modified"])}
+    for column in csv_file.columns:
+        if column.kind == "ref" and row[column.attribute] is not None:
+            values[column.name] = _present_id(
+                visibility, _REF_ENTITIES[column.target], row[column.attribute])
+        elif column.name not in values and column.attribute in row:
+            values[column.name] = row[column.attribute]
+    values["sourcedId"] = _link_id(csv_file, row, values)
+    return values
 
 
 def _link_id(csv_file: binding.CsvFile, row: Any, values: dict[str, Any]) -> str:

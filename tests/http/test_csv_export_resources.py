@@ -150,3 +150,18 @@ def test_the_download_holds_the_same_resources_files_as_the_command(
     assert [downloaded[1][name] for name in ("resources", "classResources", "userResources")] \
         == [written[1][name] for name in ("resources", "classResources", "userResources")]
     assert len(downloaded[1]["resources"]) == 2
+
+
+def test_links_told_apart_only_by_their_clear_ids_are_one_row(
+        connect_app, load_bundle, client, runner, tmp_path):
+    rows = resources_district()
+    # The SIS links Lisa to the tutor twice, the same way: the same row once pseudonymized.
+    rows["userResources"].append(dict(rows["userResources"][0], sourcedId="ur1-again"))
+    load_bundle(write_bundle(tmp_path / "district", rows))
+    app = connected(connect_app, client, ELEMENTARY, ALL_SCOPES)
+    _, files, _ = export(runner, app, tmp_path / "bundle.zip")
+    assert [row["resourceSourcedId"] for row in files["userResources"]] == ["res-tutor"]
+    # An app that knows the clear ids gets both, as the SIS sent them.
+    clear = connected(connect_app, client, share_everything_document(), ALL_SCOPES, "Clear")
+    _, files, _ = export(runner, clear, tmp_path / "clear.zip")
+    assert [row["sourcedId"] for row in files["userResources"]] == ["ur1", "ur1-again", "ur2"]
