@@ -15,6 +15,14 @@ How, and why:
   at the end. A user's ``roles`` and ``userProfiles`` become rows of roles.csv and
   userProfiles.csv (a role's sourcedId derived from its user, org and role, since REST gives
   roles none). Memory stays flat whatever the district's size.
+- **Resources** (an app holding a resources scope): resources.csv is read like the rostering
+  files, from the Resources service's ``getAllResources``. The link files (classResources,
+  courseResources, userResources; ``resource.readonly``, which reads a class's, course's or
+  person's resources on REST) have no REST collection: they are the store's links whose class,
+  course or user *and* resource the app may see (``Visibility.where``, as REST's nested reads),
+  their references presented as REST presents them. A link naming a pseudonymized record gets
+  an id derived from the ids the app knows (a SIS often builds link ids from the ids they join).
+  The userResources rows are disclosures about their people, as ``getResourcesForUser`` is.
 - **Every page about people is disclosed** (channel :data:`CHANNEL`, the endpoint the page came
   from: ``getAllUsers``...) by the read service itself. Entries are noted in a spool on disk
   (:class:`~gateway.sharing.ledger.SpooledLedgerWriter`) and appended in one transaction once the
@@ -28,33 +36,36 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from gateway.errors import Forbidden, GatewayError, InvalidData, UsageError
 from gateway.oneroster.csv import binding
-from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, Endpoint
+from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, RESOURCES, Endpoint
 from gateway.oneroster.serialize import format_datetime
 from gateway.oneroster.schemas import ALL_ENTITIES
 from gateway.oneroster.service import list_records, offered_fields, parse_collection_params
-from gateway.oneroster.vocabulary import (SCOPE_ROSTER, SCOPE_ROSTER_CORE,
-                                          SCOPE_ROSTER_DEMOGRAPHICS)
-from gateway.oauth.scopes import parse_scope
+from gateway.oneroster.vocabulary import (RESOURCES_SCOPES, SCOPE_RESOURCE, SCOPE_ROSTER,
+                                          SCOPE_ROSTER_CORE, SCOPE_ROSTER_DEMOGRAPHICS)
 from gateway.sharing import visibility_for
 from gateway.sharing.ledger import SpooledLedgerWriter
 from gateway.sharing.service import app_district_id, district_sourced_id, find_app, load_policy
 from gateway.sharing.visibility import Visibility
-from gateway.sis.bundle import COLLECTIONS, BundleWriter, Collection
+from gateway.sis.bundle import COLLECTIONS, RESOURCES_COLLECTION, BundleWriter, Collection
 from gateway.store import Database
-from gateway.store.apps import AppClient
-from gateway.store.rostering import PageCache, district_data_version
+from gateway.store.apps import granted_scopes
+from gateway.store.resources import class_resources, course_resources, resources, user_resources
+from gateway.store.rostering import ENTITY_TABLES, PageCache, district_data_version
 from gateway.store.models import utcnow
 
 CHANNEL = "csv-export"
@@ -72,9 +83,19 @@ ProgressCallback = Callable[[str, int, int], None]
 """``progress(file_name, records_done, records_total)``, after each page."""
 
 _SOURCES: dict[str, Endpoint] = {
-    collection.name: next(e for e in ENDPOINTS if e.path == f"/{collection.name}")
-    for collection in COLLECTIONS}
+    **{collection.name: next(e for e in ENDPOINTS if e.path == f"/{collection.name}")
+       for collection in COLLECTIONS},
+    RESOURCES_COLLECTION.name: next(e for e in RESOURCES.endpoints if e.path == "/resources")}
 """The top-level REST collection each file is read from."""
+
+_LINKS: tuple[tuple[binding.CsvFile, Table, str], ...] = (
+    (binding.CLASS_RESOURCES, class_resources, "class"),
+    (binding.COURSE_RESOURCES, course_resources, "course"),
+    (binding.USER_RESOURCES, user_resources, "user"))
+"""Each link file of the Resources service, its table and the entity its owner column names."""
+_REF_ENTITIES = {"classes": "class", "courses": "course", "users": "user", "orgs": "org",
+                 "resources": "resource"}
+"""The entity of each file a link's reference column points into."""
 
 
 class InvalidSince(InvalidData):
@@ -165,14 +186,88 @@ def _read_collection(session: Session, visibility: Visibility, collection: Colle
             return
 
 
+def _visible(visibility: Visibility, entity: str, table: Table, district_id: int,
+             sourced_id: SqlColumn[Any]):
+    """SQL: ``sourced_id`` names a record of ``entity`` the app may see."""
+    predicate = visibility.where(entity, table)
+    return exists().where(table.c.district_id == district_id, table.c.sourced_id == sourced_id,
+                          *(() if predicate is None else (predicate,)))
+
+
+def _present_id(visibility: Visibility, entity: str, stored: str) -> str:
+    """A stored id as REST shows it to the app (its pseudonym where ids of ``entity`` are)."""
+    return visibility.present(entity, {"sourcedId": stored}).get("sourcedId", stored)
+
+
+def _read_links(session: Session, visibility: Visibility, writer: BundleWriter, *,
+                district_id: int, since: dt.datetime | None) -> None:
+    """The link files' rows the app may see (see the module's docstring) into ``writer``: a bulk
+    export's active links, a delta's changed since ``since``; each person's are disclosed."""
+    people: dict[str, tuple[str, int]] = {}
+    for csv_file, link, owner in _LINKS:
+        owner_column = link.c[f"{owner}_sourced_id"]
+        query = select(link).where(
+            link.c.district_id == district_id,
+            link.c.status != "tobedeleted" if since is None else link.c.date_last_modified > since,
+            _visible(visibility, owner, ENTITY_TABLES[owner], district_id, owner_column),
+            _visible(visibility, "resource", resources, district_id,
+                     link.c.resource_sourced_id)).order_by(link.c.sourced_id)
+        written: set[str] = set()
+        # Streamed in pages into the writer's spill; only the ids written are kept (a repeat
+        # would make the bundle's import refuse it).
+        for row in session.execute(query.execution_options(yield_per=PAGE_SIZE)).mappings():
+            values = _link_values(visibility, csv_file, row)
+            if values["sourcedId"] in written:
+                continue  # the same link twice in the SIS, told apart only by its clear ids
+            written.add(values["sourcedId"])
+            writer.add_rows(csv_file, [values])
+            if owner == "user":
+                user = row["user_sourced_id"]
+                people[user] = (values["userSourcedId"], people.get(user, ("", 0))[1] + 1)
+    if people:
+        # What a person uses is about that person, as on REST (getResourcesForUser).
+        users = sorted(people)
+        visibility.disclosed(CHANNEL, "getResourcesForUser", "user",
+                             [{"sourcedId": people[user][0], "resources": people[user][1]}
+                              for user in users], users)
+
+
+def _link_values(visibility: Visibility, csv_file: binding.CsvFile, row: Any) -> dict[str, Any]:
+    """A link row as the app receives it: CSV values by column name, references as REST
+    presents them (see :func:`_link_id` for its own id)."""
+    values: dict[str, Any] = {
+        "status": row["status"], "metadata": row["metadata"],
+        "dateLastModified": format_datetime(row["date_last_modified"])}
+    for column in csv_file.columns:
+        if column.kind == "ref" and row[column.attribute] is not None:
+            values[column.name] = _present_id(
+                visibility, _REF_ENTITIES[column.target], row[column.attribute])
+        elif column.name not in values and column.attribute in row:
+            values[column.name] = row[column.attribute]
+    values["sourcedId"] = _link_id(csv_file, row, values)
+    return values
+
+
+def _link_id(csv_file: binding.CsvFile, row: Any, values: dict[str, Any]) -> str:
+    """A link's sourcedId as the app receives it: as stored, unless one of its references
+    leaves pseudonymized; then one derived from the references as the app knows them, the same
+    on every export."""
+    refs = [column for column in csv_file.columns if column.kind == "ref"]
+    if all(values.get(column.name) == row[column.attribute] for column in refs):
+        return row["sourced_id"]
+    known = "\x1f".join(str(values.get(column.name) or "") for column in refs)
+    return f"{csv_file.name}-{hashlib.sha256(known.encode('utf-8')).hexdigest()[:32]}"
+
+
 def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter,
                  root: Path, *, district_id: int, since: dt.datetime | None,
-                 demographics: bool, base_url: str,
+                 scopes: frozenset[str], base_url: str,
                  progress: ProgressCallback | None = None) -> tuple[Path, ExportResult]:
     """Write the app's bundle as ``root/bundle.zip`` (work files in ``root``) and return it with
     what it holds. ``visibility`` must report to ``ledger``; its entries are noted, not appended
-    (the caller appends them before the bundle goes anywhere). ``demographics``: the app holds
-    the demographics scope. Raises ExportUnsettled if imports kept changing the district."""
+    (the caller appends them before the bundle goes anywhere). ``scopes``: the app's, which
+    decide the files beyond the roster's (demographics, resources, the resources' links).
+    Raises ExportUnsettled if imports kept changing the district."""
     mode = "delta" if since is not None else "bulk"
     filter_text = _filter(since)
     conn = session.connection()
@@ -185,11 +280,17 @@ def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedger
         writer = BundleWriter(folder, work, mode)
         try:
             for collection in COLLECTIONS:
-                if collection.name == "demographics" and not demographics:
+                if collection.name == "demographics" and SCOPE_ROSTER_DEMOGRAPHICS not in scopes:
                     continue
                 _read_collection(session, visibility, collection, writer,
                                  district_id=district_id, filter_text=filter_text,
                                  base_url=base_url, progress=progress)
+            if scopes.intersection(RESOURCES_SCOPES):
+                _read_collection(session, visibility, RESOURCES_COLLECTION, writer,
+                                 district_id=district_id, filter_text=filter_text,
+                                 base_url=base_url, progress=progress)
+            if SCOPE_RESOURCE in scopes:
+                _read_links(session, visibility, writer, district_id=district_id, since=since)
             if district_data_version(conn, district_id) == version:
                 rows = writer.finish(SYSTEM_NAME, None, blank_bulk_stamps=True)
                 target = root / "bundle.zip"
@@ -204,14 +305,14 @@ def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedger
 
 
 def open_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter, *,
-                district_id: int, since: dt.datetime | None, demographics: bool,
+                district_id: int, since: dt.datetime | None, scopes: frozenset[str],
                 base_url: str) -> tuple[IO[bytes], ExportResult]:
     """:func:`write_bundle` in a private temporary folder, returned as a file opened for reading
     whose folder is already removed: nothing of the bundle stays on disk once it is closed."""
     with tempfile.TemporaryDirectory(prefix="gateway-export-") as temporary:
         target, result = write_bundle(session, visibility, ledger, Path(temporary),
                                       district_id=district_id, since=since,
-                                      demographics=demographics, base_url=base_url)
+                                      scopes=scopes, base_url=base_url)
         return open(target, "rb"), result
 
 
@@ -225,14 +326,6 @@ def _zip_folder(folder: Path, target: Path) -> None:
         with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for name in names:
                 bundle.write(folder / name, arcname=name)
-
-
-def granted_scopes(session: Session, app_id: int, district_id: int) -> frozenset[str]:
-    """The scopes the app's live clients in the district hold."""
-    scopes = session.execute(select(AppClient.scope).where(
-        AppClient.app_id == app_id, AppClient.district_id == district_id,
-        AppClient.revoked_at.is_(None))).scalars()
-    return frozenset(scope for text in scopes for scope in parse_scope(text))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,7 +379,7 @@ def export_to_file(database: Database, *, app: str, district: str | None, out: P
                                         f"district {district_name}: {refusal}")
                 target, result = write_bundle(
                     session, visibility, ledger, root, district_id=district_id, since=since,
-                    demographics=SCOPE_ROSTER_DEMOGRAPHICS in scopes,
+                    scopes=scopes,
                     base_url=issuer.rstrip("/") + BASE_PATH, progress=progress)
                 # The reads end here. SQLite cannot turn their snapshot into a write once
                 # someone else has written (see gateway.http.visibility): the entries are

@@ -6,6 +6,7 @@
 - :mod:`~gateway.events.jobs`: the ``webhooks`` job kind (deliveries on the RQ queue).
 
 Events are written where changes happen: an import's merge (:mod:`gateway.oneroster.csv.importer`),
+a gradebook write (:mod:`gateway.gradebook.service`, :mod:`gateway.lti.platform.ags`),
 the scope snapshots an import rebuilds (:mod:`gateway.sharing.snapshots`) and a policy change
 (:func:`gateway.sharing.service.set_policy`), into the tables of :mod:`gateway.store.events`.
 """

@@ -5,14 +5,18 @@ exactly as the REST service shows it to this app (pseudonymized where its policy
 learn what changed, the app reads the record on REST, through its policy as always; an event can
 therefore never carry a field the app may not see.
 
-Which district-wide events (a record created, updated or deleted by an import) an app sees is
-decided when it reads, by the REST service's own predicates (``Visibility.where``): the record
-must be in the app's scope *now*. Events naming the app (``entered``/``left`` its scope) are its
-own. Because each event is one row per district, an import changing 10,000 records writes
-10,000 rows however many apps there are; each app's read filters them.
+Which district-wide events (a record created, updated or deleted by an import, or a gradebook
+record written through the gradebook service or LTI AGS) an app sees is decided when it reads, by
+the REST services' own predicates (``Visibility.where``; a gradebook record's class and student,
+:func:`gateway.gradebook.service.visible_conditions`): the record must be in the app's scope
+*now*, and the app must hold a scope that reads its service (rostering, resources, gradebook).
+Events naming the app (``entered``/``left`` its scope) are its own. Because each event is one row
+per district, an import changing 10,000 records writes 10,000 rows however many apps there are;
+each app's read filters them.
 
-Every page that names people (users, enrollments, demographics) is recorded in the disclosure
-ledger as an id disclosure on channel ``events``, like a REST page.
+Every page that names people (users, enrollments, demographics) or students' grades (results,
+assessment results: the students are recorded) is recorded in the disclosure ledger as an id
+disclosure on channel ``events``, like a REST page.
 """
 from __future__ import annotations
 
@@ -24,10 +28,14 @@ from sqlalchemy import and_, case, delete, exists, false, func, literal_column, 
 from sqlalchemy.orm import Session
 
 from gateway.errors import InvalidData, OneRosterError
-from gateway.sharing.enforcement import PolicyVisibility
+from gateway.gradebook.endpoints import READ_SCOPES as GRADEBOOK_READ_SCOPES
+from gateway.gradebook.records import ENTITIES as GRADEBOOK_ENTITIES
+from gateway.gradebook.service import visible_conditions
+from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES
+from gateway.sharing.enforcement import GRADE_ENTITIES, PolicyVisibility
 from gateway.sharing.policy import PEOPLE_ENTITIES
 from gateway.store.events import EVENTS, HEADS, head_of
-from gateway.store.rostering import ENTITY_TABLES
+from gateway.store.rostering import ENTITY_TABLES, READ_TABLES
 
 CHANNEL = "events"
 """The ledger channel of the feed and of webhook deliveries."""
@@ -82,18 +90,56 @@ class EventPage:
         return {"events": self.events, "next": str(self.next_cursor), "more": self.more}
 
 
-def _visible(visibility: PolicyVisibility, district_id: int):
-    """SQL over ``events``: the record a district-wide event names is in the app's scope now."""
+FEED_SCOPES: tuple[str, ...] = ROSTERING_SCOPES + RESOURCES_SCOPES + tuple(
+    sorted(frozenset().union(*GRADEBOOK_READ_SCOPES.values())))
+"""The scopes that let a token read the feed: any that reads a service whose records it carries."""
+
+
+def _read_scopes(entity: str) -> frozenset[str]:
+    """The scopes that let an app see ``entity``'s events (any one of them): those of its REST
+    reads."""
+    if entity in ENTITY_TABLES:
+        return frozenset(ROSTERING_SCOPES)
+    if entity in READ_TABLES:
+        return frozenset(RESOURCES_SCOPES)
+    return GRADEBOOK_READ_SCOPES[entity]
+
+
+def _visible(visibility: PolicyVisibility, district_id: int, scopes: frozenset[str]):
+    """SQL over ``events``: the record a district-wide event names is in the app's scope now,
+    and ``scopes`` (the app's) read its service."""
     e = EVENTS
     whens = []
-    for entity, table in ENTITY_TABLES.items():
+    for entity, table in READ_TABLES.items():
+        if not scopes & _read_scopes(entity):
+            continue
         condition = visibility.where(entity, table)
         whens.append((e.c.entity == entity, exists(
             select(literal_column("1")).select_from(table).where(
                 table.c.district_id == district_id, table.c.sourced_id == e.c.sourced_id,
                 true() if condition is None else condition))))
+    for name, entity in GRADEBOOK_ENTITIES.items():
+        if not scopes & _read_scopes(name):
+            continue
+        model = entity.model
+        whens.append((e.c.entity == name, exists(
+            select(literal_column("1")).select_from(model).where(
+                model.district_id == district_id, model.sourced_id == e.c.sourced_id,
+                *visible_conditions(entity, visibility, district_id)))))
+    if not whens:
+        return false()
     # CASE, not OR: each event probes only its own entity's table.
     return case(*whens, else_=false())
+
+
+def _students(session: Session, district_id: int, entity: str, stored_ids: list[str]) -> list[str]:
+    """The students whose grades the records ``stored_ids`` of ``entity`` (a grade entity) are,
+    aligned with them (the ledger records the students, as for the gradebook's own reads)."""
+    model = GRADEBOOK_ENTITIES[entity].model
+    students = dict(session.execute(select(model.sourced_id, model.student_sourced_id).where(
+        model.district_id == district_id, model.sourced_id.in_(stored_ids))).all())
+    # A record is there: the page has just found it visible, in this transaction.
+    return [students[stored] for stored in stored_ids]
 
 
 def _iso(value: dt.datetime | str) -> str:
@@ -102,10 +148,10 @@ def _iso(value: dt.datetime | str) -> str:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
-def read_events(session: Session, visibility: PolicyVisibility, *, after: int | None, limit: int,
-                endpoint: str = "/events") -> EventPage:
+def read_events(session: Session, visibility: PolicyVisibility, *, scopes: frozenset[str],
+                after: int | None, limit: int, endpoint: str = "/events") -> EventPage:
     """The next ``limit`` events after ``after`` (None: from the oldest kept) that the visibility's app may see in its district,
-    their people recorded in the ledger (channel ``events``, ``endpoint``).
+    holding ``scopes``, their people recorded in the ledger (channel ``events``, ``endpoint``).
 
     Raises :class:`CursorExpired` for a cursor older than the pruned events and
     :class:`InvalidCursor` for one past the district's last event. An app that may see nothing
@@ -127,18 +173,20 @@ def read_events(session: Session, visibility: PolicyVisibility, *, after: int | 
         select(e.c.seq, e.c.entity, e.c.sourced_id, e.c.kind, e.c.occurred_at)
         .where(e.c.district_id == district_id, e.c.seq > after, e.c.seq <= head,
                or_(e.c.app_id == visibility.app_id,
-                   and_(e.c.app_id.is_(None), _visible(visibility, district_id))))
+                   and_(e.c.app_id.is_(None), _visible(visibility, district_id, scopes))))
         .order_by(e.c.seq).limit(limit)).all()
     events, people = [], {}
     for row in rows:
         external = visibility.external_id(row.entity, row.sourced_id)
         events.append({"cursor": str(row.seq), "type": row.kind, "entity": row.entity,
                        "sourcedId": external, "time": _iso(row.occurred_at)})
-        if row.entity in PEOPLE_ENTITIES:
+        if row.entity in PEOPLE_ENTITIES or row.entity in GRADE_ENTITIES:
             people.setdefault(row.entity, ([], []))
             people[row.entity][0].append({"sourcedId": external})
             people[row.entity][1].append(row.sourced_id)
     for entity, (records, stored) in people.items():
+        if entity in GRADE_ENTITIES:
+            stored = _students(session, district_id, entity, stored)
         visibility.disclosed(CHANNEL, endpoint, entity, records, stored)
     full = len(rows) == limit
     next_cursor = rows[-1].seq if full else head

@@ -46,6 +46,7 @@ from gateway.errors import UsageError
 from gateway.events.feed import CursorExpired, read_events
 from gateway.sharing import visibility_for
 from gateway.store import Database
+from gateway.store.apps import granted_scopes
 from gateway.store.events import Webhook, head_of
 from gateway.store.models import District, utcnow
 
@@ -233,8 +234,9 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
             visibility = visibility_for(session, app_id=hook.app_id, district_id=hook.district_id,
                                         secret_key=secret_key, clock=clock, deferred_ledger=True)
             cursor, url = hook.cursor, hook.url
-            page = read_events(session, visibility, after=cursor, limit=BATCH_SIZE,
-                               endpoint=f"webhook {hook.id}")
+            page = read_events(session, visibility,
+                               scopes=granted_scopes(session, hook.app_id, hook.district_id),
+                               after=cursor, limit=BATCH_SIZE, endpoint=f"webhook {hook.id}")
             if not page.events:
                 break
             district = session.get(District, hook.district_id).sourced_id

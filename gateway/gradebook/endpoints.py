@@ -117,3 +117,9 @@ OPERATIONS: tuple[Operation, ...] = tuple(sorted((
 BY_OPERATION_ID: Mapping[str, Operation] = MappingProxyType(
     {o.operation_id: o for o in OPERATIONS})
 """The operations by operationId."""
+
+READ_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType({
+    entity: frozenset(scope for o in OPERATIONS if o.method == GET and o.entity == entity
+                      for scope in o.scopes)
+    for entity in sorted({o.entity for o in OPERATIONS})})
+"""The scopes that let an app read each entity (any one of them): those of its GETs."""

@@ -40,6 +40,7 @@ from gateway.oneroster.query import (FilterField, compare_column, compile_filter
                                      parse_fields)
 from gateway.oneroster.service import CHANNEL, CollectionParams
 from gateway.sharing.visibility import Visibility
+from gateway.store.events import append_changes
 from gateway.store.gradebook import (AssessmentLineItem, AssessmentResult, Category, LineItem,
                                      Result, ScoreScale, written_by_app)
 from gateway.store.rostering import ENTITY_TABLES
@@ -85,22 +86,28 @@ def make_links(rostering_url: str, gradebook_url: str, visibility: Visibility) -
 
 # ------------------------------------------------------------------------------------ the scope
 
-def _roster_visible(entity: str, column: ColumnElement[Any], caller: Caller,
-                    *extra: ColumnElement[bool]) -> ColumnElement[bool] | None:
+def _roster_visible(entity: str, column: ColumnElement[Any], visibility: Visibility,
+                    district_id: int) -> ColumnElement[bool] | None:
     """That ``column`` names a record of roster ``entity`` the app may see (None: no condition,
-    nothing is hidden and nothing extra is asked)."""
+    nothing is hidden)."""
     table = ENTITY_TABLES[entity]
-    predicate = caller.visibility.where(entity, table)
-    if predicate is None and not extra:
+    predicate = visibility.where(entity, table)
+    if predicate is None:
         return None
-    conditions = [table.c.district_id == caller.district_id, table.c.sourced_id == column, *extra]
-    if predicate is not None:
-        conditions.append(predicate)
-    return exists().where(*conditions)
+    return exists().where(table.c.district_id == district_id, table.c.sourced_id == column,
+                          predicate)
 
 
 def scope_conditions(entity: GradebookEntity, caller: Caller) -> list[ColumnElement[bool]]:
     """What an entity's rows must satisfy to be in the app's scope."""
+    return visible_conditions(entity, caller.visibility, caller.district_id)
+
+
+def visible_conditions(entity: GradebookEntity, visibility: Visibility,
+                       district_id: int) -> list[ColumnElement[bool]]:
+    """What an entity's rows must satisfy to be in the scope of ``visibility``'s app: line items,
+    score scales and results of classes it may see, results of students it may see too (the
+    rule of every read and write here, and of the change feed's gradebook events)."""
     model = entity.model
     conditions: list[ColumnElement[bool]] = []
 
@@ -109,15 +116,15 @@ def scope_conditions(entity: GradebookEntity, caller: Caller) -> list[ColumnElem
             conditions.append(condition)
 
     if entity.name in ("lineItem", "result", "scoreScale"):
-        add(_roster_visible("class", model.class_sourced_id, caller))
+        add(_roster_visible("class", model.class_sourced_id, visibility, district_id))
     elif entity.name in ("category", "assessmentLineItem"):
         # Records of no class (the district's own categories, district-wide assessments) carry
         # nothing of a class the app may not see.
-        visible = _roster_visible("class", model.class_sourced_id, caller)
+        visible = _roster_visible("class", model.class_sourced_id, visibility, district_id)
         if visible is not None:
             add(or_(model.class_sourced_id.is_(None), visible))
     if entity.about_students:
-        add(_roster_visible("user", model.student_sourced_id, caller))
+        add(_roster_visible("user", model.student_sourced_id, visibility, district_id))
     return conditions
 
 
@@ -340,15 +347,17 @@ def put_record(session: Session, operation: Operation, sourced_id: str, body: An
     # A savepoint: an error answered by a handler still ends in the request's commit, and a
     # refused write must leave nothing behind (a default category it made, a result it replaced).
     with session.begin_nested():
-        row, created = _write(session, entity, sourced_id, values, caller)
-    return entity.dump(row, caller.links), created
+        row, kind = _write(session, entity, sourced_id, values, caller)
+        record_changes(session, caller, [(entity.name, sourced_id, kind)])
+    return entity.dump(row, caller.links), kind == "created"
 
 
 def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: dict[str, Any],
-           caller: Caller) -> tuple[Any, bool]:
+           caller: Caller) -> tuple[Any, str]:
     """Store ``values`` (a loaded body) as the record ``sourced_id``: its references checked,
     an existing record replaced (it must be in the app's scope: a record the app may not see is
-    refused as if it did not exist, never overwritten)."""
+    refused as if it did not exist, never overwritten). The row and what happened to it, as the
+    change feed says it: ``created``, ``updated`` or ``deleted``."""
     model = entity.model
     existing = session.execute(select(model).where(
         model.district_id == caller.district_id, model.sourced_id == sourced_id)
@@ -358,6 +367,7 @@ def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: d
     columns = _WRITERS[entity.name](session, values, caller, existing)
     row = existing if existing is not None else model(district_id=caller.district_id,
                                                       sourced_id=sourced_id)
+    was_deleted = existing is not None and existing.status == "tobedeleted"
     for name, value in columns.items():
         setattr(row, name, value)
     row.status = values["status"]
@@ -367,7 +377,18 @@ def _write(session: Session, entity: GradebookEntity, sourced_id: str, values: d
     if existing is None:
         session.add(row)
     session.flush()
-    return row, existing is None
+    kind = ("created" if existing is None
+            else "deleted" if row.status == "tobedeleted" and not was_deleted else "updated")
+    return row, kind
+
+
+def record_changes(session: Session, caller: Caller,
+                   changes: Sequence[tuple[str, str, str]]) -> None:
+    """Append the change feed's events of records the caller wrote ((entity, sourcedId, kind)),
+    in the write's transaction: each app sees those in its scope (gateway.events.feed). Called
+    once a write's rows are written: it takes the district's event counter, held until the
+    commit, and a lock taken last cannot be part of a wait cycle with another writer's rows."""
+    append_changes(session.connection(), caller.district_id, changes, caller.now)
 
 
 def _score_scale(session: Session, given: str | None, caller: Caller) -> str | None:
@@ -510,12 +531,15 @@ def delete_record(session: Session, operation: Operation, sourced_id: str,
         return
     row.status = "tobedeleted"
     row.date_last_modified = caller.now
+    changes = [(entity.name, row.sourced_id, "deleted")]
     if entity.name == "lineItem":
         for result in session.execute(select(Result).where(
                 Result.line_item_id == row.id, Result.status != "tobedeleted")).scalars():
             result.status = "tobedeleted"
             result.date_last_modified = caller.now
+            changes.append(("result", result.sourced_id, "deleted"))
     session.flush()
+    record_changes(session, caller, changes)
 
 
 def post_records(session: Session, operation: Operation, path_ids: Sequence[str], body: Any,
@@ -540,7 +564,7 @@ def post_records(session: Session, operation: Operation, path_ids: Sequence[str]
 def _post_each(session: Session, operation: Operation, entity: GradebookEntity,
                parents: Sequence[str], path_ids: Sequence[str], records: list[Any],
                caller: Caller) -> list[dict[str, str]]:
-    pairs = []
+    pairs, changes = [], []
     for raw in records:
         values = entity.load(_defaults(operation, raw, path_ids))
         _check_parent(session, operation, parents, values, caller)
@@ -551,8 +575,10 @@ def _post_each(session: Session, operation: Operation, entity: GradebookEntity,
                 model.district_id == caller.district_id, model.sourced_id == allocated)
         ).first() is not None:
             allocated = uuid.uuid4().hex
-        _write(session, entity, allocated, values, caller)
+        _, kind = _write(session, entity, allocated, values, caller)
+        changes.append((entity.name, allocated, kind))
         pairs.append({"suppliedSourcedId": supplied or "", "allocatedSourcedId": allocated})
+    record_changes(session, caller, changes)
     return pairs
 
 

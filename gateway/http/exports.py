@@ -17,7 +17,6 @@ from gateway.database import request_session
 from gateway.http import context
 from gateway.http.auth import authorize_request
 from gateway.oneroster.endpoints import BASE_PATH
-from gateway.oneroster.vocabulary import SCOPE_ROSTER_DEMOGRAPHICS
 from gateway.sharing.ledger import SpooledLedgerWriter
 
 blueprint = Blueprint("exports", __name__)
@@ -41,7 +40,7 @@ def download() -> Response:
         session, context.request_visibility(grant.app_id, grant.district_id,
                                             grant.policy_version, ledger=ledger),
         ledger, district_id=grant.district_id, since=since,
-        demographics=SCOPE_ROSTER_DEMOGRAPHICS in grant.scopes,
+        scopes=grant.scopes,
         base_url=current_app.config["ISSUER"].rstrip("/") + BASE_PATH)
     response = send_file(bundle, mimetype="application/zip", as_attachment=True,
                          download_name=f"oneroster-1.2-{result.mode}.zip", conditional=False,

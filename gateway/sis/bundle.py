@@ -28,7 +28,7 @@ import orjson
 
 from gateway.oneroster.csv import binding
 from gateway.oneroster.csv.binding import Column, CsvFile
-from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, FieldSpec
+from gateway.oneroster.schemas import ENTITIES, FIELD_MAPS, RESOURCE_ENTITIES, FieldSpec
 
 ACTIVE, TOBEDELETED = "active", "tobedeleted"
 USER_PARTS = ("roles", "userProfiles")
@@ -58,6 +58,12 @@ COLLECTIONS: tuple[Collection, ...] = tuple(
                _rest_names(binding.ROSTERING_BY_NAME[entity.collection_key], entity.fields))
     for entity in ENTITIES.values())
 """The collections a pull reads, in the order the importer needs them (references first)."""
+
+RESOURCES_COLLECTION = Collection(
+    "resources", "resource", binding.RESOURCES,
+    _rest_names(binding.RESOURCES, RESOURCE_ENTITIES["resource"].fields))
+"""The Resources service's collection, written to resources.csv (a CSV export's; a pull reads
+the rostering service only)."""
 
 _ROLE_NAMES = _rest_names(binding.ROLES, FIELD_MAPS["role"])
 _PROFILE_NAMES = _rest_names(binding.USER_PROFILES, FIELD_MAPS["userProfile"],
@@ -138,10 +144,10 @@ class BundleWriter:
         self.work = work
         self.mode = mode
         self.current_parts = current_parts
-        self.rows: dict[str, int] = {f.name: 0 for f in binding.ROSTERING_FILES}
+        self.rows: dict[str, int] = {f.name: 0 for f in binding.IMPORTED_FILES}
         self.notices: list[str] = []
         self._metadata_keys: dict[str, dict[str, None]] = {
-            f.name: {} for f in binding.ROSTERING_FILES}
+            f.name: {} for f in binding.IMPORTED_FILES}
         self._spills: dict[str, IO[bytes]] = {}
         self._extra_credentials = 0
 
@@ -186,6 +192,13 @@ class BundleWriter:
                         _metadata(record))
         if collection.name == "users":
             self._add_user_parts(records)
+
+    def add_rows(self, csv_file: CsvFile, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Spill rows given as CSV values by column name (absent columns blank), each with its
+        ``metadata`` object if any: the files REST has no collection of (classResources...)."""
+        for row in rows:
+            self._spill(csv_file, [_text(row.get(column.name)) for column in csv_file.columns],
+                        _metadata(row))
 
     def _add_user_parts(self, users: Sequence[Mapping[str, Any]]) -> None:
         written: dict[str, set[str]] = {name: set() for name in USER_PARTS}
@@ -263,7 +276,7 @@ class BundleWriter:
             self.notices.append(f"{self._extra_credentials} user profile(s) carry more than one "
                                 "credential; a userProfiles.csv row holds one: the first was kept")
         blank = blank_bulk_stamps and self.mode == "bulk"
-        for csv_file in binding.ROSTERING_FILES:
+        for csv_file in binding.IMPORTED_FILES:
             if self.rows[csv_file.name]:
                 self._write_csv(csv_file, stamp if self.mode == "delta" else None, blank)
         with open(self.folder / binding.MANIFEST, "w", newline="", encoding="utf-8") as handle:

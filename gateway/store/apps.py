@@ -102,3 +102,14 @@ def live_client_exists(app_id: Any, district_id: Any) -> ColumnElement[bool]:
     return select(AppClient.id).where(AppClient.app_id == app_id,
                                       AppClient.district_id == district_id,
                                       AppClient.revoked_at.is_(None)).exists()
+
+
+def granted_scopes(session: Any, app_id: int, district_id: int) -> frozenset[str]:
+    """The scopes granted to the app's live clients in the district (what a token it asks for
+    may hold): what its webhooks may carry, as a token's scopes limit its feed."""
+    # Split as RFC 6749 §3.3 spells a scope string (gateway.oauth.scopes.parse_scope).
+    return frozenset(scope for granted in session.execute(
+        select(AppClient.scope).where(AppClient.app_id == app_id,
+                                      AppClient.district_id == district_id,
+                                      AppClient.revoked_at.is_(None))).scalars()
+        for scope in granted.split())

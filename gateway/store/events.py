@@ -17,7 +17,7 @@ takes the lock only at its end, once its merge is done, so other writers wait mi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
                         Text, func, literal, select, update)
@@ -30,7 +30,8 @@ from gateway.store.models import Base, utcnow
 
 KINDS = ("created", "updated", "deleted", "entered", "left")
 """What happened to the record: ``created``, ``updated``, ``deleted`` (marked ``tobedeleted``)
-by an import, for every app whose scope holds it; ``entered`` or ``left`` one app's scope."""
+by an import or a write to the gradebook, for every app whose scope holds it; ``entered`` or
+``left`` one app's scope."""
 
 
 class Event(Base):
@@ -48,7 +49,8 @@ class Event(Base):
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     app_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # The OneRoster entity: org, academicSession, course, class, user, enrollment, demographics.
+    # The OneRoster entity: org, academicSession, course, class, user, enrollment, demographics,
+    # resource, or a gradebook entity (lineItem, result, category, scoreScale, assessment...).
     entity: Mapped[str] = mapped_column(String(32))
     sourced_id: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
@@ -127,6 +129,23 @@ def append_events(conn: Connection, district_id: int, rows: Select, order_by: st
         return 0
     conn.execute(update(HEADS).where(HEADS.c.district_id == district_id).values(seq=last))
     return int(last) - base
+
+
+def append_changes(conn: Connection, district_id: int,
+                   changes: Sequence[tuple[str, str, str]], now: dt.datetime) -> int:
+    """Append district-wide events for a few records written one by one (a gradebook write):
+    ``changes`` are (entity, sourcedId, kind), numbered in that order after the district's last
+    seq, in the caller's transaction; returns how many were appended."""
+    if not changes:
+        return 0
+    base = lock_head(conn, district_id)
+    conn.execute(EVENTS.insert(), [
+        {"district_id": district_id, "seq": base + number, "app_id": None, "entity": entity,
+         "sourced_id": sourced_id, "kind": kind, "occurred_at": now}
+        for number, (entity, sourced_id, kind) in enumerate(changes, start=1)])
+    conn.execute(update(HEADS).where(HEADS.c.district_id == district_id)
+                 .values(seq=base + len(changes)))
+    return len(changes)
 
 
 def head_of(conn: Any, district_id: int) -> tuple[int, int]:

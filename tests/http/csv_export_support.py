@@ -111,6 +111,9 @@ REST_TO_CSV: dict[str, dict[str, Any]] = {
                     "schoolSourcedId": lambda r: _ref(r.get("school")),
                     "userSourcedId": lambda r: _ref(r.get("user")), "role": "role",
                     "primary": "primary", "beginDate": "beginDate", "endDate": "endDate"},
+    "resources": {"vendorResourceId": "vendorResourceId", "title": "title",
+                  "roles": lambda r: _list(r.get("roles")), "importance": "importance",
+                  "vendorId": "vendorId", "applicationId": "applicationId"},
     "demographics": {name: name for name in (
         "birthDate", "sex", "americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican",
         "nativeHawaiianOrOtherPacificIslander", "white", "demographicRaceTwoOrMoreRaces",

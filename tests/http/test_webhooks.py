@@ -229,3 +229,29 @@ def test_with_redis_an_import_queues_the_delivery_job(hooked_app, app, database,
     result = run_job("webhooks", job.args[1], JobContext(database, settings, ""))
     assert result["delivered"] == 2 and len(receiver.events()) == 2
     redis.close()
+
+
+def test_gradebook_events_go_only_to_webhooks_of_apps_granted_a_gradebook_scope(
+        hooked_app, app, client, connect_app, runner, receiver):
+    from gateway.oneroster.vocabulary import GRADEBOOK_SCOPES, ROSTERING_SCOPES
+
+    from gradebook_api import GradebookApi
+    from test_gradebook_service import line_item
+
+    creds, token = connect_app("d1", ROSTERING_SCOPES + GRADEBOOK_SCOPES, name="Gradebook App")
+    graded = Receiver()
+    try:
+        added = runner.invoke(cli, ["webhooks", "add", "--app", str(creds.app_id), "--url",
+                                    graded.url, "--json"])
+        assert added.exit_code == 0, added.output
+        graded.secret = json.loads(added.stdout.splitlines()[0])["secret"]
+        assert GradebookApi(client, token).put("/lineItems/li", line_item("k1")).status_code == 201
+        deliver(app)
+        assert [(e["entity"], e["sourcedId"], e["type"]) for e in graded.events()
+                if e["entity"] == "lineItem"] == [("lineItem", "li", "created")]
+        # The hooked app reads the roster only: no gradebook event reaches its receiver.
+        assert [e for e in receiver.events() if e["entity"] == "lineItem"] == []
+        assert graded.rejected == receiver.rejected == []
+    finally:
+        graded.server.shutdown()
+        graded.server.server_close()

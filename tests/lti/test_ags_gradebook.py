@@ -20,13 +20,12 @@ from lti_support import ISSUER
 from test_ags import RESULTS, base, call, create, path, score, token  # noqa: F401
 
 
-@pytest.fixture
-def gradebook(client, database, district):
-    """GET/PUT on the gradebook service as another app of d1 (a gradebook sync) holding the
-    rostering and gradebook scopes."""
+def gradebook_token(client, database, name: str = "Gradebook Sync") -> str:
+    """A bearer token of a new app of d1 sharing it whole, holding the rostering and gradebook
+    scopes."""
     scopes = list(ROSTERING_SCOPES + GRADEBOOK_SCOPES)
     with database.session_scope() as session:
-        creds = service.register_app(session, name="Gradebook Sync", district_sourced_id="d1",
+        creds = service.register_app(session, name=name, district_sourced_id="d1",
                                      scopes=scopes, now=utcnow())
         set_policy(session, app_id=creds.app_id, district_id=1,
                    document=share_everything_document(), now=utcnow())
@@ -35,7 +34,14 @@ def gradebook(client, database, district):
                                                  "scope": " ".join(scopes)},
                            headers={"Authorization": "Basic " + basic})
     assert response.status_code == 200
-    headers = {"Authorization": "Bearer " + response.get_json()["access_token"]}
+    return response.get_json()["access_token"]
+
+
+@pytest.fixture
+def gradebook(client, database, district):
+    """GET/PUT on the gradebook service as another app of d1 (a gradebook sync) holding the
+    rostering and gradebook scopes."""
+    headers = {"Authorization": "Bearer " + gradebook_token(client, database)}
 
     def request(method: str, rest_path: str, body=None):
         return client.open(BASE_PATH + rest_path, method=method, json=body, headers=headers)
@@ -91,3 +97,27 @@ def test_gradebook_line_items_and_results_are_read_through_ags(client, base, tok
                 {"label": "Mine now", "scoreMaximum": 5}).status_code == 404
     assert call(client, "DELETE", path(item_url), token).status_code == 404
     assert gradebook("GET", "/lineItems/rest-li").get_json()["lineItem"]["title"] == "Reading log"
+
+
+def test_ags_line_items_and_scores_are_change_feed_events(client, database, base, token):
+    app_token = gradebook_token(client, database, "Feed Reader")
+
+    def events(after: str) -> tuple[list[tuple[str, str, str]], str]:
+        response = client.get("/events", query_string={"after": after, "limit": "1000"},
+                              headers={"Authorization": f"Bearer {app_token}"})
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        return [(e["entity"], e["sourcedId"], e["type"]) for e in body["events"]], body["next"]
+
+    _, start = events("0")
+    item = create(client, base, token, label="Fractions quiz", scoreMaximum=10)
+    item_id = item["id"].rsplit("/", 1)[1]
+    assert score(client, item, token, scoreGiven=7, scoreMaximum=20).status_code == 204
+    assert score(client, item, token, scoreGiven=8, scoreMaximum=20,
+                 timestamp="2026-11-28T11:00:00Z").status_code == 204
+    assert call(client, "DELETE", path(item["id"]), token).status_code == 204
+    seen, _ = events(start)
+    result_id = seen[1][1]
+    assert seen == [("lineItem", item_id, "created"), ("result", result_id, "created"),
+                    ("result", result_id, "updated"), ("lineItem", item_id, "deleted"),
+                    ("result", result_id, "deleted")]

@@ -8,6 +8,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
+from gateway.store.events import EVENTS
 from gateway.store.lti import LineItem, ResourceLink
 
 from lti_support import (ISSUER, TOOL, ToolKeyPair, auth_request, forms, portal_csrf, posted_form,
@@ -97,6 +98,10 @@ def test_content_items_become_resource_links_of_the_class(client, app, tool, req
     [item] = items
     assert (item.title, item.result_value_max, item.tag, item.resource_link_id) == (
         "Fractions practice", 25.0, "practice", links[0].link_id)
+    # The gradebook's new column is in the change feed, as one made through AGS is.
+    with database.session_scope() as session:
+        assert session.execute(select(EVENTS.c.entity, EVENTS.c.sourced_id, EVENTS.c.kind).where(
+            EVENTS.c.entity == "lineItem")).all() == [("lineItem", item.sourced_id, "created")]
 
     # A student of the class sees the items and launches one as a resource link request.
     lisa = sign_in("lisa", browser=app.test_client())

@@ -29,6 +29,7 @@ from gateway.lti.platform.messages import enrollment_roles, lineitem_url, presen
 from gateway.lti.platform.nrps import page_url, parse_paging
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import ServiceContext
+from gateway.store.events import append_changes
 from gateway.store.gradebook import written_by_app
 from gateway.store.lti import LineItem, ResourceLink, Result
 from gateway.store.models import User
@@ -187,6 +188,7 @@ def create_line_item(session: Session, context: ServiceContext, body: Any, *, ur
     _apply(session, context, item, body)
     session.add(item)
     session.flush()
+    _changed(session, item.district_id, [("lineItem", item.sourced_id, "created")], now)
     return line_item_json(item, url)
 
 
@@ -208,6 +210,7 @@ def create_line_item_for_link(session: Session, *, tool_id: int, link: ResourceL
                     tag=str(spec["tag"])[:MAX_TEXT] if spec.get("tag") else None)
     session.add(item)
     session.flush()
+    _changed(session, item.district_id, [("lineItem", item.sourced_id, "created")], now)
     return item
 
 
@@ -222,6 +225,7 @@ def update_line_item(session: Session, context: ServiceContext, sourced_id: str,
     item.date_last_modified = now
     written_by_app(item)
     session.flush()
+    _changed(session, item.district_id, [("lineItem", item.sourced_id, "updated")], now)
     return line_item_json(item, url)
 
 
@@ -232,10 +236,14 @@ def delete_line_item(session: Session, context: ServiceContext, sourced_id: str,
     item = find_line_item(session, context, sourced_id)
     item.status = "tobedeleted"
     item.date_last_modified = now
+    changes = [("lineItem", item.sourced_id, "deleted")]
     for result in session.execute(select(Result).where(Result.line_item_id == item.id)).scalars():
+        if result.status != "tobedeleted":
+            changes.append(("result", result.sourced_id, "deleted"))
         result.status = "tobedeleted"
         result.date_last_modified = now
     session.flush()
+    _changed(session, item.district_id, changes, now)
 
 
 def score_status(grading_progress: str, activity_progress: str) -> str:
@@ -278,6 +286,7 @@ def post_score(session: Session, context: ServiceContext, sourced_id: str, body:
     ).scalar_one_or_none()
     if result is not None and result.score_timestamp is not None and timestamp < result.score_timestamp:
         raise Conflict("A score with a later timestamp is already on record (AGS 2.0 §3.4.4).")
+    kind = "updated" if result is not None else "created"
     if result is None:
         result = Result(district_id=item.district_id, sourced_id=uuid.uuid4().hex,
                         line_item_id=item.id, line_item_sourced_id=item.sourced_id,
@@ -298,7 +307,15 @@ def post_score(session: Session, context: ServiceContext, sourced_id: str, body:
     result.grading_progress = grading
     result.score_timestamp = timestamp
     session.flush()
+    _changed(session, item.district_id, [("result", result.sourced_id, kind)], now)
     return result
+
+
+def _changed(session: Session, district_id: int, changes: list[tuple[str, str, str]],
+             now: dt.datetime) -> None:
+    """The change feed's events of what a tool wrote ((entity, sourcedId, kind)), in the
+    write's transaction, like the gradebook service's (gateway.gradebook.service)."""
+    append_changes(session.connection(), district_id, changes, now)
 
 
 def _visible_users(context: ServiceContext):

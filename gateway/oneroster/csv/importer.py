@@ -987,6 +987,7 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
     touched = _collect_touched_users(conn, staging, district_id)
     linked = _collect_resource_owners(conn, staging, district_id)
     changes = staging.create_changes()
+    _note_resource_changes(conn, staging, report, changes, district_id)
     for name, table in staging.tables.items():
         if name in binding.GRADEBOOK_BY_NAME:
             continue  # merge_gradebook: apps write gradebook records too
@@ -1082,6 +1083,50 @@ def _merge(conn: Connection, staging: _Staging, report: ImportReport, district_i
         if name in staging.tables:
             _run(conn, f"UPDATE {store_table} SET rendered = NULL WHERE district_id = :district "
                        "AND rendered IS NOT NULL", district=district_id)
+
+
+# The resources files whose rows the change feed names as a resource, by the column naming it: a
+# link row (classResources, courseResources, userResources) added, changed or retired changes
+# where its resource is used, which the resource's own representation does not show.
+RESOURCE_FILES = {"resources": "sourced_id", "classResources": "resource_sourced_id",
+                  "courseResources": "resource_sourced_id", "userResources": "resource_sourced_id"}
+
+
+def _note_resource_changes(conn: Connection, staging: _Staging, report: ImportReport,
+                           changes: Table, district_id: int) -> None:
+    """Note in ``changes``, before the merge (afterwards the store no longer tells changed from
+    unchanged rows), the resources the import creates, updates or deletes, and the resources
+    whose link rows it adds, changes or retires (``updated``)."""
+    for name, column in RESOURCE_FILES.items():
+        table = staging.tables.get(name)
+        if table is None:
+            continue
+        counts = report.files[name]
+        store_table = binding.ROSTERING_BY_NAME[name].table
+        own = name == "resources"
+        selects = []
+        if counts.changed or counts.deleted - counts.retired:
+            kind = ("CASE WHEN s.status = 'tobedeleted' AND m.status <> 'tobedeleted' "
+                    "THEN 'deleted' ELSE 'updated' END") if own else "'updated'"
+            selects.append(f"""
+            SELECT 'resource', s.{column}, {kind} FROM {store_table} m JOIN {table.name} s
+              ON s.sourced_id = m.sourced_id
+            WHERE m.district_id = :district
+              AND (m.row_hash <> s.row_hash OR m.status <> s.status)""")
+        if counts.added:
+            selects.append(f"""
+            SELECT 'resource', s.{column}, '{"created" if own else "updated"}' FROM {table.name} s
+            WHERE NOT EXISTS (SELECT 1 FROM {store_table} m
+                              WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+            ORDER BY {staging.insertion_order}""")
+        if counts.retired:
+            selects.append(f"""
+            SELECT 'resource', m.{column}, '{"deleted" if own else "updated"}' FROM {store_table} m
+            WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+              AND {_retired_condition(table, "m", _replaced_owner(staging, name))}""")
+        for rows in selects:
+            _run(conn, f"INSERT INTO {changes.name} (entity, sourced_id, kind) {rows}",
+                 district=district_id)
 
 
 def _record_changes(conn: Connection, staging: _Staging, district_id: int,
