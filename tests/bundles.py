@@ -223,3 +223,40 @@ def zipped(folder: Path) -> bytes:
         for path in sorted(folder.iterdir()):
             archive.write(path, path.name)
     return out.getvalue()
+
+
+def gradebook_district() -> dict[str, list[dict[str, str]]]:
+    """The small district with a gradebook: two categories, a score scale of k2, three line
+    items (one without a school: k1's, s1), and results of u1 (k1) and u2, u3 (k2)."""
+    files = small_district()
+    files["categories"] = [
+        {"sourcedId": "cat-hw", "title": "Homework", "weight": "0.4"},
+        {"sourcedId": "cat-test", "title": "Tests", "weight": "0.6"},
+    ]
+    files["scoreScales"] = [
+        {"sourcedId": "sc-letter", "title": "Letters", "type": "letter", "orgSourcedId": "s2",
+         "courseSourcedId": "c2", "classSourcedId": "k2",
+         "scoreScaleValue": "{90:A},{80:B},{0:F}"},
+    ]
+    files["lineItems"] = [
+        {"sourcedId": "li-m1", "title": "Fractions", "description": "Worksheet 1",
+         "assignDate": "2026-09-01", "dueDate": "2026-09-08T15:00:00Z", "classSourcedId": "k1",
+         "categorySourcedId": "cat-hw", "academicSessionSourcedId": "t1",
+         "resultValueMin": "0", "resultValueMax": "10"},
+        {"sourcedId": "li-b1", "title": "Cells quiz", "assignDate": "2026-09-02",
+         "dueDate": "2026-09-09", "classSourcedId": "k2", "categorySourcedId": "cat-test",
+         "schoolSourcedId": "s2", "resultValueMax": "20"},
+        {"sourcedId": "li-b2", "title": "Lab report", "assignDate": "2026-09-03",
+         "dueDate": "2026-09-10", "classSourcedId": "k2", "categorySourcedId": "cat-hw"},
+    ]
+    files["results"] = [
+        {"sourcedId": "res-1", "lineItemSourcedId": "li-m1", "studentSourcedId": "u1",
+         "scoreStatus": "fully graded", "score": "9", "scoreDate": "2026-09-09",
+         "comment": "Well done", "textScore": "A"},
+        {"sourcedId": "res-2", "lineItemSourcedId": "li-b1", "studentSourcedId": "u2",
+         "scoreStatus": "fully graded", "score": "15.5", "scoreDate": "2026-09-10",
+         "classSourcedId": "k2", "late": "true", "missing": "false"},
+        {"sourcedId": "res-3", "lineItemSourcedId": "li-b1", "studentSourcedId": "u3",
+         "scoreStatus": "exempt", "scoreDate": "2026-09-10"},
+    ]
+    return files

@@ -11,6 +11,7 @@ from gateway.oneroster.vocabulary import ROSTERING_SCOPES, SCOPE_GRADEBOOK_CORE
 from gateway.sharing.ledger import entry_people
 from gateway.store.sharing import LedgerEntry
 
+from bundles import gradebook_district
 from gradebook_api import ALL_SCOPES, GradebookApi
 from rostering_api import Api
 from test_events_feed import K2_ONLY, all_events, feed, head
@@ -125,3 +126,25 @@ def test_result_events_are_in_the_ledger_with_their_students(district, client, m
                    for entry in session.execute(select(LedgerEntry).where(
                        LedgerEntry.seq > before).order_by(LedgerEntry.seq)).scalars()]
     assert entries == [("events", "/events", "result", 1, ["u3"])]
+
+
+def test_an_app_sees_the_gradebook_an_import_brings_in_its_own_scope_only(
+        load_small, client, make_token):
+    # The small district's rows plus a gradebook: line items of k1 and k2, results of u1 (k1)
+    # and u2, u3 (k2).
+    load_small(lambda rows: rows.update({name: value for name, value in gradebook_district().items()
+                                         if name in ("categories", "scoreScales", "lineItems",
+                                                     "results")}))
+    scopes = ALL_SCOPES
+    everything = Api(client, make_token("d1", scopes))
+    k1 = Api(client, make_token("d1", scopes, {"schools": ["s1"], "classes": ["k1"]}))
+    roster_only = Api(client, make_token("d1", ROSTERING_SCOPES))
+
+    def seen(api: Api) -> set[tuple[str, str, str]]:
+        return {event for event in gradebook_events(api, "0")
+                if event[0] in ("lineItem", "result")}
+    assert seen(everything) == {("lineItem", "li-m1", "created"), ("lineItem", "li-b1", "created"),
+                                ("lineItem", "li-b2", "created"), ("result", "res-1", "created"),
+                                ("result", "res-2", "created"), ("result", "res-3", "created")}
+    assert seen(k1) == {("lineItem", "li-m1", "created"), ("result", "res-1", "created")}
+    assert seen(roster_only) == set()

@@ -176,8 +176,50 @@ def merge_gradebook(conn: Connection, staging: Any, report: Any, district_id: in
         table = staging.tables.get(csv_file.name)
         if table is None:
             continue
-        _merge_file(conn, staging, csv_file, table, report.files[csv_file.name], district_id, now)
+        counts = report.files[csv_file.name]
+        _note_changes(conn, staging, csv_file, table, counts, district_id)
+        _merge_file(conn, staging, csv_file, table, counts, district_id, now)
         file_merged(csv_file.name)
+
+
+# The change feed's name of each gradebook file's records (gateway.gradebook.records.ENTITIES).
+_FEED_ENTITIES = {binding.CATEGORIES.name: "category", binding.SCORE_SCALES.name: "scoreScale",
+                  binding.LINE_ITEMS.name: "lineItem", binding.RESULTS.name: "result"}
+
+
+def _note_changes(conn: Connection, staging: Any, csv_file: binding.CsvFile, table: Any,
+                  counts: Any, district_id: int) -> None:
+    """Note in the import's change table (the importer's ``stg_changes``, which the change feed
+    is written from) the records :func:`_merge_file` is about to create, change, delete or
+    retire: before the merge, while the store still tells changed rows from unchanged ones. The
+    conditions are the merge's own."""
+    changes = staging.metadata.tables["stg_changes"].name
+    entity = _FEED_ENTITIES[csv_file.name]
+    store_table = csv_file.table
+    selects = []
+    if counts.changed or counts.deleted - counts.retired:
+        selects.append(f"""
+            SELECT '{entity}', s.sourced_id,
+                   CASE WHEN s.status = 'tobedeleted' AND m.status <> 'tobedeleted'
+                        THEN 'deleted' ELSE 'updated' END
+            FROM {store_table} m JOIN {table.name} s ON s.sourced_id = m.sourced_id
+            WHERE m.district_id = :district
+              AND (m.row_hash IS NULL OR m.row_hash <> s.row_hash OR m.status <> s.status)""")
+    if counts.added:
+        selects.append(f"""
+            SELECT '{entity}', s.sourced_id, 'created' FROM {table.name} s
+            WHERE NOT EXISTS (SELECT 1 FROM {store_table} m
+                              WHERE m.district_id = :district AND m.sourced_id = s.sourced_id)
+            ORDER BY {staging.insertion_order}""")
+    if counts.retired:
+        selects.append(f"""
+            SELECT '{entity}', m.sourced_id, 'deleted' FROM {store_table} m
+            WHERE m.district_id = :district AND m.status <> 'tobedeleted'
+              AND m.origin = '{ORIGIN_SIS}'
+              AND NOT EXISTS (SELECT 1 FROM {table.name} s WHERE s.sourced_id = m.sourced_id)""")
+    for rows in selects:
+        _sql(conn, f"INSERT INTO {changes} (entity, sourced_id, kind) {rows}",
+             district=district_id)
 
 
 def _merge_file(conn: Connection, staging: Any, csv_file: binding.CsvFile, table: Any,

@@ -17,50 +17,15 @@ from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.oneroster.vocabulary import GRADEBOOK_SCOPES, ROSTERING_SCOPES
 from gateway.sharing.policy import share_everything_document
 from gateway.sharing.service import app_district_id, set_policy
+from gateway.store.events import Event
 from gateway.store.gradebook import Category, LineItem, Result, ScoreScale
 from gateway.store.models import utcnow
 
-from bundles import small_district, v1p1_district, write_bundle, write_v1p1_bundle
+from bundles import (gradebook_district, v1p1_district, write_bundle,
+                     write_v1p1_bundle)
 
 NOW = dt.datetime(2026, 10, 1, 12, 0, 0)
 LATER = dt.datetime(2026, 10, 2, 12, 0, 0)
-
-
-def gradebook_district() -> dict[str, list[dict[str, str]]]:
-    """The small district with a gradebook: two categories, a score scale of k2, three line
-    items (one without a school: k1's, s1), and results of u1 (k1) and u2, u3 (k2)."""
-    files = small_district()
-    files["categories"] = [
-        {"sourcedId": "cat-hw", "title": "Homework", "weight": "0.4"},
-        {"sourcedId": "cat-test", "title": "Tests", "weight": "0.6"},
-    ]
-    files["scoreScales"] = [
-        {"sourcedId": "sc-letter", "title": "Letters", "type": "letter", "orgSourcedId": "s2",
-         "courseSourcedId": "c2", "classSourcedId": "k2",
-         "scoreScaleValue": "{90:A},{80:B},{0:F}"},
-    ]
-    files["lineItems"] = [
-        {"sourcedId": "li-m1", "title": "Fractions", "description": "Worksheet 1",
-         "assignDate": "2026-09-01", "dueDate": "2026-09-08T15:00:00Z", "classSourcedId": "k1",
-         "categorySourcedId": "cat-hw", "academicSessionSourcedId": "t1",
-         "resultValueMin": "0", "resultValueMax": "10"},
-        {"sourcedId": "li-b1", "title": "Cells quiz", "assignDate": "2026-09-02",
-         "dueDate": "2026-09-09", "classSourcedId": "k2", "categorySourcedId": "cat-test",
-         "schoolSourcedId": "s2", "resultValueMax": "20"},
-        {"sourcedId": "li-b2", "title": "Lab report", "assignDate": "2026-09-03",
-         "dueDate": "2026-09-10", "classSourcedId": "k2", "categorySourcedId": "cat-hw"},
-    ]
-    files["results"] = [
-        {"sourcedId": "res-1", "lineItemSourcedId": "li-m1", "studentSourcedId": "u1",
-         "scoreStatus": "fully graded", "score": "9", "scoreDate": "2026-09-09",
-         "comment": "Well done", "textScore": "A"},
-        {"sourcedId": "res-2", "lineItemSourcedId": "li-b1", "studentSourcedId": "u2",
-         "scoreStatus": "fully graded", "score": "15.5", "scoreDate": "2026-09-10",
-         "classSourcedId": "k2", "late": "true", "missing": "false"},
-        {"sourcedId": "res-3", "lineItemSourcedId": "li-b1", "studentSourcedId": "u3",
-         "scoreStatus": "exempt", "scoreDate": "2026-09-10"},
-    ]
-    return files
 
 
 def imported(database, path, files, modes=None, now=NOW, **options):
@@ -350,3 +315,38 @@ def test_a_gradebook_header_without_a_required_column_or_with_an_unknown_one_is_
     found = {(p.file, p.line, p.column) for p in report.problems}
     assert {("lineItems.csv", 1, "classSourcedId"), ("categories.csv", 1, "colour")} <= found
     assert stored(database, Result) == {}
+
+
+def gradebook_events(database) -> list[tuple[str, str, str]]:
+    """The district-wide change feed's gradebook events, in cursor order."""
+    with database.session_scope() as session:
+        rows = session.execute(select(Event.entity, Event.sourced_id, Event.kind)
+                               .where(Event.app_id.is_(None),
+                                      Event.entity.in_(("category", "scoreScale", "lineItem",
+                                                        "result")))
+                               .order_by(Event.seq)).all()
+    return [tuple(row) for row in rows]
+
+
+def test_imported_gradebook_changes_are_events_and_unchanged_rows_are_not(database, tmp_path):
+    files = gradebook_district()
+    assert imported(database, tmp_path / "one", files).outcome == "applied"
+    assert gradebook_events(database) == [
+        ("category", "cat-hw", "created"), ("category", "cat-test", "created"),
+        ("scoreScale", "sc-letter", "created"), ("lineItem", "li-m1", "created"),
+        ("lineItem", "li-b1", "created"), ("lineItem", "li-b2", "created"),
+        ("result", "res-1", "created"), ("result", "res-2", "created"),
+        ("result", "res-3", "created")]
+    # The same bundle again: nothing changed, no event.
+    assert imported(database, tmp_path / "two", files, now=LATER).outcome == "applied"
+    assert len(gradebook_events(database)) == 9
+    # One score changed, one line item left out of a bulk file (retired, with no result of its
+    # own), one result deleted by its row.
+    files["results"][0]["score"] = "10"
+    files["results"][2]["status"] = "tobedeleted"
+    files["lineItems"] = [row for row in files["lineItems"] if row["sourcedId"] != "li-b2"]
+    report = imported(database, tmp_path / "three", files, now=LATER)
+    assert report.outcome == "applied", report.to_dict()
+    assert gradebook_events(database)[9:] == [
+        ("lineItem", "li-b2", "deleted"), ("result", "res-1", "updated"),
+        ("result", "res-3", "deleted")]
