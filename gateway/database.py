@@ -10,7 +10,8 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from gateway.redis_client import connect_redis
-from gateway.store import Database, default_database_url
+from gateway.store import (SQLITE_BUSY_TIMEOUT_MS, WRITE_LOCK_OPTION, Database,
+                           default_database_url)
 
 REDIS = "gateway.redis"
 
@@ -63,9 +64,13 @@ def write_session() -> Session:
     """The request's session with its reads so far committed, for the writes that follow.
 
     SQLite cannot turn a read transaction into a write once another worker has written meanwhile
-    (SQLITE_BUSY_SNAPSHOT, a 500 at once); a transaction that starts with its write waits for the
-    lock instead. Only for writes that do not depend on staying atomic with the reads before.
+    (SQLITE_BUSY_SNAPSHOT, a 500 at once); this transaction takes the write lock as it begins,
+    waiting for it instead. Only for writes that do not depend on staying atomic with the reads before.
     """
     session = request_session()
     session.commit()
+    # The write's transaction takes the store's write lock when it begins (SQLite; nothing on
+    # PostgreSQL), waiting as long as any SQLite statement waits for a busy store: it then never
+    # meets another writer's commit between its own reads and writes.
+    session.connection(execution_options={WRITE_LOCK_OPTION: SQLITE_BUSY_TIMEOUT_MS / 1000})
     return session
