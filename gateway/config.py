@@ -120,6 +120,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     # How many webhooks one delivery run sends to at once.
     "WEBHOOK_WORKERS": 8,
+    # After gradebook writes, a process queues at most one delivery job per district this often
+    # (writes in between are delivered by it).
+    "WEBHOOK_TRIGGER_SPACING_SECONDS": 1.0,
     # Observability: Prometheus metrics at /metrics (and the per-request counting behind them),
     # a bearer token /metrics requires when set, the log format (json or text) and one access
     # line per request.
@@ -191,6 +194,7 @@ _CONVERTERS = {
     "WEBHOOK_FIRST_WAIT_SECONDS": int,
     "WEBHOOK_TIMEOUT_SECONDS": float,
     "WEBHOOK_WORKERS": int,
+    "WEBHOOK_TRIGGER_SPACING_SECONDS": float,
     "METRICS": boolean,
     "ACCESS_LOG": boolean,
 }

@@ -40,7 +40,7 @@ from gateway.oneroster.query import (FilterField, compare_column, compile_filter
                                      parse_fields)
 from gateway.oneroster.service import CHANNEL, CollectionParams
 from gateway.sharing.visibility import Visibility
-from gateway.store.events import append_changes
+from gateway.store.events import append_changes, note_changed
 from gateway.store.gradebook import (AssessmentLineItem, AssessmentResult, Category, LineItem,
                                      Result, ScoreScale, written_by_app)
 from gateway.store.rostering import ENTITY_TABLES
@@ -389,6 +389,8 @@ def record_changes(session: Session, caller: Caller,
     once a write's rows are written: it takes the district's event counter, held until the
     commit, and a lock taken last cannot be part of a wait cycle with another writer's rows."""
     append_changes(session.connection(), caller.district_id, changes, caller.now)
+    if changes:
+        note_changed(session, caller.district_id)
 
 
 def _score_scale(session: Session, given: str | None, caller: Caller) -> str | None:

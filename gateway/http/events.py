@@ -11,14 +11,24 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, request
 
-from gateway.database import request_session
+from gateway.database import get_database, request_session
 from gateway.errors import InvalidData
 from gateway.events.feed import FEED_SCOPES, parse_cursor, parse_limit, read_events
+from gateway.events.trigger import install_delivery_trigger
 from gateway.http import context
 from gateway.http.auth import authorize_request
 from gateway.http.inputs import refuse_nul
 
 blueprint = Blueprint("events", __name__)
+
+DELIVERY_TRIGGER = "gateway.delivery_trigger"
+
+
+@blueprint.record_once
+def _install_trigger(state) -> None:
+    # Gradebook writes (REST, LTI AGS) deliver their events once committed, like an import.
+    app = state.app
+    app.extensions[DELIVERY_TRIGGER] = install_delivery_trigger(get_database(app), app.config)
 
 refuse_nul(blueprint, InvalidData)
 

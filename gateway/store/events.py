@@ -131,6 +131,17 @@ def append_events(conn: Connection, district_id: int, rows: Select, order_by: st
     return int(last) - base
 
 
+CHANGED_DISTRICTS = "gateway.changed_districts"
+"""The key, in a session's ``info``, of the districts whose events the session's transaction
+appended outside an import (:func:`note_changed`)."""
+
+
+def note_changed(session: Any, district_id: int) -> None:
+    """Mark ``session``'s transaction as having appended events of ``district_id``: once it
+    commits, the district's webhooks are delivered (:mod:`gateway.events.trigger`)."""
+    session.info.setdefault(CHANGED_DISTRICTS, set()).add(district_id)
+
+
 def append_changes(conn: Connection, district_id: int,
                    changes: Sequence[tuple[str, str, str]], now: dt.datetime) -> int:
     """Append district-wide events for a few records written one by one (a gradebook write):

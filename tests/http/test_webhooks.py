@@ -3,6 +3,7 @@ with its own HMAC code, an import run by the CLI, a 500 retried after its backof
 cursor, and the delivery job on the Redis queue."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -101,6 +102,21 @@ def hooked_app(load_small, make_token, runner, database, receiver):
     assert added["secret"].startswith("whsec_")
     receiver.secret = added["secret"]
     return app_id
+
+
+@contextlib.contextmanager
+def hooked_receiver(runner, app_id: int):
+    """A receiver of its own, with a webhook of app ``app_id`` added by the CLI."""
+    found = Receiver()
+    try:
+        added = runner.invoke(cli, ["webhooks", "add", "--app", str(app_id), "--url", found.url,
+                                    "--json"])
+        assert added.exit_code == 0, added.output
+        found.secret = json.loads(added.stdout.splitlines()[0])["secret"]
+        yield found
+    finally:
+        found.server.shutdown()
+        found.server.server_close()
 
 
 def edit_two_users(tmp_path, name: str):
@@ -239,19 +255,46 @@ def test_gradebook_events_go_only_to_webhooks_of_apps_granted_a_gradebook_scope(
     from test_gradebook_service import line_item
 
     creds, token = connect_app("d1", ROSTERING_SCOPES + GRADEBOOK_SCOPES, name="Gradebook App")
-    graded = Receiver()
-    try:
-        added = runner.invoke(cli, ["webhooks", "add", "--app", str(creds.app_id), "--url",
-                                    graded.url, "--json"])
-        assert added.exit_code == 0, added.output
-        graded.secret = json.loads(added.stdout.splitlines()[0])["secret"]
+    with hooked_receiver(runner, creds.app_id) as graded:
         assert GradebookApi(client, token).put("/lineItems/li", line_item("k1")).status_code == 201
-        deliver(app)
+        # Delivered once the write committed, with no delivery command run.
+        graded.wait_for(1)
+        wait_until_idle(app)
         assert [(e["entity"], e["sourcedId"], e["type"]) for e in graded.events()
                 if e["entity"] == "lineItem"] == [("lineItem", "li", "created")]
         # The hooked app reads the roster only: no gradebook event reaches its receiver.
         assert [e for e in receiver.events() if e["entity"] == "lineItem"] == []
         assert graded.rejected == receiver.rejected == []
-    finally:
-        graded.server.shutdown()
-        graded.server.server_close()
+
+
+def wait_until_idle(app, seconds: float = 15) -> None:
+    """Wait for the deliveries the app's gradebook writes started (gateway.events.trigger)."""
+    trigger = app.extensions["gateway.delivery_trigger"]
+    deadline = time.monotonic() + seconds
+    while not trigger.idle():
+        assert time.monotonic() < deadline, "the deliveries did not end"
+        time.sleep(0.02)
+
+
+def test_a_burst_of_gradebook_writes_is_delivered_without_a_delivery_command(
+        load_small, app, client, connect_app, runner):
+    from gateway.oneroster.vocabulary import GRADEBOOK_SCOPES, ROSTERING_SCOPES
+
+    from gradebook_api import GradebookApi
+    from test_gradebook_service import line_item, result
+
+    load_small()
+    creds, token = connect_app("d1", ROSTERING_SCOPES + GRADEBOOK_SCOPES, name="Grades")
+    with hooked_receiver(runner, creds.app_id) as graded:
+        api = GradebookApi(client, token)
+        assert api.put("/lineItems/li", line_item("k2")).status_code == 201
+        for score in range(20):
+            assert api.put("/results/r2", result("li", "u2", score=score)).status_code == 201
+        written = [("lineItem", "li", "created"), ("result", "r2", "created")] + [
+            ("result", "r2", "updated")] * 19
+        graded.wait_for(len(written))
+        wait_until_idle(app)
+        # Every write's event, each once and in order: the runs the burst started covered all.
+        assert [(e["entity"], e["sourcedId"], e["type"]) for e in graded.events()
+                if e["entity"] in ("lineItem", "result")] == written
+        assert graded.rejected == []

@@ -29,7 +29,7 @@ from gateway.lti.platform.messages import enrollment_roles, lineitem_url, presen
 from gateway.lti.platform.nrps import page_url, parse_paging
 from gateway.lti.platform.settings import LtiSettings
 from gateway.lti.platform.tokens import ServiceContext
-from gateway.store.events import append_changes
+from gateway.store.events import append_changes, note_changed
 from gateway.store.gradebook import written_by_app
 from gateway.store.lti import LineItem, ResourceLink, Result
 from gateway.store.models import User
@@ -316,6 +316,8 @@ def _changed(session: Session, district_id: int, changes: list[tuple[str, str, s
     """The change feed's events of what a tool wrote ((entity, sourcedId, kind)), in the
     write's transaction, like the gradebook service's (gateway.gradebook.service)."""
     append_changes(session.connection(), district_id, changes, now)
+    if changes:
+        note_changed(session, district_id)
 
 
 def _visible_users(context: ServiceContext):
