@@ -126,10 +126,11 @@ def test_every_person_in_the_bundle_is_in_the_ledger_before_it_is_in_place(
         assert verify_ledger(session, district_id).ok
 
 
-def test_resources_rest_serves_are_neither_in_the_bundle_nor_disclosed_by_it(
+def test_the_resources_rest_serves_on_records_are_neither_in_their_files_nor_disclosed(
         connect_app, load_bundle, client, database, runner, tmp_path):
     # The 1.2.1 files have no column for a record's resources (users.csv dropped
-    # resourceSourcedIds): an export neither reads nor reports them.
+    # resourceSourcedIds): an export neither reads nor reports them on users, classes and
+    # courses; the links are in the resources files.
     load_bundle(write_bundle(tmp_path / "resources", resources_district()))
     app = connected(connect_app, client, share_everything_document(),
                     (*ROSTERING_SCOPES, *RESOURCES_SCOPES))
@@ -148,12 +149,18 @@ def test_resources_rest_serves_are_neither_in_the_bundle_nor_disclosed_by_it(
         for row, record in zip(rows, served):
             expected = as_csv(name, record, delta=False)
             assert {column: row[column] for column in expected} == expected, name
-    assert all(manifest[f"file.{name}"] == "absent" for name in binding.RESOURCES_FILES)
+    # The resources go in files of their own (test_csv_export_resources.py), not on the records.
+    assert all(manifest[f"file.{name}"] == "bulk" for name in binding.RESOURCES_FILES)
     exported = [e for e in ledger_entries(database)[rest_entries:] if e["channel"] == "csv-export"]
-    user_entry = next(e for e in exported if e["entity"] == "user")
+    records = [e for e in exported if e["endpoint"] != "getResourcesForUser"]
+    user_entry = next(e for e in records if e["entity"] == "user")
     assert "roles" in user_entry["fields"] and "givenName" in user_entry["fields"]
-    assert all(not field.startswith("resources") for e in exported for field in e["fields"])
+    assert all(not field.startswith("resources") for e in records for field in e["fields"])
     assert sorted(user_entry["people"]) == sorted(row["sourcedId"] for row in files["users"])
+    # What userResources.csv tells of people is an entry of its own: who uses which resources.
+    links = [e for e in exported if e["endpoint"] == "getResourcesForUser"]
+    assert sorted(p for e in links for p in e["people"]) == sorted(
+        {row["userSourcedId"] for row in files["userResources"]})
 
 
 def test_a_failed_ledger_append_leaves_no_file_and_no_entry(
