@@ -30,6 +30,7 @@ import hmac
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -39,7 +40,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
@@ -226,6 +227,50 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
     result = DeliveryResult(webhook_id)
     timeout = float(settings.get("WEBHOOK_TIMEOUT_SECONDS", 10))
     first_wait = int(settings.get("WEBHOOK_FIRST_WAIT_SECONDS", 10))
+    # Held while this run sends, renewed with each batch: a longer wait than one batch can take.
+    lease = dt.timedelta(seconds=3 * timeout + 5)
+    if not _claim(database, webhook_id, lease):
+        return result
+    try:
+        return _deliver_claimed(database, webhook_id, result, secret_key=secret_key, post=post,
+                                clock=clock, timeout=timeout, first_wait=first_wait, lease=lease)
+    finally:
+        with database.session_scope(write=True) as session:
+            session.execute(update(Webhook).where(Webhook.id == webhook_id)
+                            .values(lease_until=None))
+
+
+def _claim(database: Database, webhook_id: int, lease: dt.timedelta) -> bool:
+    """Take the webhook's delivery lease, waiting (up to a lease's length) while another run
+    holds it: that run may have read the events before the ones this run was started for, so
+    this one must still run after it. False when the webhook is gone or the lease stayed held
+    (its holder is alive and delivering; a dead holder's lease lapses for the next run). On
+    the wall clock, never a caller's: leases are about runs that overlap in real time."""
+    deadline = time.monotonic() + lease.total_seconds()
+    while True:
+        now = utcnow()
+        with database.session_scope(write=True) as session:
+            claimed = session.execute(
+                update(Webhook).where(Webhook.id == webhook_id,
+                                      (Webhook.lease_until.is_(None))
+                                      | (Webhook.lease_until < now))
+                .values(lease_until=now + lease)).rowcount
+            gone = not claimed and session.get(Webhook, webhook_id) is None
+        if claimed:
+            return True
+        if gone:
+            return False
+        if time.monotonic() >= deadline:
+            logger.info("webhook %s: another delivery run holds it; leaving it that run",
+                        webhook_id)
+            return False
+        time.sleep(0.05)
+
+
+def _deliver_claimed(database: Database, webhook_id: int, result: DeliveryResult, *,
+                     secret_key: str | bytes, post: Post, clock: Callable[[], dt.datetime],
+                     timeout: float, first_wait: int, lease: dt.timedelta) -> DeliveryResult:
+    # deliver_webhook's batches, under the lease it holds.
     while True:
         with database.session_scope() as session:
             hook = session.get(Webhook, webhook_id)
@@ -270,6 +315,7 @@ def deliver_webhook(database: Database, webhook_id: int, *, secret_key: str | by
                     hook.cursor = page.next_cursor
                 hook.failures, hook.next_attempt_at, hook.last_error = 0, None, None
                 hook.last_delivered_at = now
+                hook.lease_until = utcnow() + lease
                 result.batches += 1
                 result.events += len(page.events)
             else:

@@ -86,6 +86,8 @@ class Webhook(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Until when one delivery run holds the webhook (see gateway.events.webhooks.deliver_webhook).
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -35,11 +35,14 @@ class Receiver:
         self.bodies: list[dict] = []
         self.rejected: list[str] = []
         self.statuses: list[int] = []
+        # How long the receiver takes to answer (a slow app).
+        self.slow_seconds = 0.0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(receiver.slow_seconds)
                 status = receiver.receive(self.headers.get("X-Gateway-Signature", ""), body)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -298,3 +301,27 @@ def test_a_burst_of_gradebook_writes_is_delivered_without_a_delivery_command(
         assert [(e["entity"], e["sourcedId"], e["type"]) for e in graded.events()
                 if e["entity"] in ("lineItem", "result")] == written
         assert graded.rejected == []
+
+
+def test_runs_of_several_processes_at_once_send_each_event_once(hooked_app, app, database,
+                                                                 receiver, runner, tmp_path):
+    # Deliveries started at once (every worker's gradebook writes, an import, the command) take
+    # turns on the webhook: a slow receiver keeps the first run sending while the others start.
+    receiver.slow_seconds = 0.3
+    result = runner.invoke(cli, ["import", str(edit_two_users(tmp_path, "Szyslak")), "--force"])
+    assert result.exit_code == 0, result.output
+    receiver.wait_for(2)
+    before = len(receiver.events())
+    result = runner.invoke(cli, ["import", str(edit_two_users(tmp_path, "Gumble")), "--force"])
+    assert result.exit_code == 0, result.output
+    runs = [threading.Thread(target=deliver, args=(app,)) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(60)
+    receiver.wait_for(before + 2)
+    time.sleep(0.5)
+    events = receiver.events()[before:]
+    assert sorted((e["entity"], e["sourcedId"]) for e in events) == [("user", "u1"), ("user", "u2")]
+    with database.session_scope() as session:
+        assert session.execute(select(Webhook.lease_until)).scalar_one() is None

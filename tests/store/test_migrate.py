@@ -79,9 +79,9 @@ def test_every_roster_table_is_unique_by_district_and_sourced_id(database):
 def test_db_upgrade_command_reports_head(runner, database):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0024" in result.output
+    assert "at revision 0025" in result.output
     assert is_up_to_date(database)
-    assert current_revision(database) == "0024"
+    assert current_revision(database) == "0025"
 
 
 @pytest.fixture
@@ -357,7 +357,7 @@ def test_0024_renders_again_the_records_that_have_resource_links(unmigrated_data
     finally:
         app.extensions["gateway.db"].dispose()
     assert result.exit_code == 0, result.output
-    assert "at revision 0024" in result.output
+    assert "at revision 0025" in result.output
     assert "rendered 5 records" in result.output  # u1, u2, k1, k2 and course c2
     with database.engine.connect() as conn:
         after = renderings(conn)
