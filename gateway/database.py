@@ -64,13 +64,23 @@ def write_session() -> Session:
     """The request's session with its reads so far committed, for the writes that follow.
 
     SQLite cannot turn a read transaction into a write once another worker has written meanwhile
-    (SQLITE_BUSY_SNAPSHOT, a 500 at once); this transaction takes the write lock as it begins,
-    waiting for it instead. Only for writes that do not depend on staying atomic with the reads before.
+    (SQLITE_BUSY_SNAPSHOT, a 500 at once); a transaction that starts with its write waits for the
+    lock instead. Only for writes that do not depend on staying atomic with the reads before.
     """
     session = request_session()
     session.commit()
-    # The write's transaction takes the store's write lock when it begins (SQLite; nothing on
-    # PostgreSQL), waiting as long as any SQLite statement waits for a busy store: it then never
-    # meets another writer's commit between its own reads and writes.
+    return session
+
+
+def locked_write_session() -> Session:
+    """:func:`write_session` whose transaction takes the store's write lock as it begins (SQLite;
+    nothing on PostgreSQL), waiting as long as any SQLite statement waits for a busy store, for
+    writes that read before they write (a gradebook PUT finds the record it replaces): another
+    writer's commit between those reads and the writes can then no longer fail the request.
+
+    Never for a request that calls out while writing (an LMS's registration endpoint, which may
+    call back into this gateway): the lock would be held across the call.
+    """
+    session = write_session()
     session.connection(execution_options={WRITE_LOCK_OPTION: SQLITE_BUSY_TIMEOUT_MS / 1000})
     return session

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from gateway.database import request_session, write_session
+from gateway.database import locked_write_session, request_session
 from gateway.errors import InvalidData, Unprocessable
 from gateway.gradebook.endpoints import BASE_PATH, GET, OPERATIONS, POST, PUT, Operation
 from gateway.gradebook.records import ENTITIES
@@ -67,8 +67,8 @@ def _view(operation: Operation) -> Callable[..., Response]:
     def view(**path: str) -> Response:
         caller = _caller(operation)
         # Writes start a transaction of their own once the token is checked (SQLite cannot turn
-        # a read snapshot into a write after another request wrote, see write_session).
-        session = request_session() if operation.method == GET else write_session()
+        # a read snapshot into a write after another request wrote, see locked_write_session).
+        session = request_session() if operation.method == GET else locked_write_session()
         ids = [path[name] for name in operation.path_params]
         if operation.method == GET and operation.collection:
             config, args = current_app.config, request.args

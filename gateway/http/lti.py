@@ -18,7 +18,7 @@ import orjson
 from flask import Blueprint, Flask, Response, render_template, request
 
 from gateway.http.inputs import NUL_IN_BODY, refuse_nul
-from gateway.database import request_session, write_session
+from gateway.database import locked_write_session, request_session
 from gateway.http import context as http_context
 from gateway.http.auth import authorize_request
 from gateway.http.context import (LTI_RUNTIME, LtiRuntime, lti_runtime, lti_settings,
@@ -248,7 +248,7 @@ def create_line_item(deployment_id: str, context_id: str) -> Response:
     """Add a line item (AGS 2.0 §3.2.5)."""
     context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
     _, url = _urls(deployment_id, context_id)
-    created = ags.create_line_item(write_session(), context, _body(v.AGS_LINEITEM), url=url,
+    created = ags.create_line_item(locked_write_session(), context, _body(v.AGS_LINEITEM), url=url,
                                    now=utcnow())
     return _json(created, 201, mimetype=v.AGS_LINEITEM, headers={"Location": created["id"]})
 
@@ -267,7 +267,7 @@ def update_line_item(deployment_id: str, context_id: str, item_id: str) -> Respo
     """Update a line item (AGS 2.0 §3.2.6)."""
     context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
     _, url = _urls(deployment_id, context_id)
-    updated = ags.update_line_item(write_session(), context, item_id, _body(v.AGS_LINEITEM),
+    updated = ags.update_line_item(locked_write_session(), context, item_id, _body(v.AGS_LINEITEM),
                                    url=url, now=utcnow())
     return _json(updated, mimetype=v.AGS_LINEITEM)
 
@@ -276,7 +276,7 @@ def update_line_item(deployment_id: str, context_id: str, item_id: str) -> Respo
 def delete_line_item(deployment_id: str, context_id: str, item_id: str) -> Response:
     """Delete a line item (AGS 2.0 §3.2.7)."""
     context = _context(_grant(v.SCOPE_LINEITEM), deployment_id, context_id)
-    ags.delete_line_item(write_session(), context, item_id, utcnow())
+    ags.delete_line_item(locked_write_session(), context, item_id, utcnow())
     return Response(status=204)
 
 
@@ -285,7 +285,7 @@ def post_score(deployment_id: str, context_id: str, item_id: str) -> Response:
     """Publish a score (AGS 2.0 §3.4)."""
     context = _context(_grant(v.SCOPE_SCORE), deployment_id, context_id)
     body, now = _body(v.AGS_SCORE), utcnow()
-    result = ags.post_score(write_session(), context, item_id, body, now)
+    result = ags.post_score(locked_write_session(), context, item_id, body, now)
     response = Response(status=204)
     # On a link an LMS launched, the score goes on to the LMS's gradebook too.
     forward = grades.queue_score(request_session(), tool_id=context.tool.id,
