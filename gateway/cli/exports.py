@@ -67,7 +67,8 @@ def export_command(app: str, out: Path, since: str | None, district: str | None,
         done = exporting.export_to_file(
             database, app=app, district=district, out=out, since=exporting.parse_since(since),
             secret_key=current_app.config["SECRET_KEY"], issuer=current_app.config["ISSUER"],
-            progress=progress)
+            progress=progress,
+            default_category_title=current_app.config["DEFAULT_CATEGORY_TITLE"])
     except GatewayError as error:
         raise click.ClickException(error.description) from error
     finally:
