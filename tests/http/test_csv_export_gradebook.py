@@ -208,3 +208,15 @@ def test_the_download_holds_the_same_gradebook_files_as_the_command(
     for name in ("categories", "lineItems", "results"):
         assert bundle[1][name] == written[1][name], name
     assert len(bundle[1]["results"]) == 1
+
+
+def test_a_restricted_bundle_reimports_as_the_gradebook_the_app_sees(
+        connect_app, load_bundle, client, runner, tmp_path, empty_store):  # noqa: F811
+    load_bundle(write_bundle(tmp_path / "district", gradebook_district()))
+    app = connected(connect_app, client, ELEMENTARY, GRADEBOOK_SCOPES)
+    out = tmp_path / "elementary.zip"
+    export(runner, app, out)
+    copy = imported_elsewhere(connect_app, empty_store, out, GRADEBOOK_SCOPES)
+    for collection in ("lineItems", "results"):
+        assert _contents(served(copy, collection)) == _contents(served(app, collection)), \
+            collection
