@@ -30,7 +30,9 @@ How, and why:
   and results of classes the app may see, results of students it may see), their references as
   REST presents them, written in the binding's columns (:data:`binding.GRADEBOOK_CSV_FILES`).
   Only the fields a file carries are read; the results are disclosed about their students, as
-  REST's reads of results are.
+  REST's reads of results are. As on REST, reading the categories gives each class that has
+  none its default category (which line items without a category name): the one write of an
+  export, committed with it.
 - **Every page about people is disclosed** (channel :data:`CHANNEL`, the endpoint the page came
   from: ``getAllUsers``...) by the read service itself. Entries are noted in a spool on disk
   (:class:`~gateway.sharing.ledger.SpooledLedgerWriter`) and appended in one transaction once the
