@@ -23,6 +23,16 @@ How, and why:
   their references presented as REST presents them. A link naming a pseudonymized record gets
   an id derived from the ids the app knows (a SIS often builds link ids from the ids they join).
   The userResources rows are disclosures about their people, as ``getResourcesForUser`` is.
+- **Gradebook** (an app holding a scope that reads the entity on the Gradebook service,
+  :data:`gateway.gradebook.endpoints.READ_SCOPES`): categories.csv, scoreScales.csv,
+  lineItems.csv and results.csv are the pages of ``getAllCategories`` ... ``getAllResults``, read
+  with :func:`gateway.gradebook.service.list_records` (its scope rule: line items, score scales
+  and results of classes the app may see, results of students it may see), their references as
+  REST presents them, written in the binding's columns (:data:`binding.GRADEBOOK_CSV_FILES`).
+  Only the fields a file carries are read; the results are disclosed about their students, as
+  REST's reads of results are. As on REST, reading the categories gives each class that has
+  none its default category (which line items without a category name): the one write of an
+  export, committed with it.
 - **Every page about people is disclosed** (channel :data:`CHANNEL`, the endpoint the page came
   from: ``getAllUsers``...) by the read service itself. Entries are noted in a spool on disk
   (:class:`~gateway.sharing.ledger.SpooledLedgerWriter`) and appended in one transaction once the
@@ -50,6 +60,8 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from gateway.errors import Forbidden, GatewayError, InvalidData, UsageError
+from gateway.gradebook import endpoints as gradebook_endpoints
+from gateway.gradebook import service as gradebook
 from gateway.oneroster.csv import binding
 from gateway.oneroster.endpoints import BASE_PATH, ENDPOINTS, RESOURCES, Endpoint
 from gateway.oneroster.serialize import format_datetime
@@ -61,7 +73,8 @@ from gateway.sharing import visibility_for
 from gateway.sharing.ledger import SpooledLedgerWriter
 from gateway.sharing.service import app_district_id, district_sourced_id, find_app, load_policy
 from gateway.sharing.visibility import Visibility
-from gateway.sis.bundle import COLLECTIONS, RESOURCES_COLLECTION, BundleWriter, Collection
+from gateway.sis.bundle import (COLLECTIONS, RESOURCES_COLLECTION, BundleWriter, Collection,
+                                csv_value)
 from gateway.store import Database
 from gateway.store.apps import granted_scopes
 from gateway.store.resources import class_resources, course_resources, resources, user_resources
@@ -93,6 +106,14 @@ _LINKS: tuple[tuple[binding.CsvFile, Table, str], ...] = (
     (binding.COURSE_RESOURCES, course_resources, "course"),
     (binding.USER_RESOURCES, user_resources, "user"))
 """Each link file of the Resources service, its table and the entity its owner column names."""
+_GRADEBOOK: tuple[tuple[binding.CsvFile, gradebook_endpoints.Operation], ...] = tuple(
+    (csv_file, gradebook_endpoints.BY_OPERATION_ID[operation_id]) for csv_file, operation_id in (
+        (binding.CATEGORIES, "getAllCategories"), (binding.SCORE_SCALES, "getAllScoreScales"),
+        (binding.LINE_ITEMS, "getAllLineItems"), (binding.RESULTS, "getAllResults")))
+"""Each gradebook file and the Gradebook service's collection it is read from (references
+first, as the importer reads them)."""
+DEFAULT_CATEGORY_TITLE = "Default"
+"""The default category's title when the caller gives none (``GATEWAY_DEFAULT_CATEGORY_TITLE``)."""
 _REF_ENTITIES = {"classes": "class", "courses": "course", "users": "user", "orgs": "org",
                  "resources": "resource"}
 """The entity of each file a link's reference column points into."""
@@ -259,14 +280,76 @@ def _link_id(csv_file: binding.CsvFile, row: Any, values: dict[str, Any]) -> str
     return f"{csv_file.name}-{hashlib.sha256(known.encode('utf-8')).hexdigest()[:32]}"
 
 
+def _gradebook_field(column: binding.Column) -> str | None:
+    """The REST field a gradebook file's column is written from: a reference column
+    (``classSourcedId``) from the reference (``class``), the others from the field of their name;
+    None where REST has no such field (a score scale's ``orgSourcedId``)."""
+    if column.kind == "ref":
+        name = column.name[:-len("SourcedId")]
+        return None if name == "org" else name
+    return column.name
+
+
+def _gradebook_row(csv_file: binding.CsvFile, record: dict[str, Any]) -> dict[str, Any]:
+    """A gradebook REST record as CSV values by column name (1.2.1 CSV binding): references as
+    their sourcedId, a score scale's values as ``{itemValueLHS:itemValueRHS},...``."""
+    values: dict[str, Any] = {"metadata": record.get("metadata")}
+    for column in csv_file.columns:
+        field = _gradebook_field(column)
+        value = None if field is None else record.get(field)
+        if column.kind == "scalevalues" and isinstance(value, list):
+            values[column.name] = ",".join(
+                f"{{{item.get('itemValueLHS', '')}:{item.get('itemValueRHS', '')}}}"
+                for item in value)
+        else:
+            values[column.name] = csv_value(column, value)
+    values["status"] = values["status"] or "active"
+    return values
+
+
+def _read_gradebook(session: Session, visibility: Visibility, writer: BundleWriter, *,
+                    district_id: int, filter_text: str, base_url: str, scopes: frozenset[str],
+                    default_category_title: str, progress: ProgressCallback | None) -> None:
+    """Every page of each gradebook collection the app holds a scope to read, from the
+    Gradebook service's read path into ``writer``."""
+    links = gradebook.make_links(
+        base_url, base_url[:-len(BASE_PATH)] + gradebook_endpoints.BASE_PATH, visibility)
+    caller = gradebook.Caller(district_id=district_id, visibility=visibility, links=links,
+                              default_category_title=default_category_title, now=utcnow(),
+                              channel=CHANNEL)
+    for csv_file, operation in _GRADEBOOK:
+        if not scopes.intersection(gradebook_endpoints.READ_SCOPES[operation.entity]):
+            continue
+        # Only the fields the file carries are read (and so reported to the ledger).
+        fields = {_gradebook_field(column) for column in csv_file.columns if column.listed}
+        fields = (",".join(sorted(name for name in fields if name) + ["metadata"]),)
+        offset = 0
+        while True:
+            params = parse_collection_params(limit=str(PAGE_SIZE), offset=str(offset),
+                                             filter=filter_text, max_limit=PAGE_SIZE,
+                                             fields=fields)
+            page = gradebook.list_records(session, operation, (), params, caller)
+            writer.add_rows(csv_file, [_gradebook_row(csv_file, record)
+                                       for record in page.records])
+            offset += len(page.records)
+            if progress is not None:
+                progress(csv_file.name, offset, page.total)
+            if not page.records or offset >= page.total:
+                break
+
+
 def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter,
                  root: Path, *, district_id: int, since: dt.datetime | None,
                  scopes: frozenset[str], base_url: str,
-                 progress: ProgressCallback | None = None) -> tuple[Path, ExportResult]:
+                 progress: ProgressCallback | None = None,
+                 default_category_title: str = DEFAULT_CATEGORY_TITLE
+                 ) -> tuple[Path, ExportResult]:
     """Write the app's bundle as ``root/bundle.zip`` (work files in ``root``) and return it with
     what it holds. ``visibility`` must report to ``ledger``; its entries are noted, not appended
     (the caller appends them before the bundle goes anywhere). ``scopes``: the app's, which
-    decide the files beyond the roster's (demographics, resources, the resources' links).
+    decide the files beyond the roster's (demographics, resources, the resources' links, the
+    gradebook's); ``default_category_title``: the title of a class's default category, made
+    when the categories are read as on REST.
     Raises ExportUnsettled if imports kept changing the district."""
     mode = "delta" if since is not None else "bulk"
     filter_text = _filter(since)
@@ -291,6 +374,9 @@ def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedger
                                  base_url=base_url, progress=progress)
             if SCOPE_RESOURCE in scopes:
                 _read_links(session, visibility, writer, district_id=district_id, since=since)
+            _read_gradebook(session, visibility, writer, district_id=district_id,
+                            filter_text=filter_text, base_url=base_url, scopes=scopes,
+                            default_category_title=default_category_title, progress=progress)
             if district_data_version(conn, district_id) == version:
                 rows = writer.finish(SYSTEM_NAME, None, blank_bulk_stamps=True)
                 target = root / "bundle.zip"
@@ -306,13 +392,15 @@ def write_bundle(session: Session, visibility: Visibility, ledger: SpooledLedger
 
 def open_bundle(session: Session, visibility: Visibility, ledger: SpooledLedgerWriter, *,
                 district_id: int, since: dt.datetime | None, scopes: frozenset[str],
-                base_url: str) -> tuple[IO[bytes], ExportResult]:
+                base_url: str, default_category_title: str = DEFAULT_CATEGORY_TITLE
+                ) -> tuple[IO[bytes], ExportResult]:
     """:func:`write_bundle` in a private temporary folder, returned as a file opened for reading
     whose folder is already removed: nothing of the bundle stays on disk once it is closed."""
     with tempfile.TemporaryDirectory(prefix="gateway-export-") as temporary:
         target, result = write_bundle(session, visibility, ledger, Path(temporary),
                                       district_id=district_id, since=since,
-                                      scopes=scopes, base_url=base_url)
+                                      scopes=scopes, base_url=base_url,
+                                      default_category_title=default_category_title)
         return open(target, "rb"), result
 
 
@@ -342,7 +430,8 @@ class FileExport:
 def export_to_file(database: Database, *, app: str, district: str | None, out: Path,
                    since: dt.datetime | None, secret_key: str | bytes, issuer: str,
                    progress: ProgressCallback | None = None,
-                   clock: Callable[[], dt.datetime] = utcnow) -> FileExport:
+                   clock: Callable[[], dt.datetime] = utcnow,
+                   default_category_title: str = DEFAULT_CATEGORY_TITLE) -> FileExport:
     """Write app ``app``'s bundle (its id or client_id; ``district`` when it has several) to
     ``out``: built beside it under a temporary name, its disclosures appended and committed,
     then renamed into place, so ``out`` is complete or untouched. Raises UsageError for an
@@ -380,7 +469,8 @@ def export_to_file(database: Database, *, app: str, district: str | None, out: P
                 target, result = write_bundle(
                     session, visibility, ledger, root, district_id=district_id, since=since,
                     scopes=scopes,
-                    base_url=issuer.rstrip("/") + BASE_PATH, progress=progress)
+                    base_url=issuer.rstrip("/") + BASE_PATH, progress=progress,
+                    default_category_title=default_category_title)
                 # The reads end here. SQLite cannot turn their snapshot into a write once
                 # someone else has written (see gateway.http.visibility): the entries are
                 # appended in a transaction of their own, which the scope commits.

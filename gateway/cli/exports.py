@@ -58,7 +58,8 @@ def export_command(app: str, out: Path, since: str | None, district: str | None,
                    as_json: bool) -> None:
     """Write an app's OneRoster 1.2.1 CSV bundle: exactly what the district's sharing policy lets
     the app see, masked and pseudonymized as the REST service serves it (demographics.csv only if
-    it holds the demographics scope). Every person's record in it is recorded in the disclosure
+    it holds the demographics scope, the resources and gradebook files only with the scopes that
+    read them). Every person's record in it is recorded in the disclosure
     ledger (channel csv-export) before the file is in place."""
     database = get_database(current_app)
     ensure_schema(database)
@@ -67,7 +68,8 @@ def export_command(app: str, out: Path, since: str | None, district: str | None,
         done = exporting.export_to_file(
             database, app=app, district=district, out=out, since=exporting.parse_since(since),
             secret_key=current_app.config["SECRET_KEY"], issuer=current_app.config["ISSUER"],
-            progress=progress)
+            progress=progress,
+            default_category_title=current_app.config["DEFAULT_CATEGORY_TITLE"])
     except GatewayError as error:
         raise click.ClickException(error.description) from error
     finally:

@@ -56,13 +56,15 @@ _ROSTER_ENTITY = {"class": "class", "school": "org", "student": "user", "org": "
 @dataclasses.dataclass(frozen=True)
 class Caller:
     """Who calls and with what: the district, the app's visibility, where references point, the
-    default category's title and the clock."""
+    default category's title, the clock, and the ledger channel of what it reads (REST's, or a
+    CSV export's)."""
 
     district_id: int
     visibility: Visibility
     links: Links
     default_category_title: str
     now: dt.datetime
+    channel: str = CHANNEL  # the ledger channel students' grades are disclosed on
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -281,7 +283,7 @@ def _send(operation: Operation, entity: GradebookEntity, rows: Sequence[Any],
         records = [{name: value for name, value in record.items() if name in selected}
                    for record in records]
     if entity.about_students and records:
-        caller.visibility.disclosed(CHANNEL, operation.operation_id, entity.name, records,
+        caller.visibility.disclosed(caller.channel, operation.operation_id, entity.name, records,
                                     [row.student_sourced_id for row in rows])
     return records
 

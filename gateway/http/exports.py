@@ -41,7 +41,8 @@ def download() -> Response:
                                             grant.policy_version, ledger=ledger),
         ledger, district_id=grant.district_id, since=since,
         scopes=grant.scopes,
-        base_url=current_app.config["ISSUER"].rstrip("/") + BASE_PATH)
+        base_url=current_app.config["ISSUER"].rstrip("/") + BASE_PATH,
+        default_category_title=current_app.config["DEFAULT_CATEGORY_TITLE"])
     response = send_file(bundle, mimetype="application/zip", as_attachment=True,
                          download_name=f"oneroster-1.2-{result.mode}.zip", conditional=False,
                          etag=False, max_age=0)

@@ -291,6 +291,10 @@ class BundleWriter:
 
     def _write_csv(self, csv_file: CsvFile, stamp: str | None, blank: bool = False) -> None:
         keys = list(self._metadata_keys[csv_file.name])
+        # Rows hold a value per column; the file has the binding's header (a column read only
+        # when a file has it, listed=False, is not written).
+        listed = (None if all(column.listed for column in csv_file.columns)
+                  else [i for i, column in enumerate(csv_file.columns) if column.listed])
         stamped = csv_file.header.index("dateLastModified")
         status = csv_file.header.index("status")
         spill = self.work / f"{csv_file.name}.jsonl"
@@ -300,6 +304,8 @@ class BundleWriter:
             writer.writerow(list(csv_file.header) + [f"metadata.{key}" for key in keys])
             for line in rows:
                 values, metadata = orjson.loads(line)
+                if listed is not None:
+                    values = [values[i] for i in listed]
                 if stamp is not None:
                     values[stamped] = stamp
                 elif blank:

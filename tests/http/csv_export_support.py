@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 
+from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.sharing.ledger import entry_people
+from gateway.sharing.policy import share_everything_document
 from gateway.store.sharing import LedgerEntry
 
 from rostering_api import Api
@@ -34,6 +36,25 @@ def connected(connect_app, client, policy: dict[str, Any] | None, scopes: Iterab
     the fixture of tests/http/conftest.py), with a REST client on ``client``."""
     creds, token = connect_app("d1", scopes, policy, name, on=on)
     return Connected(creds.app_id, creds.client_id, token, Api(client, token))
+
+
+def imported_elsewhere(connect_app, other, bundle: Path, scopes: Iterable[str]) -> Connected:
+    """Import ``bundle`` into gateway ``other`` (the ``empty_store`` fixture) and connect an app
+    sharing everything there: a REST client on the copy."""
+    with other.extensions["gateway.db"].session_scope() as session:
+        report = import_bundle(session, bundle, ImportOptions())
+        assert report.outcome == "applied", [str(p) for p in report.problems]
+    return connected(connect_app, other.test_client(), share_everything_document(), scopes,
+                     on=other)
+
+
+def downloaded(app: Connected) -> tuple[dict[str, str], dict[str, list[dict[str, str]]],
+                                         dict[str, list[str]]]:
+    """The app's bundle as ``GET /exports/oneroster-1.2.zip`` sends it, read back."""
+    with app.api.client.get("/exports/oneroster-1.2.zip",
+                            headers={"Authorization": f"Bearer {app.token}"}) as response:
+        assert response.status_code == 200
+        return read_bundle(response.get_data())
 
 
 def read_bundle(data: bytes | Path) -> tuple[dict[str, str], dict[str, list[dict[str, str]]],

@@ -8,13 +8,13 @@ import datetime as dt
 
 from gateway.cli import cli
 from gateway.oneroster.csv import binding
-from gateway.oneroster.csv.importer import ImportOptions, import_bundle
 from gateway.oneroster.endpoints import RESOURCES
 from gateway.oneroster.vocabulary import RESOURCES_SCOPES, ROSTERING_SCOPES, SCOPE_RESOURCE_CORE
 from gateway.sharing.policy import share_everything_document
 
 from bundles import write_bundle
-from csv_export_support import as_csv, connected, ledger_entries, read_bundle
+from csv_export_support import (as_csv, connected, downloaded, imported_elsewhere, ledger_entries,
+                                read_bundle)
 from resources_bundle import resources_district
 # A second gateway on an empty store, to import a bundle into.
 from test_csv_export import empty_store  # noqa: F401
@@ -123,11 +123,7 @@ def test_a_share_everything_bundle_reimports_with_the_same_resources(
     app = connected(connect_app, client, share_everything_document(), ALL_SCOPES)
     out = tmp_path / "everything.zip"
     export(runner, app, out)
-    with empty_store.extensions["gateway.db"].session_scope() as session:
-        report = import_bundle(session, out, ImportOptions())
-        assert report.outcome == "applied", [str(p) for p in report.problems]
-    copy = connected(connect_app, empty_store.test_client(), share_everything_document(),
-                     ALL_SCOPES, on=empty_store)
+    copy = imported_elsewhere(connect_app, empty_store, out, ALL_SCOPES)
     for path in ("/resources", "/classes/k1/resources", "/classes/k2/resources",
                  "/courses/c2/resources", "/users/u1/resources", "/users/u2/resources"):
         assert _contents(served(copy, path)) == _contents(served(app, path)), path
@@ -142,14 +138,11 @@ def test_the_download_holds_the_same_resources_files_as_the_command(
         connect_app, load_bundle, client, runner, tmp_path):
     load_bundle(write_bundle(tmp_path / "district", resources_district()))
     app = connected(connect_app, client, ELEMENTARY, ALL_SCOPES)
-    with client.get("/exports/oneroster-1.2.zip",
-                    headers={"Authorization": f"Bearer {app.token}"}) as response:
-        assert response.status_code == 200
-        downloaded = read_bundle(response.get_data())
+    bundle = downloaded(app)
     written = export(runner, app, tmp_path / "cli.zip")
-    assert [downloaded[1][name] for name in ("resources", "classResources", "userResources")] \
+    assert [bundle[1][name] for name in ("resources", "classResources", "userResources")] \
         == [written[1][name] for name in ("resources", "classResources", "userResources")]
-    assert len(downloaded[1]["resources"]) == 2
+    assert len(bundle[1]["resources"]) == 2
 
 
 def test_links_told_apart_only_by_their_clear_ids_are_one_row(
